@@ -1,0 +1,1 @@
+"""Subcommands of ``midway``: one module each, discovered by :mod:`midway_plugin.cli`."""

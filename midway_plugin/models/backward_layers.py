@@ -1,0 +1,35 @@
+"""Backward (top-down) layers: v_t^l = backward(z_t^l, v_t^{l+1}) (paper §3, following Ladder Networks/PooDLe)."""
+from __future__ import annotations
+
+import torch
+from timm.layers import Mlp
+from timm.models.vision_transformer import Attention
+from torch import nn
+
+from midway_plugin.models.layers import CrossAttention
+
+
+class CrossBlock(nn.Module):
+    """One backward layer: self-attention, cross-attention to the higher level, MLP (pre-norm, residual).
+
+    The lateral feature z^l is the query; the higher level's backward feature v^{l+1} gives keys and values.
+
+    Reference:
+        Hoang & Ren, "Midway Network", ICLR 2026, §3 and App. B.1; Lin et al., "CAT: Cross Attention in
+        Vision Transformer", 2022.
+    """
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = Attention(dim, num_heads=num_heads, qkv_bias=qkv_bias)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.norm_memory = nn.LayerNorm(dim, eps=1e-6)
+        self.cross_attn = CrossAttention(dim, num_heads=num_heads, qkv_bias=qkv_bias)
+        self.norm3 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x))
+        x = x + self.cross_attn(self.norm2(x), self.norm_memory(memory))
+        return x + self.mlp(self.norm3(x))
