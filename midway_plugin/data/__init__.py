@@ -1,0 +1,56 @@
+"""Video data for Midway pretraining: frame-pair datasets, paired transforms, synthetic video.
+
+Public API (stable; the Lightly method and the CLI build on it)::
+
+    from midway_plugin.data import (
+        VideoPairDataset,        # video_pairs.py: decord frame pairs (folder of videos / one long video)
+        NoUsableVideoError,      # raised at construction when no video is usable
+        UnusableVideoWarning,    # one warning per skipped or failing file
+        flatten_pairs,           # (B, R, ...) batch -> (B*R, ...) views
+        MidwayMotionTransform,   # transforms.py: the dynamics objective's motion crops
+        MidwayDINOTransform,     # transforms.py: the paired-frame DINO crops
+        MidwayTransform,         # transforms.py: both of the above, one dict per pair
+        generate_video, write_synthetic_dataset, read_flo, write_flo,  # synthetic.py
+    )
+
+See ``docs/data.md`` for the layout, shapes and options.
+"""
+from __future__ import annotations
+
+from midway_plugin.data.synthetic import (
+    SyntheticVideo,
+    generate_video,
+    read_flo,
+    write_flo,
+    write_synthetic_dataset,
+)
+from midway_plugin.data.transforms import (
+    MidwayDINOTransform,
+    MidwayMotionTransform,
+    MidwayTransform,
+)
+from midway_plugin.data.video_pairs import (
+    VIDEO_EXTENSIONS,
+    NoUsableVideoError,
+    UnusableVideoWarning,
+    VideoInfo,
+    VideoPairDataset,
+    flatten_pairs,
+)
+
+__all__ = [
+    "VIDEO_EXTENSIONS",
+    "MidwayDINOTransform",
+    "MidwayMotionTransform",
+    "MidwayTransform",
+    "NoUsableVideoError",
+    "SyntheticVideo",
+    "UnusableVideoWarning",
+    "VideoInfo",
+    "VideoPairDataset",
+    "flatten_pairs",
+    "generate_video",
+    "read_flo",
+    "write_flo",
+    "write_synthetic_dataset",
+]
