@@ -1,0 +1,110 @@
+"""Fixtures for the foundation tests: tiny generated datasets and a `mim` runner."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+from PIL import Image
+
+MimRunner = Callable[..., subprocess.CompletedProcess]
+
+
+def _run_mim(args: list[str], cwd: Path, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Runs ``python -m mim <args>`` in ``cwd`` (a tmp dir, so nothing lands in the repository).
+
+    With ``check`` a non-zero exit fails the test, showing the end of the output.
+    """
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
+    env.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mim", *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        pytest.fail(f"mim {' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-6000:]}")
+    return proc
+
+
+@pytest.fixture
+def mim() -> MimRunner:
+    """``mim(args, cwd, check=True)`` -> CompletedProcess with stdout+stderr in ``.stdout``."""
+    return _run_mim
+
+
+@pytest.fixture
+def cityscapes_root(tmp_path: Path) -> Path:
+    """A 4 + 2 image Cityscapes-layout dataset in a tmp folder."""
+    return write_cityscapes(tmp_path / "cityscapes")
+
+
+@pytest.fixture
+def flyingchairs(tmp_path: Path) -> tuple[Path, Path]:
+    """(data root, split file) of a 4 + 2 pair FlyingChairs-layout dataset in a tmp folder."""
+    root = tmp_path / "FlyingChairs_release"
+    return root, write_flyingchairs(root)
+
+
+def write_cityscapes(root: Path, n_train: int = 4, n_val: int = 2, size: tuple[int, int] = (64, 128)) -> Path:
+    """Writes a Cityscapes-layout dataset (``leftImg8bit/``, ``gtFine/*_labelTrainIds.png``).
+
+    Each image is split into vertical bands of classes 0..3 with a class colour plus noise, so
+    labels are learnable; a few pixels are 255 (ignore).
+    """
+    rng = np.random.default_rng(0)
+    colours = np.array([[200, 30, 30], [30, 200, 30], [30, 30, 200], [200, 200, 30]], np.uint8)
+    h, w = size
+    for split, count in (("train", n_train), ("val", n_val)):
+        img_dir = root / "leftImg8bit" / split / "town"
+        ann_dir = root / "gtFine" / split / "town"
+        img_dir.mkdir(parents=True)
+        ann_dir.mkdir(parents=True)
+        for i in range(count):
+            bands = rng.permutation(4)
+            label = np.repeat(bands, w // 4)[None, :].repeat(h, 0).astype(np.uint8)
+            label[:2, :2] = 255
+            img = colours[np.minimum(label, 3)].astype(np.int16) + rng.integers(-20, 20, (h, w, 3))
+            stem = f"town_{i:06d}_000019"
+            Image.fromarray(img.clip(0, 255).astype(np.uint8)).save(img_dir / f"{stem}_leftImg8bit.png")
+            Image.fromarray(label).save(ann_dir / f"{stem}_gtFine_labelTrainIds.png")
+    return root
+
+
+def write_flo(path: Path, flow: np.ndarray) -> None:
+    """Writes a Middlebury ``.flo`` file (``PIEH``, width, height, float32 u/v)."""
+    h, w, _ = flow.shape
+    with open(path, "wb") as f:
+        f.write(b"PIEH")
+        np.array([w, h], np.int32).tofile(f)
+        flow.astype(np.float32).tofile(f)
+
+
+def write_flyingchairs(root: Path, n_train: int = 4, n_val: int = 2, size: tuple[int, int] = (80, 112)) -> Path:
+    """Writes a FlyingChairs-layout dataset: ``data/NNNNN_img{1,2}.ppm``, ``NNNNN_flow.flo``.
+
+    ``img2`` is ``img1`` (smooth random texture) translated by an integer (dx, dy), and the flow
+    is that constant translation. Returns the split file (1 = train, 2 = val) written beside it,
+    in the format of ``FlyingChairs_train_val.txt``.
+    """
+    rng = np.random.default_rng(0)
+    h, w = size
+    data = root / "data"
+    data.mkdir(parents=True)
+    split = []
+    for i in range(n_train + n_val):
+        coarse = rng.integers(0, 256, (h // 8 + 2, w // 8 + 2, 3), dtype=np.uint8)
+        big = np.asarray(Image.fromarray(coarse).resize((w + 16, h + 16), Image.BILINEAR))
+        dx, dy = (int(v) for v in rng.integers(-4, 5, 2))
+        img1 = big[8:8 + h, 8:8 + w]
+        img2 = big[8 - dy:8 - dy + h, 8 - dx:8 - dx + w]  # img2(x + dx, y + dy) = img1(x, y)
+        Image.fromarray(np.ascontiguousarray(img1)).save(data / f"{i + 1:05d}_img1.ppm")
+        Image.fromarray(np.ascontiguousarray(img2)).save(data / f"{i + 1:05d}_img2.ppm")
+        write_flo(data / f"{i + 1:05d}_flow.flo", np.broadcast_to(np.array([dx, dy], np.float32), (h, w, 2)))
+        split.append(1 if i < n_train else 2)
+    split_file = root / "FlyingChairs_train_val.txt"
+    split_file.write_text("".join(f"{s}\n" for s in split))
+    return split_file
