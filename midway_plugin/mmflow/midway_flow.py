@@ -1,0 +1,255 @@
+"""MidwayFlow: the paper's optical-flow model (Midway encoder + dynamics + DPT head) as an MMFlow estimator.
+
+Reference:
+    Hoang & Ren, "Midway Network", ICLR 2026, App. B.4 (paper-notes §3.2): CroCo v2's flow finetuning
+    with CroCo's binocular decoder replaced by Midway's midway path and forward predictor, and a DPT head
+    fed by four token maps — (1) the encoder's level-12 tokens, (2) the target-frame tokens as processed by
+    the midway path at the highest objective level, (3) the forward prediction at the highest objective level
+    (block 9), (4) the forward prediction at the lowest objective level (block 3). Loss: CroCo-Flow's bounded
+    Laplacian; test time: CroCo's confidence-weighted tiling.
+
+Choices where the paper is silent (documented in docs/mmflow.md):
+    * The four maps go to DPT's four reassemble scales in the listed order (finest x4 ... coarsest x1/2), the
+      order CroCo-Flow uses for its [encoder, decoder layers...] list.
+    * Source = first image (the frame the flow starts from); target = second image. The encoder runs on both
+      frames in one batch; the dynamics use the student weights (``run_dynamics(..., teacher=False)``).
+    * Inputs are padded with edge replication to the patch multiple (symmetrically, like MMFlow's
+      ``InputPad``) and the prediction is cropped back.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+import torch
+import torch.nn.functional as F
+from mmengine.structures import PixelData
+from torch import Tensor
+
+from mmflow.models.flow_estimators.base_flow_estimator import FlowEstimator
+from mmflow.registry import MODELS
+from mmflow.structures import FlowDataSample
+from mmflow.utils import OptSampleList, SampleList
+
+from .dpt_head import DPTHead
+from .tiling import tiled_flow
+from .weights import DynamicsInit, build_network
+
+_TEST_KEYS = {"mode", "crop_size", "overlap", "conf_beta", "conf_beta_sigmoid"}
+
+
+def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int, int, int]]:
+    """Edge-pads ``(B, C, H, W)`` so H and W are multiples of ``multiple``; returns (padded, (l, r, t, b))."""
+    h, w = x.shape[-2:]
+    ph = (-h) % multiple
+    pw = (-w) % multiple
+    pad = (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2)
+    if ph or pw:
+        x = F.pad(x, pad, mode="replicate")
+    return x, pad
+
+
+def unpad(x: Tensor, pad: tuple[int, int, int, int]) -> Tensor:
+    """Inverse of :func:`pad_to_multiple`."""
+    left, right, top, bottom = pad
+    h, w = x.shape[-2:]
+    return x[..., top:h - bottom, left:w - right]
+
+
+def _stack_gt(data_samples: SampleList) -> tuple[Tensor, Optional[Tensor]]:
+    """Ground-truth flow ``(B, 2, H, W)`` and, when every sample has one, the valid mask ``(B, H, W)``.
+
+    (MMFlow 1.0.0rc0's ``unpack_flow_data_samples`` puts ``gt_valid_fw`` into the backward list, so the
+    valid masks are gathered here directly.)
+    """
+    missing = [i for i, s in enumerate(data_samples) if "gt_flow_fw" not in s]
+    if missing:
+        raise ValueError(f"MidwayFlow.loss: data samples {missing} have no `gt_flow_fw` "
+                         "(the training pipeline needs LoadAnnotations before PackFlowInputs)")
+    gt = torch.stack([s.gt_flow_fw.data for s in data_samples]).float()
+    if all("gt_valid_fw" in s for s in data_samples):
+        valid = torch.stack([s.gt_valid_fw.data.reshape(gt.shape[-2:]) for s in data_samples])
+        return gt, valid.float()
+    return gt, None
+
+
+@MODELS.register_module()
+class MidwayFlow(FlowEstimator):
+    """Midway Network flow estimator (encoder + midway path + forward predictor + DPT head).
+
+    Args:
+        export: ``midway export`` / ``midway import-official`` file with the pretrained weights, or ``None``
+            for a randomly initialised network from ``midway_config``.
+        midway_config: ``MidwayConfig`` fields (overrides of the export's config, or the whole config).
+        init_dynamics: ``"pretrained"`` or ``"random"`` (Table 1 "Midway (enc. only)": encoder weights only).
+        freeze_backbone: Train only the DPT head (Table 7 frozen readout): encoder and dynamics keep their
+            weights and run in eval mode without gradients.
+        config_overrides: Extra ``MidwayConfig`` changes (e.g. ``dict(drop_path_rate=0.0)``).
+        head: Keyword arguments of :class:`DPTHead` besides ``in_dims``/``num_outputs``.
+        flow_loss: Loss config (default: :class:`LaplacianLossBounded`).
+        data_preprocessor: MMFlow ``FlowDataPreprocessor`` config.
+        train_cfg: Unused (kept for MMFlow's interface).
+        test_cfg: ``dict(mode='whole')`` or ``dict(mode='tile', crop_size=(h, w), overlap=0.5,
+            conf_beta=10., conf_beta_sigmoid=5.)`` (CroCo's tiled inference).
+        init_cfg: MMEngine init config (applies to nothing pretrained; see :meth:`init_weights`).
+
+    Reference:
+        Hoang & Ren, ICLR 2026, App. B.4; Ranftl et al., ICCV 2021 (DPT); Weinzaepfel et al., ICCV 2023
+        (CroCo v2 flow protocol, loss and tiling).
+    """
+
+    def __init__(self, export: Optional[str] = None, midway_config: Optional[Mapping[str, Any]] = None,
+                 init_dynamics: DynamicsInit = "pretrained", freeze_backbone: bool = False,
+                 config_overrides: Optional[Mapping[str, Any]] = None,
+                 head: Optional[Mapping[str, Any]] = None,
+                 flow_loss: Optional[Mapping[str, Any]] = None,
+                 data_preprocessor: Optional[Mapping[str, Any]] = None,
+                 train_cfg: Optional[Mapping[str, Any]] = None,
+                 test_cfg: Optional[Mapping[str, Any]] = None,
+                 init_cfg: Optional[Mapping[str, Any]] = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg, train_cfg=train_cfg,
+                         test_cfg=test_cfg)
+        self.test_cfg = self._check_test_cfg(test_cfg)
+        self.backbone = build_network(export, midway_config, init_dynamics, config_overrides,
+                                      where="MidwayFlow (model.export)")
+        encoder = self.backbone.encoder
+        self.patch_size: int = encoder.patch_size
+        midway_dim = self.backbone.cfg.midway_dim
+        dim = encoder.embed_dim
+        head_kwargs = dict(head or {})
+        for key in ("in_dims", "num_outputs"):
+            if key in head_kwargs:
+                raise ValueError(f"MidwayFlow: model.head.{key} is fixed by the model; remove it")
+        self.head = DPTHead(in_dims=(dim, midway_dim, dim, dim), num_outputs=3, **head_kwargs)
+        self.flow_loss = MODELS.build(dict(flow_loss or dict(type="LaplacianLossBounded")))
+        self.freeze_backbone = bool(freeze_backbone)
+        if self.freeze_backbone:
+            for p in self.backbone.parameters():
+                p.requires_grad_(False)
+            self.backbone.eval()
+
+    # -- configuration -------------------------------------------------------------------------------------
+    @staticmethod
+    def _check_test_cfg(test_cfg: Optional[Mapping[str, Any]]) -> dict:
+        cfg = dict(test_cfg or {})
+        unknown = sorted(set(cfg) - _TEST_KEYS)
+        if unknown:
+            raise ValueError(f"MidwayFlow: unknown model.test_cfg key(s) {unknown}; known: {sorted(_TEST_KEYS)}")
+        mode = cfg.setdefault("mode", "whole")
+        if mode not in ("whole", "tile"):
+            raise ValueError(f"MidwayFlow: model.test_cfg.mode must be 'whole' or 'tile', got {mode!r}")
+        if mode == "tile":
+            crop = cfg.get("crop_size")
+            if (not isinstance(crop, (tuple, list)) or len(crop) != 2
+                    or not all(isinstance(c, int) and c > 0 for c in crop)):
+                raise ValueError("MidwayFlow: model.test_cfg.crop_size must be (height, width) positive "
+                                 f"integers for mode='tile', got {crop!r}")
+            overlap = cfg.setdefault("overlap", 0.5)
+            if not 0 <= overlap < 1:
+                raise ValueError(f"MidwayFlow: model.test_cfg.overlap must be in [0, 1), got {overlap}")
+            cfg.setdefault("conf_beta", 10.0)
+            cfg.setdefault("conf_beta_sigmoid", 5.0)
+        return cfg
+
+    def init_weights(self) -> None:
+        """Keeps the pretrained backbone: the runner's ``init_weights`` must not re-initialise it.
+
+        (MMEngine calls ``init_weights`` on children that define it; timm's ``VisionTransformer.init_weights``
+        would wipe the exported weights.) The DPT head keeps PyTorch's default initialisation.
+        """
+        self._is_init = True
+
+    def train(self, mode: bool = True) -> "MidwayFlow":
+        """Like ``nn.Module.train`` but a frozen backbone stays in eval mode (no stochastic depth)."""
+        super().train(mode)
+        if self.freeze_backbone:
+            self.backbone.eval()
+        return self
+
+    # -- network -------------------------------------------------------------------------------------------
+    def extract_feat(self, inputs: Tensor) -> dict[str, Any]:
+        """The four DPT token maps for concatenated image pairs ``(B, 6, H, W)`` (H, W multiples of the patch).
+
+        Returns:
+            ``dict(tokens=[enc level-12, midway target tokens, prediction top level, prediction lowest level],
+            grid=(h, w))``.
+        """
+        img1, img2 = inputs[:, :3], inputs[:, 3:]
+        b = img1.shape[0]
+        grid = self.backbone.encoder.grid_size(img1)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_backbone):
+            levels = self.backbone.encoder(torch.cat([img1, img2], dim=0))
+            src = [lv[:b] for lv in levels]
+            tgt = [lv[b:] for lv in levels]
+            dyn = self.backbone.run_dynamics(src, tgt, teacher=False, grid=grid)
+        if not dyn.predictions:
+            raise RuntimeError("MidwayFlow: the Midway network returned no forward predictions")
+        top, low = max(dyn.predictions), min(dyn.predictions)
+        tokens = [src[-1], dyn.midway_target_tokens, dyn.predictions[top], dyn.predictions[low]]
+        return dict(tokens=tokens, grid=grid)
+
+    def flow_and_confidence(self, img1: Tensor, img2: Tensor) -> tuple[Tensor, Tensor]:
+        """Flow ``(B, 2, H, W)`` and raw confidence ``(B, 1, H, W)`` for images of any size."""
+        size = img1.shape[-2:]
+        pair, pad = pad_to_multiple(torch.cat([img1, img2], dim=1), self.patch_size)
+        feats = self.extract_feat(pair)
+        out = self.head(feats["tokens"], feats["grid"], tuple(pair.shape[-2:]))
+        out = unpad(out, pad)
+        assert out.shape[-2:] == size
+        return out[:, :2], out[:, 2:3]
+
+    def _forward(self, inputs: Tensor, data_samples: OptSampleList = None) -> dict[str, Tensor]:
+        """Tensor mode: ``dict(flow=(B, 2, H, W), conf=(B, 1, H, W))`` (raw confidence logits)."""
+        flow, conf = self.flow_and_confidence(inputs[:, :3], inputs[:, 3:])
+        return dict(flow=flow, conf=conf)
+
+    # -- MMFlow interface ----------------------------------------------------------------------------------
+    def loss(self, inputs: Tensor, data_samples: SampleList) -> dict[str, Tensor]:
+        """Bounded Laplacian loss against ``gt_flow_fw`` (masked by ``gt_valid_fw`` when present)."""
+        flow, conf = self.flow_and_confidence(inputs[:, :3], inputs[:, 3:])
+        gt, valid = _stack_gt(data_samples)
+        gt, valid = gt.to(flow.device), None if valid is None else valid.to(flow.device)
+        loss = self.flow_loss(flow, conf, gt, valid)
+        with torch.no_grad():
+            mask = self.flow_loss.valid_mask(gt, valid) if hasattr(self.flow_loss, "valid_mask") \
+                else torch.isfinite(gt).all(dim=1)
+            epe = (flow - torch.nan_to_num(gt)).norm(dim=1)
+            train_epe = epe[mask].mean() if bool(mask.any()) else epe.new_zeros(())
+        return dict(loss_flow=loss, train_epe=train_epe)
+
+    def predict_flow(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
+        """Flow and raw confidence for a batch, with the configured test mode (``whole`` or ``tile``)."""
+        img1, img2 = inputs[:, :3], inputs[:, 3:]
+        if self.test_cfg["mode"] == "tile":
+            return tiled_flow(self.flow_and_confidence, img1, img2, self.test_cfg["crop_size"],
+                              overlap=self.test_cfg["overlap"], beta=self.test_cfg["conf_beta"],
+                              beta_sigmoid=self.test_cfg["conf_beta_sigmoid"])
+        return self.flow_and_confidence(img1, img2)
+
+    def predict(self, inputs: Tensor, data_samples: OptSampleList = None) -> SampleList:
+        """Predicted forward flow per sample, in the original image frame (``pred_flow_fw``).
+
+        Undoes the test pipeline's ``InputPad`` (metainfo ``pad``) and ``InputResize`` (``scale_factor``,
+        resizing to ``ori_shape`` and rescaling u, v) like MMFlow's decoders do, for every sample of the batch.
+        """
+        flow, _ = self.predict_flow(inputs)
+        results: list[FlowDataSample] = []
+        for i in range(flow.shape[0]):
+            f = flow[i]
+            sample = data_samples[i] if data_samples is not None else FlowDataSample()
+            meta = sample.metainfo
+            pad = meta.get("pad")
+            if pad is not None:
+                (top, bottom), (left, right) = pad[0], pad[1]
+                h, w = f.shape[-2:]
+                f = f[:, top:h - bottom, left:w - right]
+            scale = meta.get("scale_factor")
+            ori = meta.get("ori_shape")
+            if pad is None and scale is not None and ori is not None and tuple(f.shape[-2:]) != tuple(ori[:2]):
+                w_scale, h_scale = float(scale[0]), float(scale[1])
+                f = F.interpolate(f[None], size=tuple(ori[:2]), mode="bilinear", align_corners=False)[0]
+                f = f / f.new_tensor([w_scale, h_scale]).view(2, 1, 1)
+            sample.set_data(dict(pred_flow_fw=PixelData(data=f)))
+            results.append(sample)
+        return results
+

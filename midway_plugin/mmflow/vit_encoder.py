@@ -1,0 +1,96 @@
+"""MidwayViTEncoder: the Midway encoder as a plain MMFlow encoder (e.g. for RAFT's decoder).
+
+MMFlow's RAFT expects encoders mapping ``(B, 3, H, W)`` images to ``(B, C, H/8, W/8)`` maps (its decoder
+upsamples by ``2 ** (num_levels - 1)`` = 8, stack-notes "Known breakages"), with ``in_channels`` and
+``out_channels`` attributes. A patch-16 ViT gives stride-16 tokens, so the chosen levels' patch tokens are
+projected with a 1x1 convolution and bilinearly upsampled by ``patch / out_stride`` (x2): the two commute, so
+the projection runs at the coarse resolution. Images are edge-padded at the bottom/right to the patch multiple
+(RAFT's test pipeline pads to 8 only) and the map is cropped back, keeping the stride-8 grid aligned with
+the image origin.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+
+from mmflow.registry import MODELS
+
+from .weights import build_encoder
+
+
+@MODELS.register_module()
+class MidwayViTEncoder(BaseModule):
+    """Midway ViT features at MMFlow's stride 8.
+
+    Args:
+        export: ``midway export`` file (only the encoder is used), or ``None`` with ``midway_config``.
+        midway_config: ``MidwayConfig`` fields (overrides of the export's config, or the whole config).
+        config_overrides: Further ``MidwayConfig`` changes.
+        in_channels: Image channels (3); RAFT reads this attribute to split the image pair.
+        out_channels: Output channels (RAFT: 256 for both the feature and the context encoder).
+        levels: Which of the encoder's feature levels to concatenate (indices into ``feature_levels``;
+            default the top level, block 12).
+        out_stride: Output stride (RAFT's decoder: 8). Must divide the patch size.
+        freeze: Keep the ViT frozen (eval mode, no gradients); only the projection trains.
+    """
+
+    def __init__(self, export: Optional[str] = None, midway_config: Optional[Mapping[str, Any]] = None,
+                 config_overrides: Optional[Mapping[str, Any]] = None, in_channels: int = 3,
+                 out_channels: int = 256, levels: Sequence[int] = (-1,), out_stride: int = 8,
+                 freeze: bool = False) -> None:
+        super().__init__()
+        if in_channels != 3:
+            raise ValueError(f"MidwayViTEncoder: in_channels must be 3 (RGB), got {in_channels}")
+        self.encoder = build_encoder(export, midway_config, config_overrides,
+                                     where="MidwayViTEncoder (model.encoder.export)")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.patch_size: int = self.encoder.patch_size
+        if out_stride <= 0 or self.patch_size % out_stride:
+            raise ValueError(f"MidwayViTEncoder: out_stride={out_stride} must divide the patch size "
+                             f"{self.patch_size}")
+        self.out_stride = out_stride
+        num_levels = len(self.encoder.indices)
+        self.levels = [lv if lv >= 0 else num_levels + lv for lv in levels]
+        if not self.levels or any(not 0 <= lv < num_levels for lv in self.levels):
+            raise ValueError(f"MidwayViTEncoder: levels={list(levels)} must index the encoder's "
+                             f"{num_levels} feature levels")
+        self.project = nn.Conv2d(len(self.levels) * self.encoder.embed_dim, out_channels, kernel_size=1)
+        self.freeze = bool(freeze)
+        if self.freeze:
+            self.encoder.requires_grad_(False)
+            self.encoder.eval()
+
+    def init_weights(self) -> None:
+        """Keeps the exported ViT weights (timm's own ``init_weights`` would reset them)."""
+        self._is_init = True
+
+    def train(self, mode: bool = True) -> "MidwayViTEncoder":
+        super().train(mode)
+        if self.freeze:
+            self.encoder.eval()
+        return self
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(B, 3, H, W)`` -> ``(B, out_channels, ceil(H / out_stride), ceil(W / out_stride))``."""
+        h, w = x.shape[-2:]
+        p = self.patch_size
+        ph, pw = (-h) % p, (-w) % p
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        gh, gw = self.encoder.grid_size(x)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze):
+            levels = self.encoder(x)
+        maps = [levels[i][:, self.encoder.num_prefix_tokens:] for i in self.levels]
+        feat = torch.cat(maps, dim=-1).transpose(1, 2).reshape(x.shape[0], -1, gh, gw)
+        feat = self.project(feat)
+        factor = p // self.out_stride
+        if factor > 1:
+            feat = F.interpolate(feat, scale_factor=factor, mode="bilinear", align_corners=False)
+        return feat[..., :math.ceil(h / self.out_stride), :math.ceil(w / self.out_stride)]
