@@ -1,0 +1,43 @@
+"""Analysis of a trained Midway Network: forwarded-feature perturbation heatmaps and tracking (paper §4.4).
+
+Submodules: :mod:`~midway_plugin.analysis.perturbation` (the JVP heatmaps), :mod:`~.tracking` (perturbation
+and feature-similarity tracking), :mod:`~.frames` (reading/resizing frames, pixel ↔ token), :mod:`~.render`
+(pictures), :mod:`~.defaults` (torch-free defaults). Names are imported lazily so that ``midway --help`` does
+not import torch.
+
+Reference:
+    Hoang & Ren, "Midway Network: Learning Representations for Recognition and Motion from Latent Dynamics",
+    ICLR 2026 (arXiv 2510.05558), §4.4, Figures 6, 7, 13.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "DEFAULT_REPEATS": "defaults",
+    "TOP_K": "defaults",
+    "AnalysisError": "perturbation",
+    "PerturbationPair": "perturbation",
+    "available_levels": "perturbation",
+    "default_level": "perturbation",
+    "encode_frames": "perturbation",
+    "forward_ad_attention": "perturbation",
+    "pair_from_levels": "perturbation",
+    "perturbation_heatmaps": "perturbation",
+    "prepare_pair": "perturbation",
+    "resolve_level": "perturbation",
+    "tangent_cosines": "perturbation",
+    "Track": "tracking",
+    "track_feature_similarity": "tracking",
+    "track_perturbation": "tracking",
+    "write_tracks": "tracking",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
