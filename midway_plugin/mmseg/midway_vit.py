@@ -43,7 +43,15 @@ ARCH_PRESETS: dict[str, Callable[[], MidwayConfig]] = {
 }
 
 #: MidwayConfig fields that change the shapes of the modules this backbone holds (encoder and backward layers).
-_ARCH_FIELDS = ("encoder", "encoder_kwargs", "feature_levels", "latent_dynamics", "backward_layers", "backward_heads")
+_ARCH_FIELDS = (
+    "encoder",
+    "encoder_kwargs",
+    "feature_levels",
+    "latent_dynamics",
+    "backward_layers",
+    "backward_heads",
+    "multi_level",
+)
 
 #: How many key names an error or log message lists before summarising the rest.
 _MAX_LISTED = 12
@@ -198,13 +206,26 @@ class MidwayViT(BaseModule):
         num_levels = len(cfg.feature_levels)
         self.out_indices = self._check_out_indices(out_indices, num_levels, cfg)
 
+        # level index -> key of its backward layer in `backward_blocks` (the core's `level_key`, e.g. "level3")
+        self._backward_keys: dict[int, str] = {}
         if feature_source == "backward":
             network = MidwayNetwork(cfg, with_teacher=False)
             self.encoder = network.encoder
             # Only the encoder and the backward layers are kept: the midway path and forward predictors play no
             # part in a segmentation backbone (and would be dead weight in its checkpoints / DDP).
-            self.backward_blocks: Optional[nn.ModuleList] = network.backward
+            self.backward_blocks: Optional[nn.ModuleDict] = network.backward
+            self._backward_keys = {i: network.level_key(i) for i in network.objective_indices}
             del network
+            # Backward layers exist at the objective levels only (all but the top unless multi_level=False);
+            # v^L = z^L at the top level.
+            has_v = set(self._backward_keys) | {num_levels - 1}
+            lacking = [i for i in self.out_indices if i not in has_v]
+            if lacking:
+                raise ValueError(
+                    f"MidwayViT: out_indices {lacking} have no backward features in this config (backward layers "
+                    f"at level indices {sorted(self._backward_keys)} plus the top level {num_levels - 1}; "
+                    f"multi_level={cfg.multi_level}); choose out_indices among {sorted(has_v)}"
+                )
         else:
             self.encoder = MidwayEncoder(cfg)
             self.backward_blocks = None
@@ -398,14 +419,13 @@ class MidwayViT(BaseModule):
         super().train(mode and not self.frozen)
         return self
 
-    def _top_down(self, levels: list[Tensor]) -> list[Tensor]:
-        """Backward-layer features: v^L = z^L, v^l = backward_l(z^l, v^{l+1}) (paper §3, Alg. 1)."""
+    def _top_down(self, levels: list[Tensor]) -> dict[int, Tensor]:
+        """Backward-layer features: v^L = z^L, v^l = backward_l(z^l, v^{l+1}) (paper §3, Algorithm 1)."""
         assert self.backward_blocks is not None
-        out: list[Tensor] = list(levels)
-        v = levels[-1]
-        for i in range(len(levels) - 2, -1, -1):
-            v = self.backward_blocks[i](levels[i], v)
-            out[i] = v
+        top = len(levels) - 1
+        out = {top: levels[top]}
+        for i in sorted(self._backward_keys, reverse=True):
+            out[i] = self.backward_blocks[self._backward_keys[i]](levels[i], out[i + 1])
         return out
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
@@ -427,9 +447,8 @@ class MidwayViT(BaseModule):
         grid = ((h + pad_h) // p, (w + pad_w) // p)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
             levels = self.encoder(x)
-            if self.backward_blocks is not None:
-                levels = self._top_down(levels)
-            return tuple(self._to_map(levels[i], grid) for i in self.out_indices)
+            feats = self._top_down(levels) if self.backward_blocks is not None else dict(enumerate(levels))
+            return tuple(self._to_map(feats[i], grid) for i in self.out_indices)
 
     def _to_map(self, tokens: Tensor, grid: tuple[int, int]) -> Tensor:
         """(B, prefix + h*w, D) tokens -> (B, D, h, w) map (prefix/CLS dropped)."""

@@ -1,0 +1,94 @@
+"""End to end: `midway export` weights -> `mim train mmseg` (2 iterations + validation mIoU) -> `mim test mmseg`.
+
+The test config inherits the real BDD100K linear-readout config and overrides only the data root, the image /
+crop sizes, the iteration counts, the batch / loader settings, and the architecture of the tiny test model (whose
+export decides the backbone anyway).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("mmseg", reason="the OpenMMLab stack is not installed (scripts/install.sh)")
+
+from mmengine.config import Config  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
+
+from midway_plugin.compat.safe_checkpoint import safe_torch_load  # noqa: E402
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "mmseg"
+REAL = CONFIG_DIR / "linear_midway-vit-s16_1xb16-60k_bdd100k-512x512.py"
+CROP = (64, 64)
+
+
+def _resized(pipeline: list[dict]) -> list[dict]:
+    """The real pipeline with its crop / resize sizes scaled down to the 64x96 generated images."""
+    out = []
+    for step in pipeline:
+        step = dict(step)
+        if "crop_size" in step:
+            step["crop_size"] = CROP
+        if step.get("type") in ("RandomResize", "Resize") and "scale" in step:
+            step["scale"] = (128, 64)  # (w, h) as mmcv expects
+        out.append(step)
+    return out
+
+
+def write_test_config(path: Path, data_root: Path, export: Path) -> Path:
+    real = Config.fromfile(REAL)
+    train_pipeline = _resized(real.train_dataloader.dataset.pipeline)
+    test_pipeline = _resized(real.val_dataloader.dataset.pipeline)
+    loader = "num_workers=0, persistent_workers=False"
+    dataset = f"data_root={str(data_root)!r}"
+    path.write_text(f"""\
+_base_ = [{str(REAL)!r}]
+checkpoint = {str(export)!r}
+crop_size = {CROP!r}
+model = dict(
+    data_preprocessor=dict(size=crop_size),
+    backbone=dict(arch='tiny', img_size=64, pretrained=checkpoint),
+    decode_head=dict(in_channels=48, channels=48),
+    test_cfg=dict(crop_size=crop_size, stride=(43, 43)))
+train_dataloader = dict(batch_size=2, {loader}, dataset=dict({dataset}, pipeline={train_pipeline!r}))
+val_dataloader = dict({loader}, dataset=dict({dataset}, pipeline={test_pipeline!r}))
+test_dataloader = val_dataloader
+train_cfg = dict(max_iters=2, val_interval=2)
+default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2))
+""")
+    return path
+
+
+def test_mim_train_and_test_from_a_midway_export(tmp_path: Path, bdd_root: Path, tiny_export, mim) -> None:
+    export, _ = tiny_export
+    config = write_test_config(tmp_path / "linear_tiny_bdd100k.py", bdd_root, export)
+    work_dir = tmp_path / "work"
+
+    train = mim(["train", "mmseg", str(config), "--work-dir", str(work_dir)], cwd=tmp_path)
+    out = train.stdout
+    assert f"MidwayViT: loaded {export}" in out, out[-4000:]
+    assert "resampled pos_embed" in out  # 32 px export -> 64 px grid
+    assert re.search(r"Iter\(train\) \[2/2\]", out), out[-3000:]
+    val = re.search(r"Iter\(val\) \[2/2\].*mIoU: (\d+\.\d+)", out)
+    assert val, out[-3000:]
+    checkpoint = work_dir / "iter_2.pth"
+    assert checkpoint.is_file()
+
+    # The frozen backbone in the trained checkpoint is exactly the exported encoder (pos_embed aside: resampled).
+    state = safe_torch_load(checkpoint, map_location="cpu")["state_dict"]
+    exported = load_file(str(export))
+    for key in ("blocks.0.attn.qkv.weight", "blocks.3.mlp.fc2.bias", "cls_token", "norm.weight"):
+        torch.testing.assert_close(state[f"backbone.encoder.vit.{key}"], exported[key])
+    backward = {k[len("dynamics.backward."):]: v for k, v in exported.items() if k.startswith("dynamics.backward.")}
+    assert backward
+    for key, value in backward.items():
+        torch.testing.assert_close(state[f"backbone.backward_blocks.{key}"], value)
+
+    test = mim(["test", "mmseg", str(config), "--checkpoint", str(checkpoint),
+                "--work-dir", str(tmp_path / "test")], cwd=tmp_path)
+    assert "Load checkpoint from" in test.stdout, test.stdout[-3000:]
+    tested = re.search(r"Iter\(test\) \[2/2\].*mIoU: (\d+\.\d+)", test.stdout)
+    assert tested, test.stdout[-3000:]
+    assert tested.group(1) == val.group(1)  # same weights, same data, deterministic inference
