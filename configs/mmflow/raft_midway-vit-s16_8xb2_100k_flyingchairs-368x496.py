@@ -13,7 +13,8 @@ model = dict(
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
         bgr_to_rgb=True),
-    encoder=dict(_delete_=True, type='MidwayViTEncoder', export=midway_export, out_channels=256, out_stride=8),
-    cxt_encoder=dict(_delete_=True, type='MidwayViTEncoder', export=midway_export, out_channels=256,
-                     out_stride=8),
+    encoder=dict(_delete_=True, type='MidwayViTEncoder', export=midway_export, arch='vit-s16', out_channels=256,
+                 out_stride=8),
+    cxt_encoder=dict(_delete_=True, type='MidwayViTEncoder', export=midway_export, arch='vit-s16',
+                     out_channels=256, out_stride=8),
 )

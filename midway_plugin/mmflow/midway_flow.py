@@ -19,7 +19,7 @@ Choices where the paper is silent (documented in docs/mmflow.md):
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +33,7 @@ from mmflow.utils import OptSampleList, SampleList
 
 from .dpt_head import DPTHead
 from .tiling import tiled_flow
-from .weights import DynamicsInit, build_network
+from .weights import DynamicsInit, build_network, resolve_export
 
 _TEST_KEYS = {"mode", "crop_size", "overlap", "conf_beta", "conf_beta_sigmoid"}
 
@@ -80,6 +80,9 @@ class MidwayFlow(FlowEstimator):
     Args:
         export: ``midway export`` / ``midway import-official`` file with the pretrained weights, or ``None``
             for a randomly initialised network from ``midway_config``.
+        arch: Architecture used only when the ``export`` file is absent (``'vit-s16'``, ``'vit-b16'``,
+            ``'tiny'`` or a dict of ``MidwayConfig`` fields): the model is built without weights so ``mim test``
+            can load an MMFlow checkpoint; training such a model is refused in :meth:`init_weights`.
         midway_config: ``MidwayConfig`` fields (overrides of the export's config, or the whole config).
         init_dynamics: ``"pretrained"`` or ``"random"`` (Table 1 "Midway (enc. only)": encoder weights only).
         freeze_backbone: Train only the DPT head (Table 7 frozen readout): encoder and dynamics keep their
@@ -98,8 +101,8 @@ class MidwayFlow(FlowEstimator):
         (CroCo v2 flow protocol, loss and tiling).
     """
 
-    def __init__(self, export: Optional[str] = None, midway_config: Optional[Mapping[str, Any]] = None,
-                 init_dynamics: DynamicsInit = "pretrained", freeze_backbone: bool = False,
+    def __init__(self, export: Optional[str] = None, arch: Union[str, Mapping[str, Any], None] = None,
+                 midway_config: Optional[Mapping[str, Any]] = None, init_dynamics: DynamicsInit = "pretrained", freeze_backbone: bool = False,
                  config_overrides: Optional[Mapping[str, Any]] = None,
                  head: Optional[Mapping[str, Any]] = None,
                  flow_loss: Optional[Mapping[str, Any]] = None,
@@ -110,8 +113,9 @@ class MidwayFlow(FlowEstimator):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg, train_cfg=train_cfg,
                          test_cfg=test_cfg)
         self.test_cfg = self._check_test_cfg(test_cfg)
-        self.backbone = build_network(export, midway_config, init_dynamics, config_overrides,
-                                      where="MidwayFlow (model.export)")
+        where = "MidwayFlow (model.export)"
+        export, midway_config, self._missing_export = resolve_export(export, arch, midway_config, where)
+        self.backbone = build_network(export, midway_config, init_dynamics, config_overrides, where=where)
         encoder = self.backbone.encoder
         self.patch_size: int = encoder.patch_size
         midway_dim = self.backbone.cfg.midway_dim
@@ -156,7 +160,15 @@ class MidwayFlow(FlowEstimator):
 
         (MMEngine calls ``init_weights`` on children that define it; timm's ``VisionTransformer.init_weights``
         would wipe the exported weights.) The DPT head keeps PyTorch's default initialisation.
+
+        Raises:
+            FileNotFoundError: the model was built from ``arch`` because the export is missing: training it
+                would start from random weights. (The runner calls this before training, not before testing.)
         """
+        if self._missing_export is not None:
+            raise FileNotFoundError(f"MidwayFlow: the export {self._missing_export!r} (model.export) does not "
+                                    "exist, so there are no pretrained weights to finetune; write it with "
+                                    "`midway export` or `midway import-official`")
         self._is_init = True
 
     def train(self, mode: bool = True) -> "MidwayFlow":

@@ -12,7 +12,7 @@ the image origin.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from mmflow.registry import MODELS
 
-from .weights import build_encoder
+from .weights import build_encoder, resolve_export
 
 
 @MODELS.register_module()
@@ -30,6 +30,8 @@ class MidwayViTEncoder(BaseModule):
 
     Args:
         export: ``midway export`` file (only the encoder is used), or ``None`` with ``midway_config``.
+        arch: Architecture used only when the export file is absent (see ``MidwayFlow``); training is then
+            refused in :meth:`init_weights`.
         midway_config: ``MidwayConfig`` fields (overrides of the export's config, or the whole config).
         config_overrides: Further ``MidwayConfig`` changes.
         in_channels: Image channels (3); RAFT reads this attribute to split the image pair.
@@ -40,15 +42,17 @@ class MidwayViTEncoder(BaseModule):
         freeze: Keep the ViT frozen (eval mode, no gradients); only the projection trains.
     """
 
-    def __init__(self, export: Optional[str] = None, midway_config: Optional[Mapping[str, Any]] = None,
+    def __init__(self, export: Optional[str] = None, arch: Union[str, Mapping[str, Any], None] = None,
+                 midway_config: Optional[Mapping[str, Any]] = None,
                  config_overrides: Optional[Mapping[str, Any]] = None, in_channels: int = 3,
                  out_channels: int = 256, levels: Sequence[int] = (-1,), out_stride: int = 8,
                  freeze: bool = False) -> None:
         super().__init__()
         if in_channels != 3:
             raise ValueError(f"MidwayViTEncoder: in_channels must be 3 (RGB), got {in_channels}")
-        self.encoder = build_encoder(export, midway_config, config_overrides,
-                                     where="MidwayViTEncoder (model.encoder.export)")
+        where = "MidwayViTEncoder (export)"
+        export, midway_config, self._missing_export = resolve_export(export, arch, midway_config, where)
+        self.encoder = build_encoder(export, midway_config, config_overrides, where=where)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.patch_size: int = self.encoder.patch_size
@@ -68,7 +72,14 @@ class MidwayViTEncoder(BaseModule):
             self.encoder.eval()
 
     def init_weights(self) -> None:
-        """Keeps the exported ViT weights (timm's own ``init_weights`` would reset them)."""
+        """Keeps the exported ViT weights (timm's own ``init_weights`` would reset them).
+
+        Raises:
+            FileNotFoundError: built from ``arch`` because the export is missing (nothing to finetune).
+        """
+        if self._missing_export is not None:
+            raise FileNotFoundError(f"MidwayViTEncoder: the export {self._missing_export!r} does not exist, so "
+                                    "there are no pretrained weights to train from; write it with `midway export`")
         self._is_init = True
 
     def train(self, mode: bool = True) -> "MidwayViTEncoder":

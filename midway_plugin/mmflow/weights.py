@@ -7,10 +7,12 @@ is diagnosed without a traceback hunt.
 
 from __future__ import annotations
 
+import logging
 import os
-from typing import Any, Literal, Mapping, Optional
+from typing import Any, Literal, Mapping, Optional, Union
 
 import torch
+from mmengine.logging import print_log
 
 from midway_plugin.models import (MidwayConfig, MidwayEncoder, MidwayExportError, MidwayNetwork,
                                   load_export)
@@ -61,6 +63,37 @@ def _load(path: str, where: str):
         raise FileNotFoundError(f"{where}: export file {path!r} (config key `export`) does not exist; "
                                 "write it with `midway export` or `midway import-official`")
     return load_export(path)  # MidwayExportError naming the file when it is not an export
+
+
+ARCH_PRESETS = {"vit-s16": MidwayConfig.vit_small, "vit-b16": MidwayConfig.vit_base, "tiny": MidwayConfig.tiny}
+
+
+def arch_config(arch: Union[str, Mapping[str, Any]], where: str) -> dict[str, Any]:
+    """``MidwayConfig`` fields of an ``arch`` preset name or dict."""
+    if isinstance(arch, str):
+        if arch not in ARCH_PRESETS:
+            raise ValueError(f"{where}: unknown arch {arch!r}; use one of {sorted(ARCH_PRESETS)} or a dict of "
+                             "MidwayConfig fields")
+        return ARCH_PRESETS[arch]().to_dict()
+    return dict(arch)
+
+
+def resolve_export(export: Optional[str], arch: Union[str, Mapping[str, Any], None],
+                   midway_config: Optional[Mapping[str, Any]], where: str
+                   ) -> tuple[Optional[str], Optional[Mapping[str, Any]], Optional[str]]:
+    """``(export to load, midway_config, missing export path)``.
+
+    An absent export file with ``arch`` set builds the architecture without weights (``mim test`` then loads the
+    MMFlow checkpoint; the caller refuses to *train* such a model). Without ``arch`` it is an error.
+    """
+    if export is None or os.path.isfile(export) or arch is None:
+        return export, midway_config, None
+    print_log(f"{where}: export {export!r} not found; building the {arch if isinstance(arch, str) else 'given'} "
+              "architecture without pretrained weights (fine for `mim test` with a checkpoint)",
+              logger="current", level=logging.WARNING)
+    cfg = arch_config(arch, where)
+    cfg.update(midway_config or {})
+    return None, cfg, export
 
 
 def _full_state(export) -> dict[str, torch.Tensor]:

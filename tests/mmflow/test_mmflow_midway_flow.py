@@ -236,3 +236,12 @@ def test_init_weights_keeps_the_export(tiny_export, flowdata) -> None:
     before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
     model.init_weights()
     assert all(torch.equal(before[k], v) for k, v in model.backbone.state_dict().items())
+
+
+def test_missing_export_with_arch_builds_for_testing_but_refuses_training(tmp_path, flowdata) -> None:
+    model = build(tmp_path / "gone.safetensors", flowdata, arch="tiny")
+    assert model(torch.randn(1, 6, 32, 32), mode="tensor")["flow"].shape == (1, 2, 32, 32)
+    with pytest.raises(FileNotFoundError, match="gone.safetensors.*model.export"):
+        model.init_weights()
+    with pytest.raises(ValueError, match="unknown arch 'vit-h14'"):
+        build(tmp_path / "gone.safetensors", flowdata, arch="vit-h14")

@@ -13,6 +13,7 @@ midway_export = 'checkpoints/midway_bdd100k_vit-s16.safetensors'
 model = dict(
     type='MidwayFlow',
     export=midway_export,
+    arch='vit-s16',  # only used by `mim test` when the export file is absent
     init_dynamics='pretrained',
     freeze_backbone=False,
     data_preprocessor=dict(
