@@ -234,13 +234,13 @@ def prepare_pair(model: torch.nn.Module, source: Tensor, target: Tensor, level_i
     """
     if source.shape != target.shape:
         raise AnalysisError(f"source and target frames differ in shape: {tuple(source.shape)} vs {tuple(target.shape)}")
-    src = encode_frames(model, source)
-    tgt = encode_frames(model, target)
-    tgt_teacher = encode_frames(model, target, teacher=True) if _has_teacher(model) else None
     try:
         grid = model.encoder.grid_size(source)
     except ValueError as err:
         raise AnalysisError(str(err)) from None
+    src = encode_frames(model, source)
+    tgt = encode_frames(model, target)
+    tgt_teacher = encode_frames(model, target, teacher=True) if _has_teacher(model) else None
     return pair_from_levels(model, src, tgt, level_index, target_levels_teacher=tgt_teacher, grid=grid)
 
 
@@ -274,6 +274,21 @@ def _output_tangents(
     raise ValueError(f"unknown jvp method {method!r}; use 'vmap' or 'expand'")
 
 
+def _cosine(a: Tensor, b: Tensor) -> Tensor:
+    """Cosine along the last dim that stays exact for tiny vectors (0 where either is exactly zero).
+
+    Output tangents of tokens the perturbation barely reaches can be ~1e-30: their squared norms underflow in
+    float32, so each vector is first divided by its largest entry (the cosine is scale-invariant).
+    """
+    def unit(x: Tensor) -> Tensor:
+        peak = x.abs().amax(dim=-1, keepdim=True)
+        x = x / torch.where(peak > 0, peak, torch.ones_like(peak))
+        norm = x.norm(dim=-1, keepdim=True)
+        return x / torch.where(norm > 0, norm, torch.ones_like(norm))
+
+    return (unit(a) * unit(b)).sum(dim=-1)
+
+
 def tangent_cosines(
     model: torch.nn.Module,
     pair: PerturbationPair,
@@ -282,7 +297,8 @@ def tangent_cosines(
     *,
     chunk_size: int = 256,
     method: str = "vmap",
-) -> Tensor:
+    return_gains: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
     """Cosine similarity between given tangents and every target token's output tangent.
 
     Args:
@@ -293,9 +309,11 @@ def tangent_cosines(
         tangents: ``(P, K, D)`` input tangents, ``K`` per point.
         chunk_size: at most this many (point, repeat) tangents per jvp call, bounding memory.
         method: ``"vmap"`` or ``"expand"`` (see :func:`_output_tangents`); they agree to rounding.
+        return_gains: also return ``||output tangent|| / ||r||`` per target token.
 
     Returns:
-        ``(P, K, h*w)`` cosines; a target token whose output tangent is zero gets 0.
+        ``(P, K, h*w)`` cosines (a target token whose output tangent is exactly zero gets 0), and with
+        ``return_gains`` the ``(P, K, h*w)`` gains.
     """
     points_t = torch.as_tensor(points, dtype=torch.long, device=pair.inputs.device).reshape(-1)
     if tangents.dim() != 3 or tangents.shape[0] != points_t.numel() or tangents.shape[2] != pair.inputs.shape[2]:
@@ -304,6 +322,8 @@ def tangent_cosines(
         )
     if points_t.numel() and (points_t.min() < 0 or points_t.max() >= pair.num_spatial):
         raise AnalysisError(f"source token index out of range [0, {pair.num_spatial}): {points_t.tolist()}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     num_points, repeats, dim = tangents.shape
     flat_points = points_t.repeat_interleave(repeats)
     flat_tangents = tangents.reshape(-1, dim).to(pair.inputs)
@@ -313,16 +333,20 @@ def tangent_cosines(
     def predict(v: Tensor) -> Tensor:
         return model.predict_level(pair.level_index, v, motion.expand(v.shape[0], -1, -1))
 
-    out = []
+    cosines, gains = [], []
     with forward_ad_attention(model), torch.no_grad():
         for start in range(0, flat_points.numel(), chunk_size):
             pts = flat_points[start:start + chunk_size]
             r = flat_tangents[start:start + chunk_size]
             dz = _output_tangents(predict, pair.inputs, _tangent_batch(pair, pts, r), method)
             spatial = dz[:, prefix:, :]
-            cos = torch.nn.functional.cosine_similarity(spatial, r.unsqueeze(1), dim=-1, eps=1e-12)
-            out.append(cos)
-    return torch.cat(out).reshape(num_points, repeats, -1)
+            cosines.append(_cosine(spatial, r.unsqueeze(1)))
+            if return_gains:
+                gains.append(spatial.norm(dim=-1) / r.norm(dim=-1, keepdim=True))
+    cos = torch.cat(cosines).reshape(num_points, repeats, -1)
+    if return_gains:
+        return cos, torch.cat(gains).reshape(num_points, repeats, -1)
+    return cos
 
 
 def perturbation_heatmaps(
@@ -334,7 +358,8 @@ def perturbation_heatmaps(
     generator: torch.Generator | None = None,
     chunk_size: int = 256,
     method: str = "vmap",
-) -> Tensor:
+    return_gains: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
     """Forwarded-feature perturbation heatmaps for several source tokens, batched over points and repeats.
 
     Args:
@@ -345,18 +370,27 @@ def perturbation_heatmaps(
         generator: the random source of the tangents (seed it for reproducible pictures).
         chunk_size: tangents per jvp call.
         method: ``"vmap"`` or ``"expand"``.
+        return_gains: also return the mean gain ``||output tangent|| / ||r||`` per target token. The cosine
+            is blind to magnitude: a token the perturbation barely reaches can still show a sizeable cosine,
+            the gain tells the two apart.
 
     Returns:
-        ``(P, h, w)`` mean cosine similarity between r and each target token's output tangent.
+        ``(P, h, w)`` mean cosine similarity between r and each target token's output tangent (and the
+        ``(P, h, w)`` mean gains with ``return_gains``).
 
     Reference:
         Hoang & Ren, ICLR 2026, §4.4 (paper-notes §3.3 steps 1–5).
     """
     if repeats < 1:
         raise AnalysisError(f"repeats must be >= 1, got {repeats}")
-    num_points = len(points) if not isinstance(points, Tensor) else points.numel()
+    num_points = points.numel() if isinstance(points, Tensor) else len(points)
     dim = pair.inputs.shape[-1]
     tangents = torch.randn(num_points, repeats, dim, generator=generator, dtype=torch.float64)
     tangents = tangents.to(device=pair.inputs.device, dtype=pair.inputs.dtype)
-    cos = tangent_cosines(model, pair, points, tangents, chunk_size=chunk_size, method=method)
-    return cos.mean(dim=1).reshape(num_points, *pair.grid)
+    result = tangent_cosines(
+        model, pair, points, tangents, chunk_size=chunk_size, method=method, return_gains=return_gains
+    )
+    if return_gains:
+        cos, gain = result
+        return cos.mean(dim=1).reshape(num_points, *pair.grid), gain.mean(dim=1).reshape(num_points, *pair.grid)
+    return result.mean(dim=1).reshape(num_points, *pair.grid)

@@ -44,7 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Heatmaps over the target frame showing where each chosen source point's feature is carried by "
             "the forward predictor. Writes source.png (the points), point<k>.png (source | target + heatmap), "
-            "grid.png (all points), heatmaps.npy ((P, h, w) mean cosines, raw) and summary.json."
+            "grid.png (all points), heatmaps.npy ((P, h, w) mean cosines, raw), gains.npy (mean "
+            "||output tangent|| / ||r||: the cosine is blind to magnitude) and summary.json."
         ),
     )
     _common(perturb, DEFAULT_REPEATS)
@@ -170,13 +171,16 @@ def run_perturb(args: argparse.Namespace) -> int:
     grid = (h_px // patch, w_px // patch)
     flat = [r * grid[1] + c for r, c in tokens]
     pair = prepare_pair(model, x[0:1], x[1:2], level_index)
-    heat = perturbation_heatmaps(
-        model, pair, flat, repeats=args.repeats, generator=_generator(args.seed), chunk_size=args.chunk_size
-    ).float().cpu().numpy()
+    heat, gains = perturbation_heatmaps(
+        model, pair, flat, repeats=args.repeats, generator=_generator(args.seed), chunk_size=args.chunk_size,
+        return_gains=True,
+    )
+    heat, gains = heat.float().cpu().numpy(), gains.float().cpu().numpy()
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     np.save(out / "heatmaps.npy", heat)
+    np.save(out / "gains.npy", gains)
     scale = render.display_scale(size)
     src_img, tgt_img = render.upscale(frames[0], scale), render.upscale(frames[1], scale)
     shown = [(px * scale, py * scale) for px, py in (token_center(r, c, patch) for r, c in tokens)]
@@ -207,6 +211,7 @@ def run_perturb(args: argparse.Namespace) -> int:
         "img_size": [h_px, w_px], "patch_size": patch, "grid": list(grid), "level": pair.level_block,
         "level_index": level_index, "repeats": args.repeats, "seed": args.seed, "points": records,
         "heatmaps": "heatmaps.npy: (P, h, w) float32, mean cosine(r, output tangent) per target token",
+        "gains": "gains.npy: (P, h, w) float32, mean ||output tangent|| / ||r|| per target token",
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"wrote {len(points)} heatmap(s) at level {pair.level_block} to {out}")
