@@ -1,0 +1,102 @@
+"""``midway pretrain --config CONFIG.yaml [--section.key VALUE ...]``: Midway pretraining on video with Lightning."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+_EPILOG = """\
+overrides: any config key as --section.key VALUE (YAML value), e.g.
+  midway pretrain --config configs/pretrain/demo.yaml --trainer.max_steps 50 --data.root my_videos/
+multi-GPU / multi-node (Lightning DDP):
+  midway pretrain --config configs/pretrain/midway_vit-s16_bdd100k.yaml --devices 2 --strategy ddp
+  (multi-node: run the same command on every node with --num-nodes N and the MASTER_ADDR, MASTER_PORT,
+   NODE_RANK environment variables, or under SLURM/torchrun, which Lightning detects)
+"""
+
+
+class _OverridesParser(argparse.ArgumentParser):
+    """Collects unrecognised ``--section.key VALUE`` tokens into ``namespace.unknown_args`` (config overrides).
+
+    ``midway`` parses with ``parse_args``, which rejects unknown options; this subcommand's parser hands them to
+    :func:`run` instead, where unknown config keys are reported by name.
+    """
+
+    def parse_known_args(self, args=None, namespace=None):  # noqa: ANN001, ANN201
+        namespace, extras = super().parse_known_args(args, namespace)
+        namespace.unknown_args = list(getattr(namespace, "unknown_args", None) or []) + list(extras)
+        return namespace, []
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "pretrain",
+        help="pretrain Midway Network on a folder of videos (Lightning)",
+        description=(
+            "Pretrain Midway Network (dense forward prediction + paired-frame DINO) from a YAML config "
+            "(configs/pretrain/*.yaml). Writes TensorBoard and CSV logs and checkpoints under the config's "
+            "output_dir; `midway export` turns a checkpoint into weights for timm, mmseg and mmflow."
+        ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    parser.__class__ = _OverridesParser
+    parser.add_argument("--config", required=True, help="YAML config, e.g. configs/pretrain/demo.yaml")
+    parser.add_argument("--resume", metavar="CKPT", help="continue from a Lightning checkpoint at its global step")
+    parser.add_argument("--output-dir", help="override output_dir")
+    parser.add_argument("--accelerator", help="Lightning accelerator: cpu, gpu, auto (trainer.accelerator)")
+    parser.add_argument("--devices", help="devices per node, e.g. 2 or auto (trainer.devices)")
+    parser.add_argument("--num-nodes", type=int, help="number of nodes (trainer.num_nodes)")
+    parser.add_argument("--strategy", help="Lightning strategy, e.g. ddp (trainer.strategy)")
+    parser.add_argument("--precision", help="e.g. 16-mixed, bf16-mixed, 32-true (trainer.precision)")
+    parser.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (trainer.max_steps)")
+    parser.add_argument(
+        "--print-config", action="store_true", help="print the resolved config and exit without training"
+    )
+    parser.set_defaults(func=run)
+
+
+def _shortcuts(args: argparse.Namespace) -> dict[str, Any]:
+    import yaml
+
+    pairs = {
+        "output_dir": args.output_dir,
+        "trainer.accelerator": args.accelerator,
+        "trainer.devices": yaml.safe_load(args.devices) if args.devices is not None else None,
+        "trainer.num_nodes": args.num_nodes,
+        "trainer.strategy": args.strategy,
+        "trainer.precision": args.precision,
+        "trainer.max_steps": args.max_steps,
+    }
+    return {k: v for k, v in pairs.items() if v is not None}
+
+
+def run(args: argparse.Namespace) -> int:
+    import yaml
+
+    from midway_plugin.cli import CommandError
+    from midway_plugin.lightly.pretrain import PretrainConfigError, load_config, parse_overrides
+
+    try:
+        overrides = parse_overrides(list(getattr(args, "unknown_args", []) or []))
+        overrides.update(_shortcuts(args))
+        config = load_config(args.config, overrides)
+    except PretrainConfigError as err:
+        raise CommandError(str(err)) from err
+    if args.print_config:
+        print(yaml.safe_dump(config, sort_keys=False), end="")
+        return 0
+
+    from midway_plugin.data import NoUsableVideoError
+    from midway_plugin.lightly.midway import NonFiniteLossError
+    from midway_plugin.lightly.pretrain import run_pretraining
+
+    try:
+        result = run_pretraining(config, resume=args.resume)
+    except (PretrainConfigError, NoUsableVideoError, FileNotFoundError, NonFiniteLossError) as err:
+        raise CommandError(str(err)) from err
+    print(f"Pretraining finished at global step {result['global_step']}.")
+    print(f"  checkpoints: {result['checkpoint_dir']} (last: {result['last_checkpoint']})")
+    print(f"  logs: {result['csv_log']} and {result['tensorboard_dir']} (tensorboard --logdir {result['output_dir']})")
+    print(f"  export: midway export {result['last_checkpoint']} {result['output_dir']}/midway.safetensors")
+    return 0

@@ -1,0 +1,30 @@
+"""Midway Network as a Lightly/Lightning pretraining method.
+
+Public API::
+
+    from midway_plugin.lightly import (
+        Midway,                # midway.py: the LightningModule (Lightly benchmark idiom)
+        DINOPairLoss,          # dino_pair_loss.py: the paired-frame DINO loss
+        NonFiniteLossError,    # raised when a loss term becomes NaN/inf
+        METHODS,               # benchmark.py: {"midway": {"model": Midway, "transform": ...}} for Lightly's main.py
+        MidwayImageTransform,  # benchmark.py: the paired transform as Lightly's single-image transform
+    )
+
+Pretraining from video with a YAML config: :mod:`midway_plugin.lightly.pretrain` (``midway pretrain``).
+"""
+from __future__ import annotations
+
+from midway_plugin.lightly.benchmark import METHODS, MidwayImageTransform
+from midway_plugin.lightly.dino_pair_loss import DINOPairLoss, dino_pair_mask
+from midway_plugin.lightly.midway import Midway, MidwayViews, NonFiniteLossError, unpack_batch
+
+__all__ = [
+    "DINOPairLoss",
+    "METHODS",
+    "Midway",
+    "MidwayImageTransform",
+    "MidwayViews",
+    "NonFiniteLossError",
+    "dino_pair_mask",
+    "unpack_batch",
+]

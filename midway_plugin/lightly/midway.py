@@ -1,0 +1,545 @@
+"""The Midway Network pretraining method as a Lightning module, in the idiom of Lightly's benchmarks.
+
+Built from Lightly's parts like ``benchmarks/imagenet/vitb16/dino.py``: ``DINOProjectionHead`` for student and
+teacher, ``update_momentum`` + ``cosine_schedule`` for the EMA teacher, ``get_weight_decay_parameters`` and
+``update_param_groups`` for the weight-decay groups and schedule, ``CosineWarmupScheduler`` for the learning rate
+and ``OnlineLinearClassifier`` when class labels are available (Lightly's benchmark ``main.py``). The Midway parts
+(encoder, EMA teacher encoder, dynamics networks, dense forward-prediction loss) come from the core,
+:class:`~midway_plugin.models.MidwayNetwork`; the paired-frame DINO loss is :class:`DINOPairLoss`.
+
+Batches: either the dict collated from :class:`~midway_plugin.data.VideoPairDataset` with
+:class:`~midway_plugin.data.MidwayTransform` (``batch["views"]`` holding ``(B, R, C, H, W)`` tensors), or Lightly's
+``(views, targets, filenames)`` triple whose ``views`` is the flat list produced by
+:class:`~midway_plugin.lightly.benchmark.MidwayImageTransform` (see :data:`VIEW_ORDER`).
+
+Reference:
+    Hoang & Ren, "Midway Network: Learning Representations for Recognition and Motion from Latent Dynamics",
+    ICLR 2026 (arXiv 2510.05558): Eq. 3 (total loss), §4.1 + Table 8 (recipe); paper-notes §1.7, §1.8, §1.10, §2.4.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from lightly.models.modules import DINOProjectionHead
+from lightly.models.utils import deactivate_requires_grad, get_weight_decay_parameters, update_momentum
+from lightly.utils.benchmarking import OnlineLinearClassifier
+from lightly.utils.optim import update_param_groups
+from lightly.utils.scheduler import CosineWarmupScheduler, cosine_schedule
+from pytorch_lightning import LightningModule
+from torch import Tensor, nn
+from torch.optim import AdamW, Optimizer
+
+from midway_plugin.lightly.dino_pair_loss import DINOPairLoss
+from midway_plugin.models import MidwayConfig, MidwayNetwork
+
+#: Order of the flat view list used by the Lightly-style ``(views, targets, filenames)`` batches: the two motion
+#: crops, the 2 G global DINO crops (frame x first), then the local crops of frame x, then those of frame y.
+VIEW_ORDER = ("motion_x", "motion_y", "g1_x", "g2_x", "g1_y", "g2_y", "locals_x...", "locals_y...")
+
+CLIP_MODES = ("per_parameter", "norm")
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss term became NaN or infinite; raised before the optimizer step, so no bad update is made or saved."""
+
+
+@dataclass
+class MidwayViews:
+    """The crops of one batch of frame pairs, each tensor ``(N, C, H, W)`` (N = pairs in the batch).
+
+    Attributes:
+        motion: ``(x_t, x_t+dt)``: the dynamics objective's motion crops (same box in both frames), or None.
+        globals_: teacher/student global crops ``[g1_x, ..., gG_x, g1_y, ..., gG_y]``.
+        locals_: student-only local crops, frame x first.
+        targets: class labels (Lightly benchmark batches only), for the online classifier.
+    """
+
+    motion: tuple[Tensor, Tensor] | None
+    globals_: list[Tensor]
+    locals_: list[Tensor]
+    targets: Tensor | None = None
+
+    @property
+    def batch_size(self) -> int:
+        if self.motion is not None:
+            return int(self.motion[0].shape[0])
+        return int(self.globals_[0].shape[0])
+
+
+def _flatten_pairs(x: Any) -> Any:
+    """(B, R, ...) -> (B*R, ...) for image tensors (rank 5); everything else unchanged."""
+    if isinstance(x, Tensor):
+        return x.flatten(0, 1) if x.dim() == 5 else x
+    if isinstance(x, Mapping):
+        return {k: _flatten_pairs(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(_flatten_pairs(v) for v in x)
+    return x
+
+
+def _as_view_list(value: Any, key: str) -> list[Tensor]:
+    """A stacked ``(V, N, C, H, W)`` tensor or a list of ``(N, C, H, W)`` tensors -> list of views."""
+    if isinstance(value, Tensor):
+        if value.dim() == 4:
+            return [value]
+        if value.dim() == 5:
+            return list(value.unbind(0))
+    elif isinstance(value, (list, tuple)) and all(isinstance(v, Tensor) and v.dim() == 4 for v in value):
+        return list(value)
+    raise ValueError(f"batch views[{key!r}] must be (N, C, H, W) tensors, got {type(value).__name__}")
+
+
+def unpack_batch(batch: Any, num_global_views: int = 4) -> MidwayViews:
+    """Turns a collated batch into :class:`MidwayViews`.
+
+    Accepts the dict batches of :class:`~midway_plugin.data.VideoPairDataset` + ``MidwayTransform`` (views under
+    ``batch["views"]`` with keys ``motion``, ``dino_global``, ``dino_local``; pair dimension R merged into the
+    batch) and
+    Lightly's ``(views, targets, filenames)`` batches with the flat :data:`VIEW_ORDER` list.
+
+    Args:
+        batch: The collated batch.
+        num_global_views: Global views in the flat-list format (2 per frame in the paper).
+
+    Raises:
+        ValueError: The batch has neither format; the message says what was found.
+    """
+    if isinstance(batch, Mapping):
+        if "views" not in batch:
+            raise ValueError(f"a dict batch must hold 'views'; got keys {sorted(batch)}")
+        views = _flatten_pairs(batch["views"])
+        if not isinstance(views, Mapping):
+            raise ValueError(f"batch['views'] must be a dict of crops, got {type(views).__name__}")
+        if "motion" not in views and "dino_global" not in views:
+            raise ValueError(f"batch['views'] has neither 'motion' nor 'dino_global' crops; has {sorted(views)}")
+        motion = None
+        if "motion" in views:
+            pair = _as_view_list(views["motion"], "motion")
+            if len(pair) != 2:
+                raise ValueError(f"batch views['motion'] must hold 2 crops (x_t, x_t+dt), got {len(pair)}")
+            motion = (pair[0], pair[1])
+        globals_ = _as_view_list(views["dino_global"], "dino_global") if "dino_global" in views else []
+        locals_ = _as_view_list(views["dino_local"], "dino_local") if "dino_local" in views else []
+        targets = batch.get("target")
+        return MidwayViews(motion, globals_, locals_, targets if isinstance(targets, Tensor) else None)
+    if isinstance(batch, (list, tuple)) and len(batch) >= 1 and isinstance(batch[0], (list, tuple)):
+        views = [_flatten_pairs(v) for v in batch[0]]
+        if len(views) < 2 + num_global_views or (len(views) - 2 - num_global_views) % 2:
+            raise ValueError(
+                f"a Lightly-style batch needs {list(VIEW_ORDER)} views (2 motion + {num_global_views} global + an "
+                f"equal number of local crops per frame), got {len(views)} views"
+            )
+        targets = batch[1] if len(batch) > 1 and isinstance(batch[1], Tensor) else None
+        return MidwayViews(
+            (views[0], views[1]), views[2 : 2 + num_global_views], views[2 + num_global_views :], targets
+        )
+    raise ValueError(
+        "unsupported batch: expected a VideoPairDataset dict with 'views' or a Lightly (views, targets, filenames) "
+        f"tuple, got {type(batch).__name__}"
+    )
+
+
+def resolve_model_config(model: MidwayConfig | Mapping[str, Any] | None) -> MidwayConfig:
+    """A :class:`MidwayConfig` from a config, ``None`` (ViT-S/16) or a dict with an optional ``preset`` key.
+
+    Args:
+        model: ``{"preset": "vit-s16" | "vit-b16" | "tiny", <MidwayConfig field>: value, ...}``, a plain
+            ``MidwayConfig.to_dict()``, or a config.
+
+    Raises:
+        ValueError: Unknown preset or unknown field (named).
+    """
+    if model is None:
+        return MidwayConfig.vit_small()
+    if isinstance(model, MidwayConfig):
+        return model
+    fields = dict(model)
+    preset = fields.pop("preset", None)
+    known = {f.name for f in dataclasses.fields(MidwayConfig)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise ValueError(
+            f"unknown model key(s) {', '.join(unknown)}; known: preset, {', '.join(sorted(known))}"
+        )
+    if "feature_levels" in fields:
+        fields["feature_levels"] = tuple(fields["feature_levels"])
+    if preset is None:
+        return MidwayConfig.from_dict(fields)
+    return MidwayConfig.preset(str(preset), **fields)
+
+
+class Midway(LightningModule):
+    """Midway Network pretraining: dense forward prediction (latent dynamics) + paired-frame DINO.
+
+    Total loss = ``dynamics_weight`` x dynamics loss (summed or averaged over levels by the core, see
+    ``MidwayConfig.level_loss_reduction``) + ``dino_weight`` x paired-frame DINO loss (paper Eq. 3, code
+    weights 1 and 1: paper-notes §1.8). With ``model.latent_dynamics=False`` it is the DINO-only base of Table 3
+    (row 1), trained on the same paired-frame crops.
+
+    The constructor's first two arguments match Lightly's benchmark ``main.py``
+    (``METHODS[m]["model"](batch_size_per_device=..., num_classes=...)``); everything else has the paper's value
+    as default. All arguments are plain types so that Lightning checkpoints load with ``weights_only=True``.
+
+    Reference:
+        Midway Network (ICLR 2026) Table 8 / paper-notes §2.4 (AdamW, lr 5e-4 x batch/256, 10 warmup epochs,
+        cosine to 1e-6, wd 0.04 -> 0.4, clip 3.0, EMA 0.996 -> 1), §1.7 (DINO head and temperatures), §1.10.7-8
+        (how the released code scales the lr and treats the dynamics module's weight decay and clipping).
+
+    Args:
+        batch_size_per_device: Dataset items per device and step (videos in folder mode; images in Lightly's
+            benchmark). Each item holds ``repeat_sample`` pairs.
+        num_classes: > 0 adds Lightly's ``OnlineLinearClassifier`` on the teacher CLS feature (benchmarks).
+        model: The core configuration (dict with optional ``preset``; see :func:`resolve_model_config`).
+        dino_weight: Weight of the DINO loss (code ``dino_weight: 1.0``); 0 disables the DINO branch.
+        dynamics_weight: Weight of the dynamics loss (code ``midway_weights: [1, 1, 1]``); 0 disables it.
+        head_output_dim: DINO prototypes (code ``out_dim: 65536``).
+        head_hidden_dim: DINO head hidden width (2048).
+        head_bottleneck_dim: DINO head bottleneck (256).
+        teacher_temp: DINO teacher temperature (constant 0.04 in the released configs).
+        student_temp: DINO student temperature (0.1).
+        center_momentum: DINO centre momentum (0.9).
+        momentum_start: EMA momentum at step 0 (0.996).
+        momentum_end: EMA momentum at the last step (1.0, cosine; the code effectively stays near 0.996,
+            paper-notes §1.10.6).
+        repeat_sample: Pairs per dataset item (R = 5 for BDD100K); counts in the lr scaling.
+        base_lr: Base learning rate before linear scaling (5e-4).
+        lr_scaling_batch: Batch used in ``lr = base_lr x batch / 256``; None = the pairs per optimizer step
+            (``batch_size_per_device x repeat_sample x world size``), as the code does (paper-notes §1.10.7).
+        min_lr: Final learning rate of the cosine schedule (1e-6).
+        epochs: Length of training in paper epochs, used to convert ``warmup_epochs`` and
+            ``freeze_last_layer_epochs`` into fractions of the optimizer steps; None = the trainer's
+            ``max_epochs``.
+        warmup_epochs: Linear lr warmup (10 epochs).
+        weight_decay: Weight decay at step 0 (0.04), cosine to ``weight_decay_end`` (0.4).
+        weight_decay_end: Final weight decay.
+        dynamics_weight_decay: Constant weight decay of the dynamics networks' weights; the released code leaves
+            them at AdamW's default 0.01 (paper-notes §1.10.8). None = follow the encoder's schedule (Table 8).
+        betas: AdamW betas.
+        freeze_last_layer_epochs: The student head's last layer gets no update during these first (paper)
+            epochs (code ``freeze_last_layer: 1``), via ``DINOProjectionHead.cancel_last_layer_gradients``.
+        clip_mode: How Lightning's ``gradient_clip_val`` (3.0) is applied: ``"per_parameter"`` clips every
+            parameter's gradient norm separately, on the encoder and DINO head only, like the released code
+            (paper-notes §1.10.8); ``"norm"`` is Lightning's global clipping over all parameters.
+    """
+
+    def __init__(
+        self,
+        batch_size_per_device: int,
+        num_classes: int = 0,
+        model: Mapping[str, Any] | None = None,
+        dino_weight: float = 1.0,
+        dynamics_weight: float = 1.0,
+        head_output_dim: int = 65536,
+        head_hidden_dim: int = 2048,
+        head_bottleneck_dim: int = 256,
+        teacher_temp: float = 0.04,
+        student_temp: float = 0.1,
+        center_momentum: float = 0.9,
+        momentum_start: float = 0.996,
+        momentum_end: float = 1.0,
+        repeat_sample: int = 1,
+        base_lr: float = 5e-4,
+        lr_scaling_batch: int | None = None,
+        min_lr: float = 1e-6,
+        epochs: float | None = None,
+        warmup_epochs: float = 10.0,
+        weight_decay: float = 0.04,
+        weight_decay_end: float = 0.4,
+        dynamics_weight_decay: float | None = 0.01,
+        betas: Sequence[float] = (0.9, 0.999),
+        freeze_last_layer_epochs: float = 1.0,
+        clip_mode: str = "per_parameter",
+    ) -> None:
+        super().__init__()
+        if batch_size_per_device < 1:
+            raise ValueError(f"batch_size_per_device must be >= 1, got {batch_size_per_device}")
+        if clip_mode not in CLIP_MODES:
+            raise ValueError(f"clip_mode must be one of {CLIP_MODES}, got {clip_mode!r}")
+        if dino_weight < 0 or dynamics_weight < 0:
+            raise ValueError(f"loss weights must be >= 0, got dino {dino_weight}, dynamics {dynamics_weight}")
+        cfg = resolve_model_config(model)
+        if dino_weight == 0 and (dynamics_weight == 0 or not cfg.latent_dynamics):
+            raise ValueError("nothing to train: dino_weight is 0 and the dynamics loss is off")
+        self.cfg = cfg
+        # Plain types only: the checkpoint must load with torch.load(weights_only=True).
+        self.save_hyperparameters(ignore=["model"])
+        self.hparams["model"] = cfg.to_dict()
+        self.hparams["betas"] = [float(b) for b in betas]
+
+        self.network = MidwayNetwork(cfg, with_teacher=True)
+        embed_dim = self.network.encoder.embed_dim
+        head_kwargs = dict(
+            input_dim=embed_dim,
+            hidden_dim=head_hidden_dim,
+            bottleneck_dim=head_bottleneck_dim,
+            output_dim=head_output_dim,
+            batch_norm=False,
+            norm_last_layer=False,
+        )
+        self.student_head = DINOProjectionHead(**head_kwargs, freeze_last_layer=1)
+        # Built separately, not deep-copied: a module holding a weight-normed layer cannot be deep-copied.
+        self.teacher_head = DINOProjectionHead(**head_kwargs)
+        self.teacher_head.load_state_dict(self.student_head.state_dict())
+        deactivate_requires_grad(self.teacher_head)
+        self.criterion = DINOPairLoss(
+            output_dim=head_output_dim,
+            teacher_temp=teacher_temp,
+            student_temp=student_temp,
+            center_momentum=center_momentum,
+        )
+        self.online_classifier = (
+            OnlineLinearClassifier(feature_dim=embed_dim, num_classes=num_classes) if num_classes > 0 else None
+        )
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def use_dynamics(self) -> bool:
+        return bool(self.cfg.latent_dynamics and self.hparams.dynamics_weight > 0)
+
+    @property
+    def use_dino(self) -> bool:
+        return self.hparams.dino_weight > 0
+
+    def _total_steps(self) -> int:
+        return max(1, int(self.trainer.estimated_stepping_batches))
+
+    def _epochs(self) -> float:
+        if self.hparams.epochs is not None:
+            return float(self.hparams.epochs)
+        max_epochs = self.trainer.max_epochs
+        if max_epochs is None or max_epochs < 1:
+            raise ValueError("set 'epochs' (paper epochs) when the trainer has no max_epochs (max_steps only)")
+        return float(max_epochs)
+
+    def paper_epoch(self) -> float:
+        """Training progress in (paper) epochs: global step x epochs / total steps."""
+        return self.trainer.global_step * self._epochs() / self._total_steps()
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, x: Tensor) -> Tensor:
+        """Teacher (EMA) CLS features ``(B, D)``: the representation Lightly's kNN/linear evaluations read."""
+        return self.network.teacher_encoder.forward_cls(x)
+
+    def _student_head_outputs(self, views: list[Tensor]) -> list[Tensor]:
+        if not views:
+            return []
+        # One encoder pass per resolution (globals and locals differ), as DINO's multi-crop wrapper does.
+        out = self.student_head(self.network.encoder.forward_cls(torch.cat(views)))
+        return list(out.chunk(len(views)))
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        views = unpack_batch(batch)
+        step = self.trainer.global_step
+        total_steps = self._total_steps()
+        # EMA update of the teacher before this step's forward (Lightly's idiom): the teacher state saved in a
+        # checkpoint after step N has seen the student up to step N - 1, so resuming repeats nothing.
+        momentum = cosine_schedule(
+            step=step,
+            max_steps=total_steps,
+            start_value=self.hparams.momentum_start,
+            end_value=self.hparams.momentum_end,
+        )
+        self.network.update_teacher(momentum)
+        update_momentum(self.student_head, self.teacher_head, m=momentum)
+
+        terms: dict[str, Tensor] = {}
+        level_losses: dict[str, Tensor] = {}
+        teacher_cls: Tensor | None = None
+        if self.use_dino:
+            if len(views.globals_) < 2 or len(views.globals_) % 2:
+                raise ValueError(f"the DINO loss needs 2 G global views (G per frame), got {len(views.globals_)}")
+            with torch.no_grad():
+                teacher_cls = self.network.teacher_encoder.forward_cls(torch.cat(views.globals_))
+                teacher_out = self.teacher_head(teacher_cls).chunk(len(views.globals_))
+            student_out = self._student_head_outputs(views.globals_) + self._student_head_outputs(views.locals_)
+            terms["dino"] = self.criterion(teacher_out, student_out)
+        if self.use_dynamics:
+            if views.motion is None:
+                raise ValueError("the dynamics loss needs the motion crops, but the batch has none")
+            output = self.network(views.motion[0], views.motion[1])
+            terms["dynamics"] = output.loss
+            level_losses = dict(output.level_losses)
+        loss = sum(
+            (self.hparams.dino_weight if name == "dino" else self.hparams.dynamics_weight) * value
+            for name, value in terms.items()
+        )
+        self._check_finite(step, loss, terms, level_losses)
+
+        batch_size = views.batch_size
+        log = {"train_loss": loss.detach(), "ema_momentum": momentum}
+        for name, value in terms.items():
+            log[f"loss_{name}"] = value.detach()
+        for name, value in level_losses.items():
+            log[f"loss_dynamics_{name}"] = value.detach()
+        self.log_dict(log, prog_bar=False, sync_dist=True, batch_size=batch_size)
+        self.log("loss", loss.detach(), prog_bar=True, logger=False, batch_size=batch_size)
+
+        if self.online_classifier is not None and views.targets is not None:
+            if teacher_cls is None:
+                with torch.no_grad():
+                    features = self.forward(views.motion[0] if views.motion is not None else views.globals_[0])
+            else:
+                features = teacher_cls.chunk(len(views.globals_))[0].detach()
+            cls_loss, cls_log = self.online_classifier.training_step((features, views.targets), batch_idx)
+            self.log_dict(cls_log, sync_dist=True, batch_size=batch_size)
+            loss = loss + cls_loss
+        return loss
+
+    def _check_finite(
+        self, step: int, loss: Tensor, terms: Mapping[str, Tensor], level_losses: Mapping[str, Tensor]
+    ) -> None:
+        """Raises :class:`NonFiniteLossError` naming the step and term(s) when the loss is NaN/inf on any rank."""
+        local_bad = not bool(torch.isfinite(loss.detach()).all())
+        any_bad = self.trainer.strategy.reduce_boolean_decision(local_bad, all=False)
+        if not any_bad:
+            return
+        if local_bad:
+            named = {**terms, **{f"dynamics/{k}": v for k, v in level_losses.items()}}
+            bad = [f"{name}={float(value.detach()):g}" for name, value in named.items()
+                   if not torch.isfinite(value.detach()).all()]
+            detail = ", ".join(bad) if bad else f"total={float(loss.detach()):g}"
+        else:
+            detail = "on another process"
+        raise NonFiniteLossError(
+            f"non-finite loss at global step {step} (epoch {self.current_epoch}, batch {batch_idx_str(self)}): "
+            f"{detail}. Training stopped before the optimizer step; the last checkpoint written is the last good "
+            "state (lower the learning rate or use fp32/bf16 precision)."
+        )
+
+    def validation_step(self, batch: Any, batch_idx: int) -> Tensor | None:
+        """Online-classifier validation for Lightly benchmark batches ``(images, targets, filenames)``."""
+        if self.online_classifier is None:
+            return None
+        images, targets = batch[0], batch[1]
+        features = self.forward(images).flatten(start_dim=1)
+        cls_loss, cls_log = self.online_classifier.validation_step((features.detach(), targets), batch_idx)
+        self.log_dict(cls_log, prog_bar=True, sync_dist=True, batch_size=len(targets))
+        return cls_loss
+
+    # ------------------------------------------------------------------ optimisation
+    def _dynamics_modules(self) -> list[nn.Module]:
+        return [getattr(self.network, name) for name in ("backward", "midway", "predictor")
+                if isinstance(getattr(self.network, name, None), nn.Module)]
+
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """AdamW parameter groups: Lightly's split into decayed / not decayed (biases, norms) parameters.
+
+        ``encoder_head`` (student encoder + DINO head weights) follows the weight-decay schedule; ``dynamics``
+        (dynamics networks' weights) gets ``dynamics_weight_decay`` or the schedule; ``no_weight_decay`` gets 0;
+        ``online_classifier`` (benchmarks) gets 0.
+
+        Raises:
+            RuntimeError: A trainable parameter is in no group (names it), i.e. the core grew a module this
+                method does not know.
+        """
+        encoder_head = [self.network.encoder, self.student_head]
+        enc_decay, enc_no_decay = get_weight_decay_parameters(encoder_head)
+        dyn_decay, dyn_no_decay = get_weight_decay_parameters(self._dynamics_modules())
+        keep = lambda params: [p for p in params if p.requires_grad]  # noqa: E731
+        hp = self.hparams
+        groups: list[dict[str, Any]] = [
+            {"name": "encoder_head", "params": keep(enc_decay), "weight_decay": hp.weight_decay},
+            {
+                "name": "dynamics",
+                "params": keep(dyn_decay),
+                "weight_decay": hp.weight_decay if hp.dynamics_weight_decay is None else hp.dynamics_weight_decay,
+            },
+            {"name": "no_weight_decay", "params": keep(enc_no_decay) + keep(dyn_no_decay), "weight_decay": 0.0},
+        ]
+        if self.online_classifier is not None:
+            groups.append(
+                {"name": "online_classifier", "params": list(self.online_classifier.parameters()), "weight_decay": 0.0}
+            )
+        grouped = {id(p) for g in groups for p in g["params"]}
+        missing = [n for n, p in self.named_parameters() if p.requires_grad and id(p) not in grouped]
+        if missing:
+            raise RuntimeError(f"trainable parameters in no optimizer group: {', '.join(missing[:10])}")
+        return [g for g in groups if g["params"]]
+
+    def peak_lr(self) -> float:
+        """``base_lr x batch / 256`` (DINO's linear scaling rule as the released code applies it)."""
+        hp = self.hparams
+        batch = hp.lr_scaling_batch
+        if batch is None:
+            batch = hp.batch_size_per_device * hp.repeat_sample * self.trainer.world_size
+        return hp.base_lr * batch / 256.0
+
+    def configure_optimizers(self):  # type: ignore[override]
+        hp = self.hparams
+        peak_lr = self.peak_lr()
+        optimizer = AdamW(self.parameter_groups(), lr=peak_lr, betas=tuple(hp.betas))
+        total_steps = self._total_steps()
+        warmup_steps = min(total_steps, int(round(total_steps * hp.warmup_epochs / self._epochs())))
+        scheduler = {
+            "scheduler": CosineWarmupScheduler(
+                optimizer=optimizer,
+                warmup_epochs=warmup_steps,
+                max_epochs=total_steps,
+                end_value=hp.min_lr / peak_lr if peak_lr > 0 else 0.0,
+            ),
+            "interval": "step",
+        }
+        return [optimizer], [scheduler]
+
+    def weight_decay_at(self, step: int) -> float:
+        """The cosine weight-decay schedule (0.04 -> 0.4) at an optimizer step."""
+        return cosine_schedule(
+            step=step,
+            max_steps=self._total_steps(),
+            start_value=self.hparams.weight_decay,
+            end_value=self.hparams.weight_decay_end,
+        )
+
+    def on_before_optimizer_step(self, optimizer: Optimizer, *args: Any) -> None:
+        # Freeze the last head layer early in training (DINO's freeze_last_layer), counted in paper epochs.
+        self.student_head.cancel_last_layer_gradients(
+            current_epoch=0 if self.paper_epoch() < self.hparams.freeze_last_layer_epochs else 1
+        )
+        weight_decay = self.weight_decay_at(self.trainer.global_step)
+        updates = [{"name": "encoder_head", "weight_decay": weight_decay}]
+        if self.hparams.dynamics_weight_decay is None:
+            updates.append({"name": "dynamics", "weight_decay": weight_decay})
+        present = {g.get("name") for g in optimizer.param_groups}
+        update_param_groups(optimizer, updates=[u for u in updates if u["name"] in present])
+        self.log_dict(
+            {"lr": optimizer.param_groups[0]["lr"], "weight_decay": weight_decay},
+            batch_size=self.hparams.batch_size_per_device,
+        )
+
+    def configure_gradient_clipping(
+        self,
+        optimizer: Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        if not gradient_clip_val:
+            return
+        if self.hparams.clip_mode == "norm":
+            self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+            return
+        # The released code clips each parameter's gradient to norm 3.0, on the encoder and DINO head only.
+        for param in _params(self.network.encoder, self.student_head):
+            if param.grad is not None:
+                nn.utils.clip_grad_norm_([param], gradient_clip_val)
+
+
+def _params(*modules: nn.Module) -> Iterator[nn.Parameter]:
+    for module in modules:
+        yield from module.parameters()
+
+
+def batch_idx_str(module: LightningModule) -> str:
+    """The current batch index within the epoch, for error messages."""
+    try:
+        return str(module.trainer.fit_loop.epoch_loop.batch_progress.current.ready - 1)
+    except AttributeError:
+        return "?"
+
+
+__all__ = ["CLIP_MODES", "Midway", "MidwayViews", "NonFiniteLossError", "VIEW_ORDER", "resolve_model_config",
+           "unpack_batch"]
+

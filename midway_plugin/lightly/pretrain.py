@@ -1,0 +1,379 @@
+"""Pretraining runs from a YAML config: config schema, overrides, data, model and Lightning Trainer.
+
+A config has six sections; every key is optional (defaults = the paper's BDD100K ViT-S recipe) and unknown keys
+are errors naming the key:
+
+* ``model``: the core :class:`~midway_plugin.models.MidwayConfig` (``preset`` + fields).
+* ``method``: loss weights, DINO head, temperatures, EMA (arguments of :class:`~midway_plugin.lightly.Midway`).
+* ``optim``: learning rate, warmup, weight decay, clipping (also arguments of ``Midway``).
+* ``data``: the video folder or file and :class:`~midway_plugin.data.VideoPairDataset` / transform options.
+* ``trainer``: epochs (paper epochs), steps, devices, precision, logging and checkpoint frequency.
+* ``seed``, ``output_dir``.
+
+``epochs`` counts paper epochs: in folder mode one pass over the videos shows ``data.repeat`` pairs per video and
+counts as ``repeat`` epochs (paper-notes §2.2), so Lightning runs ``ceil(epochs / repeat)`` passes.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: The schema with its defaults (paper recipe, paper-notes §2). ``None`` = "not set".
+DEFAULTS: dict[str, Any] = {
+    "seed": 0,
+    "output_dir": "runs/midway",
+    "model": {"preset": "vit-s16"},
+    "method": {
+        "dino_weight": 1.0,
+        "dynamics_weight": 1.0,
+        "head_output_dim": 65536,
+        "head_hidden_dim": 2048,
+        "head_bottleneck_dim": 256,
+        "teacher_temp": 0.04,
+        "student_temp": 0.1,
+        "center_momentum": 0.9,
+        "momentum_start": 0.996,
+        "momentum_end": 1.0,
+        "freeze_last_layer_epochs": 1.0,
+    },
+    "optim": {
+        "base_lr": 5.0e-4,
+        "lr_scaling_batch": None,
+        "min_lr": 1.0e-6,
+        "warmup_epochs": 10.0,
+        "weight_decay": 0.04,
+        "weight_decay_end": 0.4,
+        "dynamics_weight_decay": 0.01,
+        "betas": [0.9, 0.999],
+        "clip_mode": "per_parameter",
+    },
+    "data": {
+        "root": None,
+        "mode": "auto",
+        "delta_t": [15, 30],
+        "delta_unit": "frames",
+        "repeat": 5,
+        "batch_size_per_device": 20,
+        "num_workers": 8,
+        "decode_short_side": None,
+        "index_cache": None,
+        "motion": {},  # MidwayMotionTransform arguments
+        "dino": {},  # MidwayDINOTransform arguments
+    },
+    "trainer": {
+        "epochs": 300,
+        "max_steps": -1,
+        "accelerator": "auto",
+        "devices": "auto",
+        "num_nodes": 1,
+        "strategy": "auto",
+        "precision": "16-mixed",
+        "gradient_clip_val": 3.0,
+        "log_every_n_steps": 10,
+        "checkpoint_every_n_steps": 1000,
+        "progress_bar": True,
+        "deterministic": False,
+    },
+}
+
+#: Sections whose keys are free-form (validated by the class they are passed to).
+_OPEN_SECTIONS = {("model",), ("data", "motion"), ("data", "dino")}
+
+
+class PretrainConfigError(ValueError):
+    """A bad config file, key or value; the message names it."""
+
+
+def _merge(base: dict[str, Any], update: Mapping[str, Any], path: tuple[str, ...], source: str) -> None:
+    for key, value in update.items():
+        where = ".".join(path + (str(key),))
+        if path in _OPEN_SECTIONS:
+            base[key] = copy.deepcopy(value)
+            continue
+        if key not in base:
+            known = ", ".join(sorted(base))
+            raise PretrainConfigError(f"{source}: unknown config key '{where}' (known at this level: {known})")
+        if isinstance(base[key], dict):
+            if not isinstance(value, Mapping):
+                raise PretrainConfigError(f"{source}: '{where}' must be a mapping, got {value!r}")
+            _merge(base[key], value, path + (str(key),), source)
+        else:
+            base[key] = copy.deepcopy(value)
+
+
+def load_config(path: str | os.PathLike | None, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Defaults ← the YAML file ← dotted-key overrides (``{"trainer.max_steps": 10}``).
+
+    Raises:
+        PretrainConfigError: Unreadable file, invalid YAML, unknown key or wrong structure (named).
+    """
+    config = copy.deepcopy(DEFAULTS)
+    if path is not None:
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as err:
+            raise PretrainConfigError(f"cannot read config {str(path)!r}: {err.strerror or err}") from err
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as err:
+            raise PretrainConfigError(f"{path}: invalid YAML: {err}") from err
+        if not isinstance(data, Mapping):
+            raise PretrainConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
+        _merge(config, data, (), str(path))
+    for dotted, value in (overrides or {}).items():
+        keys = dotted.split(".")
+        nested: Any = value
+        for key in reversed(keys):
+            nested = {key: nested}
+        _merge(config, nested, (), f"override --{dotted}")
+    return config
+
+
+def parse_overrides(tokens: list[str]) -> dict[str, Any]:
+    """``["--trainer.max_steps", "10", "--data.root=x"]`` → ``{"trainer.max_steps": 10, "data.root": "x"}``.
+
+    Values are parsed as YAML (numbers, booleans, lists, null).
+
+    Raises:
+        PretrainConfigError: A token is not ``--key value`` / ``--key=value``.
+    """
+    out: dict[str, Any] = {}
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if not token.startswith("--") or len(token) == 2:
+            raise PretrainConfigError(f"unexpected argument {token!r}: overrides are --section.key VALUE")
+        key, sep, value = token[2:].partition("=")
+        if not sep:
+            if i + 1 >= len(tokens) or tokens[i + 1].startswith("--"):
+                raise PretrainConfigError(f"override --{key} needs a value")
+            value = tokens[i + 1]
+            i += 1
+        try:
+            out[key] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise PretrainConfigError(f"override --{key}: value {value!r} is not valid YAML ({err})") from err
+        i += 1
+    return out
+
+
+def lightning_max_epochs(config: Mapping[str, Any], dataset_mode: str) -> int:
+    """Passes over the dataset for ``trainer.epochs`` paper epochs (folder mode: one pass = ``repeat`` epochs)."""
+    epochs = float(config["trainer"]["epochs"])
+    if epochs <= 0:
+        raise PretrainConfigError(f"trainer.epochs must be > 0, got {epochs}")
+    repeat = int(config["data"]["repeat"]) if dataset_mode == "folder" else 1
+    return max(1, math.ceil(epochs / repeat))
+
+
+def build_transform(config: Mapping[str, Any]):
+    """The paired :class:`~midway_plugin.data.MidwayTransform` of ``data.motion`` / ``data.dino``."""
+    from midway_plugin.data import MidwayDINOTransform, MidwayMotionTransform, MidwayTransform
+
+    method, model = config["method"], config["model"]
+    with_dino = float(method["dino_weight"]) > 0
+    with_motion = float(method["dynamics_weight"]) > 0 and bool(model.get("latent_dynamics", True))
+    data = config["data"]
+    try:
+        motion = MidwayMotionTransform(**_listless(data["motion"])) if with_motion else None
+        dino = MidwayDINOTransform(**_listless(data["dino"])) if with_dino else None
+        return MidwayTransform(motion, dino, with_motion=with_motion, with_dino=with_dino)
+    except TypeError as err:
+        raise PretrainConfigError(f"data.motion / data.dino: {err}") from err
+    except ValueError as err:
+        raise PretrainConfigError(f"data transform: {err}") from err
+
+
+def _listless(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """YAML lists → tuples (the transforms take tuples)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+
+
+def build_dataset(config: Mapping[str, Any]):
+    """The :class:`~midway_plugin.data.VideoPairDataset` of ``data``.
+
+    Raises:
+        PretrainConfigError: ``data.root`` missing or invalid options.
+        midway_plugin.data.NoUsableVideoError: No usable video under ``data.root``.
+    """
+    from midway_plugin.data import VideoPairDataset
+
+    data = config["data"]
+    if not data["root"]:
+        raise PretrainConfigError("data.root is not set: give a folder of videos or one video file")
+    root = Path(os.path.expanduser(str(data["root"])))
+    if not root.exists():
+        raise PretrainConfigError(f"data.root {str(root)!r} does not exist")
+    delta_t = data["delta_t"]
+    try:
+        return VideoPairDataset(
+            root,
+            transform=build_transform(config),
+            delta_t=tuple(delta_t) if isinstance(delta_t, list) else delta_t,
+            delta_unit=data["delta_unit"],
+            repeat=int(data["repeat"]),
+            mode=data["mode"],
+            decode_short_side=data["decode_short_side"],
+            index_cache=data["index_cache"],
+        )
+    except ValueError as err:
+        raise PretrainConfigError(f"data: {err}") from err
+
+
+def build_dataloader(config: Mapping[str, Any], dataset):
+    """DataLoader with the default collate (dict batches); Lightning adds the distributed sampler under DDP."""
+    from torch.utils.data import DataLoader
+
+    data = config["data"]
+    batch_size = int(data["batch_size_per_device"])
+    if len(dataset) < batch_size:
+        raise PretrainConfigError(
+            f"data.batch_size_per_device={batch_size} exceeds the {len(dataset)} items of {data['root']!r} "
+            "(batches are dropped when incomplete); lower the batch size or add videos"
+        )
+    workers = int(data["num_workers"])
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+        persistent_workers=workers > 0,
+    )
+
+
+def method_kwargs(config: Mapping[str, Any], max_epochs_paper: float) -> dict[str, Any]:
+    """Arguments of :class:`~midway_plugin.lightly.Midway` from ``model``/``method``/``optim``/``data``."""
+    kwargs: dict[str, Any] = {
+        "batch_size_per_device": int(config["data"]["batch_size_per_device"]),
+        "num_classes": 0,
+        "model": dict(config["model"]),
+        "repeat_sample": int(config["data"]["repeat"]),
+        "epochs": float(max_epochs_paper),
+    }
+    kwargs.update(config["method"])
+    kwargs.update(config["optim"])
+    return kwargs
+
+
+def build_model(config: Mapping[str, Any], mode: str = "folder"):
+    """The :class:`~midway_plugin.lightly.Midway` module of a config.
+
+    Raises:
+        PretrainConfigError: An invalid model/method/optim value (the message names it).
+    """
+    from midway_plugin.lightly.midway import Midway
+
+    repeat = int(config["data"]["repeat"]) if mode == "folder" else 1
+    kwargs = method_kwargs(config, float(config["trainer"]["epochs"]))
+    kwargs["repeat_sample"] = repeat
+    try:
+        return Midway(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise PretrainConfigError(f"model/method/optim: {err}") from err
+
+
+def build_trainer(config: Mapping[str, Any], max_epochs: int, *, callbacks: list | None = None):
+    """Lightning Trainer with TensorBoard + CSV logs, step checkpoints and a final checkpoint.
+
+    Layout under ``output_dir``: ``checkpoints/step-XXXXXXXX.ckpt`` every ``checkpoint_every_n_steps`` steps,
+    ``checkpoints/last.ckpt`` (updated with them and written at the end of training), ``tensorboard/version_N/``,
+    ``csv/version_N/metrics.csv``.
+    """
+    from pytorch_lightning import Trainer
+    from pytorch_lightning.callbacks import ModelCheckpoint
+    from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+
+    class _StepCheckpoint(ModelCheckpoint):
+        """Every N steps, and also at the end of training when the last step was not a multiple of N."""
+
+        def on_train_end(self, trainer, pl_module) -> None:  # noqa: ANN001
+            if trainer.global_step > 0 and self._last_global_step_saved != trainer.global_step:
+                candidates = self._monitor_candidates(trainer)
+                self._save_topk_checkpoint(trainer, candidates)
+                self._save_last_checkpoint(trainer, candidates)
+
+    tr = config["trainer"]
+    out = Path(os.path.expanduser(str(config["output_dir"])))
+    ckpt_dir = out / "checkpoints"
+    every = int(tr["checkpoint_every_n_steps"])
+    if every < 1:
+        raise PretrainConfigError(f"trainer.checkpoint_every_n_steps must be >= 1, got {every}")
+    checkpoint = _StepCheckpoint(
+        dirpath=str(ckpt_dir),
+        filename="step-{step:08d}",
+        auto_insert_metric_name=False,
+        every_n_train_steps=every,
+        save_top_k=-1,
+        save_last=True,
+    )
+    loggers = [
+        TensorBoardLogger(save_dir=str(out), name="tensorboard", default_hp_metric=False),
+        CSVLogger(save_dir=str(out), name="csv"),
+    ]
+    try:
+        return Trainer(
+            max_epochs=max_epochs,
+            max_steps=int(tr["max_steps"]),
+            accelerator=tr["accelerator"],
+            devices=tr["devices"],
+            num_nodes=int(tr["num_nodes"]),
+            strategy=tr["strategy"],
+            precision=tr["precision"],
+            gradient_clip_val=tr["gradient_clip_val"],
+            log_every_n_steps=int(tr["log_every_n_steps"]),
+            enable_progress_bar=bool(tr["progress_bar"]),
+            deterministic=bool(tr["deterministic"]),
+            logger=loggers,
+            callbacks=[checkpoint,
+                       *(callbacks or [])],
+            default_root_dir=str(out),
+            num_sanity_val_steps=0,
+        )
+    except (ValueError, TypeError, RuntimeError) as err:
+        raise PretrainConfigError(f"trainer: {err}") from err
+
+
+def run_pretraining(
+    config: Mapping[str, Any], *, resume: str | os.PathLike | None = None, callbacks: list | None = None
+) -> dict[str, Any]:
+    """Trains from a loaded config; returns paths and the final global step.
+
+    Args:
+        config: From :func:`load_config`.
+        resume: A Lightning checkpoint to continue from (same global step, optimizer, schedulers, EMA teacher).
+        callbacks: Extra Lightning callbacks (tests).
+
+    Returns:
+        ``{"output_dir", "checkpoint_dir", "last_checkpoint", "global_step", "csv_log", "tensorboard_dir"}``.
+    """
+    from pytorch_lightning import seed_everything
+
+    seed_everything(int(config["seed"]), workers=True, verbose=False)
+    dataset = build_dataset(config)
+    loader = build_dataloader(config, dataset)
+    model = build_model(config, dataset.mode)
+    max_epochs = lightning_max_epochs(config, dataset.mode)
+    trainer = build_trainer(config, max_epochs, callbacks=callbacks)
+    if resume is not None and not Path(resume).is_file():
+        raise PretrainConfigError(f"--resume {str(resume)!r}: no such checkpoint file")
+    trainer.fit(model, train_dataloaders=loader, ckpt_path=str(resume) if resume else None, weights_only=True)
+    out = Path(os.path.expanduser(str(config["output_dir"])))
+    csv_logger = next(lg for lg in trainer.loggers if type(lg).__name__ == "CSVLogger")
+    tb_logger = next(lg for lg in trainer.loggers if type(lg).__name__ == "TensorBoardLogger")
+    return {
+        "output_dir": out,
+        "checkpoint_dir": out / "checkpoints",
+        "last_checkpoint": out / "checkpoints" / "last.ckpt",
+        "global_step": int(trainer.global_step),
+        "csv_log": Path(csv_logger.log_dir) / "metrics.csv",
+        "tensorboard_dir": Path(tb_logger.log_dir),
+        "dataset": repr(dataset),
+    }
