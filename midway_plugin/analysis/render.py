@@ -95,22 +95,27 @@ def draw_tracks(
     colors: Sequence[tuple[int, int, int]] = TRACK_COLORS,
     radius: int = 5,
 ) -> list[np.ndarray]:
-    """Draw each track on every frame: its path up to that frame as a line, the current point as a marker."""
+    """Draw each track on every frame: its path up to that frame as a line, the current point as a marker.
+
+    The first track is drawn last (on top, smallest ring); later tracks get larger rings so that coinciding
+    points stay visible.
+    """
     from PIL import Image, ImageDraw
 
     out = []
     for t, frame in enumerate(frames):
         img = Image.fromarray(np.ascontiguousarray(frame))
         draw = ImageDraw.Draw(img)
-        for k, track in enumerate(tracks):
+        for k in reversed(range(len(tracks))):
             color = tuple(colors[k % len(colors)])
-            path = [tuple(map(float, p)) for p in track[: t + 1]]
+            path = [tuple(map(float, p)) for p in tracks[k][: t + 1]]
             if len(path) > 1:
                 draw.line(path, fill=(0, 0, 0), width=4)
                 draw.line(path, fill=color, width=2)
             x, y = path[-1]
-            draw.ellipse((x - radius, y - radius, x + radius, y + radius), outline=(0, 0, 0), width=4)
-            draw.ellipse((x - radius, y - radius, x + radius, y + radius), outline=color, width=2)
+            rad = radius + 3 * k
+            draw.ellipse((x - rad, y - rad, x + rad, y + rad), outline=(0, 0, 0), width=4)
+            draw.ellipse((x - rad, y - rad, x + rad, y + rad), outline=color, width=2)
         out.append(np.asarray(img))
     return out
 

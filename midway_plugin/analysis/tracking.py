@@ -20,6 +20,7 @@ from torch import Tensor
 
 from midway_plugin.analysis.defaults import DEFAULT_REPEATS, TOP_K
 from midway_plugin.analysis.perturbation import (
+    AnalysisError,
     encode_frames,
     pair_from_levels,
     perturbation_heatmaps,
@@ -80,7 +81,7 @@ def _spatial(levels: list[Tensor], index: int, prefix: int) -> Tensor:
 def _start_index(start: tuple[int, int], grid: tuple[int, int]) -> int:
     r, c = start
     if not (0 <= r < grid[0] and 0 <= c < grid[1]):
-        raise ValueError(f"start token (row {r}, col {c}) outside the {grid[0]}x{grid[1]} grid")
+        raise AnalysisError(f"start token (row {r}, col {c}) outside the {grid[0]}x{grid[1]} grid")
     return r * grid[1] + c
 
 

@@ -9,6 +9,7 @@ from midway_plugin.analysis.defaults import DEFAULT_GAP, DEFAULT_REPEATS, DEFAUL
 from midway_plugin.cli import CommandError
 
 DEFAULT_SEED = 0
+_COLOR_NAMES = ("green", "red")  # render.TRACK_COLORS[0], [1]
 
 _LEVEL_HELP = (
     "feature level to perturb, as a ViT block number (paper notation: 3, 6 or 9 for ViT-S/B). Default: the "
@@ -257,8 +258,9 @@ def run_track(args: argparse.Namespace) -> int:
     paths = [[(px * scale, py * scale) for px, py in tr.points] for tr in tracks]
     drawn = render.draw_tracks(big, paths)
     captions = [f"frame {i}" for i in indices]
-    render.save_png(render.hstack([render.labelled(f, c) for f, c in zip(drawn, captions)]), out / "track_strip.png")
+    legend = ", ".join(f"{tr.method}={_COLOR_NAMES[k]}" for k, tr in enumerate(tracks))
+    strip = render.hstack([render.labelled(f, c) for f, c in zip(drawn, captions)])
+    render.save_png(render.labelled(strip, legend), out / "track_strip.png")
     render.save_gif(drawn, out / "track.gif")
-    legend = ", ".join(f"{tr.method}={'green' if k == 0 else 'red'}" for k, tr in enumerate(tracks))
     print(f"tracked {len(indices)} frames at level {model.cfg.feature_levels[level_index]} ({legend}) to {out}")
     return 0
