@@ -292,7 +292,11 @@ class Midway(LightningModule):
             center_momentum=center_momentum,
         )
         self.online_classifier = (
-            OnlineLinearClassifier(feature_dim=embed_dim, num_classes=num_classes) if num_classes > 0 else None
+            OnlineLinearClassifier(
+                feature_dim=embed_dim, num_classes=num_classes, topk=(1, 5) if num_classes >= 5 else (1,)
+            )
+            if num_classes > 0
+            else None
         )
 
     # ------------------------------------------------------------------ properties
