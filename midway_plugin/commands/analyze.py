@@ -171,11 +171,14 @@ def run_perturb(args: argparse.Namespace) -> int:
     x = normalize_frames(frames, device)
     grid = (h_px // patch, w_px // patch)
     flat = [r * grid[1] + c for r, c in tokens]
-    pair = prepare_pair(model, x[0:1], x[1:2], level_index)
-    heat, gains = perturbation_heatmaps(
-        model, pair, flat, repeats=args.repeats, generator=_generator(args.seed), chunk_size=args.chunk_size,
-        return_gains=True,
-    )
+    try:
+        pair = prepare_pair(model, x[0:1], x[1:2], level_index)
+        heat, gains = perturbation_heatmaps(
+            model, pair, flat, repeats=args.repeats, generator=_generator(args.seed), chunk_size=args.chunk_size,
+            return_gains=True,
+        )
+    except AnalysisError as err:
+        raise CommandError(str(err)) from None
     heat, gains = heat.float().cpu().numpy(), gains.float().cpu().numpy()
 
     out = Path(args.out)
@@ -239,12 +242,15 @@ def run_track(args: argparse.Namespace) -> int:
         raise CommandError(str(err)) from None
     frames = resize_frames(raw, size)
     x = normalize_frames(frames, device)
-    tracks = [track_perturbation(
-        model, x, start, level_index, repeats=args.repeats, top_k=args.top_k,
-        generator=_generator(args.seed), frame_indices=indices,
-    )]
-    if args.baseline:
-        tracks.append(track_feature_similarity(model, x, start, level_index, frame_indices=indices))
+    try:
+        tracks = [track_perturbation(
+            model, x, start, level_index, repeats=args.repeats, top_k=args.top_k,
+            generator=_generator(args.seed), frame_indices=indices,
+        )]
+        if args.baseline:
+            tracks.append(track_feature_similarity(model, x, start, level_index, frame_indices=indices))
+    except AnalysisError as err:
+        raise CommandError(str(err)) from None
 
     out = Path(args.out)
     write_tracks(tracks, out, metadata={
