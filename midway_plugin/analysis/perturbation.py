@@ -234,6 +234,8 @@ def prepare_pair(model: torch.nn.Module, source: Tensor, target: Tensor, level_i
     """
     if source.shape != target.shape:
         raise AnalysisError(f"source and target frames differ in shape: {tuple(source.shape)} vs {tuple(target.shape)}")
+    if source.ndim != 4 or source.shape[0] != 1:
+        raise AnalysisError(f"prepare_pair takes one frame pair, (1, 3, H, W) each; got {tuple(source.shape)}")
     try:
         grid = model.encoder.grid_size(source)
     except ValueError as err:

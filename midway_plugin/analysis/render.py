@@ -10,6 +10,7 @@ __all__ = [
     "TRACK_COLORS",
     "colorize",
     "display_scale",
+    "draw_arrows",
     "draw_points",
     "draw_tracks",
     "hstack",
@@ -118,6 +119,34 @@ def draw_tracks(
             draw.ellipse((x - rad, y - rad, x + rad, y + rad), outline=color, width=2)
         out.append(np.asarray(img))
     return out
+
+
+def draw_arrows(
+    frame: np.ndarray,
+    starts: Sequence[tuple[float, float]],
+    ends: Sequence[tuple[float, float]],
+    *,
+    color: tuple[int, int, int] = (0, 255, 128),
+    head: float = 4.0,
+) -> np.ndarray:
+    """Draw an arrow from each start to its end (a dot where they coincide); returns a new image."""
+    from PIL import Image, ImageDraw
+
+    img = Image.fromarray(np.ascontiguousarray(frame))
+    draw = ImageDraw.Draw(img)
+    for (x0, y0), (x1, y1) in zip(starts, ends):
+        dx, dy = x1 - x0, y1 - y0
+        length = float(np.hypot(dx, dy))
+        if length < 1e-6:
+            draw.ellipse((x0 - 2, y0 - 2, x0 + 2, y0 + 2), fill=color, outline=(0, 0, 0))
+            continue
+        draw.line([(x0, y0), (x1, y1)], fill=(0, 0, 0), width=3)
+        draw.line([(x0, y0), (x1, y1)], fill=color, width=1)
+        ux, uy = dx / length, dy / length
+        left = (x1 - head * (ux - 0.5 * uy), y1 - head * (uy + 0.5 * ux))
+        right = (x1 - head * (ux + 0.5 * uy), y1 - head * (uy - 0.5 * ux))
+        draw.polygon([(x1, y1), left, right], fill=color, outline=(0, 0, 0))
+    return np.asarray(img)
 
 
 def labelled(image: np.ndarray, text: str, height: int = 16) -> np.ndarray:

@@ -45,8 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Heatmaps over the target frame showing where each chosen source point's feature is carried by "
             "the forward predictor. Writes source.png (the points), point<k>.png (source | target + heatmap), "
-            "grid.png (all points), heatmaps.npy ((P, h, w) mean cosines, raw), gains.npy (mean "
-            "||output tangent|| / ||r||: the cosine is blind to magnitude) and summary.json."
+            "grid.png (all points), peaks.png (an arrow from each point to its heatmap peak), heatmaps.npy "
+            "((P, h, w) mean cosines, raw), gains.npy (mean ||output tangent|| / ||r||: the cosine is blind to "
+            "magnitude) and summary.json. --points all perturbs every token (no per-point PNGs then)."
         ),
     )
     _common(perturb, DEFAULT_REPEATS)
@@ -60,7 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     perturb.add_argument(
         "--points", nargs="+", metavar="X,Y",
-        help="source points in pixels of the resized frame (x right, y down); default: a 3x3 grid",
+        help="source points in pixels of the resized frame (x right, y down), or 'all' for every token; "
+        "default: a 3x3 grid",
     )
     perturb.set_defaults(func=run_perturb)
 
@@ -159,9 +161,14 @@ def run_perturb(args: argparse.Namespace) -> int:
         else:
             raw, indices = read_images(args.frames), [0, 1]
             source_name = f"{args.frames[0]} -> {args.frames[1]}"
-        texts = args.points or [
-            f"{w_px * fx:g},{h_px * fy:g}" for fy in (0.25, 0.5, 0.75) for fx in (0.25, 0.5, 0.75)
-        ]
+        every_token = args.points == ["all"]
+        if every_token:
+            texts = [f"{(c + 0.5) * patch:g},{(r + 0.5) * patch:g}"
+                     for r in range(h_px // patch) for c in range(w_px // patch)]
+        else:
+            texts = args.points or [
+                f"{w_px * fx:g},{h_px * fy:g}" for fy in (0.25, 0.5, 0.75) for fx in (0.25, 0.5, 0.75)
+            ]
         points = [parse_point(t) for t in texts]
         tokens = [point_to_token(p, size, patch) for p in points]
     except AnalysisError as err:
@@ -188,13 +195,19 @@ def run_perturb(args: argparse.Namespace) -> int:
     scale = render.display_scale(size)
     src_img, tgt_img = render.upscale(frames[0], scale), render.upscale(frames[1], scale)
     shown = [(px * scale, py * scale) for px, py in (token_center(r, c, patch) for r, c in tokens)]
-    labels = [str(k) for k in range(len(points))]
+    labels = None if every_token else [str(k) for k in range(len(points))]
     render.save_png(render.draw_points(src_img, shown, labels=labels), out / "source.png")
 
     rows, records = [], []
     for k, ((r, c), hm) in enumerate(zip(tokens, heat)):
         peak_r, peak_c = np.unravel_index(int(np.argmax(hm)), hm.shape)
         peak_xy = token_center(int(peak_r), int(peak_c), patch)
+        records.append({
+            "point": list(points[k]), "token": [r, c], "peak_token": [int(peak_r), int(peak_c)],
+            "peak_point": list(peak_xy), "peak_value": float(hm.max()), "min_value": float(hm.min()),
+        })
+        if every_token:
+            continue
         color = [render.TRACK_COLORS[k % len(render.TRACK_COLORS)]]
         left = render.draw_points(src_img, [shown[k]], colors=color)
         right = render.overlay_heatmap(tgt_img, hm)
@@ -205,11 +218,11 @@ def run_perturb(args: argparse.Namespace) -> int:
         ])
         render.save_png(panel, out / f"point{k}.png")
         rows.append(panel)
-        records.append({
-            "point": list(points[k]), "token": [r, c], "peak_token": [int(peak_r), int(peak_c)],
-            "peak_point": list(peak_xy), "peak_value": float(hm.max()), "min_value": float(hm.min()),
-        })
-    render.save_png(render.vstack(rows), out / "grid.png")
+    if rows:
+        render.save_png(render.vstack(rows), out / "grid.png")
+    peaks = [(rec["peak_point"][0] * scale, rec["peak_point"][1] * scale) for rec in records]
+    arrows = render.draw_arrows(src_img, shown, peaks)
+    render.save_png(render.labelled(arrows, "source token -> heatmap peak in the target"), out / "peaks.png")
     summary = {
         "weights": str(args.weights), "input": source_name, "frame_indices": indices,
         "img_size": [h_px, w_px], "patch_size": patch, "grid": list(grid), "level": pair.level_block,

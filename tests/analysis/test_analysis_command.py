@@ -39,7 +39,7 @@ def test_perturb_writes_pictures_and_heatmaps(setup, capsys, tmp_path):
         "--gap", 1, "--points", "4,4", "20,12", "--repeats", 4, "--out", out,
     )
     assert code == 0, text
-    for name in ("source.png", "point0.png", "point1.png", "grid.png", "summary.json"):
+    for name in ("source.png", "point0.png", "point1.png", "grid.png", "peaks.png", "summary.json"):
         assert (out / name).stat().st_size > 0, name
     heat, gains = np.load(out / "heatmaps.npy"), np.load(out / "gains.npy")
     assert heat.shape == gains.shape == (2, 4, 4) and heat.dtype == np.float32
@@ -62,6 +62,18 @@ def test_perturb_from_two_images_with_default_points(setup, capsys, tmp_path):
     assert code == 0, text
     assert np.load(out / "heatmaps.npy").shape == (9, 4, 4)  # default: a 3x3 grid of points
     assert len(list(out.glob("point*.png"))) == 9
+
+
+def test_perturb_every_token(setup, capsys, tmp_path, helpers):
+    out = tmp_path / "all"
+    code, text = _run(capsys, "perturb", "--weights", setup["weights"], "--video", setup["video"], "--gap", 1,
+                      "--points", "all", "--repeats", 2, "--chunk-size", 7, "--out", out)
+    assert code == 0, text
+    assert np.load(out / "heatmaps.npy").shape == (16, 4, 4)
+    assert (out / "peaks.png").is_file() and (out / "source.png").is_file() and not (out / "point0.png").exists()
+    summary = json.loads((out / "summary.json").read_text())
+    peaks = [r * 4 + c for r, c in (p["peak_token"] for p in summary["points"])]
+    assert peaks == [helpers["shifted_index"](j, SHIFT) for j in range(16)]
 
 
 def test_track_writes_coordinates_strip_and_gif(setup, capsys, tmp_path):
