@@ -53,3 +53,14 @@ def test_track_start_outside_grid(hand_model, helpers):
     frames = normalize_frames(helpers["rolled_clip"](helpers["random_frame"](0), SHIFT, 2))
     with pytest.raises(ValueError, match=r"\(row 4, col 0\) outside the 4x4 grid"):
         track_perturbation(model, frames, (4, 0), 2)
+
+
+def test_feature_similarity_reranks_the_top_k(hand_model, helpers):
+    """Without gating the heatmap's maximum stays on the source token (identity bias, cosine 1) with the moved
+    token a close second; re-ranking the top-k candidates by feature similarity picks the moved patch."""
+    model = hand_model(SHIFT, gating=False, dtype=torch.float64)
+    frames = normalize_frames(helpers["rolled_clip"](helpers["random_frame"](5), SHIFT, 4)).double()
+    stuck = track_perturbation(model, frames, (0, 1), 2, repeats=2, top_k=1)
+    assert stuck.tokens == [(0, 1)] * 4
+    moved = track_perturbation(model, frames, (0, 1), 2, repeats=2, top_k=5)
+    assert moved.tokens == _expected_tokens((0, 1), 4)
