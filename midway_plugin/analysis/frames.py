@@ -102,7 +102,8 @@ def _open_video(path: Path):
     try:
         return decord.VideoReader(str(path), num_threads=1)
     except Exception as err:  # decord raises its own DECORDError / RuntimeError types
-        raise AnalysisError(f"cannot decode video {str(path)!r}: {str(err).splitlines()[0] if str(err) else err}") from None
+        first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise AnalysisError(f"cannot decode video {str(path)!r}: {first_line}") from None
 
 
 def video_length(path: str | Path) -> int:

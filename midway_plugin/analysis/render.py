@@ -40,7 +40,9 @@ def upscale(image: np.ndarray, factor: int) -> np.ndarray:
     return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
 
 
-def colorize(heat: np.ndarray, vmin: float | None = None, vmax: float | None = None, cmap: str = "inferno") -> np.ndarray:
+def colorize(
+    heat: np.ndarray, vmin: float | None = None, vmax: float | None = None, cmap: str = "inferno"
+) -> np.ndarray:
     """Map a 2-D array to RGB uint8 with a matplotlib colormap; range ``[vmin, vmax]`` (default: its min/max)."""
     from matplotlib import colormaps
 

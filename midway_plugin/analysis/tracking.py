@@ -162,7 +162,8 @@ def track_perturbation(
     patch, prefix = int(enc.patch_size), int(enc.num_prefix_tokens)
     grid = (frames.shape[-2] // patch, frames.shape[-1] // patch)
     levels = encode_frames(model, frames)
-    teacher_levels = encode_frames(model, frames, teacher=True) if getattr(model, "teacher_encoder", None) is not None else None
+    has_teacher = getattr(model, "has_teacher", False) and getattr(model, "teacher_encoder", None) is not None
+    teacher_levels = encode_frames(model, frames, teacher=True) if has_teacher else None
     feats = _spatial(levels, level_index, prefix)
     cur = _start_index(start, grid)
     tokens, scores, heat_values = [divmod(cur, grid[1])], [float("nan")], [float("nan")]

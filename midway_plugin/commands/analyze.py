@@ -54,10 +54,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     src = perturb.add_mutually_exclusive_group(required=True)
     src.add_argument("--video", type=Path, help="video file (decord); the pair is frames T and T+D")
     src.add_argument("--frames", type=Path, nargs=2, metavar=("SOURCE", "TARGET"), help="two image files")
-    perturb.add_argument("--frame-index", type=int, default=0, metavar="T", help="source frame index in --video (default 0)")
+    perturb.add_argument(
+        "--frame-index", type=int, default=0, metavar="T", help="source frame index in --video (default 0)"
+    )
     perturb.add_argument(
         "--gap", type=int, default=DEFAULT_GAP, metavar="D",
-        help="target = frame T+D (default %(default)s = 0.5 s at 30 fps, the lower end of the pretraining Δt ∈ [15, 30])",
+        help="target = frame T+D (default %(default)s = 0.5 s at 30 fps, the lower end of the pretraining "
+        "Δt ∈ [15, 30])",
     )
     perturb.add_argument(
         "--points", nargs="+", metavar="X,Y",
@@ -79,10 +82,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(track, DEFAULT_REPEATS)
     track.add_argument("--video", type=Path, required=True, help="video file (decord)")
     track.add_argument("--start", required=True, metavar="X,Y", help="start point in pixels of the resized frame")
-    track.add_argument("--frames", type=int, default=DEFAULT_TRACK_FRAMES, metavar="N", help="frames to track through (default %(default)s)")
+    track.add_argument(
+        "--frames", type=int, default=DEFAULT_TRACK_FRAMES, metavar="N",
+        help="frames to track through (default %(default)s)",
+    )
     track.add_argument("--frame-index", type=int, default=0, metavar="T", help="first frame index (default 0)")
-    track.add_argument("--gap", type=int, default=DEFAULT_GAP, metavar="D", help="frames between tracked frames (default %(default)s, as for perturb)")
-    track.add_argument("--top-k", type=int, default=TOP_K, help="heatmap candidates per step (default %(default)s, as in the paper)")
+    track.add_argument(
+        "--gap", type=int, default=DEFAULT_GAP, metavar="D",
+        help="frames between tracked frames (default %(default)s, as for perturb)",
+    )
+    track.add_argument(
+        "--top-k", type=int, default=TOP_K, help="heatmap candidates per step (default %(default)s, as in the paper)"
+    )
     track.add_argument("--baseline", action="store_true", help="also track by plain feature similarity")
     track.set_defaults(func=run_track)
 
@@ -98,7 +109,10 @@ def _common(p: argparse.ArgumentParser, default_repeats: int) -> None:
         help="frames are resized to this (default: the export's img_size); must divide by the patch size",
     )
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    p.add_argument("--chunk-size", type=int, default=256, help="(point, repeat) tangents per batched jvp call; bounds memory (default %(default)s)")
+    p.add_argument(
+        "--chunk-size", type=int, default=256,
+        help="(point, repeat) tangents per batched jvp call; bounds memory (default %(default)s)",
+    )
 
 
 def _print_help(parser: argparse.ArgumentParser) -> int:
@@ -120,7 +134,12 @@ def _load(args: argparse.Namespace):
         raise CommandError(f"--chunk-size must be >= 1, got {args.chunk_size}")
     if not Path(args.weights).is_file():
         raise CommandError(f"--weights file {str(args.weights)!r} does not exist")
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    try:
+        device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    except RuntimeError as err:
+        raise CommandError(f"--device {args.device!r}: {err}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CommandError(f"--device {args.device!r}: CUDA is not available on this machine")
     try:
         model = build_from_export(args.weights)
     except MidwayExportError as err:
@@ -242,12 +261,12 @@ def run_track(args: argparse.Namespace) -> int:
     from midway_plugin.analysis.perturbation import AnalysisError
     from midway_plugin.analysis.tracking import track_feature_similarity, track_perturbation, write_tracks
 
-    model, device, size, level_index = _load(args)
-    patch = int(model.encoder.patch_size)
     if args.frames < 2:
         raise CommandError(f"--frames must be >= 2 to track, got {args.frames}")
     if args.top_k < 1:
         raise CommandError(f"--top-k must be >= 1, got {args.top_k}")
+    model, device, size, level_index = _load(args)
+    patch = int(model.encoder.patch_size)
     try:
         start = point_to_token(parse_point(args.start), size, patch)
         raw, indices = read_video(args.video, args.frame_index, args.gap, args.frames)

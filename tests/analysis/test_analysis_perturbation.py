@@ -61,7 +61,8 @@ def test_heatmap_is_reproducible_batched_and_excludes_cls(tiny_model):
     pair = _pair(model)
 
     def heat(seed, **kw):
-        return perturbation_heatmaps(model, pair, [0, 5, 23], repeats=4, generator=torch.Generator().manual_seed(seed), **kw)
+        gen = torch.Generator().manual_seed(seed)
+        return perturbation_heatmaps(model, pair, [0, 5, 23], repeats=4, generator=gen, **kw)
 
     a = heat(0)
     assert a.shape == (3, 4, 6)  # the CLS token is in the sequence but not in the spatial map
