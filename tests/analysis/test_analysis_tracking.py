@@ -64,3 +64,17 @@ def test_feature_similarity_reranks_the_top_k(hand_model, helpers):
     assert stuck.tokens == [(0, 1)] * 4
     moved = track_perturbation(model, frames, (0, 1), 2, repeats=2, top_k=5)
     assert moved.tokens == _expected_tokens((0, 1), 4)
+
+
+def test_tracking_with_a_teacher_model(helpers):
+    """A pretraining model (with EMA teacher) encodes the target side with the teacher, as in training."""
+    from midway_plugin.models import MidwayConfig, MidwayNetwork
+
+    torch.manual_seed(0)
+    model = MidwayNetwork(MidwayConfig.tiny(), with_teacher=True).eval()
+    frames = normalize_frames(helpers["rolled_clip"](helpers["random_frame"](6), SHIFT, 3))
+    track = track_perturbation(model, frames, (2, 2), 1, repeats=2)
+    assert len(track.tokens) == 3 and all(0 <= r < 4 and 0 <= c < 4 for r, c in track.tokens)
+    # A freshly initialised predictor is close to an identity (gates ≈ sigmoid(4)): the heatmap's maximum stays
+    # on the source token (the top-5 re-ranking may then move it by feature similarity).
+    assert track_perturbation(model, frames, (2, 2), 1, repeats=2, top_k=1).tokens == [(2, 2)] * 3
