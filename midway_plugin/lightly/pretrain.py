@@ -79,6 +79,7 @@ DEFAULTS: dict[str, Any] = {
         "checkpoint_every_n_steps": 1000,
         "progress_bar": True,
         "deterministic": False,
+        "torch_threads": None,  # torch.set_num_threads per process; None = torch's default
     },
 }
 
@@ -354,8 +355,14 @@ def run_pretraining(
     Returns:
         ``{"output_dir", "checkpoint_dir", "last_checkpoint", "global_step", "csv_log", "tensorboard_dir"}``.
     """
+    import torch
     from pytorch_lightning import seed_everything
 
+    threads = config["trainer"]["torch_threads"]
+    if threads is not None:
+        if int(threads) < 1:
+            raise PretrainConfigError(f"trainer.torch_threads must be >= 1 or null, got {threads}")
+        torch.set_num_threads(int(threads))
     seed_everything(int(config["seed"]), workers=True, verbose=False)
     dataset = build_dataset(config)
     loader = build_dataloader(config, dataset)
