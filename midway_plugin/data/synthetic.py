@@ -316,6 +316,27 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float, crf: in
         writer.close()
 
 
+def check_decord_readable(path: str | os.PathLike, num_frames: int, size: tuple[int, int]) -> None:
+    """Checks that decord reads ``path`` back with ``num_frames`` frames of ``size`` x 3 channels.
+
+    Raises:
+        ValueError: decord cannot open the file or decodes it differently (the message names the file).
+    """
+    import decord
+
+    try:
+        reader = decord.VideoReader(str(path), ctx=decord.cpu(0))
+        count, shape = len(reader), tuple(reader[0].shape)
+    except Exception as err:
+        raise ValueError(f"decord cannot read back {str(path)!r}: {err}") from err
+    if count != num_frames or shape != (*size, 3):
+        raise ValueError(
+            f"decord reads {str(path)!r} as {count} frames of shape {shape}, expected {num_frames} of "
+            f"{(*size, 3)} (decord 0.6.0 mis-decodes some frame widths such as 16, 24, 48 and 72 px; "
+            "choose another width)"
+        )
+
+
 def write_synthetic_dataset(
     out: str | os.PathLike,
     num_videos: int = 1,
@@ -327,6 +348,7 @@ def write_synthetic_dataset(
     save_frames: bool = False,
     crf: int = 12,
     prefix: str = "synth",
+    verify: bool = True,
 ) -> dict[str, Any]:
     """Writes ``num_videos`` synthetic videos with their ground truth under ``out`` (layout: module docstring).
 
@@ -341,12 +363,13 @@ def write_synthetic_dataset(
         save_frames: Also write every frame as a lossless PNG.
         crf: x264 constant rate factor (0 = lossless; 12 = visually lossless).
         prefix: File name prefix of the videos.
+        verify: Check that decord reads every written video back (frame count and shape).
 
     Returns:
         The content of ``OUT/dataset.json``.
 
     Raises:
-        ValueError: An argument is out of range.
+        ValueError: An argument is out of range, or decord cannot read a written video back.
     """
     from PIL import Image
 
@@ -363,6 +386,8 @@ def write_synthetic_dataset(
         name = f"{prefix}_{i:04d}"
         video = generate_video(num_frames, (height, width), num_objects, seed=seed + i, fps=fps)
         write_video(root / "videos" / f"{name}.mp4", video.frames, fps, crf=crf)
+        if verify:
+            check_decord_readable(root / "videos" / f"{name}.mp4", num_frames, (height, width))
         flow_dir, mask_dir = root / "flow" / name, root / "masks" / name
         flow_dir.mkdir(exist_ok=True)
         mask_dir.mkdir(exist_ok=True)

@@ -73,6 +73,10 @@ VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".mov", ".avi", ".mkv", ".webm")
 
 PairedTransform = Callable[[Image.Image, Image.Image], Any]
 
+# decord readers inherited through fork() by DataLoader workers. They are kept referenced, never destroyed: their
+# decoder thread did not survive the fork, so their destructor would wait for it forever (a hung worker).
+_INHERITED_READERS: list[Any] = []
+
 
 class UnusableVideoWarning(UserWarning):
     """A video file was skipped (at construction) or replaced by another item (while training)."""
@@ -313,8 +317,12 @@ class VideoPairDataset(Dataset):
         except Exception as err:  # decord raises DECORDError / RuntimeError subclasses for bad containers
             message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             return f"corrupt or not a video (decord: {message[:200]})"
-        if first.ndim != 3:
-            return f"unexpected decoded frame shape {tuple(first.shape)}"
+        if first.ndim != 3 or first.shape[2] != 3:
+            # decord 0.6.0 mis-decodes some frame widths (e.g. 16, 24, 48, 72 px) into 4-channel garbage.
+            return (
+                f"decord decodes its frames with shape {tuple(first.shape)} instead of (H, W, 3) "
+                "(a decord quirk at some frame widths: re-encode the video at another width)"
+            )
         if not math.isfinite(fps) or fps < 0:
             fps = 0.0
         height, width = _decode_size(int(first.shape[0]), int(first.shape[1]), self.decode_short_side)
@@ -462,8 +470,9 @@ class VideoPairDataset(Dataset):
         size = (info.width, info.height) if self.decode_short_side is not None else (-1, -1)
         if self.mode == "folder":
             return open_video(info.path, width=size[0], height=size[1], num_threads=self.num_threads)
-        if self._reader_pid != os.getpid():  # forked worker: never share decoder state with the parent
-            self._readers.clear()
+        if self._reader_pid != os.getpid():  # forked worker: open its own readers, never destroy the parent's
+            _INHERITED_READERS.extend(self._readers.values())
+            self._readers = OrderedDict()
             self._reader_pid = os.getpid()
         if video in self._readers:
             self._readers.move_to_end(video)
