@@ -34,12 +34,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory")
     parser.add_argument("--num-videos", type=int, default=1, metavar="N", help="number of videos")
     parser.add_argument("--frames", type=int, default=64, metavar="T", help="frames per video")
-    parser.add_argument("--size", type=_size, default=(128, 128), metavar="HxW", help="frame size (even numbers)")
+    parser.add_argument("--size", type=_size, default=(128, 128), metavar="HxW", help="frame size in pixels")
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate of the videos")
     parser.add_argument("--seed", type=int, default=0, help="random seed; video i uses SEED + i")
     parser.add_argument("--objects", type=int, default=3, metavar="K", help="moving objects per video")
     parser.add_argument("--save-frames", action="store_true", help="also write lossless PNG frames (OUT/frames/)")
-    parser.add_argument("--crf", type=int, default=12, help="x264 quality (0 = lossless, 12 = visually lossless)")
+    parser.add_argument("--crf", type=int, default=0, help="x264 quality (0 = lossless, 12 = visually lossless)")
+    parser.add_argument(
+        "--pix-fmt", choices=("yuv444p", "yuv420p"), default="yuv444p",
+        help="yuv444p: full colour resolution (with --crf 0 the decoded frames match the ground truth); "
+        "yuv420p: the common format, lossy chroma, even sizes only",
+    )
     parser.set_defaults(func=run)
 
 
@@ -50,7 +55,10 @@ def run(args: argparse.Namespace) -> int:
         (args.num_videos >= 1, f"--num-videos must be >= 1, got {args.num_videos}"),
         (args.frames >= 2, f"--frames must be >= 2 (flow needs a next frame), got {args.frames}"),
         (height >= 8 and width >= 8, f"--size must be at least 8x8, got {height}x{width}"),
-        (height % 2 == 0 and width % 2 == 0, f"--size must be even in both dimensions for H.264, got {height}x{width}"),
+        (
+            args.pix_fmt != "yuv420p" or (height % 2 == 0 and width % 2 == 0),
+            f"--size must be even in both dimensions with --pix-fmt yuv420p, got {height}x{width}",
+        ),
         (args.fps > 0, f"--fps must be positive, got {args.fps}"),
         (0 <= args.objects <= 254, f"--objects must be in [0, 254], got {args.objects}"),
         (0 <= args.crf <= 51, f"--crf must be in [0, 51], got {args.crf}"),
@@ -75,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
             num_objects=args.objects,
             save_frames=args.save_frames,
             crf=args.crf,
+            pix_fmt=args.pix_fmt,
         )
     except OSError as err:
         raise CommandError(f"could not write to {str(args.out)!r}: {err}") from err

@@ -10,7 +10,8 @@ Public API (stable; the Lightly method and the CLI build on it)::
         MidwayMotionTransform,   # transforms.py: the dynamics objective's motion crops
         MidwayDINOTransform,     # transforms.py: the paired-frame DINO crops
         MidwayTransform,         # transforms.py: both of the above, one dict per pair
-        generate_video, write_synthetic_dataset, read_flo, write_flo,  # synthetic.py
+        generate_video, SyntheticVideo, CLASS_NAMES,   # synthetic.py: in-memory video + ground truth
+        write_synthetic_dataset, write_video, read_flo, write_flo, check_decord_readable,
     )
 
 See ``docs/data.md`` for the layout, shapes and options.
@@ -18,11 +19,14 @@ See ``docs/data.md`` for the layout, shapes and options.
 from __future__ import annotations
 
 from midway_plugin.data.synthetic import (
+    CLASS_NAMES,
     SyntheticVideo,
+    check_decord_readable,
     generate_video,
     read_flo,
     write_flo,
     write_synthetic_dataset,
+    write_video,
 )
 from midway_plugin.data.transforms import (
     MidwayDINOTransform,
@@ -39,6 +43,7 @@ from midway_plugin.data.video_pairs import (
 )
 
 __all__ = [
+    "CLASS_NAMES",
     "VIDEO_EXTENSIONS",
     "MidwayDINOTransform",
     "MidwayMotionTransform",
@@ -48,9 +53,11 @@ __all__ = [
     "UnusableVideoWarning",
     "VideoInfo",
     "VideoPairDataset",
+    "check_decord_readable",
     "flatten_pairs",
     "generate_video",
     "read_flo",
     "write_flo",
     "write_synthetic_dataset",
+    "write_video",
 ]

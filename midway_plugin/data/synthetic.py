@@ -14,7 +14,7 @@ In memory: :func:`generate_video` -> :class:`SyntheticVideo` (frames, flows, mas
 :func:`write_synthetic_dataset` (used by ``midway make-video``) writes::
 
     OUT/dataset.json                     classes, palette, fps, size, frame count, list of videos
-    OUT/videos/synth_0000.mp4            H.264 (yuv420p), readable by decord
+    OUT/videos/synth_0000.mp4            H.264 (lossless yuv444p by default), readable by decord
     OUT/flow/synth_0000/000000.flo       Middlebury .flo, forward flow frame 0 -> 1 (num_frames - 1 files)
     OUT/masks/synth_0000/000000.png      8-bit PNG, class index per pixel (num_frames files)
     OUT/meta/synth_0000.json             per-video seed, objects (class, size, colours) and trajectories
@@ -282,27 +282,41 @@ def read_flo(path: str | os.PathLike) -> np.ndarray:
     return np.frombuffer(data[12:], dtype="<f4").reshape(height, width, 2).copy()
 
 
-def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float, crf: int = 12) -> None:
-    """Encodes ``(T, H, W, 3)`` uint8 frames as an H.264 mp4 (yuv420p) with imageio-ffmpeg.
+def write_video(
+    path: str | os.PathLike, frames: np.ndarray, fps: float, crf: int = 0, pix_fmt: str = "yuv444p"
+) -> None:
+    """Encodes ``(T, H, W, 3)`` uint8 frames as an H.264 mp4 with imageio-ffmpeg (libx264).
+
+    The default (``yuv444p``, ``crf=0``) is lossless up to the RGB <-> YUV rounding (about 0.4 grey levels), so
+    the decoded frames match the ground truth; ``yuv420p`` gives the common, widely playable (lossy) format.
+
+    Args:
+        path: Output file (``.mp4``).
+        frames: ``(T, H, W, 3)`` uint8 RGB frames.
+        fps: Frame rate.
+        crf: x264 constant rate factor (0 = lossless, 12 = visually lossless, 23 = x264's default).
+        pix_fmt: ``"yuv444p"`` or ``"yuv420p"`` (needs even height and width).
 
     Raises:
-        ValueError: Odd frame sizes (yuv420p needs even height and width) or a bad array shape.
+        ValueError: A bad array shape, pixel format, or odd frame size with ``yuv420p``.
     """
     import imageio_ffmpeg
 
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"frames must be a (T, H, W, 3) uint8 array, got {frames.shape} {frames.dtype}")
+    if pix_fmt not in ("yuv444p", "yuv420p"):
+        raise ValueError(f"pix_fmt must be 'yuv444p' or 'yuv420p', got {pix_fmt!r}")
     height, width = frames.shape[1:3]
-    if height % 2 or width % 2:
-        raise ValueError(f"H.264 (yuv420p) needs an even frame size, got {height}x{width}")
+    if pix_fmt == "yuv420p" and (height % 2 or width % 2):
+        raise ValueError(f"yuv420p video needs an even frame size, got {height}x{width} (use yuv444p)")
     writer = imageio_ffmpeg.write_frames(
         str(path),
         (width, height),
         fps=fps,
         codec="libx264",
         pix_fmt_in="rgb24",
-        pix_fmt_out="yuv420p",
+        pix_fmt_out=pix_fmt,
         quality=None,
         macro_block_size=1,
         ffmpeg_log_level="error",
@@ -346,7 +360,8 @@ def write_synthetic_dataset(
     seed: int = 0,
     num_objects: int = 3,
     save_frames: bool = False,
-    crf: int = 12,
+    crf: int = 0,
+    pix_fmt: str = "yuv444p",
     prefix: str = "synth",
     verify: bool = True,
 ) -> dict[str, Any]:
@@ -356,12 +371,14 @@ def write_synthetic_dataset(
         out: Output directory (created; existing files of the same names are overwritten).
         num_videos: Number of videos.
         num_frames: Frames per video.
-        size: ``(height, width)``, both even.
+        size: ``(height, width)`` (both even for ``yuv420p``).
         fps: Frame rate of the mp4 files.
         seed: Video ``i`` uses seed ``seed + i``.
         num_objects: Objects per video.
         save_frames: Also write every frame as a lossless PNG.
         crf: x264 constant rate factor (0 = lossless; 12 = visually lossless).
+        pix_fmt: ``"yuv444p"`` (default; with crf 0 the frames decode to the ground truth within ~0.4 grey levels)
+            or ``"yuv420p"`` (the common format; chroma is subsampled).
         prefix: File name prefix of the videos.
         verify: Check that decord reads every written video back (frame count and shape).
 
@@ -376,8 +393,8 @@ def write_synthetic_dataset(
     if num_videos < 1:
         raise ValueError(f"num_videos must be >= 1, got {num_videos!r}")
     height, width = (int(v) for v in size)
-    if height % 2 or width % 2:
-        raise ValueError(f"size must be even in both dimensions for H.264 video, got {height}x{width}")
+    if pix_fmt == "yuv420p" and (height % 2 or width % 2):
+        raise ValueError(f"size must be even in both dimensions for yuv420p video, got {height}x{width}")
     root = Path(out)
     for sub in ("videos", "flow", "masks", "meta"):
         (root / sub).mkdir(parents=True, exist_ok=True)
@@ -385,7 +402,7 @@ def write_synthetic_dataset(
     for i in range(num_videos):
         name = f"{prefix}_{i:04d}"
         video = generate_video(num_frames, (height, width), num_objects, seed=seed + i, fps=fps)
-        write_video(root / "videos" / f"{name}.mp4", video.frames, fps, crf=crf)
+        write_video(root / "videos" / f"{name}.mp4", video.frames, fps, crf=crf, pix_fmt=pix_fmt)
         if verify:
             check_decord_readable(root / "videos" / f"{name}.mp4", num_frames, (height, width))
         flow_dir, mask_dir = root / "flow" / name, root / "masks" / name
@@ -419,6 +436,7 @@ def write_synthetic_dataset(
         "width": width,
         "num_frames": int(num_frames),
         "num_objects": int(num_objects),
+        "video_codec": f"libx264 {pix_fmt} crf {int(crf)}",
         "seed": int(seed),
         "flow_format": "Middlebury .flo, flow_dir/NNNNNN.flo = forward flow frame NNNNNN -> NNNNNN + 1",
         "mask_format": "8-bit PNG, class index per pixel, 0 = background",
