@@ -371,7 +371,16 @@ def run_pretraining(
     trainer = build_trainer(config, max_epochs, callbacks=callbacks)
     if resume is not None and not Path(resume).is_file():
         raise PretrainConfigError(f"--resume {str(resume)!r}: no such checkpoint file")
-    trainer.fit(model, train_dataloaders=loader, ckpt_path=str(resume) if resume else None, weights_only=True)
+    try:
+        trainer.fit(model, train_dataloaders=loader, ckpt_path=str(resume) if resume else None, weights_only=True)
+    except RuntimeError as err:
+        if resume is not None and "state_dict" in str(err):
+            first = str(err).splitlines()[0]
+            raise PretrainConfigError(
+                f"--resume {str(resume)!r} does not fit the model of this config (resume with the config it was "
+                f"trained with): {first}"
+            ) from err
+        raise
     out = Path(os.path.expanduser(str(config["output_dir"])))
     csv_logger = next(lg for lg in trainer.loggers if type(lg).__name__ == "CSVLogger")
     tb_logger = next(lg for lg in trainer.loggers if type(lg).__name__ == "TensorBoardLogger")

@@ -14,7 +14,7 @@ from midway_plugin.cli import main as cli_main
 from midway_plugin.data import write_synthetic_dataset
 from midway_plugin.lightly.checkpoint import load_lightning_checkpoint, network_from_checkpoint
 from midway_plugin.lightly.midway import NonFiniteLossError
-from midway_plugin.lightly.pretrain import load_config, run_pretraining
+from midway_plugin.lightly.pretrain import PretrainConfigError, load_config, run_pretraining
 from midway_plugin.models import build_from_export, load_timm_vit
 
 DEMO = Path(__file__).resolve().parents[2] / "configs" / "pretrain" / "demo.yaml"
@@ -167,3 +167,10 @@ def test_dino_only_base_trains_without_dynamics(videos, tmp_path):
     assert rows and "loss_dynamics" not in rows[0] and math.isfinite(float(rows[0]["loss_dino"]))
     network, _ = network_from_checkpoint(result["last_checkpoint"])
     assert not hasattr(network, "predictor")
+
+
+def test_resume_with_another_model_is_a_clear_error(trained, videos, tmp_path):
+    out, _ = trained
+    config = tiny_config(videos, tmp_path / "other", **{"model.midway_depth": 1})
+    with pytest.raises(PretrainConfigError, match="does not fit the model of this config"):
+        run_pretraining(config, resume=out / "checkpoints" / "last.ckpt")
