@@ -1,7 +1,9 @@
 # The commands README shows. `make test` is what CI runs (.ci/run).
 SHELL := /bin/bash
-VENV  ?= .venv
+VENV  := .venv
 PY    := $(VENV)/bin/python
+# Extra pytest arguments, e.g. `make test ARGS="tests/foundation -x"`.
+ARGS  ?=
 # pytest's exit code 5 means "no tests collected": say so instead of failing silently.
 PYTEST = $(PY) -m pytest $(1) || { rc=$$?; [[ $$rc -eq 5 ]] && echo "make: pytest collected no tests" >&2; exit $$rc; }
 
@@ -19,10 +21,10 @@ install:
 	@bash scripts/install.sh
 
 test: install
-	@$(call PYTEST,)
+	@$(call PYTEST,$(ARGS))
 
 test-slow: install
-	@$(call PYTEST,-m "slow or not slow")
+	@$(call PYTEST,-m "slow or not slow" $(ARGS))
 
 demo: install
 	@bash scripts/demo.sh

@@ -121,8 +121,9 @@ def restricted_getattr(obj: Any, name: str) -> Any:
 
 
 def _describe(obj: Any) -> str:
-    if isinstance(obj, type):
-        return f"{obj.__module__}.{obj.__qualname__}"
+    qualname = getattr(obj, "__qualname__", None)
+    if isinstance(qualname, str):  # a class or function
+        return f"{getattr(obj, '__module__', '?')}.{qualname}"
     return f"<{type(obj).__module__}.{type(obj).__qualname__} object>"
 
 
@@ -162,12 +163,17 @@ def allowed_globals() -> list[Any]:
     ]
 
 
-def _refusal_reason(message: str) -> tuple[str, str]:
-    """Extracts (refused global, short reason) from torch's long weights_only error text."""
-    detail = message.split("WeightsUnpickler error:", 1)[-1].strip().split("\n\n", 1)[0].strip()
+def _refusal_reason(exc: pickle.UnpicklingError) -> tuple[str, str]:
+    """(refused global, unpickler message) of a weights_only failure.
+
+    torch re-raises the unpickler's error with a long advice text (``from None``); the original,
+    short message is kept in ``__context__``.
+    """
+    original = exc.__context__ if isinstance(exc.__context__, pickle.UnpicklingError) else exc
+    detail = str(original).strip().split("\n", 1)[0]
     found = re.search(r"GLOBAL ([\w.]+(?:\([^)]*\))?)", detail) or re.search(
         r"unrecognized function (.+?)(?: which belongs|$)", detail)
-    return (found.group(1) if found else "unknown"), detail
+    return (found.group(1) if found else "a global outside the allow-list"), detail
 
 
 def _source_name(source: Any) -> str:
@@ -221,7 +227,7 @@ class allow_listed_globals:  # noqa: N801 (used like torch.serialization.safe_gl
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
         self._inner.__exit__(exc_type, exc, tb)
         if isinstance(exc, pickle.UnpicklingError) and not isinstance(exc, UnsafeCheckpointError):
-            refused, detail = _refusal_reason(str(exc))
+            refused, detail = _refusal_reason(exc)
             raise UnsafeCheckpointError(
                 f"refused to load checkpoint {self.source!r}: it references {refused}, which is "
                 f"not on midway_plugin's allow-list, so nothing in it was run ({detail}). Only "
