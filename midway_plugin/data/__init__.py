@@ -18,46 +18,64 @@ See ``docs/data.md`` for the layout, shapes and options.
 """
 from __future__ import annotations
 
-from midway_plugin.data.synthetic import (
-    CLASS_NAMES,
-    SyntheticVideo,
-    check_decord_readable,
-    generate_video,
-    read_flo,
-    write_flo,
-    write_synthetic_dataset,
-    write_video,
-)
-from midway_plugin.data.transforms import (
-    MidwayDINOTransform,
-    MidwayMotionTransform,
-    MidwayTransform,
-)
-from midway_plugin.data.video_pairs import (
-    VIDEO_EXTENSIONS,
-    NoUsableVideoError,
-    UnusableVideoWarning,
-    VideoInfo,
-    VideoPairDataset,
-    flatten_pairs,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "CLASS_NAMES",
-    "VIDEO_EXTENSIONS",
-    "MidwayDINOTransform",
-    "MidwayMotionTransform",
-    "MidwayTransform",
-    "NoUsableVideoError",
-    "SyntheticVideo",
-    "UnusableVideoWarning",
-    "VideoInfo",
-    "VideoPairDataset",
-    "check_decord_readable",
-    "flatten_pairs",
-    "generate_video",
-    "read_flo",
-    "write_flo",
-    "write_synthetic_dataset",
-    "write_video",
-]
+# Names are imported on first use (PEP 562): `midway make-video` needs only numpy, not torch/Lightly.
+_EXPORTS = {
+    "synthetic": (
+        "CLASS_NAMES",
+        "SyntheticVideo",
+        "check_decord_readable",
+        "generate_video",
+        "read_flo",
+        "write_flo",
+        "write_synthetic_dataset",
+        "write_video",
+    ),
+    "transforms": ("MidwayDINOTransform", "MidwayMotionTransform", "MidwayTransform"),
+    "video_pairs": (
+        "VIDEO_EXTENSIONS",
+        "NoUsableVideoError",
+        "UnusableVideoWarning",
+        "VideoInfo",
+        "VideoPairDataset",
+        "flatten_pairs",
+    ),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+if TYPE_CHECKING:
+    from midway_plugin.data.synthetic import (  # noqa: F401
+        CLASS_NAMES,
+        SyntheticVideo,
+        check_decord_readable,
+        generate_video,
+        read_flo,
+        write_flo,
+        write_synthetic_dataset,
+        write_video,
+    )
+    from midway_plugin.data.transforms import MidwayDINOTransform, MidwayMotionTransform, MidwayTransform  # noqa
+    from midway_plugin.data.video_pairs import (  # noqa: F401
+        VIDEO_EXTENSIONS,
+        NoUsableVideoError,
+        UnusableVideoWarning,
+        VideoInfo,
+        VideoPairDataset,
+        flatten_pairs,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
