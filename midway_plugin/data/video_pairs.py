@@ -287,7 +287,13 @@ class VideoPairDataset(Dataset):
         if self.root.is_file():
             return [self.root]
         files: list[Path] = []
+        seen: set[tuple[int, int]] = set()  # (device, inode) of visited directories: symlink loops end here
         for dirpath, dirnames, filenames in os.walk(self.root, followlinks=True):
+            stat = os.stat(dirpath)
+            if (stat.st_dev, stat.st_ino) in seen:
+                dirnames.clear()
+                continue
+            seen.add((stat.st_dev, stat.st_ino))
             dirnames.sort()
             for name in sorted(filenames):
                 path = Path(dirpath) / name

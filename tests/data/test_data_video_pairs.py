@@ -268,3 +268,35 @@ def test_decode_short_side_resizes_at_decode(tmp_path: Path, write_mp4) -> None:
     ds = VideoPairDataset(tmp_path, delta_t=(3, 6), repeat=1, decode_short_side=32)
     assert (ds.videos[0].height, ds.videos[0].width) == (32, 40)
     assert ds[0]["views"][0].shape == (1, 3, 32, 40)
+
+
+def test_single_mode_skips_past_a_failing_region(video_dir: Path, monkeypatch) -> None:
+    ds = VideoPairDataset(video_dir / "a.mp4", delta_t=(5, 9), repeat=1)
+    real = video_pairs.open_video
+
+    def damaged(path, **kwargs):  # frames 10..19 cannot be decoded
+        reader = real(path, **kwargs)
+
+        class Reader:
+            def get_batch(self, indices):
+                if any(10 <= i < 20 for i in indices):
+                    raise RuntimeError("simulated damaged region")
+                return reader.get_batch(indices)
+
+        return Reader()
+
+    monkeypatch.setattr(video_pairs, "open_video", damaged)
+    with pytest.warns(UnusableVideoWarning, match="damaged region"):
+        item = ds[12]
+    start, end = item["frame_indices"][0].tolist()
+    assert start >= 20 and end <= 39  # the fallback jumped past the failing window
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ds[2]["frame_indices"][0, 0] >= 2  # same file: not reported again
+
+
+def test_symlink_loops_do_not_hang_the_scan(tmp_path: Path, video_dir: Path) -> None:
+    shutil.copy(video_dir / "a.mp4", tmp_path / "a.mp4")
+    (tmp_path / "loop").symlink_to(tmp_path, target_is_directory=True)
+    ds = VideoPairDataset(tmp_path, delta_t=(3, 6))
+    assert [Path(v.path).name for v in ds.videos] == ["a.mp4"]
