@@ -207,6 +207,7 @@ class VideoPairDataset(Dataset):
 
     Raises:
         FileNotFoundError: ``root`` does not exist.
+        TypeError: ``transform`` is not callable.
         ValueError: An argument is out of range (the message names it and its value).
         NoUsableVideoError: No usable video was found under ``root``.
     """
@@ -248,6 +249,8 @@ class VideoPairDataset(Dataset):
                 f"repeat={repeat} is only meaningful in 'folder' mode; 'single' mode yields every pair once "
                 "(set repeat=1)"
             )
+        if transform is not None and not callable(transform):
+            raise TypeError(f"transform must be a callable f(frame_t, frame_t_plus_dt) or None, got {transform!r}")
         if decode_short_side is not None and decode_short_side < 1:
             raise ValueError(f"decode_short_side must be a positive number of pixels, got {decode_short_side!r}")
 

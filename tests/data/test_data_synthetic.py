@@ -179,3 +179,12 @@ def test_read_back_check_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "x.mp4").write_bytes(b"\0" * 100)
     with pytest.raises(ValueError, match="x.mp4"):
         check_decord_readable(tmp_path / "x.mp4", 4, (32, 32))
+
+
+def test_background_only_video_pans_uniformly() -> None:
+    video = generate_video(5, (24, 40), num_objects=0, seed=9)
+    camera = np.asarray(video.meta["camera"]["offset"])
+    assert not video.masks.any() and not video.instances.any()
+    for t in range(4):
+        np.testing.assert_allclose(video.flows[t], np.broadcast_to(camera[t] - camera[t + 1], (24, 40, 2)), atol=1e-5)
+    assert np.abs(np.diff(video.frames.astype(int), axis=0)).mean() > 1  # the background does move

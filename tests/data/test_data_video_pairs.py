@@ -300,3 +300,8 @@ def test_symlink_loops_do_not_hang_the_scan(tmp_path: Path, video_dir: Path) -> 
     (tmp_path / "loop").symlink_to(tmp_path, target_is_directory=True)
     ds = VideoPairDataset(tmp_path, delta_t=(3, 6))
     assert [Path(v.path).name for v in ds.videos] == ["a.mp4"]
+
+
+def test_transform_must_be_callable(video_dir: Path) -> None:
+    with pytest.raises(TypeError, match="transform"):
+        VideoPairDataset(video_dir, transform="MidwayTransform")
