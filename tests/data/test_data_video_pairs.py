@@ -305,3 +305,26 @@ def test_symlink_loops_do_not_hang_the_scan(tmp_path: Path, video_dir: Path) -> 
 def test_transform_must_be_callable(video_dir: Path) -> None:
     with pytest.raises(TypeError, match="transform"):
         VideoPairDataset(video_dir, transform="MidwayTransform")
+
+
+def test_real_containers_and_codecs_are_read(tmp_path: Path) -> None:
+    import imageio_ffmpeg
+
+    from midway_plugin.data.synthetic import generate_video
+
+    frames = generate_video(16, (32, 40), num_objects=1, seed=0).frames
+    formats = {"a/clip.webm": "libvpx-vp9", "b/c/clip.avi": "mpeg4", "clip.MOV": "libx264", "clip.mkv": "libx264"}
+    for name, codec in formats.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        writer = imageio_ffmpeg.write_frames(str(tmp_path / name), (40, 32), fps=30, codec=codec, pix_fmt_in="rgb24",
+                                             pix_fmt_out="yuv420p", quality=None, macro_block_size=1,
+                                             ffmpeg_log_level="error")
+        writer.send(None)
+        for frame in frames:
+            writer.send(np.ascontiguousarray(frame))
+        writer.close()
+    ds = VideoPairDataset(tmp_path, delta_t=(3, 6), repeat=2)
+    assert sorted(str(Path(v.path).relative_to(tmp_path)) for v in ds.videos) == sorted(formats)
+    assert all(v.num_frames == 16 and v.fps == pytest.approx(30.0) for v in ds.videos)
+    for i in range(len(ds)):
+        assert ds[i]["views"][0].shape == (2, 3, 32, 40)
