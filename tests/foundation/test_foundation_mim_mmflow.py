@@ -15,10 +15,17 @@ UPSTREAM = "mmflow::raft/raft_8xb2_100k_flyingchairs-368x496.py"
 CROP = (64, 96)
 
 
-def write_config(path: Path, data_root: Path, split_file: Path) -> tuple[Path, list[dict]]:
+def load_upstream():
+    """The upstream config, read from the installed package (what ``_base_ = 'PKG::...'`` resolves)."""
     from mmengine.config import Config
+    from mmengine.utils import get_installed_path
 
-    upstream = Config.fromfile(UPSTREAM)
+    package, relative = UPSTREAM.split("::")
+    return Config.fromfile(Path(get_installed_path(package)) / ".mim" / "configs" / relative)
+
+
+def write_config(path: Path, data_root: Path, split_file: Path) -> tuple[Path, list[dict]]:
+    upstream = load_upstream()
     pipeline = [dict(step, crop_size=CROP) if "crop_size" in step else dict(step)
                 for step in upstream.train_pipeline]
     loader = "num_workers=0, persistent_workers=False"
@@ -36,11 +43,9 @@ default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2))
 
 
 def test_raft_trains_with_color_jitter_and_tests_with_mim(tmp_path: Path, flyingchairs, mim) -> None:
-    from mmengine.config import Config
-
     data_root, split_file = flyingchairs
     config, pipeline = write_config(tmp_path / "raft_tiny.py", data_root, split_file)
-    upstream_jitter = [s for s in Config.fromfile(UPSTREAM).train_pipeline if s["type"] == "ColorJitter"]
+    upstream_jitter = [s for s in load_upstream().train_pipeline if s["type"] == "ColorJitter"]
     assert upstream_jitter and [s for s in pipeline if s["type"] == "ColorJitter"] == upstream_jitter
     work_dir = tmp_path / "work"
 

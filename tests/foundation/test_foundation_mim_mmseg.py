@@ -29,10 +29,17 @@ def _resized(pipeline: list[dict]) -> list[dict]:
     return out
 
 
-def write_config(path: Path, data_root: Path) -> Path:
+def load_upstream():
+    """The upstream config, read from the installed package (what ``_base_ = 'PKG::...'`` resolves)."""
     from mmengine.config import Config
+    from mmengine.utils import get_installed_path
 
-    upstream = Config.fromfile(UPSTREAM)
+    package, relative = UPSTREAM.split("::")
+    return Config.fromfile(Path(get_installed_path(package)) / ".mim" / "configs" / relative)
+
+
+def write_config(path: Path, data_root: Path) -> Path:
+    upstream = load_upstream()
     train_pipeline = _resized(upstream.train_pipeline)
     test_pipeline = _resized(upstream.test_pipeline)
     loader = "num_workers=0, persistent_workers=False"
