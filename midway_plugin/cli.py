@@ -46,4 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Under `python -m`, this module is __main__: use the importable one so CommandError is the same class.
+    from midway_plugin.cli import main as _main
+
+    sys.exit(_main())
