@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from mmengine.structures import PixelData
 from torch import Tensor
 
+from mmflow.models.data_preprocessor import FlowDataPreprocessor
 from mmflow.models.flow_estimators.base_flow_estimator import FlowEstimator
 from mmflow.registry import MODELS
 from mmflow.structures import FlowDataSample
@@ -35,6 +36,9 @@ from .dpt_head import DPTHead
 from .tiling import tiled_flow
 from .weights import DynamicsInit, build_network, resolve_export
 
+# The Midway encoder is pretrained on ImageNet-normalised RGB (DINO transforms); MMFlow loads BGR with cv2.
+IMAGENET_PREPROCESSOR = dict(type="FlowDataPreprocessor", mean=[123.675, 116.28, 103.53],
+                             std=[58.395, 57.12, 57.375], bgr_to_rgb=True)
 _TEST_KEYS = {"mode", "crop_size", "overlap", "conf_beta", "conf_beta_sigmoid"}
 
 
@@ -90,7 +94,7 @@ class MidwayFlow(FlowEstimator):
         config_overrides: Extra ``MidwayConfig`` changes (e.g. ``dict(drop_path_rate=0.0)``).
         head: Keyword arguments of :class:`DPTHead` besides ``in_dims``/``num_outputs``.
         flow_loss: Loss config (default: :class:`LaplacianLossBounded`).
-        data_preprocessor: MMFlow ``FlowDataPreprocessor`` config.
+        data_preprocessor: MMFlow ``FlowDataPreprocessor`` config (default: ImageNet mean/std, BGR -> RGB).
         train_cfg: Unused (kept for MMFlow's interface).
         test_cfg: ``dict(mode='whole')`` or ``dict(mode='tile', crop_size=(h, w), overlap=0.5,
             conf_beta=10., conf_beta_sigmoid=5.)`` (CroCo's tiled inference).
@@ -110,6 +114,8 @@ class MidwayFlow(FlowEstimator):
                  train_cfg: Optional[Mapping[str, Any]] = None,
                  test_cfg: Optional[Mapping[str, Any]] = None,
                  init_cfg: Optional[Mapping[str, Any]] = None) -> None:
+        if data_preprocessor is None:
+            data_preprocessor = FlowDataPreprocessor(**{k: v for k, v in IMAGENET_PREPROCESSOR.items() if k != "type"})
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg, train_cfg=train_cfg,
                          test_cfg=test_cfg)
         self.test_cfg = self._check_test_cfg(test_cfg)

@@ -102,6 +102,15 @@ def write_tartanair(root: Path, nested: bool = False, frames: int = 3, size=(48,
     return root
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one intra-op thread is ~10x faster than two on the shared 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_export(tmp_path_factory) -> Path:
     """A ``save_export`` of ``MidwayNetwork(MidwayConfig.tiny())`` (patch 8)."""
@@ -130,7 +139,7 @@ def run_mim(args: list[str], cwd: Path, timeout: float = 900) -> subprocess.Comp
     """Runs ``.venv/bin/mim <args>`` (or ``python -m mim``) in ``cwd``; a non-zero exit fails the test."""
     mim = Path(sys.executable).with_name("mim")
     cmd = [str(mim)] if mim.is_file() else [sys.executable, "-m", "mim"]
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONUNBUFFERED="1", OMP_NUM_THREADS="2")
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
     env.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None)
     proc = subprocess.run([*cmd, *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=timeout)

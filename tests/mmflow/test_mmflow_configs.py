@@ -9,6 +9,7 @@ import torch
 pytest.importorskip("mmflow")
 
 import midway_plugin.mmflow  # noqa: E402,F401
+from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 from mmengine.optim import build_optim_wrapper  # noqa: E402
 from mmflow.registry import DATASETS, MODELS  # noqa: E402
@@ -17,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "configs" / "mmflow").glob("*.py"))
 MAIN = ROOT / "configs/mmflow/midwayflow_vit-s16_1xb8_900k_croco-mix-320x384.py"
 ABLATION = ROOT / "configs/mmflow/midwayflow_vit-s16_1xb8_100k_flyingchairs-flyingthings3d-320x384.py"
+
+init_default_scope("mmflow")  # what the runner does (default_scope in the configs)
 
 
 def test_configs_exist() -> None:

@@ -1,6 +1,8 @@
 """TartanAir / SintelSplit / LoadFlowAnnotations on tiny trees; MidwayViTEncoder inside MMFlow's RAFT."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -8,9 +10,12 @@ import torch
 pytest.importorskip("mmflow")
 
 import midway_plugin.mmflow  # noqa: E402,F401
+from mmengine.registry import init_default_scope  # noqa: E402
 from mmflow.registry import DATASETS, MODELS  # noqa: E402
 
 PIPELINE = [dict(type="LoadImageFromFile"), dict(type="LoadFlowAnnotations"), dict(type="PackFlowInputs")]
+
+init_default_scope("mmflow")  # what the runner does (default_scope in the configs)
 
 
 @pytest.mark.parametrize("nested", [False, True])
@@ -93,7 +98,8 @@ def test_raft_runs_on_midway_features(tiny16_export) -> None:
     from mmengine.structures import PixelData
     from mmflow.structures import FlowDataSample
 
-    cfg = Config.fromfile("configs/mmflow/raft_midway-vit-s16_8xb2_100k_flyingchairs-368x496.py")
+    root = Path(__file__).resolve().parents[2]
+    cfg = Config.fromfile(str(root / "configs/mmflow/raft_midway-vit-s16_8xb2_100k_flyingchairs-368x496.py"))
     cfg.model.encoder.export = str(tiny16_export)
     cfg.model.cxt_encoder.export = str(tiny16_export)
     cfg.model.decoder.iters = 2

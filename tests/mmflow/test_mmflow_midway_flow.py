@@ -12,6 +12,7 @@ import torch
 pytest.importorskip("mmflow")
 
 import midway_plugin.mmflow  # noqa: E402,F401  (registers the modules)
+from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.optim import build_optim_wrapper  # noqa: E402
 from mmengine.structures import PixelData  # noqa: E402
 from mmflow.registry import MODELS  # noqa: E402
@@ -22,6 +23,8 @@ from midway_plugin.mmflow.tiling import tiles, window_offsets  # noqa: E402
 
 PREPROCESSOR = dict(type="FlowDataPreprocessor", mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
                     bgr_to_rgb=True)
+
+init_default_scope("mmflow")  # what the runner does (default_scope in the configs)
 
 
 def build(export: Path | None, flowdata, **kwargs) -> torch.nn.Module:
@@ -83,7 +86,7 @@ def test_predict_sets_every_sample_of_a_batch(tiny_export, flowdata) -> None:
 
 def test_tiles_cover_exactly_once_without_overlap() -> None:
     assert window_offsets(96, 48, 0.0) == [0, 48]
-    assert window_offsets(100, 48, 0.5) == [0, 26, 52]
+    assert window_offsets(100, 48, 0.5) == [0, 17, 35, 52]  # 1 + ceil(52 / 24) windows
     cover = torch.zeros(64, 96)
     for rows, cols in tiles(64, 96, (32, 48), 0.0):
         cover[rows, cols] += 1
@@ -193,8 +196,9 @@ def test_pretrained_and_random_dynamics(tiny_export, flowdata) -> None:
     vit = random_dyn.backbone.encoder.vit.state_dict()
     assert all(torch.equal(vit[k], v) for k, v in exp.encoder_state.items())
     own = random_dyn.backbone.export_state_dict()
-    changed = [k for k, v in exp.dynamics_state.items() if not torch.equal(own[k], v)]
-    assert len(changed) > len(exp.dynamics_state) // 2
+    # every randomly initialised matrix differs from the export (biases/norms/zero-init tokens may coincide)
+    matrices = [k for k, v in exp.dynamics_state.items() if v.ndim >= 2 and v.std() > 0]
+    assert matrices and all(not torch.equal(own[k], exp.dynamics_state[k]) for k in matrices)
 
 
 def test_export_mismatch_is_reported_key_by_key(tiny_export, flowdata) -> None:

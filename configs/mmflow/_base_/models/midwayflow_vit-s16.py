@@ -3,7 +3,8 @@
 # Where the paper is silent: ImageNet normalisation (the pretraining's DINO transforms), DPT width 256 with
 # reassemble channels (96, 192, 384, 768) and 'project' readout (DPT's ViT defaults), validation tiles of the
 # training crop with overlap 0.7 (CroCo validates with 0.7 and tests with 0.9: add
-# `--cfg-options model.test_cfg.overlap=0.9` to `mim test` for final numbers).
+# `--cfg-options model.test_cfg.overlap=0.9` to `mim test` for final numbers); the encoder keeps the export's
+# stochastic depth (0.1 for the released configs) during finetuning.
 custom_imports = dict(imports=['midway_plugin.mmflow'], allow_failed_imports=False)
 
 # `midway export CHECKPOINT OUT` (or `midway import-official`) writes this file; override with
