@@ -234,11 +234,8 @@ def build_dataloader(config: Mapping[str, Any], dataset):
 
     data = config["data"]
     batch_size = int(data["batch_size_per_device"])
-    if len(dataset) < batch_size:
-        raise PretrainConfigError(
-            f"data.batch_size_per_device={batch_size} exceeds the {len(dataset)} items of {data['root']!r} "
-            "(batches are dropped when incomplete); lower the batch size or add videos"
-        )
+    if batch_size < 1:
+        raise PretrainConfigError(f"data.batch_size_per_device must be >= 1, got {batch_size}")
     workers = int(data["num_workers"])
     return DataLoader(
         dataset,
@@ -369,6 +366,14 @@ def run_pretraining(
     model = build_model(config, dataset.mode)
     max_epochs = lightning_max_epochs(config, dataset.mode)
     trainer = build_trainer(config, max_epochs, callbacks=callbacks)
+    per_process = math.ceil(len(dataset) / trainer.world_size)  # DistributedSampler's share of each process
+    batch_size = int(config["data"]["batch_size_per_device"])
+    if per_process < batch_size:
+        raise PretrainConfigError(
+            f"data.batch_size_per_device={batch_size} exceeds the {per_process} item(s) each of the "
+            f"{trainer.world_size} process(es) gets from the {len(dataset)} items of {config['data']['root']!r} "
+            "(incomplete batches are dropped, so nothing would train); lower the batch size or add videos"
+        )
     if resume is not None and not Path(resume).is_file():
         raise PretrainConfigError(f"--resume {str(resume)!r}: no such checkpoint file")
     try:

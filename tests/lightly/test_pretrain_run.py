@@ -174,3 +174,9 @@ def test_resume_with_another_model_is_a_clear_error(trained, videos, tmp_path):
     config = tiny_config(videos, tmp_path / "other", **{"model.midway_depth": 1})
     with pytest.raises(PretrainConfigError, match="does not fit the model of this config"):
         run_pretraining(config, resume=out / "checkpoints" / "last.ckpt")
+
+
+def test_too_few_videos_for_the_batch_is_a_clear_error(videos, tmp_path):
+    config = tiny_config(videos, tmp_path / "few", **{"data.batch_size_per_device": 8})
+    with pytest.raises(PretrainConfigError, match=r"batch_size_per_device=8 exceeds the 4 item\(s\)"):
+        run_pretraining(config)
