@@ -30,7 +30,7 @@ def _train_pipeline() -> list[dict]:
 def _write(path: Path, export: Path, head: dict, train: str, vals: list[tuple[str, str]]) -> Path:
     from midway_plugin.models import load_export
 
-    arch = load_export(export).config.to_dict()
+    arch = dict(_delete_=True, **load_export(export).config.to_dict())  # replaces the base's "vit-s16"
     val_loaders = ", ".join(
         f"dict(batch_size=1, {LOADER}, drop_last=False, sampler=dict(type='DefaultSampler', shuffle=False), "
         f"dataset={ds})" for _, ds in vals)

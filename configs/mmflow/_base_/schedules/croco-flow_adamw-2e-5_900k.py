@@ -25,4 +25,9 @@ train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=va
 val_cfg = dict(type='MultiValLoop')
 test_cfg = dict(type='MultiTestLoop')
 default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', interval=val_interval, by_epoch=False, max_keep_ckpts=3))
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', interval=val_interval, by_epoch=False, max_keep_ckpts=3),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    visualization=dict(type='FlowVisualizationHook'))
