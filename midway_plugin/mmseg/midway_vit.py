@@ -363,7 +363,10 @@ class MidwayViT(BaseModule):
                 new_size=list(vit.patch_embed.grid_size),
                 num_prefix_tokens=prefix,
             )
-            _log(f"resampled pos_embed of {path} from {old} to {tuple(vit.pos_embed.shape)} (img_size {self.cfg.img_size})")
+            _log(
+                f"resampled pos_embed of {path} from {old} to {tuple(vit.pos_embed.shape)} "
+                f"(img_size {self.cfg.img_size})"
+            )
         self._load_part(vit, encoder_state, path, "encoder", "")
 
         dynamics: dict[str, Tensor] = {}

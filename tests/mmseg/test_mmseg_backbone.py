@@ -174,6 +174,7 @@ def test_missing_file_and_dynamics_free_export(tiny_export, tmp_path: Path) -> N
 
 # ----------------------------------------------------------------------------------------------- training
 def _segmentor(config: str, export: Path, **backbone):
+    from mmengine.model import revert_sync_batchnorm
     from mmengine.optim import build_optim_wrapper
     from mmseg.registry import MODELS
 
@@ -190,7 +191,7 @@ def _segmentor(config: str, export: Path, **backbone):
                 h.channels = 48
     init_default_scope("mmseg")
     torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
+    model = revert_sync_batchnorm(MODELS.build(cfg.model))  # as mmengine's runner does in one process
     model.init_weights()
     return model, build_optim_wrapper(model, cfg.optim_wrapper)
 

@@ -10,6 +10,7 @@ import torch
 pytest.importorskip("mmseg", reason="the OpenMMLab stack is not installed (scripts/install.sh)")
 
 from mmengine.config import Config  # noqa: E402
+from mmengine.model import revert_sync_batchnorm  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "mmseg"
@@ -20,7 +21,11 @@ NAME = re.compile(
     r"^(?P<finetune>finetune-)?(?P<head>linear|upernet)_midway-vit-(?P<arch>s16|b16)_1xb(?P<batch>\d+)"
     r"-(?P<kiters>\d+)k_(?P<dataset>bdd100k|cityscapes|ade20k)-(?P<h>\d+)x(?P<w>\d+)\.py$"
 )
-DATASETS = {"bdd100k": ("BDD100KDataset", 19), "cityscapes": ("CityscapesDataset", 19), "ade20k": ("ADE20KDataset", 150)}
+DATASETS = {
+    "bdd100k": ("BDD100KDataset", 19),
+    "cityscapes": ("CityscapesDataset", 19),
+    "ade20k": ("ADE20KDataset", 150),
+}
 WIDTH = {"s16": 384, "b16": 768}
 
 
@@ -84,7 +89,9 @@ def test_config_follows_protocol_and_builds(path: Path) -> None:
 
     init_default_scope("mmseg")
     torch.manual_seed(0)
-    model = MODELS.build(cfg.model)  # the export does not exist: the backbone is built from `arch`
+    # The export does not exist: the backbone is built from `arch`. SyncBN -> BN as mmengine's runner does in a
+    # single process.
+    model = revert_sync_batchnorm(MODELS.build(cfg.model))
     assert isinstance(model.backbone, MidwayViT)
     assert model.backbone.embed_dim == WIDTH[m["arch"]]
     assert model.backbone.encoder.vit.pos_embed.shape[1] == 1 + (512 // 16) ** 2  # laid out for 512x512
