@@ -36,7 +36,8 @@ from pathlib import Path
 
 out = Path(sys.argv[1])
 videos = sorted((out / "video" / "videos").glob("*.mp4"))
-print(f"  videos       {out / 'video' / 'videos'}  ({len(videos)} mp4; flow in {out / 'video' / 'flow'}, masks in {out / 'video' / 'masks'})")
+video = out / "video"
+print(f"  videos       {video / 'videos'}  ({len(videos)} mp4; flow in {video / 'flow'}, masks in {video / 'masks'})")
 ckpts = sorted((out / "pretrain" / "checkpoints").glob("*.ckpt"))
 print(f"  checkpoints  {out / 'pretrain' / 'checkpoints'}  ({', '.join(p.name for p in ckpts)})")
 log = sorted((out / "pretrain" / "csv").glob("version_*/metrics.csv"))[-1]
@@ -51,6 +52,7 @@ print(f"  export       {export}  ({export.stat().st_size / 1e6:.1f} MB)")
 from midway_plugin.models import build_from_export, load_timm_vit
 net = build_from_export(export)
 vit = load_timm_vit(export)
-print(f"  reload       build_from_export -> MidwayNetwork ({sum(p.numel() for p in net.parameters()) / 1e6:.2f} M params); "
+params = sum(p.numel() for p in net.parameters()) / 1e6
+print(f"  reload       build_from_export -> MidwayNetwork ({params:.2f} M params); "
       f"load_timm_vit -> {type(vit).__name__} (embed dim {vit.embed_dim})")
 PYEOF

@@ -107,8 +107,9 @@ def run(args: argparse.Namespace) -> int:
         },
     )
     print(f"Converted {args.checkpoint} ({report.weights} weights, {report.used} tensors) -> {out}")
-    print(f"  config: encoder={conversion.config.encoder} img_size={conversion.config.img_size} "
-          f"feature_levels={list(conversion.config.feature_levels)} latent_dynamics={conversion.config.latent_dynamics}")
+    cfg = conversion.config
+    print(f"  config: encoder={cfg.encoder} img_size={cfg.img_size} feature_levels={list(cfg.feature_levels)} "
+          f"latent_dynamics={cfg.latent_dynamics}")
     if report.inferred:
         print("  inferred/assumed: " + ", ".join(f"{k}={v}" for k, v in report.inferred.items()))
     if report.zero_filled:

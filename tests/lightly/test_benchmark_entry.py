@@ -21,7 +21,8 @@ def test_methods_entry_matches_lightly_main_signature():
     assert entry["model"] is Midway
     params = inspect.signature(Midway).parameters
     assert list(params)[:2] == ["batch_size_per_device", "num_classes"]
-    assert all(p.default is not inspect.Parameter.empty for name, p in params.items() if name != "batch_size_per_device")
+    optional = [p for name, p in params.items() if name != "batch_size_per_device"]
+    assert all(p.default is not inspect.Parameter.empty for p in optional)
     assert isinstance(entry["transform"], MidwayImageTransform)
 
 
@@ -35,7 +36,10 @@ def test_lightly_style_training_and_online_classifier(tmp_path):
     transform = MidwayImageTransform(MidwayTransform.small())
     train = DataLoader(LightlyDataset(str(tmp_path), transform=transform), batch_size=2, shuffle=True,
                        collate_fn=MultiViewCollate(), drop_last=True)
-    val_tf = lambda img: torch.from_numpy(np.asarray(img.resize((32, 32)), dtype=np.float32)).permute(2, 0, 1) / 255  # noqa: E731
+
+    def val_tf(img):
+        return torch.from_numpy(np.asarray(img.resize((32, 32)), dtype=np.float32)).permute(2, 0, 1) / 255
+
     val = DataLoader(LightlyDataset(str(tmp_path), transform=val_tf), batch_size=2)
 
     model = Midway(batch_size_per_device=2, num_classes=2, model={"preset": "tiny"}, head_output_dim=64,

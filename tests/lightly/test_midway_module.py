@@ -27,7 +27,8 @@ def test_parameter_groups(model):
     # Every trainable parameter in exactly one group; the EMA teacher in none.
     trainable = [p for p in model.parameters() if p.requires_grad]
     assert sum(len(v) for v in ids.values()) == len(trainable) == len(set().union(*ids.values()))
-    teacher = {id(p) for p in model.network.teacher_encoder.parameters()} | {id(p) for p in model.teacher_head.parameters()}
+    teacher = {id(p) for p in model.network.teacher_encoder.parameters()}
+    teacher |= {id(p) for p in model.teacher_head.parameters()}
     assert not teacher & set().union(*ids.values())
 
 

@@ -62,8 +62,11 @@ def _wrapper(prefix: str) -> dict[str, torch.Tensor]:
     for b in range(DEPTH):
         sd.update(_self_block(f"blocks.{b}", D, qkv_bias=True))
     out = {f"{prefix}backbone.{k}": v for k, v in sd.items()}
-    out.update({f"{prefix}head.mlp.0.weight": torch.randn(64, D), f"{prefix}head.last_layer.weight_g": torch.ones(32, 1),
-                f"{prefix}head.last_layer.weight_v": torch.randn(32, 16)})
+    out.update({
+        f"{prefix}head.mlp.0.weight": torch.randn(64, D),
+        f"{prefix}head.last_layer.weight_g": torch.ones(32, 1),
+        f"{prefix}head.last_layer.weight_v": torch.randn(32, 16),
+    })
     return out
 
 

@@ -48,7 +48,9 @@ def test_paper_recipe_numbers():
 
 
 def test_overrides_and_errors(tmp_path):
-    overrides = parse_overrides(["--trainer.max_steps", "7", "--data.delta_t=[1, 3]", "--optim.lr_scaling_batch", "null"])
+    overrides = parse_overrides(
+        ["--trainer.max_steps", "7", "--data.delta_t=[1, 3]", "--optim.lr_scaling_batch", "null"]
+    )
     config = load_config(CONFIGS[0].parent / "demo.yaml", overrides)
     assert config["trainer"]["max_steps"] == 7 and config["data"]["delta_t"] == [1, 3]
     assert config["optim"]["lr_scaling_batch"] is None

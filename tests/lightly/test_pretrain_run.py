@@ -65,7 +65,8 @@ def test_steps_are_logged_and_checkpointed(trained):
             assert math.isfinite(float(row[column])), (column, row)
     assert float(rows[0]["ema_momentum"]) == pytest.approx(0.996)
     # Schedules over the 3 steps: wd cosine 0.04 -> 0.4, lr from the peak (demo: base lr, no scaling) down.
-    assert float(rows[0]["weight_decay"]) == pytest.approx(0.04) and float(rows[-1]["weight_decay"]) == pytest.approx(0.4)
+    assert float(rows[0]["weight_decay"]) == pytest.approx(0.04)
+    assert float(rows[-1]["weight_decay"]) == pytest.approx(0.4)
     assert float(rows[0]["lr"]) == pytest.approx(5e-4) and float(rows[-1]["lr"]) < float(rows[0]["lr"])
     assert any(result["tensorboard_dir"].glob("events.out.tfevents.*"))
     ckpts = sorted(p.name for p in (out / "checkpoints").glob("*.ckpt"))
