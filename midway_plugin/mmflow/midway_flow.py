@@ -106,7 +106,8 @@ class MidwayFlow(FlowEstimator):
     """
 
     def __init__(self, export: Optional[str] = None, arch: Union[str, Mapping[str, Any], None] = None,
-                 midway_config: Optional[Mapping[str, Any]] = None, init_dynamics: DynamicsInit = "pretrained", freeze_backbone: bool = False,
+                 midway_config: Optional[Mapping[str, Any]] = None,
+                 init_dynamics: DynamicsInit = "pretrained", freeze_backbone: bool = False,
                  config_overrides: Optional[Mapping[str, Any]] = None,
                  head: Optional[Mapping[str, Any]] = None,
                  flow_loss: Optional[Mapping[str, Any]] = None,
@@ -115,7 +116,8 @@ class MidwayFlow(FlowEstimator):
                  test_cfg: Optional[Mapping[str, Any]] = None,
                  init_cfg: Optional[Mapping[str, Any]] = None) -> None:
         if data_preprocessor is None:
-            data_preprocessor = FlowDataPreprocessor(**{k: v for k, v in IMAGENET_PREPROCESSOR.items() if k != "type"})
+            data_preprocessor = FlowDataPreprocessor(
+                **{k: v for k, v in IMAGENET_PREPROCESSOR.items() if k != "type"})
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg, train_cfg=train_cfg,
                          test_cfg=test_cfg)
         self.test_cfg = self._check_test_cfg(test_cfg)

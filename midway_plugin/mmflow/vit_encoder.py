@@ -52,7 +52,7 @@ class MidwayViTEncoder(BaseModule):
             raise ValueError(f"MidwayViTEncoder: in_channels must be 3 (RGB), got {in_channels}")
         where = "MidwayViTEncoder (export)"
         export, midway_config, self._missing_export = resolve_export(export, arch, midway_config, where)
-        self.encoder = build_encoder(export, midway_config, config_overrides, where=where)
+        self.encoder, cfg = build_encoder(export, midway_config, config_overrides, where=where)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.patch_size: int = self.encoder.patch_size
@@ -60,7 +60,7 @@ class MidwayViTEncoder(BaseModule):
             raise ValueError(f"MidwayViTEncoder: out_stride={out_stride} must divide the patch size "
                              f"{self.patch_size}")
         self.out_stride = out_stride
-        num_levels = len(self.encoder.indices)
+        num_levels = len(cfg.feature_levels)
         self.levels = [lv if lv >= 0 else num_levels + lv for lv in levels]
         if not self.levels or any(not 0 <= lv < num_levels for lv in self.levels):
             raise ValueError(f"MidwayViTEncoder: levels={list(levels)} must index the encoder's "

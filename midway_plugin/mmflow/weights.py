@@ -152,8 +152,8 @@ def build_network(export: Optional[str] = None, midway_config: Optional[Mapping[
 
 def build_encoder(export: Optional[str] = None, midway_config: Optional[Mapping[str, Any]] = None,
                   config_overrides: Optional[Mapping[str, Any]] = None,
-                  where: str = "MidwayViTEncoder") -> MidwayEncoder:
-    """The Midway encoder alone (no dynamics), weights from an export file or random (see build_network)."""
+                  where: str = "MidwayViTEncoder") -> tuple[MidwayEncoder, MidwayConfig]:
+    """The Midway encoder alone (no dynamics) and its config; weights from an export file or random."""
     exp = _load(export, where) if export is not None else None
     cfg = _config(exp.config if exp is not None else None, midway_config, config_overrides, where)
     # A network without dynamics is exactly the encoder, and its loader resamples position embeddings.
@@ -162,4 +162,4 @@ def build_encoder(export: Optional[str] = None, midway_config: Optional[Mapping[
         state = {k: v for k, v in _full_state(exp).items() if not k.startswith(DYNAMICS_PREFIX)}
         _check(net.export_state_dict(use_teacher=False), state, export, "Midway encoder (timm ViT)")
         net.load_export_state_dict(state, strict=True, source=export)
-    return net.encoder
+    return net.encoder, cfg
