@@ -248,3 +248,18 @@ def test_frozen_backbone_ignores_train_mode_and_dropout(tiny_export) -> None:
     x = images()
     out1, out2 = backbone(x), backbone(x)  # no drop path: deterministic
     assert all(torch.equal(a, b) and not a.requires_grad for a, b in zip(out1, out2))
+
+
+@pytest.mark.slow
+def test_vit_s16_export_loads_at_512_and_runs_a_full_crop(tmp_path: Path) -> None:
+    """The real-size path: a ViT-S/16 export (224 px) in the BDD linear config's backbone at 512 px."""
+    torch.manual_seed(0)
+    net = MidwayNetwork(MidwayConfig.vit_small(), with_teacher=False)
+    path = save_export(net, tmp_path / "vit_s16.safetensors", use_teacher=False)
+    cfg = Config.fromfile(CONFIG_DIR / "linear_midway-vit-s16_1xb16-60k_bdd100k-512x512.py").model.backbone
+    kwargs = {k: v for k, v in cfg.items() if k not in ("type", "pretrained")}
+    backbone = loaded(path, **kwargs)
+    assert backbone.encoder.vit.pos_embed.shape == (1, 1 + 32 * 32, 384)
+    with torch.no_grad():
+        (v3,) = backbone(images(1, 512, 512))
+    assert v3.shape == (1, 384, 32, 32) and torch.isfinite(v3).all()
