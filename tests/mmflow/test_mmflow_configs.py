@@ -101,3 +101,17 @@ def test_main_mix_pipelines_build_on_tiny_trees(tmp_path, flowdata) -> None:
         assert item["data_samples"].gt_valid_fw.data.shape[-2:] == (320, 384)
         built += 1
     assert built == 4
+
+
+def test_main_config_builds_the_real_vit_s16_model(tmp_path) -> None:
+    """Without the export file, `arch='vit-s16'` builds the paper-sized model (as `mim test` does)."""
+    cfg = Config.fromfile(str(MAIN))
+    cfg.model.export = str(tmp_path / "not_exported_yet.safetensors")
+    model = MODELS.build(cfg.model).eval()
+    assert model.backbone.encoder.embed_dim == 384 and model.backbone.cfg.midway_dim == 192
+    assert [r.project.in_channels for r in model.head.reassemble] == [384, 192, 384, 384]
+    with torch.no_grad():
+        out = model(torch.randn(1, 6, 40, 56), mode="tensor")  # not multiples of 16
+    assert out["flow"].shape == (1, 2, 40, 56) and torch.isfinite(out["flow"]).all()
+    with pytest.raises(FileNotFoundError, match="not_exported_yet"):
+        model.init_weights()

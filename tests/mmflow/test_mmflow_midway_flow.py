@@ -249,3 +249,16 @@ def test_missing_export_with_arch_builds_for_testing_but_refuses_training(tmp_pa
         model.init_weights()
     with pytest.raises(ValueError, match="unknown arch 'vit-h14'"):
         build(tmp_path / "gone.safetensors", flowdata, arch="vit-h14")
+
+
+def test_predict_undoes_input_resize(tiny_export, flowdata) -> None:
+    """InputResize metainfo (no pad): the flow is resized to ori_shape and its u, v divided by the scales."""
+    model = build(tiny_export, flowdata).eval()
+    data = batch(flowdata, 1, 32, 48, 0, 0)
+    data["data_samples"][0].set_metainfo(dict(ori_shape=(16, 32), img_shape=(32, 48), scale_factor=(1.5, 2.0)))
+    with torch.no_grad():
+        flow, _ = model.predict_flow(model.data_preprocessor(copy.deepcopy(data))["inputs"])
+        out = model.test_step(data)[0].pred_flow_fw.data
+    assert out.shape == (2, 16, 32)
+    expected = torch.nn.functional.interpolate(flow, size=(16, 32), mode="bilinear", align_corners=False)[0]
+    torch.testing.assert_close(out, expected / torch.tensor([1.5, 2.0]).view(2, 1, 1))
