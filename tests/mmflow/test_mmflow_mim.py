@@ -52,6 +52,7 @@ default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2))
 
 
 def test_mim_train_and_test_flyingchairs(tmp_path, tiny16_export, flowdata, mim) -> None:
+    """FlyingChairs layout, a tiny patch-16 export (stride-16 tokens behind InputPad(exponent=3) as for ViT-S/16)."""
     root = tmp_path / "FlyingChairs_release"
     split = flowdata.write_flyingchairs(root)
     common = dict(type="FlyingChairs", data_root=str(root), split_file=str(split))
@@ -79,7 +80,8 @@ def test_mim_train_and_test_flyingchairs(tmp_path, tiny16_export, flowdata, mim)
     assert float(epe.group(1)) == pytest.approx(float(val_epe.group(1)), rel=1e-3, abs=1e-4)
 
 
-def test_mim_train_sintel_layout(tmp_path, tiny16_export, flowdata, mim) -> None:
+def test_mim_train_sintel_layout(tmp_path, tiny_export, flowdata, mim) -> None:
+    """Sintel layout, exactly ``MidwayConfig.tiny()`` (patch 8), two validation sets through MultiValLoop."""
     root = flowdata.write_sintel(tmp_path / "Sintel")
     test_pipeline = [dict(type="LoadImageFromFile"), dict(type="LoadAnnotations"),
                      dict(type="InputPad", exponent=3), dict(type="PackFlowInputs")]
@@ -87,7 +89,7 @@ def test_mim_train_sintel_layout(tmp_path, tiny16_export, flowdata, mim) -> None
                  pipeline=_train_pipeline())
     vals = [(f"sintel_{p}", repr(dict(type="SintelSplit", split="subval", pass_style=p, data_root=str(root),
                                       pipeline=test_pipeline))) for p in ("clean", "final")]
-    config = _write(tmp_path / "midwayflow_tiny_sintel.py", tiny16_export, flowdata.small_head, repr(train), vals)
+    config = _write(tmp_path / "midwayflow_tiny_sintel.py", tiny_export, flowdata.small_head, repr(train), vals)
     out = mim(["train", "mmflow", str(config), "--work-dir", str(tmp_path / "work")], cwd=tmp_path)
     assert re.search(r"Iter\(train\) \[2/2\]", out.stdout), out.stdout[-3000:]
     assert re.search(r"sintel_clean/EPE: \d+\.\d+.*sintel_final/EPE: \d+\.\d+", out.stdout), out.stdout[-3000:]
