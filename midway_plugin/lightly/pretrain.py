@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -377,7 +378,13 @@ def run_pretraining(
     if resume is not None and not Path(resume).is_file():
         raise PretrainConfigError(f"--resume {str(resume)!r}: no such checkpoint file")
     try:
-        trainer.fit(model, train_dataloaders=loader, ckpt_path=str(resume) if resume else None, weights_only=True)
+        with warnings.catch_warnings():
+            # Expected here: validation_step serves Lightly's benchmarks only, and the EMA teacher stays in eval mode.
+            warnings.filterwarnings("ignore", message=r".*defined a `validation_step` but have no `val_dataloader`")
+            warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training")
+            trainer.fit(
+                model, train_dataloaders=loader, ckpt_path=str(resume) if resume else None, weights_only=True
+            )
     except RuntimeError as err:
         if resume is not None and "state_dict" in str(err):
             first = str(err).splitlines()[0]
