@@ -63,8 +63,12 @@ def test_main_protocol_recipe() -> None:
     for d in mix:
         pipeline = (d.dataset if "dataset" in d else d).pipeline
         assert [s for s in pipeline if s.type == "RandomCrop"][0].crop_size == (320, 384)
-    assert [e.prefix for e in cfg.val_evaluator] == ["things_clean", "things_final", "sintel_clean", "sintel_final"]
-    assert [d.dataset.get("split") for d in cfg.val_dataloader] == [None, None, "subval", "subval"]
+    assert [e.prefix for e in cfg.test_evaluator] == ["things_clean", "things_final", "sintel_clean", "sintel_final"]
+    assert [(d.dataset.type, d.dataset.get("split"), d.dataset.get("test_mode")) for d in cfg.test_dataloader] == [
+        ("FlyingThings3D", None, True), ("FlyingThings3D", None, True), ("SintelSplit", "subval", None),
+        ("SintelSplit", "subval", None)]
+    assert [e.prefix for e in cfg.val_evaluator] == ["sintel_clean", "sintel_final"]
+    assert cfg.val_dataloader == cfg.test_dataloader[2:]
     assert cfg.model.test_cfg.mode == "tile" and cfg.model.flow_loss.type == "LaplacianLossBounded"
     frozen = Config.fromfile(str(MAIN.with_name("midwayflow-frozen_vit-s16_1xb8_900k_croco-mix-320x384.py")))
     assert frozen.model.freeze_backbone is True and frozen.model.init_dynamics == "pretrained"

@@ -1,8 +1,8 @@
 # CroCo-Flow's main training mix (naver/croco stereoflow/README.MD; Midway Table 1/2, paper-notes §3.2):
 #   40x Sintel subtrain clean + 40x Sintel subtrain final + 4x FlyingThings3D train (clean+final, both directions,
 #   left camera) + 4x FlyingChairs train + 1x TartanAir, random 320x384 crops, batch 8.
-# Validation (the paper's "FlyingThings and MPI-Sintel validation splits"): FlyingThings3D TEST clean/final and
-# Sintel subval (scenes temple_2, temple_3; CroCo's split) clean/final, EPE.
+# Evaluation (the paper's "FlyingThings and MPI-Sintel validation splits"): FlyingThings3D TEST clean/final and
+# Sintel subval (scenes temple_2, temple_3; CroCo's split) clean/final, EPE (see the loaders at the bottom).
 # Choices where the paper/CroCo are silent here: augmentation follows MMFlow's RAFT pipelines (colour jitter with
 # asymmetric p 0.2, erasing, random scaling/stretching, flips h 0.5 / v 0.1) with RAFT's per-dataset scale ranges,
 # TartanAir with Sintel's; flows with a component >= 1e4 px are masked (CroCo's max_gtnorm); TartanAir trains on
@@ -72,21 +72,24 @@ def _val_loader(dataset):
                 sampler=dict(type='DefaultSampler', shuffle=False), dataset=dataset)
 
 
-val_dataloader = [
-    _val_loader(dict(type='FlyingThings3D', data_root=data_root_things, pass_style='clean', scene='left',
-                     double=True, test_mode=True, pipeline=test_pipeline)),
-    _val_loader(dict(type='FlyingThings3D', data_root=data_root_things, pass_style='final', scene='left',
-                     double=True, test_mode=True, pipeline=test_pipeline)),
-    _val_loader(dict(type='SintelSplit', split='subval', pass_style='clean', data_root=data_root_sintel,
-                     pipeline=test_pipeline)),
-    _val_loader(dict(type='SintelSplit', split='subval', pass_style='final', data_root=data_root_sintel,
-                     pipeline=test_pipeline)),
+# Validation during training: Sintel subval clean/final (what CroCo validates on); `mim test`: FlyingThings3D test
+# clean/final as well (tiled inference over 1k+ full-resolution frames is too slow to repeat during training).
+sintel_val = [
+    _val_loader(dict(type='SintelSplit', split='subval', pass_style=p, data_root=data_root_sintel,
+                     pipeline=test_pipeline))
+    for p in ('clean', 'final')
 ]
-test_dataloader = val_dataloader
-val_evaluator = [
+things_test = [
+    _val_loader(dict(type='FlyingThings3D', data_root=data_root_things, pass_style=p, scene='left', double=True,
+                     test_mode=True, pipeline=test_pipeline))
+    for p in ('clean', 'final')
+]
+val_dataloader = sintel_val
+val_evaluator = [dict(type='EndPointError', prefix='sintel_clean'), dict(type='EndPointError', prefix='sintel_final')]
+test_dataloader = [*things_test, *sintel_val]
+test_evaluator = [
     dict(type='EndPointError', prefix='things_clean'),
     dict(type='EndPointError', prefix='things_final'),
     dict(type='EndPointError', prefix='sintel_clean'),
     dict(type='EndPointError', prefix='sintel_final'),
 ]
-test_evaluator = val_evaluator
