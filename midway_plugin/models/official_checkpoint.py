@@ -243,8 +243,10 @@ def infer_config(
                                 "embed_dim": embed_dim, "depth": depth, "patch_size": patch, "num_heads": heads}
 
     if dynamics is None:
+        # No dynamics module: an encoder-only export; levels as the released configs space them (4 levels).
         fields["latent_dynamics"] = False
-        inferred["latent_dynamics"] = False
+        fields["feature_levels"] = tuple(round((i + 1) * depth / 4) for i in range(4))
+        inferred.update(latent_dynamics=False, feature_levels=fields["feature_levels"])
     else:
         keys = list(dynamics)
         num_objective = _count_indices(keys, "motion_blocks_")

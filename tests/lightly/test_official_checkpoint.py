@@ -190,3 +190,14 @@ def test_not_a_midway_checkpoint(tmp_path, capsys):
         convert_official_checkpoint(load_official_checkpoint(path))
     assert cli_main(["import-official", str(tmp_path / "missing.pth"), str(tmp_path / "o.safetensors")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_encoder_only_checkpoint_gives_an_encoder_only_export(tmp_path):
+    ckpt = official_checkpoint()
+    path = tmp_path / "teacher_only.pth"
+    torch.save({"teacher": ckpt["teacher"]}, path)
+    out = tmp_path / "encoder.safetensors"
+    assert cli_main(["import-official", str(path), str(out)]) == 0
+    export = load_export(out)
+    assert export.config.latent_dynamics is False and not export.dynamics_state
+    assert torch.equal(export.encoder_state["norm.weight"], ckpt["teacher"]["backbone.norm.weight"])
