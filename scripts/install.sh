@@ -69,6 +69,7 @@ log "installing the OpenMMLab, Lightly and video stack"
   timm==1.0.31 lightly==1.6.0 decord==0.6.0 safetensors ftfy regex \
   'setuptools>=77,<81' tensorboard imageio imageio-ffmpeg matplotlib pytest
 # openmim's own requirements pin setuptools 60, which breaks torch: install it without them.
+# (pip then reports "openmim 0.3.9 requires opendatalab, which is not installed": expected, harmless.)
 "${PIP[@]}" install -q --no-deps openmim==0.3.9
 "${PIP[@]}" install -q click colorama model-index pandas requests rich tabulate
 

@@ -1,7 +1,9 @@
 """`mim train mmflow` runs upstream RAFT (with its ColorJitter) on numpy >= 1.24; `mim test` gives EPE.
 
 The config inherits ``mmflow::raft/raft_8xb2_100k_flyingchairs-368x496.py`` and overrides only the
-data root / split file, the crop size, iteration counts, batch size and workers. The training
+data root / split file, the crop size, iteration counts (training iterations, and RAFT's recurrent
+refinement iterations 12 -> 3, which cuts the CPU time per step about 4x), batch size and
+workers. The training
 pipeline is upstream's, ColorJitter included (without the compat layer every sample raises
 ``AttributeError: module 'numpy' has no attribute 'int'``).
 """
@@ -33,6 +35,7 @@ def write_config(path: Path, data_root: Path, split_file: Path) -> tuple[Path, l
     path.write_text(f"""\
 _base_ = [{UPSTREAM!r}]
 custom_imports = dict(imports=['midway_plugin.mmflow'], allow_failed_imports=False)
+model = dict(decoder=dict(iters=3))
 train_dataloader = dict(batch_size=2, {loader}, dataset=dict({dataset}, pipeline={pipeline!r}))
 val_dataloader = dict({loader}, dataset=dict({dataset}))
 test_dataloader = val_dataloader
