@@ -389,7 +389,10 @@ class MidwayViT(BaseModule):
                 f"{len(skipped)} dynamics tensors of {path} are not used by this backbone "
                 f"(feature_source={self.feature_source!r}) and were skipped"
             )
-        _log(f"loaded {path} (feature_source={self.feature_source!r}, frozen={self.frozen})")
+        _log(
+            f"loaded {path} ({export.metadata.get('weights', 'unknown')} weights, "
+            f"feature_source={self.feature_source!r}, frozen={self.frozen})"
+        )
 
     @staticmethod
     def _load_part(module: nn.Module, state: Mapping[str, Tensor], path: Path, what: str, prefix: str) -> None:
