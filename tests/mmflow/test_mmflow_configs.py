@@ -87,9 +87,10 @@ def test_ablation_protocol_data() -> None:
 def test_main_mix_pipelines_build_on_tiny_trees(tmp_path, flowdata) -> None:
     """The real train pipelines (ColorJitter, SpacialTransform, 320x384 crops) on generated Sintel/Chairs/TartanAir."""
     cfg = Config.fromfile(str(MAIN))
-    sintel = flowdata.write_sintel(tmp_path / "Sintel")
-    chairs_split = flowdata.write_flyingchairs(tmp_path / "chairs", n_train=1, n_val=1)
-    tartan = flowdata.write_tartanair(tmp_path / "TartanAir", frames=2)
+    size = (328, 392)  # like the real datasets, larger than the 320x384 crop (RAFT's scaling is random)
+    sintel = flowdata.write_sintel(tmp_path / "Sintel", frames=2, size=size)
+    chairs_split = flowdata.write_flyingchairs(tmp_path / "chairs", n_train=1, n_val=1, size=size)
+    tartan = flowdata.write_tartanair(tmp_path / "TartanAir", frames=2, size=size)
     roots = {"SintelSplit": str(sintel), "FlyingChairs": str(tmp_path / "chairs"), "TartanAir": str(tartan)}
     built = 0
     for entry in cfg.train_dataloader.dataset.datasets:
