@@ -1,7 +1,6 @@
 """`MidwayViT`: outputs, agreement with the core model, export loading and refusals, frozen vs trained."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
