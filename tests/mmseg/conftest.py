@@ -15,9 +15,6 @@ from PIL import Image
 
 from midway_plugin.models import MidwayConfig, MidwayNetwork, save_export
 
-REPO = Path(__file__).resolve().parents[2]
-CONFIG_DIR = REPO / "configs" / "mmseg"
-
 MimRunner = Callable[..., subprocess.CompletedProcess]
 
 
