@@ -40,8 +40,8 @@ class MidwayConfig:
         midway_heads: midway attention heads (code ``num_motion_heads: 3``; not in the paper).
         num_motion_tokens: learnable motion latent tokens (paper B.1: 10).
         forward_depth: forward predictor blocks per level (Table 5; code ``predictor_depth: 4``).
-        forward_heads: forward predictor heads; None = the encoder's (code ``num_pred_heads: 6``).
-        backward_heads: backward-layer heads; None = the encoder's (code ``num_feature_heads: 6``).
+        forward_heads: forward predictor heads (code ``num_pred_heads: 6``, also for ViT-B).
+        backward_heads: backward-layer heads (code ``num_feature_heads: 6``, also for ViT-B).
         gating_bias: offset added to the gate's sigmoid input so gates start near 1 (paper §3: +4).
         level_loss_reduction: "sum" as the code does (``midway_weights: [1, 1, 1]``) or "mean" as Eq. 3 writes.
         gate_input: "previous" = the released loop's one-block lag (the gate of block b is computed from block
@@ -68,8 +68,8 @@ class MidwayConfig:
     midway_heads: int = 3
     num_motion_tokens: int = 10
     forward_depth: int = 4
-    forward_heads: int | None = None
-    backward_heads: int | None = None
+    forward_heads: int = 6
+    backward_heads: int = 6
     gating_bias: float = 4.0
     level_loss_reduction: LevelLossReduction = "sum"
     gate_input: GateInput = "previous"
@@ -148,6 +148,8 @@ class MidwayConfig:
             midway_heads=2,
             num_motion_tokens=4,
             forward_depth=2,
+            forward_heads=3,
+            backward_heads=3,
         )
         base.update(changes)
         return cls(**base)

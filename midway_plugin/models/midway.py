@@ -70,7 +70,7 @@ class MidwayNetwork(nn.Module):
         super().__init__()
         self.cfg = cfg = cfg or MidwayConfig()
         self.encoder = MidwayEncoder(cfg)
-        dim, heads = self.encoder.embed_dim, self.encoder.num_heads
+        dim = self.encoder.embed_dim
         self.num_levels = len(cfg.feature_levels)
         top = self.num_levels - 1
         self.objective_indices: list[int] = list(range(top)) if cfg.multi_level else [top - 1]
@@ -80,7 +80,7 @@ class MidwayNetwork(nn.Module):
         if cfg.latent_dynamics:
             keys = [self.level_key(i) for i in self.objective_indices]
             if cfg.backward_layers:
-                self.backward = nn.ModuleDict({k: CrossBlock(dim, cfg.backward_heads or heads) for k in keys})
+                self.backward = nn.ModuleDict({k: CrossBlock(dim, cfg.backward_heads) for k in keys})
             grid = cfg.img_size // self.encoder.patch_size
             self.midway = MidwayPath(
                 dim,
@@ -95,7 +95,7 @@ class MidwayNetwork(nn.Module):
             self.predictor = nn.ModuleDict(
                 {
                     k: ForwardPredictor(
-                        dim, cfg.forward_depth, cfg.forward_heads or heads, cfg.gating, cfg.gate_input, cfg.gating_bias
+                        dim, cfg.forward_depth, cfg.forward_heads, cfg.gating, cfg.gate_input, cfg.gating_bias
                     )
                     for k in keys
                 }

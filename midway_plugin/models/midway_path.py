@@ -49,7 +49,7 @@ class MidwayPath(nn.Module):
         self.blocks = nn.ModuleDict(
             {
                 key: nn.Sequential(
-                    *(Block(dim, num_heads, qkv_bias=False, norm_layer=_layer_norm) for _ in range(depth))
+                    *(Block(dim, num_heads, qkv_bias=False, norm_layer=nn.LayerNorm) for _ in range(depth))
                 )
                 for key in level_keys
             }
@@ -94,6 +94,3 @@ class MidwayPath(nn.Module):
         k, n = motion.shape[1], source.shape[1]
         return x[:, :k], x[:, k + n :]
 
-
-def _layer_norm(dim: int, **kwargs) -> nn.LayerNorm:
-    return nn.LayerNorm(dim, eps=1e-6, **kwargs)

@@ -20,8 +20,9 @@ Mapping onto :meth:`MidwayNetwork.export_state_dict` names: encoder → timm nam
 concatenated into ``cross_attn.kv``, ``norm_y`` → ``norm_memory``); ``motion_blocks_i.J`` →
 ``dynamics.midway.blocks.level<b>.J``; ``student_embed`` → ``dynamics.midway.src_embed``; ``forward_predictor_i.J``
 → ``dynamics.predictor.level<b>.blocks.J``; ``gating_mlps_i.B.{norm_layer,mlp.fc1,mlp.fc2}`` →
-``dynamics.predictor.level<b>.gates.B.{norm,fc1,fc2}``. Where this package's layer has a bias the official one
-lacks (qkv), the bias is zero, which computes the same function.
+``dynamics.predictor.level<b>.gates.B.{norm,fc1,fc2}``. The core's dynamics layers match the released ones (no
+qkv bias, LayerNorm eps 1e-5); should a layer ever have a bias the official one lacks, it is zero-filled, which
+computes the same function.
 
 Reference:
     Hoang & Ren, "Midway Network", ICLR 2026 (arXiv 2510.05558); paper-notes §1.1-1.5 (structure), §5 (files).

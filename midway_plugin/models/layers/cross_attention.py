@@ -16,7 +16,7 @@ class CrossAttention(nn.Module):
     :func:`unfused_attention`.
     """
 
-    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True) -> None:
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = False) -> None:
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"CrossAttention: dim {dim} is not divisible by num_heads {num_heads}")

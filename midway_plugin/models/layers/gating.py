@@ -14,7 +14,7 @@ class GatingMlp(nn.Module):
 
     def __init__(self, dim: int, bias: float = 4.0) -> None:
         super().__init__()
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.norm = nn.LayerNorm(dim)
         self.fc1 = nn.Linear(dim, dim)
         self.act = nn.GELU()
         self.fc2 = nn.Linear(dim, dim)
