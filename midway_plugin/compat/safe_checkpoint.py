@@ -37,7 +37,7 @@ import torch
 
 FileLike = Union[str, os.PathLike, IO[bytes]]
 
-#: Methods a checkpoint may reference through ``getattr(<class or instance>, name)``.
+#: Methods a checkpoint may reference through ``getattr(<class>, name)``.
 #: HistoryBuffer pickles its ``_statistics_methods`` (mmengine/logging/history_buffer.py);
 #: OneCycleParamScheduler stores ``anneal_func`` (mmengine/optim/scheduler/param_scheduler.py).
 HISTORY_BUFFER_METHODS = frozenset({"min", "max", "current", "mean"})
@@ -98,8 +98,11 @@ def restricted_getattr(obj: Any, name: str) -> Any:
 
     Installed in place of ``builtins.getattr`` while a checkpoint is unpickled.
 
+    Only class objects are accepted (that is how pickle protocol 2 refers to ``Class.method``), so
+    the result is always code from the class itself, never state an instance got from the file.
+
     Args:
-        obj: The class (or instance) the pickle asks an attribute of.
+        obj: The class the pickle asks an attribute of.
         name: The attribute name.
 
     Returns:
@@ -108,11 +111,10 @@ def restricted_getattr(obj: Any, name: str) -> Any:
     Raises:
         pickle.UnpicklingError: For any other object or name.
     """
-    cls = obj if isinstance(obj, type) else type(obj)
-    if isinstance(name, str):
-        if issubclass(cls, _history_buffer()) and name in HISTORY_BUFFER_METHODS:
+    if isinstance(obj, type) and isinstance(name, str):
+        if issubclass(obj, _history_buffer()) and name in HISTORY_BUFFER_METHODS:
             return getattr(obj, name)
-        if issubclass(cls, _param_scheduler_base()) and name in PARAM_SCHEDULER_METHODS:
+        if issubclass(obj, _param_scheduler_base()) and name in PARAM_SCHEDULER_METHODS:
             return getattr(obj, name)
     raise _RefusedGetattr(
         f"GLOBAL builtins.getattr({_describe(obj)}, {name!r}) is not allow-listed "
