@@ -182,7 +182,7 @@ class MidwayFlow(FlowEstimator):
     def train(self, mode: bool = True) -> "MidwayFlow":
         """Like ``nn.Module.train`` but a frozen backbone stays in eval mode (no stochastic depth)."""
         super().train(mode)
-        if self.freeze_backbone:
+        if getattr(self, "freeze_backbone", False):  # also called while the base class initialises
             self.backbone.eval()
         return self
 

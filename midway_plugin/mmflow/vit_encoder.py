@@ -84,7 +84,7 @@ class MidwayViTEncoder(BaseModule):
 
     def train(self, mode: bool = True) -> "MidwayViTEncoder":
         super().train(mode)
-        if self.freeze:
+        if getattr(self, "freeze", False):  # also called while the base class initialises
             self.encoder.eval()
         return self
 
