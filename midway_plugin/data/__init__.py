@@ -14,7 +14,7 @@ Public API (stable; the Lightly method and the CLI build on it)::
         write_synthetic_dataset, write_video, read_flo, write_flo, check_decord_readable,
     )
 
-See ``docs/data.md`` for the layout, shapes and options.
+See README ("Video data") for the layout, shapes and options.
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ Reference:
     (block 9), (4) the forward prediction at the lowest objective level (block 3). Loss: CroCo-Flow's bounded
     Laplacian; test time: CroCo's confidence-weighted tiling.
 
-Choices where the paper is silent (documented in docs/mmflow.md):
+Choices where the paper is silent (documented in README, "Optical flow"):
     * The four maps go to DPT's four reassemble scales in the listed order (finest x4 ... coarsest x1/2), the
       order CroCo-Flow uses for its [encoder, decoder layers...] list.
     * Source = first image (the frame the flow starts from); target = second image. The encoder runs on both
