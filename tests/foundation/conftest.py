@@ -1,40 +1,13 @@
 """Fixtures for the foundation tests: tiny generated datasets and a `mim` runner."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
 from PIL import Image
 
-MimRunner = Callable[..., subprocess.CompletedProcess]
-
-
-def _run_mim(args: list[str], cwd: Path, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Runs ``python -m mim <args>`` in ``cwd`` (a tmp dir, so nothing lands in the repository).
-
-    With ``check`` a non-zero exit fails the test, showing the end of the output.
-    """
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
-    env.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "mim", *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
-    )
-    if check and proc.returncode != 0:
-        pytest.fail(f"mim {' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-6000:]}")
-    return proc
-
-
-@pytest.fixture
-def mim() -> MimRunner:
-    """``mim(args, cwd, check=True)`` -> CompletedProcess with stdout+stderr in ``.stdout``."""
-    return _run_mim
-
+from midway_plugin.data.synthetic import write_flo
 
 @pytest.fixture
 def cityscapes_root(tmp_path: Path) -> Path:
@@ -72,15 +45,6 @@ def write_cityscapes(root: Path, n_train: int = 4, n_val: int = 2, size: tuple[i
             Image.fromarray(img.clip(0, 255).astype(np.uint8)).save(img_dir / f"{stem}_leftImg8bit.png")
             Image.fromarray(label).save(ann_dir / f"{stem}_gtFine_labelTrainIds.png")
     return root
-
-
-def write_flo(path: Path, flow: np.ndarray) -> None:
-    """Writes a Middlebury ``.flo`` file (``PIEH``, width, height, float32 u/v)."""
-    h, w, _ = flow.shape
-    with open(path, "wb") as f:
-        f.write(b"PIEH")
-        np.array([w, h], np.int32).tofile(f)
-        flow.astype(np.float32).tofile(f)
 
 
 def write_flyingchairs(root: Path, n_train: int = 4, n_val: int = 2, size: tuple[int, int] = (80, 112)) -> Path:

@@ -1,17 +1,15 @@
 """Fixtures for the MMFlow adapter tests: tiny exports and tiny generated flow datasets."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Callable
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+
+from midway_plugin.data.synthetic import write_flo
 
 # The Midway config used everywhere here: MidwayConfig.tiny() (patch 8, width 48, 4 blocks).
 SMALL_HEAD = dict(features=16, reassemble_channels=(8, 8, 16, 16), readout="project")
@@ -25,15 +23,6 @@ def textured_pair(rng: np.random.Generator, h: int, w: int, dx: int, dy: int) ->
     img1 = big[m:m + h, m:m + w]
     img2 = big[m - dy:m - dy + h, m - dx:m - dx + w]
     return np.ascontiguousarray(img1), np.ascontiguousarray(img2)
-
-
-def write_flo(path: Path, flow: np.ndarray) -> None:
-    """Middlebury ``.flo``: ``PIEH``, width, height, float32 (u, v) rows."""
-    h, w, _ = flow.shape
-    with open(path, "wb") as f:
-        f.write(b"PIEH")
-        np.array([w, h], np.int32).tofile(f)
-        flow.astype(np.float32).tofile(f)
 
 
 def constant_flow(h: int, w: int, dx: int, dy: int) -> np.ndarray:
@@ -135,27 +124,18 @@ def tiny16_export(tmp_path_factory) -> Path:
     return path
 
 
-def run_mim(args: list[str], cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess:
-    """Runs ``.venv/bin/mim <args>`` (or ``python -m mim``) in ``cwd``; a non-zero exit fails the test."""
-    mim = Path(sys.executable).with_name("mim")
-    cmd = [str(mim)] if mim.is_file() else [sys.executable, "-m", "mim"]
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
-    env.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None)
-    proc = subprocess.run([*cmd, *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
-    if proc.returncode != 0:
-        pytest.fail(f"mim {' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-6000:]}")
-    return proc
-
-
-@pytest.fixture
-def mim() -> Callable[..., subprocess.CompletedProcess]:
-    return run_mim
-
-
 @pytest.fixture(scope="session")
 def flowdata() -> SimpleNamespace:
     """The generators above (test modules cannot import conftest under ``--import-mode=importlib``)."""
     return SimpleNamespace(textured_pair=textured_pair, write_flo=write_flo, constant_flow=constant_flow,
                            write_flyingchairs=write_flyingchairs, write_sintel=write_sintel,
                            write_tartanair=write_tartanair, small_head=dict(SMALL_HEAD))
+
+
+@pytest.fixture(autouse=True)
+def _mmflow_default_scope():
+    """Every test here builds from the mmflow registries, whatever scope an earlier test area left current."""
+    from mmengine.registry import DefaultScope
+
+    with DefaultScope.overwrite_default_scope("mmflow"):
+        yield

@@ -2,11 +2,7 @@
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -15,7 +11,6 @@ from PIL import Image
 
 from midway_plugin.models import MidwayConfig, MidwayNetwork, save_export
 
-MimRunner = Callable[..., subprocess.CompletedProcess]
 
 
 def tiny_network(seed: int = 0, **changes) -> MidwayNetwork:
@@ -66,29 +61,6 @@ def bdd_root(tmp_path: Path) -> Path:
     return write_bdd100k(tmp_path / "bdd100k")
 
 
-def _run_mim(args: list[str], cwd: Path, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Runs the venv's ``mim <args>`` in ``cwd`` (a tmp dir); with ``check`` a non-zero exit fails the test."""
-    bindir = Path(sys.executable).parent
-    mim = bindir / "mim"
-    cmd = [str(mim), *args] if mim.is_file() else [sys.executable, "-m", "mim", *args]
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
-    env["PATH"] = f"{bindir}{os.pathsep}{env.get('PATH', '')}"  # mim starts `python tools/train.py`
-    env.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None)
-    proc = subprocess.run(
-        cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, timeout=timeout,
-    )
-    if check and proc.returncode != 0:
-        pytest.fail(f"mim {' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-6000:]}")
-    return proc
-
-
-@pytest.fixture
-def mim() -> MimRunner:
-    """``mim(args, cwd, check=True)`` -> CompletedProcess with stdout+stderr in ``.stdout``."""
-    return _run_mim
-
-
 class _Collect(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
@@ -108,3 +80,12 @@ def mmlogs():
     logger.addHandler(handler)
     yield handler.messages
     logger.removeHandler(handler)
+
+
+@pytest.fixture(autouse=True)
+def _mmseg_default_scope():
+    """Every test here builds from the mmseg registries, whatever scope an earlier test area left current."""
+    from mmengine.registry import DefaultScope
+
+    with DefaultScope.overwrite_default_scope("mmseg"):
+        yield
