@@ -3,6 +3,7 @@
 #   1. generate short synthetic videos with `midway make-video`,
 #   2. pretrain the tiny Midway model of configs/pretrain/demo.yaml for a bounded number of steps,
 #   3. export the weights (timm / mmseg / mmflow loadable safetensors),
+#   4. draw forwarded-feature perturbation heatmaps of the exported dynamics (`midway analyze perturb`),
 # and print what was produced and where. Everything goes to demo_output/ (gitignored).
 # Environment: PY (python, default .venv/bin/python), DEMO_STEPS (optimizer steps, default: the config's 200),
 # DEMO_OUT (output folder, default demo_output).
@@ -16,18 +17,23 @@ midway() { "$PY" -c 'import sys; from midway_plugin.cli import main; sys.exit(ma
 say() { printf '\n\033[1m[demo]\033[0m %s\n' "$*"; }
 start=$SECONDS
 
-say "1/3 generating 8 synthetic videos (48 frames, 64x64) with flow and mask ground truth -> $OUT/video"
+say "1/4 generating 8 synthetic videos (48 frames, 64x64) with flow and mask ground truth -> $OUT/video"
 midway make-video --out "$OUT/video" --num-videos 8 --frames 48 --size 64x64 --seed 0
 
-say "2/3 pretraining configs/pretrain/demo.yaml on the CPU -> $OUT/pretrain"
+say "2/4 pretraining configs/pretrain/demo.yaml on the CPU -> $OUT/pretrain"
 rm -rf "$OUT/pretrain"  # a fresh run: no stale checkpoints or log versions from an earlier demo
 extra=()
 [[ -n $STEPS ]] && extra+=(--max-steps "$STEPS")
 midway pretrain --config configs/pretrain/demo.yaml --data.root "$OUT/video/videos" --output-dir "$OUT/pretrain" \
   --trainer.progress_bar false "${extra[@]}"
 
-say "3/3 exporting the EMA teacher -> $OUT/midway_demo.safetensors"
+say "3/4 exporting the EMA teacher -> $OUT/midway_demo.safetensors"
 midway export "$OUT/pretrain/checkpoints/last.ckpt" "$OUT/midway_demo.safetensors"
+
+say "4/4 perturbation heatmaps of the learned forward predictor -> $OUT/analysis"
+rm -rf "$OUT/analysis"
+midway analyze perturb --weights "$OUT/midway_demo.safetensors" --video "$OUT/video/videos/synth_0000.mp4" --gap 3 \
+  --out "$OUT/analysis"
 
 say "done in $((SECONDS - start)) s; produced:"
 "$PY" - "$OUT" <<'PYEOF'
@@ -49,6 +55,7 @@ print(f"               step {first['step']}: {fmt(first)}")
 print(f"               step {last['step']}: {fmt(last)}")
 export = out / "midway_demo.safetensors"
 print(f"  export       {export}  ({export.stat().st_size / 1e6:.1f} MB)")
+print(f"  analysis     {out / 'analysis' / 'grid.png'}  (heatmaps.npy, summary.json; see README, 'midway analyze')")
 from midway_plugin.models import build_from_export, load_timm_vit
 net = build_from_export(export)
 vit = load_timm_vit(export)
