@@ -46,13 +46,15 @@ video = out / "video"
 print(f"  videos       {video / 'videos'}  ({len(videos)} mp4; flow in {video / 'flow'}, masks in {video / 'masks'})")
 ckpts = sorted((out / "pretrain" / "checkpoints").glob("*.ckpt"))
 print(f"  checkpoints  {out / 'pretrain' / 'checkpoints'}  ({', '.join(p.name for p in ckpts)})")
-log = sorted((out / "pretrain" / "csv").glob("version_*/metrics.csv"))[-1]
-rows = [r for r in csv.DictReader(open(log)) if r.get("train_loss")]
-first, last = rows[0], rows[-1]
+logs = sorted((out / "pretrain" / "csv").glob("version_*/metrics.csv"))
+rows = [r for r in csv.DictReader(open(logs[-1])) if r.get("train_loss")] if logs else []
 def fmt(r): return ", ".join(f"{k} {float(r[k]):.3f}" for k in ("train_loss", "loss_dino", "loss_dynamics") if r.get(k))
-print(f"  logs         {log}  (TensorBoard: tensorboard --logdir {out / 'pretrain' / 'tensorboard'})")
-print(f"               step {first['step']}: {fmt(first)}")
-print(f"               step {last['step']}: {fmt(last)}")
+print(f"  logs         {out / 'pretrain' / 'csv'}  (TensorBoard: tensorboard --logdir {out / 'pretrain' / 'tensorboard'})")
+if rows:
+    print(f"               step {rows[0]['step']}: {fmt(rows[0])}")
+    print(f"               step {rows[-1]['step']}: {fmt(rows[-1])}")
+else:
+    print("               (no losses logged: the run was shorter than trainer.log_every_n_steps)")
 export = out / "midway_demo.safetensors"
 print(f"  export       {export}  ({export.stat().st_size / 1e6:.1f} MB)")
 print(f"  analysis     {out / 'analysis' / 'grid.png'}  (heatmaps.npy, summary.json; see README, 'midway analyze')")
