@@ -14,10 +14,8 @@ from typing import Any, Literal, Mapping, Optional, Union
 import torch
 from mmengine.logging import print_log
 
-from midway_plugin.models import (MidwayConfig, MidwayEncoder, MidwayExportError, MidwayNetwork,
-                                  load_export)
-
-DYNAMICS_PREFIX = "dynamics."  # docs/core-api.md: exports hold the dynamics networks under this prefix
+from midway_plugin.models import (DYNAMICS_PREFIX, PRESET_NAMES, MidwayConfig, MidwayEncoder, MidwayExportError,
+                                  MidwayNetwork, load_export)
 
 DynamicsInit = Literal["pretrained", "random"]
 
@@ -65,16 +63,13 @@ def _load(path: str, where: str):
     return load_export(path)  # MidwayExportError naming the file when it is not an export
 
 
-ARCH_PRESETS = {"vit-s16": MidwayConfig.vit_small, "vit-b16": MidwayConfig.vit_base, "tiny": MidwayConfig.tiny}
-
-
 def arch_config(arch: Union[str, Mapping[str, Any]], where: str) -> dict[str, Any]:
     """``MidwayConfig`` fields of an ``arch`` preset name or dict."""
     if isinstance(arch, str):
-        if arch not in ARCH_PRESETS:
-            raise ValueError(f"{where}: unknown arch {arch!r}; use one of {sorted(ARCH_PRESETS)} or a dict of "
+        if arch not in PRESET_NAMES:
+            raise ValueError(f"{where}: unknown arch {arch!r}; use one of {list(PRESET_NAMES)} or a dict of "
                              "MidwayConfig fields")
-        return ARCH_PRESETS[arch]().to_dict()
+        return MidwayConfig.preset(arch).to_dict()
     return dict(arch)
 
 
@@ -94,14 +89,6 @@ def resolve_export(export: Optional[str], arch: Union[str, Mapping[str, Any], No
     cfg = arch_config(arch, where)
     cfg.update(midway_config or {})
     return None, cfg, export
-
-
-def _full_state(export) -> dict[str, torch.Tensor]:
-    """The ``export_state_dict`` layout: encoder keys as is, dynamics keys under ``dynamics.``."""
-    state = dict(export.encoder_state)
-    for key, value in export.dynamics_state.items():
-        state[key if key.startswith(DYNAMICS_PREFIX) else f"{DYNAMICS_PREFIX}{key}"] = value
-    return state
 
 
 def build_network(export: Optional[str] = None, midway_config: Optional[Mapping[str, Any]] = None,
@@ -137,7 +124,7 @@ def build_network(export: Optional[str] = None, midway_config: Optional[Mapping[
     net = MidwayNetwork(cfg, with_teacher=False)
     if exp is None:
         return net
-    state = _full_state(exp)
+    state = exp.state_dict  # encoder keys as is, dynamics keys under `dynamics.`
     own = net.export_state_dict(use_teacher=False)
     if init_dynamics == "pretrained":
         _check(own, state, export, "Midway network built from its config (encoder + dynamics)")
@@ -159,7 +146,7 @@ def build_encoder(export: Optional[str] = None, midway_config: Optional[Mapping[
     # A network without dynamics is exactly the encoder, and its loader resamples position embeddings.
     net = MidwayNetwork(cfg.replace(latent_dynamics=False), with_teacher=False)
     if exp is not None:
-        state = {k: v for k, v in _full_state(exp).items() if not k.startswith(DYNAMICS_PREFIX)}
+        state = exp.encoder_state
         _check(net.export_state_dict(use_teacher=False), state, export, "Midway encoder (timm ViT)")
         net.load_export_state_dict(state, strict=True, source=export)
     return net.encoder, cfg

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Sequence, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -30,17 +30,11 @@ from midway_plugin.models import (
     MidwayEncoder,
     MidwayExportError,
     MidwayNetwork,
+    PRESET_NAMES,
     load_export,
 )
 
-__all__ = ["ARCH_PRESETS", "MidwayViT"]
-
-#: Architecture presets accepted by ``MidwayViT(arch=...)``.
-ARCH_PRESETS: dict[str, Callable[[], MidwayConfig]] = {
-    "vit-s16": MidwayConfig.vit_small,
-    "vit-b16": MidwayConfig.vit_base,
-    "tiny": MidwayConfig.tiny,
-}
+__all__ = ["MidwayViT"]
 
 #: MidwayConfig fields that change the shapes of the modules this backbone holds (encoder and backward layers).
 _ARCH_FIELDS = (
@@ -88,20 +82,19 @@ def config_from_arch(arch: Union[str, Mapping[str, Any], MidwayConfig]) -> Midwa
     if isinstance(arch, MidwayConfig):
         return arch
     if isinstance(arch, str):
-        try:
-            return ARCH_PRESETS[arch]()
-        except KeyError:
+        if arch not in PRESET_NAMES:
             raise ValueError(
-                f"MidwayViT: unknown arch={arch!r}; use one of {sorted(ARCH_PRESETS)} or a dict of MidwayConfig "
+                f"MidwayViT: unknown arch={arch!r}; use one of {list(PRESET_NAMES)} or a dict of MidwayConfig "
                 "fields"
-            ) from None
+            )
+        return MidwayConfig.preset(arch)
     if isinstance(arch, Mapping):
         try:
             return MidwayConfig.from_dict(dict(arch))
         except (ValueError, TypeError) as err:
             raise ValueError(f"MidwayViT: invalid arch dict {dict(arch)!r}: {err}") from err
     raise ValueError(
-        f"MidwayViT: arch must be a preset name {sorted(ARCH_PRESETS)}, a dict of MidwayConfig fields or a "
+        f"MidwayViT: arch must be a preset name {list(PRESET_NAMES)}, a dict of MidwayConfig fields or a "
         f"MidwayConfig, got {type(arch).__name__} {arch!r}"
     )
 

@@ -5,7 +5,7 @@ Reference:
     ICLR 2026, arXiv 2510.05558.
 """
 from midway_plugin.models.backward_layers import CrossBlock
-from midway_plugin.models.config import MidwayConfig
+from midway_plugin.models.config import PRESET_NAMES, MidwayConfig
 from midway_plugin.models.encoder import MidwayEncoder
 from midway_plugin.models.export import (
     MidwayExport,
@@ -17,10 +17,18 @@ from midway_plugin.models.export import (
 from midway_plugin.models.forward_predictor import ForwardPredictor, GatedBlock
 from midway_plugin.models.layers import GatingMlp, unfused_attention
 from midway_plugin.models.loss import forward_prediction_loss
-from midway_plugin.models.midway import DynamicsOutput, MidwayExportError, MidwayNetwork, MidwayOutput
+from midway_plugin.models.midway import (
+    DYNAMICS_PREFIX,
+    DynamicsOutput,
+    MidwayExportError,
+    MidwayNetwork,
+    MidwayOutput,
+)
 from midway_plugin.models.midway_path import MidwayPath
 
 __all__ = [
+    "DYNAMICS_PREFIX",
+    "PRESET_NAMES",
     "CrossBlock",
     "DynamicsOutput",
     "ForwardPredictor",

@@ -156,8 +156,12 @@ class MidwayConfig:
 
     @classmethod
     def preset(cls, name: str, **changes: Any) -> "MidwayConfig":
-        """``"vit-s16"``, ``"vit-b16"`` or ``"tiny"``."""
+        """One of :data:`PRESET_NAMES`: ``"tiny"``, ``"vit-b16"`` or ``"vit-s16"``."""
         presets = {"vit-s16": cls.vit_small, "vit-b16": cls.vit_base, "tiny": cls.tiny}
         if name not in presets:
-            raise ValueError(f"unknown Midway preset {name!r}; expected one of {sorted(presets)}")
+            raise ValueError(f"unknown Midway preset {name!r}; expected one of {list(PRESET_NAMES)}")
         return presets[name](**changes)
+
+
+#: Names accepted by :meth:`MidwayConfig.preset`.
+PRESET_NAMES = ("tiny", "vit-b16", "vit-s16")

@@ -12,21 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.mmseg_pipelines import shrink_pipeline
+
 UPSTREAM = "mmseg::fcn/fcn_r18-d8_4xb2-80k_cityscapes-512x1024.py"
 CROP = (32, 64)  # (h, w); the generated images are 64 x 128
-
-
-def _resized(pipeline: list[dict]) -> list[dict]:
-    """The upstream pipeline with its crop/resize sizes scaled down to the tiny images."""
-    out = []
-    for step in pipeline:
-        step = dict(step)
-        if "crop_size" in step:
-            step["crop_size"] = CROP
-        if step.get("type") in ("RandomResize", "Resize") and "scale" in step:
-            step["scale"] = (128, 64)  # (w, h) as mmcv expects
-        out.append(step)
-    return out
 
 
 def load_upstream():
@@ -40,8 +29,8 @@ def load_upstream():
 
 def write_config(path: Path, data_root: Path) -> Path:
     upstream = load_upstream()
-    train_pipeline = _resized(upstream.train_pipeline)
-    test_pipeline = _resized(upstream.test_pipeline)
+    train_pipeline = shrink_pipeline(upstream.train_pipeline, CROP)
+    test_pipeline = shrink_pipeline(upstream.test_pipeline, CROP)
     loader = "num_workers=0, persistent_workers=False"
     dataset = f"data_root={str(data_root)!r}"
     path.write_text(f"""\

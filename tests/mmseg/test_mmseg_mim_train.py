@@ -19,28 +19,17 @@ from safetensors.torch import load_file  # noqa: E402
 
 from midway_plugin.compat.safe_checkpoint import safe_torch_load  # noqa: E402
 
+from tests.mmseg_pipelines import shrink_pipeline  # noqa: E402
+
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "mmseg"
 REAL = CONFIG_DIR / "linear_midway-vit-s16_1xb16-60k_bdd100k-512x512.py"
 CROP = (64, 64)
 
 
-def _resized(pipeline: list[dict]) -> list[dict]:
-    """The real pipeline with its crop / resize sizes scaled down to the 64x96 generated images."""
-    out = []
-    for step in pipeline:
-        step = dict(step)
-        if "crop_size" in step:
-            step["crop_size"] = CROP
-        if step.get("type") in ("RandomResize", "Resize") and "scale" in step:
-            step["scale"] = (128, 64)  # (w, h) as mmcv expects
-        out.append(step)
-    return out
-
-
 def write_test_config(path: Path, data_root: Path) -> Path:
     real = Config.fromfile(REAL)
-    train_pipeline = _resized(real.train_dataloader.dataset.pipeline)
-    test_pipeline = _resized(real.val_dataloader.dataset.pipeline)
+    train_pipeline = shrink_pipeline(real.train_dataloader.dataset.pipeline, CROP)
+    test_pipeline = shrink_pipeline(real.val_dataloader.dataset.pipeline, CROP)
     loader = "num_workers=0, persistent_workers=False"
     dataset = f"data_root={str(data_root)!r}"
     path.write_text(f"""\
