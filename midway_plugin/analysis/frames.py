@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD  # the pretraining normalisation (§2.3)
 from torch import Tensor
 
 from midway_plugin.analysis.perturbation import AnalysisError
@@ -23,11 +24,6 @@ __all__ = [
     "video_length",
 ]
 
-# ImageNet statistics: the pretraining normalisation (paper-notes §2.3), via timm's constants.
-try:
-    from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-except ImportError:  # pragma: no cover - timm is a hard dependency; keep the module importable without it
-    IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 def parse_size(text: str | int, patch_size: int | None = None) -> tuple[int, int]:

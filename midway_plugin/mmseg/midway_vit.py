@@ -32,6 +32,7 @@ from midway_plugin.models import (
     MidwayNetwork,
     PRESET_NAMES,
     load_export,
+    top_down,
 )
 
 __all__ = ["MidwayViT"]
@@ -418,15 +419,6 @@ class MidwayViT(BaseModule):
         super().train(mode and not self.frozen)
         return self
 
-    def _top_down(self, levels: list[Tensor]) -> dict[int, Tensor]:
-        """Backward-layer features: v^L = z^L, v^l = backward_l(z^l, v^{l+1}) (paper §3, Algorithm 1)."""
-        assert self.backward_blocks is not None
-        top = len(levels) - 1
-        out = {top: levels[top]}
-        for i in sorted(self._backward_keys, reverse=True):
-            out[i] = self.backward_blocks[self._backward_keys[i]](levels[i], out[i + 1])
-        return out
-
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
         """Encodes a batch of normalised images.
 
@@ -446,7 +438,11 @@ class MidwayViT(BaseModule):
         grid = ((h + pad_h) // p, (w + pad_w) // p)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
             levels = self.encoder(x)
-            feats = self._top_down(levels) if self.backward_blocks is not None else dict(enumerate(levels))
+            feats = (
+                top_down(levels, self.backward_blocks, self._backward_keys)
+                if self.backward_blocks is not None
+                else dict(enumerate(levels))
+            )
             return tuple(self._to_map(feats[i], grid) for i in self.out_indices)
 
     def _to_map(self, tokens: Tensor, grid: tuple[int, int]) -> Tensor:

@@ -4,7 +4,7 @@ Reference:
     Hoang & Ren, "Midway Network: Learning Representations for Recognition and Motion from Latent Dynamics",
     ICLR 2026, arXiv 2510.05558.
 """
-from midway_plugin.models.backward_layers import CrossBlock
+from midway_plugin.models.backward_layers import CrossBlock, top_down
 from midway_plugin.models.config import PRESET_NAMES, MidwayConfig
 from midway_plugin.models.encoder import MidwayEncoder
 from midway_plugin.models.export import (
@@ -46,5 +46,6 @@ __all__ = [
     "load_export",
     "load_timm_vit",
     "save_export",
+    "top_down",
     "unfused_attention",
 ]

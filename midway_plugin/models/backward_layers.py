@@ -33,3 +33,21 @@ class CrossBlock(nn.Module):
         x = x + self.attn(self.norm1(x))
         x = x + self.cross_attn(self.norm2(x), self.norm_memory(memory))
         return x + self.mlp(self.norm3(x))
+
+
+def top_down(levels: list[torch.Tensor], blocks: nn.ModuleDict, keys: dict[int, str]) -> dict[int, torch.Tensor]:
+    """The top-down pass: v^L = z^L at the top, then v^l = backward_l(z^l, v^{l+1}) for each level index in ``keys``.
+
+    Args:
+        levels: encoder feature levels, low to high.
+        blocks: backward layers by key.
+        keys: level index -> key of its backward layer (contiguous indices below the top).
+
+    Returns:
+        Level index -> backward feature, for the top level and every index in ``keys``.
+    """
+    top = len(levels) - 1
+    out = {top: levels[top]}
+    for i in sorted(keys, reverse=True):
+        out[i] = blocks[keys[i]](levels[i], out[i + 1])
+    return out

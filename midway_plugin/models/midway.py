@@ -14,7 +14,7 @@ import torch
 from timm.layers import resample_abs_pos_embed, trunc_normal_
 from torch import nn
 
-from midway_plugin.models.backward_layers import CrossBlock
+from midway_plugin.models.backward_layers import CrossBlock, top_down
 from midway_plugin.models.config import MidwayConfig
 from midway_plugin.models.encoder import MidwayEncoder
 from midway_plugin.models.forward_predictor import ForwardPredictor
@@ -163,9 +163,7 @@ class MidwayNetwork(nn.Module):
             out.update({i: levels[i] for i in self.objective_indices})
             return out
         blocks = self.teacher_backward if teacher else self.backward
-        for i in sorted(self.objective_indices, reverse=True):
-            out[i] = blocks[self.level_key(i)](levels[i], out[i + 1])
-        return out
+        return top_down(levels, blocks, {i: self.level_key(i) for i in self.objective_indices})
 
     def predict_level(self, index: int, v: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
         """One level's forward prediction ẑ from source features ``v (B, N, D)`` and motion ``(B, K, d)``.
