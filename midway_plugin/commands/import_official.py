@@ -11,9 +11,12 @@ def register(subparsers: Any) -> None:
         help="convert a checkpoint of the official Midway code into a Midway export",
         description=(
             "Convert a checkpoint released with the official implementation (keys 'student'/'teacher' with "
-            "'module.backbone.*'/'backbone.*' encoder weights in DINO's ViT naming, and 'motion_loss' with the "
-            "dynamics module) into the export format of `midway export`: a safetensors file with the encoder under "
-            "timm's names and the dynamics networks. Unknown or missing keys are reported by name. The "
+            "'module.backbone.*'/'backbone.*' encoder weights in DINO's ViT naming and the DINO head 'dino_head.*', "
+            "'motion_loss' with the dynamics module, 'dino_loss', 'optimizer', 'fp16_scaler', 'epoch', 'args') into "
+            "the export format of `midway export`: a safetensors file with the encoder under timm's names and the "
+            "dynamics networks. What an export does not hold (the other EMA copy, DINO heads and centre, optimizer, "
+            "scaler) is listed as skipped; unknown or missing keys are reported by name. To continue pretraining "
+            "from such a checkpoint use `midway pretrain --resume-official`. The "
             "architecture is inferred from the tensor shapes; head counts and feature levels come from the released "
             "configs unless given with --set."
         ),
@@ -116,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {len(report.zero_filled)} bias tensor(s) the official layers lack were set to zero "
               f"(e.g. {report.zero_filled[0]})")
     if report.ignored:
-        print("  not exported: " + ", ".join(report.ignored[:8]) + (" ..." if len(report.ignored) > 8 else ""))
+        print("  skipped (not part of an export): " + ", ".join(report.ignored))
     if report.unknown:
         print(f"  WARNING: dropped {len(report.unknown)} unknown key(s): " + ", ".join(report.unknown[:20]))
     return 0

@@ -1,19 +1,18 @@
 """Converts checkpoints of the official Midway implementation into this package's export layout (torch only).
 
-The official pretraining code (agentic-learning-ai-lab/midway-network) saves a dict with the entries
-``student``, ``teacher``, ``optimizer``, ``epoch``, ``args``, ``fp16_scaler``, ``dino_loss`` and ``motion_loss``
-(paper-notes §5). Facts about its key layout used here (no code of it is reused):
+The key names and shapes of the released files are described in :mod:`~midway_plugin.models.official_layout`
+(written from reading the official code; none of it is reused). In short:
 
-* ``student`` / ``teacher``: the DINO multi-crop wrapper around the ViT, so encoder keys are ``backbone.<name>``
-  (``module.backbone.<name>`` for the DDP-wrapped student) in DINO's ViT naming, which equals timm's for the
-  tensors used here (``cls_token``, ``pos_embed``, ``patch_embed.proj``, ``blocks.N.{norm1,attn.qkv,attn.proj,
-  norm2,mlp.fc1,mlp.fc2}``, ``norm``); ``head.*`` is the DINO projection head (not part of an export).
+* ``student`` / ``teacher``: the multi-crop wrapper around the ViT, ``backbone.<name>`` (``module.backbone.<name>``
+  for the DDP-wrapped student) in DINO's ViT naming, which equals timm's (``cls_token``, ``pos_embed``,
+  ``patch_embed.proj``, ``blocks.N.{norm1,attn.qkv,attn.proj,norm2,mlp.fc1,mlp.fc2}``, ``norm``), and the DINO
+  projection head ``dino_head.*`` (``head.*`` in DINO's own checkpoints; not part of an export).
 * ``motion_loss``: the dynamics module (``module.`` prefix from DDP), one entry per objective level index ``i``
-  (0 = lowest): ``student_feature_blocks_i.0`` / ``teacher_feature_blocks_i.0`` (backward cross blocks:
-  ``norm1, attn.qkv, attn.proj, norm2, cross_attn.{projq,projk,projv,proj}, norm3, mlp.fc1, mlp.fc2, norm_y``),
+  (0 = lowest): ``student_feature_blocks_i.0`` / ``teacher_feature_blocks_i.0`` (backward cross blocks),
   ``motion_blocks_i.J`` (midway blocks), ``forward_predictor_i.J`` (forward predictor blocks),
   ``gating_mlps_i.B.{norm_layer, mlp.fc1, mlp.fc2}``; shared across levels: ``student_embed`` / ``teacher_embed``,
   ``pos_embed``, ``motion_tokens``, ``motion_proj``. The dynamics module's attention layers have no qkv bias.
+* ``dino_loss``: the DINO centre; ``optimizer``, ``fp16_scaler``, ``epoch``, ``args``: training state.
 
 Mapping onto :meth:`MidwayNetwork.export_state_dict` names: encoder → timm names (no prefix);
 ``student/teacher_feature_blocks_i.0`` → ``dynamics.backward.level<b>`` (the separate k/v projections are
@@ -24,8 +23,12 @@ concatenated into ``cross_attn.kv``, ``norm_y`` → ``norm_memory``); ``motion_b
 qkv bias, LayerNorm eps 1e-5); should a layer ever have a bias the official one lacks, it is zero-filled, which
 computes the same function.
 
+An export holds one copy of each network. :func:`convert_official_training_state` keeps both EMA copies (teacher
+encoder, teacher backward layers, ``teacher_embed``), both DINO heads and the DINO centre, to continue
+pretraining (``midway pretrain --resume-official``).
+
 Reference:
-    Hoang & Ren, "Midway Network", ICLR 2026 (arXiv 2510.05558); paper-notes §1.1-1.5 (structure), §5 (files).
+    Hoang & Ren, "Midway Network", ICLR 2026 (arXiv 2510.05558), App. B.1 (structure); docs/official-checkpoints.md.
 """
 from __future__ import annotations
 
@@ -39,9 +42,13 @@ from typing import Any
 import torch
 
 from midway_plugin.models.config import MidwayConfig
+from midway_plugin.models.official_layout import TRAINING_STATE_ENTRIES
 
-#: Non-tensor entries of an official checkpoint that an export does not need.
-IGNORED_ENTRIES = ("optimizer", "epoch", "args", "fp16_scaler", "dino_loss")
+#: Entries of an official checkpoint that an export does not need (training state; the DINO centre).
+IGNORED_ENTRIES = (*TRAINING_STATE_ENTRIES, "dino_loss")
+#: Prefixes of the DINO projection head inside the multi-crop wrapper: ``dino_head`` in the official Midway code,
+#: ``head`` in DINO's own checkpoints.
+HEAD_PREFIXES = ("dino_head.", "head.")
 
 #: timm ViT presets by (embed dim, depth, patch size); anything else is built from ``vit_small_patch16_224`` with
 #: explicit ``encoder_kwargs``.
@@ -178,15 +185,19 @@ def _strip(state: Mapping[str, Any], prefixes: tuple[str, ...]) -> dict[str, Any
     return out
 
 
-def _split_wrapper(state: Mapping[str, Any], entry: str) -> tuple[dict[str, torch.Tensor], list[str], list[str]]:
-    """Splits a (DDP-)multi-crop-wrapper state dict into encoder tensors, DINO-head keys and other keys."""
+def _split_wrapper(
+    state: Mapping[str, Any], entry: str
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], list[str]]:
+    """Splits a (DDP-)multi-crop-wrapper state dict into encoder tensors, DINO-head tensors and other keys."""
     state = _strip(state, ("module.",))
-    encoder, head, other = {}, [], []
+    encoder, head, other = {}, {}, []
     for key, value in state.items():
         if key.startswith("backbone."):
             encoder[key[len("backbone."):]] = value
-        elif key.startswith("head."):
-            head.append(f"{entry}.{key}")
+            continue
+        prefix = next((p for p in HEAD_PREFIXES if key.startswith(p)), None)
+        if prefix is not None:
+            head[key[len(prefix):]] = value
         else:
             other.append(f"{entry}.{key}")
     return encoder, head, other
@@ -356,18 +367,20 @@ def convert_official_checkpoint(
         )
     report = ConversionReport(source=source, weights=wanted)
     for name in checkpoint:
-        if name in IGNORED_ENTRIES or name == other:
+        if name in IGNORED_ENTRIES:
             report.ignored.append(str(name))
+        elif name == other:
+            report.ignored.append(f"{name} (the other EMA copy)")
         elif name not in (wanted, "motion_loss"):
             report.unknown.append(str(name))
 
-    encoder, head_keys, other_keys = _split_wrapper(checkpoint[wanted], wanted)
+    encoder, head, other_keys = _split_wrapper(checkpoint[wanted], wanted)
     if not encoder:
         raise OfficialCheckpointError(
             f"{source}: {wanted!r} has no 'backbone.*' / 'module.backbone.*' keys (is this a Midway/DINO checkpoint?)"
         )
-    if head_keys:
-        report.ignored.append(f"{wanted}.head.* ({len(head_keys)} DINO projection-head tensors)")
+    if head:
+        report.ignored.append(f"{wanted}.dino_head.* ({len(head)} DINO projection-head tensors)")
     report.unknown.extend(other_keys)
 
     dynamics = None
@@ -419,7 +432,10 @@ def _map_dynamics(
             out[f"dynamics.midway.{key}"] = value
             continue
         if key.startswith("teacher_embed.") or key.startswith(backward_other):
-            report.ignored.append(f"motion_loss.{key}")
+            group = ("motion_loss.teacher_embed.* (the teacher's source projector)" if key.startswith("teacher_embed.")
+                     else f"motion_loss.{backward_other}* (the {'student' if use_teacher else 'teacher'} copy)")
+            if group not in report.ignored:
+                report.ignored.append(group)
             continue
         mapped = next((dst + key[len(src):] for src, dst in shared.items() if key.startswith(src)), None)
         if mapped is not None:
@@ -452,3 +468,90 @@ def _map_dynamics(
     for index, block in blocks.items():
         for leftover in _map_cross_block(block, f"dynamics.backward.{level[index]}.", out):
             report.unknown.append(f"motion_loss.{backward_src}{index}.0.{leftover}")
+
+
+@dataclass
+class OfficialTrainingState:
+    """Everything of an official checkpoint that continues pretraining: both EMA copies, both heads, the centre.
+
+    Attributes:
+        config: The inferred :class:`MidwayConfig`.
+        student: Export-layout tensors of the student (encoder, backward layers, midway path, predictors).
+        teacher: Export-layout tensors of the EMA teacher: encoder and backward layers (the midway path and the
+            predictors have no teacher copy; their tensors here are the student's).
+        teacher_embed: The teacher's copy of the midway path's source projector (``weight``, ``bias``); empty
+            without dynamics.
+        student_head: The student's DINO projection head in DINO's naming (``mlp.0.weight``, ...,
+            ``last_layer.weight_g``, ``last_layer.weight_v``); empty if the checkpoint has none.
+        teacher_head: The teacher's DINO projection head, same naming.
+        center: The DINO loss centre ``(1, out_dim)``, or None.
+        epoch: The saved ``epoch`` counter (the next epoch to run), or None.
+        report: Unknown / missing keys of both copies; ``ignored`` names the skipped training-state entries.
+    """
+
+    config: MidwayConfig
+    student: dict[str, torch.Tensor]
+    teacher: dict[str, torch.Tensor]
+    teacher_embed: dict[str, torch.Tensor]
+    student_head: dict[str, torch.Tensor]
+    teacher_head: dict[str, torch.Tensor]
+    center: torch.Tensor | None
+    epoch: int | None
+    report: ConversionReport
+
+
+def convert_official_training_state(
+    checkpoint: Mapping[str, Any],
+    *,
+    source: str = "checkpoint",
+    expected_keys: Mapping[str, tuple[int, ...]] | None = None,
+    **config_overrides: Any,
+) -> OfficialTrainingState:
+    """Converts both the student and the EMA teacher of an official checkpoint, keeping them apart.
+
+    Args:
+        checkpoint: The loaded checkpoint (:func:`load_official_checkpoint`); needs ``student`` and ``teacher``.
+        source: Name used in the report and errors.
+        expected_keys: As in :func:`convert_official_checkpoint` (the export keys of the model to load into).
+        **config_overrides: :class:`MidwayConfig` fields that replace the inferred ones.
+
+    Returns:
+        The state; check ``report.ok``. The optimizer, scaler and ``args`` are skipped (listed in
+        ``report.ignored``): the optimizer's parameter order belongs to the official module tree.
+
+    Raises:
+        OfficialCheckpointError: ``student`` or ``teacher`` is missing, or a structure is unusable.
+    """
+    for entry in ("student", "teacher"):
+        if entry not in checkpoint:
+            raise OfficialCheckpointError(
+                f"{source}: no {entry!r} entry; continuing pretraining needs both the student and the EMA teacher "
+                f"(found: {', '.join(sorted(str(k) for k in checkpoint))})"
+            )
+    kwargs = dict(source=source, expected_keys=expected_keys, **config_overrides)
+    student = convert_official_checkpoint(checkpoint, use_teacher=False, **kwargs)
+    teacher = convert_official_checkpoint(checkpoint, use_teacher=True, **kwargs)
+    report = ConversionReport(source=source, weights="student+teacher", used=student.report.used + teacher.report.used,
+                              inferred=student.report.inferred, zero_filled=student.report.zero_filled)
+    report.unknown = list(dict.fromkeys(student.report.unknown + teacher.report.unknown))
+    report.missing = list(dict.fromkeys(student.report.missing + teacher.report.missing))
+    report.ignored = [str(name) for name in checkpoint if name in TRAINING_STATE_ENTRIES]
+    heads = {entry: _split_wrapper(checkpoint[entry], entry)[1] for entry in ("student", "teacher")}
+    dynamics = _strip(checkpoint.get("motion_loss") or {}, ("module.",))
+    teacher_embed = {k[len("teacher_embed."):]: v for k, v in dynamics.items() if k.startswith("teacher_embed.")}
+    if student.config.latent_dynamics and not teacher_embed:
+        report.missing.append("motion_loss.teacher_embed.*")
+    dino_loss = checkpoint.get("dino_loss")
+    center = dino_loss.get("center") if isinstance(dino_loss, Mapping) else None
+    epoch = checkpoint.get("epoch")
+    return OfficialTrainingState(
+        config=student.config,
+        student=student.state_dict,
+        teacher=teacher.state_dict,
+        teacher_embed=teacher_embed,
+        student_head=heads["student"],
+        teacher_head=heads["teacher"],
+        center=center if isinstance(center, torch.Tensor) else None,
+        epoch=epoch if isinstance(epoch, int) else None,
+        report=report,
+    )

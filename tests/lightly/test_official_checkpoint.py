@@ -1,108 +1,81 @@
-"""``midway import-official``: a synthetic checkpoint in the official implementation's key layout → an export."""
+"""``midway import-official``: checkpoints with the official code's key layout and shapes → exports."""
 from __future__ import annotations
 
 import argparse
 
-import numpy as np
 import pytest
 import torch
+from omegaconf import DictConfig
 
 from midway_plugin.cli import main as cli_main
-from midway_plugin.models import build_from_export, load_export, load_timm_vit
+from midway_plugin.models import MidwayConfig, MidwayNetwork, build_from_export, load_export, load_timm_vit
 from midway_plugin.models.official_checkpoint import (
     OfficialCheckpointError,
     convert_official_checkpoint,
+    convert_official_training_state,
     load_official_checkpoint,
 )
+from midway_plugin.models.official_layout import (
+    OfficialLayout,
+    dynamics_shapes,
+    official_checkpoint_shapes,
+    vit_shapes,
+)
+from tests.lightly.official_fixture import official_checkpoint
 
-# A small model in the official layout: width 192 (DINO's vit_tiny, 3 heads), 4 blocks, patch 8 at 32 px
-# (4 x 4 grid), 4 feature levels, midway width 48 with 2 blocks and 4 tokens, forward depth 2.
-D, DEPTH, PATCH, GRID, MD, TOKENS, MDEPTH, FDEPTH, LEVELS = 192, 4, 8, 4, 48, 4, 2, 2, 4
-
-
-def _ln(prefix: str, dim: int) -> dict[str, torch.Tensor]:
-    return {f"{prefix}.weight": torch.randn(dim), f"{prefix}.bias": torch.randn(dim)}
-
-
-def _lin(prefix: str, out: int, inp: int, bias: bool = True) -> dict[str, torch.Tensor]:
-    sd = {f"{prefix}.weight": torch.randn(out, inp)}
-    if bias:
-        sd[f"{prefix}.bias"] = torch.randn(out)
-    return sd
+D, MD, TOKENS, MDEPTH, FDEPTH, PATCH, GRID = 192, 48, 4, 2, 2, 8, 4
 
 
-def _self_block(prefix: str, dim: int, qkv_bias: bool) -> dict[str, torch.Tensor]:
-    """DINO/official ``Block``: norm1, attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2."""
-    return {
-        **_ln(f"{prefix}.norm1", dim), **_lin(f"{prefix}.attn.qkv", 3 * dim, dim, qkv_bias),
-        **_lin(f"{prefix}.attn.proj", dim, dim), **_ln(f"{prefix}.norm2", dim),
-        **_lin(f"{prefix}.mlp.fc1", 4 * dim, dim), **_lin(f"{prefix}.mlp.fc2", dim, 4 * dim),
-    }  # fmt: skip
-
-
-def _cross_block(prefix: str, dim: int) -> dict[str, torch.Tensor]:
-    """Official ``CrossBlock`` (qkv_bias False in the dynamics module)."""
-    return {
-        **_ln(f"{prefix}.norm1", dim), **_lin(f"{prefix}.attn.qkv", 3 * dim, dim, False),
-        **_lin(f"{prefix}.attn.proj", dim, dim),
-        **_lin(f"{prefix}.cross_attn.projq", dim, dim, False), **_lin(f"{prefix}.cross_attn.projk", dim, dim, False),
-        **_lin(f"{prefix}.cross_attn.projv", dim, dim, False), **_lin(f"{prefix}.cross_attn.proj", dim, dim),
-        **_ln(f"{prefix}.norm2", dim), **_ln(f"{prefix}.norm3", dim), **_ln(f"{prefix}.norm_y", dim),
-        **_lin(f"{prefix}.mlp.fc1", 4 * dim, dim), **_lin(f"{prefix}.mlp.fc2", dim, 4 * dim),
-    }  # fmt: skip
-
-
-def _wrapper(prefix: str) -> dict[str, torch.Tensor]:
-    """Multi-crop wrapper: DINO ViT under ``backbone.`` + DINO head under ``head.``."""
-    sd = {
-        "cls_token": torch.randn(1, 1, D), "pos_embed": torch.randn(1, 1 + GRID * GRID, D),
-        "patch_embed.proj.weight": torch.randn(D, 3, PATCH, PATCH), "patch_embed.proj.bias": torch.randn(D),
-        **_ln("norm", D),
-    }  # fmt: skip
-    for b in range(DEPTH):
-        sd.update(_self_block(f"blocks.{b}", D, qkv_bias=True))
-    out = {f"{prefix}backbone.{k}": v for k, v in sd.items()}
-    out.update({
-        f"{prefix}head.mlp.0.weight": torch.randn(64, D),
-        f"{prefix}head.last_layer.weight_g": torch.ones(32, 1),
-        f"{prefix}head.last_layer.weight_v": torch.randn(32, 16),
-    })
-    return out
-
-
-def official_checkpoint() -> dict:
-    motion = {
-        "pos_embed": torch.randn(1, 2 * (1 + GRID * GRID), MD), "motion_tokens": torch.randn(1, TOKENS, MD),
-        **_lin("student_embed", MD, D), **_lin("teacher_embed", MD, D), **_lin("motion_proj", D, MD),
-    }  # fmt: skip
-    for i in range(LEVELS - 1):
-        motion.update(_cross_block(f"student_feature_blocks_{i}.0", D))
-        motion.update(_cross_block(f"teacher_feature_blocks_{i}.0", D))
-        for j in range(MDEPTH):
-            motion.update(_self_block(f"motion_blocks_{i}.{j}", MD, qkv_bias=False))
-        for j in range(FDEPTH):
-            motion.update(_self_block(f"forward_predictor_{i}.{j}", D, qkv_bias=False))
-        for b in range(FDEPTH - 1):
-            motion.update({**_ln(f"gating_mlps_{i}.{b}.norm_layer", D), **_lin(f"gating_mlps_{i}.{b}.mlp.fc1", D, D),
-                           **_lin(f"gating_mlps_{i}.{b}.mlp.fc2", D, D)})
-    return {
-        "student": _wrapper("module."),  # DDP-wrapped
-        "teacher": _wrapper(""),
-        "motion_loss": {f"module.{k}": v for k, v in motion.items()},
-        "optimizer": {"state": {}, "param_groups": [{"lr": 1e-4, "params": [0, 1]}]},
-        "epoch": 300,
-        "args": argparse.Namespace(arch="vit_small", lr=5e-4),  # a non-tensor class, like hydra's DictConfig
-        "fp16_scaler": {"scale": np.float64(65536.0)},
-        "dino_loss": {"center": torch.zeros(1, 32)},
-    }
-
-
-@pytest.fixture()
-def official(tmp_path):
-    ckpt = official_checkpoint()
+@pytest.fixture(params=["dictconfig", "namespace"])
+def official(request, tmp_path):
+    ckpt = official_checkpoint(args=request.param)
     path = tmp_path / "midway-official.pth"
     torch.save(ckpt, path)
     return ckpt, path
+
+
+def _count(shapes: dict, skip: tuple[str, ...] = ()) -> int:
+    total = 0
+    for key, shape in shapes.items():
+        if not key.startswith(skip):
+            n = 1
+            for d in shape:
+                n *= d
+            total += n
+    return total
+
+
+def test_layout_matches_the_papers_parameter_counts():
+    # Table 9: ViT-S encoder 21.7 M, dynamics networks 36.6 M (trainable: the EMA copies excluded).
+    layout = OfficialLayout.vit_small()
+    assert round(_count(vit_shapes(layout)) / 1e6, 1) == 21.7
+    assert round(_count(dynamics_shapes(layout), skip=("teacher_",)) / 1e6, 1) == 36.6
+    entries = official_checkpoint_shapes(layout)
+    assert all(k.startswith("module.") for k in entries["student"]) and "backbone.norm.weight" in entries["teacher"]
+    assert entries["teacher"]["dino_head.last_layer.weight_v"] == (65536, 256)
+    assert entries["dino_loss"] == {"center": (1, 65536)}
+
+
+@pytest.mark.parametrize("name", ["vit_small", "vit_base"])
+def test_released_shapes_convert_with_no_unknown_or_missing_key(name):
+    """ViT-S/B checkpoints at their real shapes (``meta`` tensors: no memory) fit the built model exactly."""
+    layout = getattr(OfficialLayout, name)()
+    ckpt = official_checkpoint(layout, device="meta")
+    cfg = getattr(MidwayConfig, name)()
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape)
+                    for k, v in MidwayNetwork(cfg, with_teacher=False).export_state_dict(use_teacher=False).items()}
+    state = convert_official_training_state(ckpt, source=name, expected_keys=expected)
+    report = state.report
+    assert report.ok and not report.unknown and not report.zero_filled, report.problems()
+    assert report.ignored == ["optimizer", "fp16_scaler", "epoch", "args"]
+    for side in (state.student, state.teacher):
+        assert {k: tuple(v.shape) for k, v in side.items()} == expected
+    for field in ("encoder", "img_size", "feature_levels", "midway_dim", "midway_depth", "num_motion_tokens",
+                  "forward_depth", "midway_heads", "forward_heads", "backward_heads", "backward_layers", "gating"):
+        assert getattr(state.config, field) == getattr(cfg, field), field
+    assert state.student_head["last_layer.weight_v"].shape == (65536, 256) and state.center.shape == (1, 65536)
+    assert state.teacher_embed["weight"].shape == (192, layout.embed_dim)
 
 
 def test_loads_with_weights_only_and_stubs_non_tensor_entries(official):
@@ -110,7 +83,8 @@ def test_loads_with_weights_only_and_stubs_non_tensor_entries(official):
     loaded = load_official_checkpoint(path)
     assert set(loaded) == set(ckpt)
     assert torch.equal(loaded["teacher"]["backbone.cls_token"], ckpt["teacher"]["backbone.cls_token"])
-    assert not isinstance(loaded["args"], argparse.Namespace)  # an inert placeholder, nothing executed
+    assert not isinstance(loaded["args"], (argparse.Namespace, DictConfig))  # inert placeholder, nothing executed
+    assert loaded["epoch"] == 300 and loaded["fp16_scaler"]["_growth_tracker"] == 17
 
 
 def test_import_official_cli_maps_every_tensor(official, tmp_path, capsys):
@@ -118,7 +92,11 @@ def test_import_official_cli_maps_every_tensor(official, tmp_path, capsys):
     out = tmp_path / "export.safetensors"
     assert cli_main(["import-official", str(path), str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "teacher weights" in printed
+    assert "teacher weights" in printed and "WARNING" not in printed
+    skipped = printed.split("skipped (not part of an export): ")[1]
+    for name in ("optimizer", "fp16_scaler", "epoch", "args", "dino_loss", "student (the other EMA copy)",
+                 "teacher.dino_head.*", "motion_loss.teacher_embed.*", "motion_loss.student_feature_blocks_*"):
+        assert name in skipped, name
 
     export = load_export(out)
     cfg = export.config
@@ -160,8 +138,8 @@ def test_import_official_cli_maps_every_tensor(official, tmp_path, capsys):
         assert torch.allclose(vit.forward_features(x)[:, 0], net.encoder.forward_cls(x), atol=1e-5)
 
 
-def test_student_weights_on_request(official):
-    ckpt, _ = official
+def test_student_weights_on_request():
+    ckpt = official_checkpoint()
     conversion = convert_official_checkpoint(ckpt, use_teacher=False)
     assert torch.equal(conversion.state_dict["cls_token"], ckpt["student"]["module.backbone.cls_token"])
     kv = torch.cat([ckpt["motion_loss"]["module.student_feature_blocks_0.0.cross_attn.projk.weight"],
@@ -169,8 +147,27 @@ def test_student_weights_on_request(official):
     assert torch.equal(conversion.state_dict["dynamics.backward.level1.cross_attn.kv.weight"], kv)
 
 
-def test_unknown_and_missing_keys_are_named(official, tmp_path, capsys):
-    ckpt, _ = official
+def test_training_state_keeps_student_and_teacher_apart():
+    ckpt = official_checkpoint()
+    state = convert_official_training_state(ckpt)
+    assert state.report.ok and state.epoch == 300
+    assert torch.equal(state.student["blocks.1.mlp.fc1.weight"], ckpt["student"]["module.backbone.blocks.1.mlp.fc1.weight"])
+    assert torch.equal(state.teacher["blocks.1.mlp.fc1.weight"], ckpt["teacher"]["backbone.blocks.1.mlp.fc1.weight"])
+    assert torch.equal(state.teacher["dynamics.backward.level2.norm3.bias"],
+                       ckpt["motion_loss"]["module.teacher_feature_blocks_1.0.norm3.bias"])
+    assert torch.equal(state.student["dynamics.backward.level2.norm3.bias"],
+                       ckpt["motion_loss"]["module.student_feature_blocks_1.0.norm3.bias"])
+    assert torch.equal(state.teacher_embed["weight"], ckpt["motion_loss"]["module.teacher_embed.weight"])
+    assert torch.equal(state.student_head["mlp.2.weight"], ckpt["student"]["module.dino_head.mlp.2.weight"])
+    assert torch.equal(state.teacher_head["last_layer.weight_g"], ckpt["teacher"]["dino_head.last_layer.weight_g"])
+    assert torch.equal(state.center, ckpt["dino_loss"]["center"])
+    del ckpt["teacher"]
+    with pytest.raises(OfficialCheckpointError, match="needs both the student and the EMA teacher"):
+        convert_official_training_state(ckpt, source="student_only.pth")
+
+
+def test_unknown_and_missing_keys_are_named(tmp_path, capsys):
+    ckpt = official_checkpoint()
     ckpt["motion_loss"]["module.mystery_layer.weight"] = torch.randn(3)
     del ckpt["motion_loss"]["module.motion_proj.weight"]
     path = tmp_path / "odd.pth"
