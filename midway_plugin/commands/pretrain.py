@@ -43,6 +43,11 @@ def register(subparsers: Any) -> None:
     parser.__class__ = _OverridesParser
     parser.add_argument("--config", required=True, help="YAML config, e.g. configs/pretrain/demo.yaml")
     parser.add_argument("--resume", metavar="CKPT", help="continue from a Lightning checkpoint at its global step")
+    parser.add_argument(
+        "--resume-official", metavar="CKPT",
+        help="start from a checkpoint of the official Midway code (e.g. midway-bdd-vit-s-ep300.pth): student, EMA "
+             "teacher, DINO heads and centre; fresh optimizer and schedules",
+    )
     parser.add_argument("--output-dir", help="override output_dir")
     parser.add_argument("--accelerator", help="Lightning accelerator: cpu, gpu, auto (trainer.accelerator)")
     parser.add_argument("--devices", help="devices per node, e.g. 2 or auto (trainer.devices)")
@@ -92,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     from midway_plugin.lightly.pretrain import run_pretraining
 
     try:
-        result = run_pretraining(config, resume=args.resume)
+        result = run_pretraining(config, resume=args.resume, resume_official=args.resume_official)
     except (PretrainConfigError, NoUsableVideoError, FileNotFoundError, NonFiniteLossError) as err:
         raise CommandError(str(err)) from err
     print(f"Pretraining finished at global step {result['global_step']}.")

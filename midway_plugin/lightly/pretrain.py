@@ -41,7 +41,9 @@ DEFAULTS: dict[str, Any] = {
         "center_momentum": 0.9,
         "momentum_start": 0.996,
         "momentum_end": 1.0,
+        "ema_schedule": "paper",
         "freeze_last_layer_epochs": 1.0,
+        "freeze_last_layer_steps": None,
     },
     "optim": {
         "base_lr": 5.0e-4,
@@ -341,7 +343,11 @@ def build_trainer(config: Mapping[str, Any], max_epochs: int, *, callbacks: list
 
 
 def run_pretraining(
-    config: Mapping[str, Any], *, resume: str | os.PathLike | None = None, callbacks: list | None = None
+    config: Mapping[str, Any],
+    *,
+    resume: str | os.PathLike | None = None,
+    callbacks: list | None = None,
+    resume_official: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Trains from a loaded config; returns paths and the final global step.
 
@@ -349,6 +355,8 @@ def run_pretraining(
         config: From :func:`load_config`.
         resume: A Lightning checkpoint to continue from (same global step, optimizer, schedulers, EMA teacher).
         callbacks: Extra Lightning callbacks (tests).
+        resume_official: A checkpoint of the official Midway code to start from (student, EMA teacher, DINO heads
+            and centre; see :mod:`midway_plugin.lightly.official_resume`); excludes ``resume``.
 
     Returns:
         ``{"output_dir", "checkpoint_dir", "last_checkpoint", "global_step", "csv_log", "tensorboard_dir"}``.
@@ -365,6 +373,8 @@ def run_pretraining(
     dataset = build_dataset(config)
     loader = build_dataloader(config, dataset)
     model = build_model(config, dataset.mode)
+    if resume_official is not None:
+        _start_from_official(model, resume_official, resume)
     max_epochs = lightning_max_epochs(config, dataset.mode)
     trainer = build_trainer(config, max_epochs, callbacks=callbacks)
     per_process = math.ceil(len(dataset) / trainer.world_size)  # DistributedSampler's share of each process
@@ -405,3 +415,16 @@ def run_pretraining(
         "tensorboard_dir": Path(tb_logger.log_dir),
         "dataset": repr(dataset),
     }
+
+
+def _start_from_official(model, path: str | os.PathLike, resume: str | os.PathLike | None) -> None:
+    """``--resume-official``: load the released student, EMA teacher, heads and centre into the new module."""
+    from midway_plugin.lightly.official_resume import load_official_training_state
+    from midway_plugin.models.official_checkpoint import OfficialCheckpointError
+
+    if resume is not None:
+        raise PretrainConfigError("--resume and --resume-official exclude each other")
+    try:
+        print(load_official_training_state(model, path).summary())
+    except OfficialCheckpointError as err:
+        raise PretrainConfigError(f"--resume-official: {err}") from err

@@ -213,7 +213,7 @@ def _count_indices(keys: list[str], prefix: str) -> int:
 
 
 def infer_config(
-    encoder: Mapping[str, torch.Tensor], dynamics: Mapping[str, torch.Tensor] | None, **overrides: Any
+    encoder: Mapping[str, torch.Tensor], dynamics: Mapping[str, torch.Tensor] | None, /, **overrides: Any
 ) -> tuple[MidwayConfig, dict[str, Any]]:
     """Infers the :class:`MidwayConfig` of an official checkpoint from its tensor shapes.
 
