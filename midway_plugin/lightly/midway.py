@@ -19,6 +19,7 @@ Reference:
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,9 @@ from midway_plugin.models import MidwayConfig, MidwayNetwork
 VIEW_ORDER = ("motion_x", "motion_y", "g1_x", "g2_x", "g1_y", "g2_y", "locals_x...", "locals_y...")
 
 CLIP_MODES = ("per_parameter", "norm")
+#: EMA momentum schedules: "paper" = cosine from ``momentum_start`` to ``momentum_end`` over the run (Table 8);
+#: "official" = the released loop's indexing, which traverses only 1 / (dataset items per step) of that cosine.
+EMA_SCHEDULES = ("paper", "official")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -203,8 +207,12 @@ class Midway(LightningModule):
         student_temp: DINO student temperature (0.1).
         center_momentum: DINO centre momentum (0.9).
         momentum_start: EMA momentum at step 0 (0.996).
-        momentum_end: EMA momentum at the last step (1.0, cosine; the code effectively stays near 0.996,
-            paper-notes §1.10.6).
+        momentum_end: EMA momentum at the last step of the cosine (1.0).
+        ema_schedule: ``"paper"``: cosine ``momentum_start`` → ``momentum_end`` over all optimizer steps (Table 8);
+            ``"official"``: as the released code, which builds that cosine over ``epochs x len(dataset)`` steps but
+            indexes it with ``R x`` its loop iteration, so a run covers only the first 1 / (dataset items per
+            optimizer step) of it (1/40 for BDD on 2 GPUs: the momentum stays within 0.996-0.99601). See
+            :meth:`ema_momentum`.
         repeat_sample: Pairs per dataset item (R = 5 for BDD100K); counts in the lr scaling.
         base_lr: Base learning rate before linear scaling (5e-4).
         lr_scaling_batch: Batch used in ``lr = base_lr x batch / 256``; None = the pairs per optimizer step
@@ -221,6 +229,9 @@ class Midway(LightningModule):
         betas: AdamW betas.
         freeze_last_layer_epochs: The student head's last layer gets no update during these first (paper)
             epochs (code ``freeze_last_layer: 1``), via ``DINOProjectionHead.cancel_last_layer_gradients``.
+        freeze_last_layer_steps: The same in optimizer steps; replaces ``freeze_last_layer_epochs`` when set.
+            The released loop freezes while its epoch counter, which steps by R = 5 on BDD, is below 1: exactly
+            the first pass over the videos (1,750 steps for 70,000 videos at 20 per GPU on 2 GPUs).
         clip_mode: How Lightning's ``gradient_clip_val`` (3.0) is applied: ``"per_parameter"`` clips every
             parameter's gradient norm separately, on the encoder and DINO head only, like the released code
             (paper-notes §1.10.8); ``"norm"`` is Lightning's global clipping over all parameters.
@@ -241,6 +252,7 @@ class Midway(LightningModule):
         center_momentum: float = 0.9,
         momentum_start: float = 0.996,
         momentum_end: float = 1.0,
+        ema_schedule: str = "paper",
         repeat_sample: int = 1,
         base_lr: float = 5e-4,
         lr_scaling_batch: int | None = None,
@@ -253,12 +265,20 @@ class Midway(LightningModule):
         betas: Sequence[float] = (0.9, 0.999),
         freeze_last_layer_epochs: float = 1.0,
         clip_mode: str = "per_parameter",
+        freeze_last_layer_steps: int | None = None,
     ) -> None:
         super().__init__()
         if batch_size_per_device < 1:
             raise ValueError(f"batch_size_per_device must be >= 1, got {batch_size_per_device}")
         if clip_mode not in CLIP_MODES:
             raise ValueError(f"clip_mode must be one of {CLIP_MODES}, got {clip_mode!r}")
+        if ema_schedule not in EMA_SCHEDULES:
+            raise ValueError(f"ema_schedule must be one of {EMA_SCHEDULES}, got {ema_schedule!r}")
+        if freeze_last_layer_steps is not None and (
+            isinstance(freeze_last_layer_steps, bool) or int(freeze_last_layer_steps) != freeze_last_layer_steps
+            or freeze_last_layer_steps < 0
+        ):
+            raise ValueError(f"freeze_last_layer_steps must be an integer >= 0 or null, got {freeze_last_layer_steps!r}")
         if dino_weight < 0 or dynamics_weight < 0:
             raise ValueError(f"loss weights must be >= 0, got dino {dino_weight}, dynamics {dynamics_weight}")
         cfg = resolve_model_config(model)
@@ -319,6 +339,28 @@ class Midway(LightningModule):
             raise ValueError("set 'epochs' (paper epochs) when the trainer has no max_epochs (max_steps only)")
         return float(max_epochs)
 
+    def ema_momentum(self, step: int) -> float:
+        """The EMA momentum at an optimizer step, per ``ema_schedule``.
+
+        ``"official"``: the released loop indexes a cosine of ``epochs x len(dataset)`` entries with
+        ``R x step`` (its iteration counter advances by R per step), while a run has ``epochs x len(dataset) /
+        (R x items per step)`` steps; the position in the cosine is therefore ``step / (total steps x items
+        per step)``, items = videos (BDD) or pairs (WT) per device x devices.
+        """
+        hp = self.hparams
+        total = self._total_steps()
+        if hp.ema_schedule == "official":
+            items_per_step = hp.batch_size_per_device * self.trainer.world_size
+            progress = step / (total * items_per_step)
+            return hp.momentum_end - (hp.momentum_end - hp.momentum_start) * (math.cos(math.pi * progress) + 1) / 2
+        return cosine_schedule(step=step, max_steps=total, start_value=hp.momentum_start, end_value=hp.momentum_end)
+
+    def last_layer_frozen(self, step: int) -> bool:
+        """Whether the student head's last layer is frozen at an optimizer step (``freeze_last_layer_*``)."""
+        if self.hparams.freeze_last_layer_steps is not None:
+            return step < self.hparams.freeze_last_layer_steps
+        return self.paper_epoch() < self.hparams.freeze_last_layer_epochs
+
     def paper_epoch(self) -> float:
         """Training progress in (paper) epochs: global step x epochs / total steps."""
         return self.trainer.global_step * self._epochs() / self._total_steps()
@@ -341,12 +383,7 @@ class Midway(LightningModule):
         total_steps = self._total_steps()
         # EMA update of the teacher before this step's forward (Lightly's idiom): the teacher state saved in a
         # checkpoint after step N has seen the student up to step N - 1, so resuming repeats nothing.
-        momentum = cosine_schedule(
-            step=step,
-            max_steps=total_steps,
-            start_value=self.hparams.momentum_start,
-            end_value=self.hparams.momentum_end,
-        )
+        momentum = self.ema_momentum(step)
         self.network.update_teacher(momentum)
         update_momentum(self.student_head, self.teacher_head, m=momentum)
 
@@ -499,9 +536,9 @@ class Midway(LightningModule):
         )
 
     def on_before_optimizer_step(self, optimizer: Optimizer, *args: Any) -> None:
-        # Freeze the last head layer early in training (DINO's freeze_last_layer), counted in paper epochs.
+        # Freeze the last head layer early in training (DINO's freeze_last_layer), in steps or paper epochs.
         self.student_head.cancel_last_layer_gradients(
-            current_epoch=0 if self.paper_epoch() < self.hparams.freeze_last_layer_epochs else 1
+            current_epoch=0 if self.last_layer_frozen(self.trainer.global_step) else 1
         )
         weight_decay = self.weight_decay_at(self.trainer.global_step)
         updates = [{"name": "encoder_head", "weight_decay": weight_decay}]
@@ -544,6 +581,6 @@ def batch_idx_str(module: LightningModule) -> str:
         return "?"
 
 
-__all__ = ["CLIP_MODES", "Midway", "MidwayViews", "NonFiniteLossError", "VIEW_ORDER", "resolve_model_config",
+__all__ = ["CLIP_MODES", "EMA_SCHEDULES", "Midway", "MidwayViews", "NonFiniteLossError", "VIEW_ORDER", "resolve_model_config",
            "unpack_batch"]
 

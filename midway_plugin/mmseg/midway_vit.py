@@ -22,7 +22,6 @@ import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
-from timm.layers import resample_abs_pos_embed
 from torch import Tensor, nn
 
 from midway_plugin.models import (
@@ -32,6 +31,7 @@ from midway_plugin.models import (
     MidwayNetwork,
     PRESET_NAMES,
     load_export,
+    resample_pos_embed,
     top_down,
 )
 
@@ -121,8 +121,8 @@ class MidwayViT(BaseModule):
             names an existing Midway export, **the export's config decides the architecture** (a differing
             ``arch`` is logged, not an error).
         img_size: input size the position embeddings are laid out for (int or square ``(S, S)``); exported 224-px
-            position embeddings are resampled (bicubic, timm's ``resample_abs_pos_embed``) to this grid when the
-            weights are loaded. Other input sizes still work (timm resamples on the fly), at some cost.
+            position embeddings are resampled (bicubic, see ``pos_embed_interp``) to this grid when the weights
+            are loaded. Other input sizes still work (resampled on the fly), at some cost.
         out_indices: which feature levels to output, as positions in ``cfg.feature_levels`` (for ViT-S/B:
             0 = block 3, 1 = block 6, 2 = block 9, 3 = block 12). Default: all levels, low to high.
         feature_source: ``'encoder'``: the encoder levels z^l (through the ViT's final LayerNorm, as in
@@ -135,6 +135,8 @@ class MidwayViT(BaseModule):
             Midway export). mmseg's ``EncoderDecoder`` passes its own ``pretrained`` argument down here.
         init_cfg: mmengine init config; only ``dict(type='Pretrained', checkpoint=<export path>)`` is accepted
             (same meaning as ``pretrained``).
+        pos_embed_interp: ``'timm'`` or ``'dino'``: how the position embeddings are resampled to ``img_size``
+            (``MidwayConfig.pos_embed_interp``); None keeps the export's (or ``arch``'s) setting.
 
     Raises:
         ValueError: for invalid arguments (named in the message).
@@ -153,6 +155,7 @@ class MidwayViT(BaseModule):
         drop_path_rate: float = 0.0,
         pretrained: Optional[str] = None,
         init_cfg: Optional[Union[dict, list]] = None,
+        pos_embed_interp: Optional[str] = None,
     ) -> None:
         weights = self._resolve_weights(pretrained, init_cfg)
         super().__init__(init_cfg=None)
@@ -184,6 +187,8 @@ class MidwayViT(BaseModule):
                     logging.WARNING,
                 )
         cfg = cfg.replace(img_size=img_size, drop_path_rate=float(drop_path_rate))
+        if pos_embed_interp is not None:
+            cfg = cfg.replace(pos_embed_interp=pos_embed_interp)
 
         if feature_source == "backward" and not (cfg.latent_dynamics and cfg.backward_layers):
             raise ValueError(
@@ -351,15 +356,16 @@ class MidwayViT(BaseModule):
         encoder_state = dict(export.encoder_state)
         if "pos_embed" in encoder_state and encoder_state["pos_embed"].shape != vit.pos_embed.shape:
             old = tuple(encoder_state["pos_embed"].shape)
-            prefix = 0 if getattr(vit, "no_embed_class", False) else vit.num_prefix_tokens
-            encoder_state["pos_embed"] = resample_abs_pos_embed(
+            old_grid = round((old[1] - 1) ** 0.5)
+            encoder_state["pos_embed"] = resample_pos_embed(
                 encoder_state["pos_embed"],
-                new_size=list(vit.patch_embed.grid_size),
-                num_prefix_tokens=prefix,
+                new_grid=vit.patch_embed.grid_size,
+                old_grid=(old_grid, old_grid),
+                mode=self.cfg.pos_embed_interp,
             )
             _log(
                 f"resampled pos_embed of {path} from {old} to {tuple(vit.pos_embed.shape)} "
-                f"(img_size {self.cfg.img_size})"
+                f"(img_size {self.cfg.img_size}, {self.cfg.pos_embed_interp}'s interpolation)"
             )
         self._load_part(vit, encoder_state, path, "encoder", "")
 

@@ -25,6 +25,7 @@ from midway_plugin.models.midway import (
     MidwayOutput,
 )
 from midway_plugin.models.midway_path import MidwayPath
+from midway_plugin.models.pos_embed import resample_pos_embed
 
 __all__ = [
     "DYNAMICS_PREFIX",
@@ -45,6 +46,7 @@ __all__ = [
     "forward_prediction_loss",
     "load_export",
     "load_timm_vit",
+    "resample_pos_embed",
     "save_export",
     "top_down",
     "unfused_attention",

@@ -13,6 +13,8 @@ LevelLossReduction = Literal["sum", "mean"]
 GateInput = Literal["previous", "own"]
 MidwayTarget = Literal["backward", "raw"]
 MotionTokenInit = Literal["zeros", "random"]
+ClsTokenInit = Literal["timm", "dino"]
+PosEmbedInterp = Literal["timm", "dino"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,12 @@ class MidwayConfig:
         motion_token_init: "zeros" as released (the tokens then stay identical, paper-notes §1.10.5) or "random"
             (truncated normal, std 0.02) for distinct latents.
         symmetric: both frame orderings (t→t+Δ and t+Δ→t) in every batch, as the code (paper-notes §1.10.4).
+        cls_token_init: initial CLS token of a newly built encoder: "timm" (normal, std 1e-6, timm's ViT) or
+            "dino" (truncated normal, std 0.02, as DINO's ViT and the released code). Loaded weights replace it.
+        pos_embed_interp: how the encoder's position embedding is resampled to another patch grid (at load time
+            and on the fly): "timm" (``resample_abs_pos_embed``, size-based) or "dino" (DINO's
+            ``interpolate_pos_encoding``: bicubic with a ``(n + 0.1) / old`` scale factor); see
+            :mod:`midway_plugin.models.pos_embed`.
     """
 
     encoder: str = "vit_small_patch16_224"
@@ -76,12 +84,16 @@ class MidwayConfig:
     midway_target: MidwayTarget = "backward"
     motion_token_init: MotionTokenInit = "zeros"
     symmetric: bool = True
+    cls_token_init: ClsTokenInit = "timm"
+    pos_embed_interp: PosEmbedInterp = "timm"
 
     _CHOICES = {
         "level_loss_reduction": ("sum", "mean"),
         "gate_input": ("previous", "own"),
         "midway_target": ("backward", "raw"),
         "motion_token_init": ("zeros", "random"),
+        "cls_token_init": ("timm", "dino"),
+        "pos_embed_interp": ("timm", "dino"),
     }
 
     def __post_init__(self) -> None:

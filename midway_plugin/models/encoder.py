@@ -1,11 +1,15 @@
 """The Midway encoder: a timm ViT returning the feature levels the dynamics objective uses."""
 from __future__ import annotations
 
+import types
+
 import timm
 import torch
+from timm.layers import trunc_normal_
 from torch import nn
 
 from midway_plugin.models.config import MidwayConfig
+from midway_plugin.models.pos_embed import resample_pos_embed
 
 
 class MidwayEncoder(nn.Module):
@@ -40,6 +44,12 @@ class MidwayEncoder(nn.Module):
         self.num_prefix_tokens: int = self.vit.num_prefix_tokens
         if self.num_prefix_tokens != 1:
             raise ValueError(f"{cfg.encoder}: Midway needs exactly one CLS token, got {self.num_prefix_tokens}")
+        if cfg.cls_token_init == "dino":
+            trunc_normal_(self.vit.cls_token, std=0.02)  # DINO's ViT; timm draws it with std 1e-6
+        if cfg.pos_embed_interp == "dino":
+            if getattr(self.vit, "no_embed_class", False):
+                raise ValueError(f"{cfg.encoder}: pos_embed_interp='dino' needs a position embedding on the CLS token")
+            self.vit._pos_embed = types.MethodType(_dino_pos_embed, self.vit)
 
     def grid_size(self, x: torch.Tensor) -> tuple[int, int]:
         """Token grid (H/p, W/p) of an image batch; raises ``ValueError`` on sizes not divisible by the patch."""
@@ -68,3 +78,13 @@ class MidwayEncoder(nn.Module):
         """The final normed CLS token ``(B, D)``, what a DINO head reads (works for small local crops)."""
         self.grid_size(x)
         return self.vit.forward_features(x)[:, 0]
+
+
+def _dino_pos_embed(vit: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Replaces a timm ViT's ``_pos_embed`` (CLS token + position embedding on ``(B, H, W, D)`` patch tokens)
+    with DINO's on-the-fly interpolation of the position embedding (see :mod:`midway_plugin.models.pos_embed`)."""
+    batch, h, w, dim = x.shape
+    pos_embed = resample_pos_embed(vit.pos_embed, (h, w), vit.patch_embed.grid_size, num_prefix_tokens=1,
+                                   mode="dino")
+    x = torch.cat([vit.cls_token.expand(batch, -1, -1), x.reshape(batch, h * w, dim)], dim=1)
+    return vit.pos_drop(x + pos_embed)

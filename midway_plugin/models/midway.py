@@ -20,6 +20,7 @@ from midway_plugin.models.encoder import MidwayEncoder
 from midway_plugin.models.forward_predictor import ForwardPredictor
 from midway_plugin.models.loss import forward_prediction_loss
 from midway_plugin.models.midway_path import MidwayPath
+from midway_plugin.models.pos_embed import resample_pos_embed
 
 DYNAMICS_PREFIX = "dynamics."
 
@@ -327,6 +328,9 @@ class MidwayNetwork(nn.Module):
             n_src, n_dst = src.shape[1] // halves - 1, dst.shape[1] // halves - 1
             g_src, g_dst = round(n_src**0.5), round(n_dst**0.5)
             if g_src * g_src != n_src or g_dst * g_dst != n_dst or src.shape[1] % halves:
+                continue
+            if key == "pos_embed":  # the encoder's: as configured (timm's or DINO's interpolation)
+                state[key] = resample_pos_embed(src, (g_dst, g_dst), (g_src, g_src), mode=self.cfg.pos_embed_interp)
                 continue
             parts = src.chunk(halves, dim=1)
             state[key] = torch.cat(

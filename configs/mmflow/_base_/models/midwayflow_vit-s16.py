@@ -17,6 +17,10 @@ model = dict(
     arch='vit-s16',  # only used by `mim test` when the export file is absent
     init_dynamics='pretrained',
     freeze_backbone=False,
+    # 320x384 crops: the 14x14 position embeddings are interpolated on the fly as DINO's ViT class (the only one in
+    # the official code) does it, bicubic with its +0.1 scale factor [inferred: flow code unreleased]; 'timm' =
+    # timm's size-based resampling (docs/official-code.md).
+    config_overrides=dict(pos_embed_interp='dino'),
     data_preprocessor=dict(
         type='FlowDataPreprocessor',
         mean=[123.675, 116.28, 103.53],

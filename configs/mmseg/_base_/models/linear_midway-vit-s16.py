@@ -26,6 +26,10 @@ model = dict(
         feature_source='backward',
         frozen=True,
         drop_path_rate=0.0,
+        # 224-px position embeddings -> 512 px: 'timm' (bicubic by size) = MMSegmentation's own ViT resize, which
+        # the authors' MMSegmentation evaluation used [inferred]; 'dino' = DINO's +0.1 scale factor
+        # (docs/official-code.md).
+        pos_embed_interp='timm',
         pretrained=None),
     decode_head=dict(
         type='BNLinearHead',
