@@ -16,7 +16,13 @@ from safetensors.torch import load_file, save_file  # noqa: E402
 from timm.layers import resample_abs_pos_embed  # noqa: E402
 
 from midway_plugin.mmseg import MidwayViT  # noqa: E402
-from midway_plugin.models import MidwayConfig, MidwayExportError, MidwayNetwork, save_export  # noqa: E402
+from midway_plugin.models import (  # noqa: E402
+    MidwayConfig,
+    MidwayExportError,
+    MidwayNetwork,
+    resample_pos_embed,
+    save_export,
+)
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "mmseg"
 
@@ -97,6 +103,17 @@ def test_export_decides_architecture_and_pos_embed_is_resampled(tiny_export, mml
         torch.testing.assert_close(value, net.backward.state_dict()[key])
     assert any("resampled pos_embed" in m for m in mmlogs)
     assert any("dynamics tensors" in m and "skipped" in m for m in mmlogs)  # midway path + predictors unused
+
+
+def test_pos_embed_interp_dino_resamples_as_dino(tiny_export) -> None:
+    path, net = tiny_export
+    backbone = loaded(path, img_size=64, pos_embed_interp="dino")
+    assert backbone.cfg.pos_embed_interp == "dino"
+    expected = resample_pos_embed(net.encoder.vit.pos_embed.detach(), (8, 8), (4, 4), mode="dino")
+    torch.testing.assert_close(backbone.encoder.vit.pos_embed.detach(), expected)
+    assert not torch.allclose(expected, resample_abs_pos_embed(net.encoder.vit.pos_embed.detach(), new_size=[8, 8]))
+    with pytest.raises(ValueError, match="pos_embed_interp"):
+        MidwayViT(arch="tiny", pos_embed_interp="bilinear")
 
 
 def test_init_cfg_pretrained_is_the_same_as_pretrained(tiny_export) -> None:
