@@ -56,7 +56,7 @@ _TIMM_PRESETS = {(384, 12, 16): "vit_small_patch16_224", (768, 12, 16): "vit_bas
 #: Attention heads of DINO's ViT sizes (tiny, small, base, large): head count is not stored in the weights.
 _HEADS_BY_DIM = {192: 3, 384: 6, 768: 12, 1024: 16}
 #: The released configs' dynamics heads (``num_motion_heads: 3``, ``num_pred_heads: 6``,
-#: ``num_feature_heads: 6``), also for ViT-B (paper-notes §7).
+#: ``num_feature_heads: 6``), also for ViT-B (docs/official-code.md).
 OFFICIAL_MIDWAY_HEADS, OFFICIAL_FORWARD_HEADS, OFFICIAL_BACKWARD_HEADS = 3, 6, 6
 
 _ENCODER_KEY = re.compile(
