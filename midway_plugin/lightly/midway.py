@@ -275,10 +275,12 @@ class Midway(LightningModule):
         if ema_schedule not in EMA_SCHEDULES:
             raise ValueError(f"ema_schedule must be one of {EMA_SCHEDULES}, got {ema_schedule!r}")
         if freeze_last_layer_steps is not None and (
-            isinstance(freeze_last_layer_steps, bool) or int(freeze_last_layer_steps) != freeze_last_layer_steps
+            not isinstance(freeze_last_layer_steps, int) or isinstance(freeze_last_layer_steps, bool)
             or freeze_last_layer_steps < 0
         ):
-            raise ValueError(f"freeze_last_layer_steps must be an integer >= 0 or null, got {freeze_last_layer_steps!r}")
+            raise ValueError(
+                f"freeze_last_layer_steps must be an integer >= 0 or null, got {freeze_last_layer_steps!r}"
+            )
         if dino_weight < 0 or dynamics_weight < 0:
             raise ValueError(f"loss weights must be >= 0, got dino {dino_weight}, dynamics {dynamics_weight}")
         cfg = resolve_model_config(model)
@@ -581,6 +583,6 @@ def batch_idx_str(module: LightningModule) -> str:
         return "?"
 
 
-__all__ = ["CLIP_MODES", "EMA_SCHEDULES", "Midway", "MidwayViews", "NonFiniteLossError", "VIEW_ORDER", "resolve_model_config",
-           "unpack_batch"]
+__all__ = ["CLIP_MODES", "EMA_SCHEDULES", "Midway", "MidwayViews", "NonFiniteLossError", "VIEW_ORDER",
+           "resolve_model_config", "unpack_batch"]
 

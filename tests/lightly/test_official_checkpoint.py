@@ -151,7 +151,8 @@ def test_training_state_keeps_student_and_teacher_apart():
     ckpt = official_checkpoint()
     state = convert_official_training_state(ckpt)
     assert state.report.ok and state.epoch == 300
-    assert torch.equal(state.student["blocks.1.mlp.fc1.weight"], ckpt["student"]["module.backbone.blocks.1.mlp.fc1.weight"])
+    assert torch.equal(state.student["blocks.1.mlp.fc1.weight"],
+                       ckpt["student"]["module.backbone.blocks.1.mlp.fc1.weight"])
     assert torch.equal(state.teacher["blocks.1.mlp.fc1.weight"], ckpt["teacher"]["backbone.blocks.1.mlp.fc1.weight"])
     assert torch.equal(state.teacher["dynamics.backward.level2.norm3.bias"],
                        ckpt["motion_loss"]["module.teacher_feature_blocks_1.0.norm3.bias"])

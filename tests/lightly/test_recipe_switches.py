@@ -88,8 +88,9 @@ def test_freeze_last_layer_steps():
     assert torch.equal(w[0], w[1]) and torch.equal(w[1], w[2])  # steps 0 and 1: frozen
     assert not torch.equal(w[2], w[3])  # step 2: updated
     assert model.last_layer_frozen(1) and not model.last_layer_frozen(2)
-    with pytest.raises(ValueError, match="freeze_last_layer_steps"):
-        _module(freeze_last_layer_steps=-1)
+    for bad in (-1, "many", 2.5):
+        with pytest.raises(ValueError, match="freeze_last_layer_steps"):
+            _module(freeze_last_layer_steps=bad)
 
 
 def test_cls_token_init():
