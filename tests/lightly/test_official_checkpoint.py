@@ -199,3 +199,16 @@ def test_encoder_only_checkpoint_gives_an_encoder_only_export(tmp_path):
     export = load_export(out)
     assert export.config.latent_dynamics is False and not export.dynamics_state
     assert torch.equal(export.encoder_state["norm.weight"], ckpt["teacher"]["backbone.norm.weight"])
+
+
+@pytest.mark.slow
+def test_released_size_vit_s_file_converts_end_to_end(tmp_path, capsys):
+    """A ViT-S file at the released size (~0.6 GB: student, teacher, dynamics, 65,536-prototype heads) → export."""
+    path = tmp_path / "midway-bdd-vit-s-ep300.pth"
+    torch.save(official_checkpoint(OfficialLayout.vit_small()), path)
+    out = tmp_path / "vit-s.safetensors"
+    assert cli_main(["import-official", str(path), str(out)]) == 0
+    assert "WARNING" not in capsys.readouterr().out
+    export = load_export(out)
+    assert export.config.encoder == "vit_small_patch16_224" and export.config.feature_levels == (3, 6, 9, 12)
+    assert export.state_dict["dynamics.midway.pos_embed"].shape == (1, 394, 192)

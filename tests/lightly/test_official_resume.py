@@ -86,6 +86,8 @@ def test_first_step_loss_equals_the_released_network(released):
     resumed = build_model(config)
     info = load_official_training_state(resumed, path)
     assert info.epoch == 300 and info.skipped == ["optimizer", "fp16_scaler", "epoch", "args"]
+    heads = (resumed.student_head, resumed.teacher_head)
+    assert info.tensors == len(resumed.network.state_dict()) + sum(len(h.state_dict()) for h in heads) + 1
     # Each copy went to its own place.
     net = resumed.network
     assert torch.equal(net.teacher_encoder.vit.blocks[2].attn.qkv.weight,
@@ -127,3 +129,20 @@ def test_cli_resume_official(released, tmp_path, capsys):
     args[args.index(str(path))] = str(tmp_path / "missing.pth")
     assert cli_main(args) == 2
     assert "--resume-official" in (err := capsys.readouterr().err) and "missing.pth: no such file" in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config,layout", [("midway_vit-s16_bdd100k.yaml", "vit_small"),
+                                           ("midway_vit-b16_bdd100k.yaml", "vit_base")])
+def test_shipped_configs_fit_the_released_checkpoints(config, layout, tmp_path):
+    from midway_plugin.models.official_layout import OfficialLayout
+
+    ckpt = official_checkpoint(getattr(OfficialLayout, layout)())
+    path = tmp_path / "released.pth"
+    torch.save(ckpt, path)
+    del ckpt
+    module = build_model(load_config(DEMO.parent / config))
+    info = load_official_training_state(module, path)
+    # Every tensor of the network (student, dynamics, EMA teacher), both heads and the centre came from the file.
+    expected = sum(len(m.state_dict()) for m in (module.network, module.student_head, module.teacher_head)) + 1
+    assert info.tensors == expected and info.epoch == 300
