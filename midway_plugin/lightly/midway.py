@@ -382,7 +382,6 @@ class Midway(LightningModule):
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         views = unpack_batch(batch)
         step = self.trainer.global_step
-        total_steps = self._total_steps()
         # EMA update of the teacher before this step's forward (Lightly's idiom): the teacher state saved in a
         # checkpoint after step N has seen the student up to step N - 1, so resuming repeats nothing.
         momentum = self.ema_momentum(step)
