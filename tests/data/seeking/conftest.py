@@ -1,7 +1,9 @@
 """Videos whose frames carry their own index, encoded on the spot with the ffmpeg of imageio-ffmpeg.
 
 Each frame shows its index as a 4 x 3 grid of 16 x 16 px blocks (12 bits, dark = 0, light = 1), so a test can tell
-which frame a reader really returned without trusting any decoder. The encodings are the layouts where readers
+which frame a reader really returned without trusting any decoder. The ``subtle`` variant shows it in one row of
+8 x 8 px blocks on a flat grey frame: neighbouring frames then differ by only 3-7 grey levels on average, like slow
+real footage. The encodings are the layouts where readers
 that seek go wrong (docs/video-seeking.md): MPEG-4 Part 2 in AVI with B-frames, H.264 with open GOPs, variable
 frame rate, plus closed-GOP H.264 as the control.
 """
@@ -37,23 +39,32 @@ ENCODINGS: dict[str, tuple[str, list[str]]] = {
 }
 
 
-def index_frames(num_frames: int) -> np.ndarray:
-    """``(T, 48, 64, 3)`` uint8 frames, frame i showing i in binary (bit k at block row k // 4, column k % 4)."""
+def index_frames(num_frames: int, subtle: bool = False) -> np.ndarray:
+    """``(T, 48, 64, 3)`` uint8 frames, frame i showing i in binary (bit k at block row k // 4, column k % 4;
+    ``subtle``: bit k at column k of the top row of 8 x 8 blocks, up to 255 frames)."""
     bits = (np.arange(num_frames)[:, None] >> np.arange(12)[None, :]) & 1
-    levels = np.where(bits, 210, 45).astype(np.uint8).reshape(num_frames, 3, 4)
-    frames = levels.repeat(BLOCK, axis=1).repeat(BLOCK, axis=2)
+    levels = np.where(bits, 210, 45).astype(np.uint8)
+    if subtle:
+        frames = np.full((num_frames, HEIGHT, WIDTH), 128, dtype=np.uint8)
+        frames[:, : BLOCK // 2, :] = levels[:, :8].repeat(BLOCK // 2, axis=1)[:, None, :]
+    else:
+        frames = levels.reshape(num_frames, 3, 4).repeat(BLOCK, axis=1).repeat(BLOCK, axis=2)
     return np.repeat(frames[..., None], 3, axis=3)
 
 
-def frame_number(frame: np.ndarray) -> int:
+def frame_number(frame: np.ndarray, subtle: bool = False) -> int:
     """The index a decoded frame of :func:`index_frames` shows (block centres thresholded at mid-grey)."""
     grey = frame.astype(np.float32).mean(axis=2)
-    centres = grey[BLOCK // 2 :: BLOCK, BLOCK // 2 :: BLOCK][:3, :4].reshape(-1)
+    if subtle:
+        centres = grey[BLOCK // 4, BLOCK // 4 :: BLOCK // 2][:8]
+    else:
+        centres = grey[BLOCK // 2 :: BLOCK, BLOCK // 2 :: BLOCK][:3, :4].reshape(-1)
     return int(sum(1 << k for k, value in enumerate(centres) if value > 127))
 
 
-def encode(path: Path, encoding: str, num_frames: int, fps: float = 30.0) -> Path:
-    """Encodes :func:`index_frames` with ``ENCODINGS[encoding]`` to ``path`` (its extension is set) and returns it."""
+def encode(path: Path, encoding: str, num_frames: int, fps: float = 30.0, frames: np.ndarray | None = None) -> Path:
+    """Encodes ``frames`` (default: :func:`index_frames`) with ``ENCODINGS[encoding]`` to ``path`` (its extension
+    is set) and returns it."""
     import imageio_ffmpeg
 
     suffix, options = ENCODINGS[encoding]
@@ -63,17 +74,23 @@ def encode(path: Path, encoding: str, num_frames: int, fps: float = 30.0) -> Pat
         imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
         "-s", f"{WIDTH}x{HEIGHT}", "-r", f"{fps:g}", "-i", "-", *options, str(path),
     ]
-    subprocess.run(cmd, input=index_frames(num_frames).tobytes(), check=True, capture_output=True, timeout=60)
+    subprocess.run(cmd, input=(index_frames(num_frames) if frames is None else frames).tobytes(), check=True, capture_output=True, timeout=60)
     return path
 
 
 @pytest.fixture(scope="session")
 def index_video():
-    """``encode(path, encoding, num_frames)``: writes a frame-numbered test video (see :data:`ENCODINGS`)."""
+    """``encode(path, encoding, num_frames, fps=30, frames=None)``: writes a test video (see :data:`ENCODINGS`)."""
     return encode
 
 
 @pytest.fixture(scope="session")
+def index_frames_of():
+    """``index_frames(num_frames, subtle=False)``: the raw frames :func:`encode` writes by default."""
+    return index_frames
+
+
+@pytest.fixture(scope="session")
 def frame_number_of():
-    """``frame_number(frame)``: the index a decoded test frame shows."""
+    """``frame_number(frame, subtle=False)``: the index a decoded test frame shows."""
     return frame_number
