@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import warnings
+from collections import Counter
 from pathlib import Path
 
 from midway_plugin.cli import CommandError
@@ -85,11 +86,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"skipped  {os.path.relpath(path, base)}: {reason}")
 
     inexact = [info for info in videos if info.seek is not None and not info.seek.exact]
+    by_reader = Counter(info.reader for info in inexact)
     print(
         f"{len(videos)} usable video(s): {len(videos) - len(inexact)} with exact random access (decord), "
-        f"{len(inexact)} read with the exact sequential reader; {len(skipped)} skipped. "
-        "random access: largest mean difference (grey levels) between decord's random access and a sequential "
-        "decode of the checked frames."
+        f"{len(inexact)} read with an exact reader"
+        + (f" ({', '.join(f'{name}: {n}' for name, n in sorted(by_reader.items()))})" if inexact else "")
+        + f"; {len(skipped)} skipped. 'random access': decord's frames against a sequential decode of the same "
+        "frames (largest mean difference in grey levels)."
     )
     for info in inexact:
         print(f"  {os.path.relpath(info.path, base)}: {info.seek.describe()}")
