@@ -417,7 +417,7 @@ class VideoPairDataset(Dataset):
                 info: VideoInfo = result  # type: ignore[assignment]
                 self.videos.append(info)
                 if info.seek is not None and not info.seek.exact:
-                    message = f"video {str(path)!r}: {info.seek.describe()}; reading it with the exact {info.reader!r} reader"
+                    message = f"video {str(path)!r}: {info.seek.describe()}; reading it with the {info.reader!r} reader"
                     warnings.warn(message, InexactSeekWarning, stacklevel=3)
             else:
                 self.skipped[str(path)] = reason
@@ -549,7 +549,8 @@ class VideoPairDataset(Dataset):
         unique, inverse = np.unique(pairs.reshape(-1), return_inverse=True)
         frames = _as_numpy(self._reader(video).get_batch(unique.tolist()))
         if frames.shape[0] != len(unique):
-            raise RuntimeError(f"the {self.videos[video].reader} reader returned {frames.shape[0]} frames for {len(unique)} requested")
+            reader = self.videos[video].reader
+            raise RuntimeError(f"the {reader} reader returned {frames.shape[0]} frames for {len(unique)} requested")
         return frames[inverse.reshape(pairs.shape)]
 
     def _report(self, video: int, err: Exception, what: str) -> None:

@@ -74,7 +74,8 @@ def encode(path: Path, encoding: str, num_frames: int, fps: float = 30.0, frames
         imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
         "-s", f"{WIDTH}x{HEIGHT}", "-r", f"{fps:g}", "-i", "-", *options, str(path),
     ]
-    subprocess.run(cmd, input=(index_frames(num_frames) if frames is None else frames).tobytes(), check=True, capture_output=True, timeout=60)
+    raw = (index_frames(num_frames) if frames is None else frames).tobytes()
+    subprocess.run(cmd, input=raw, check=True, capture_output=True, timeout=60)
     return path
 
 

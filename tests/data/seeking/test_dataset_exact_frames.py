@@ -67,7 +67,7 @@ def test_single_mode_exact_readers_in_shuffled_order(folder: Path, frame_number_
     import midway_plugin.data.video_pairs as video_pairs
 
     check = video_pairs.check_random_access
-    monkeypatch.setattr(video_pairs, "check_random_access", lambda path: dataclasses.replace(check(path), reader=reader))
+    monkeypatch.setattr(video_pairs, "check_random_access", lambda p: dataclasses.replace(check(p), reader=reader))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InexactSeekWarning)
         ds = VideoPairDataset(folder / "mpeg4_avi_bframes.avi", delta_t=(15, 30), repeat=1)
