@@ -12,8 +12,8 @@ Public API (stable; the Lightly method and the CLI build on it)::
         MidwayTransform,         # transforms.py: both of the above, one dict per pair
         generate_video, SyntheticVideo, CLASS_NAMES,   # synthetic.py: in-memory video + ground truth
         write_synthetic_dataset, write_video, read_flo, write_flo, check_decord_readable,
-        check_random_access, SeekReport, InexactSeekWarning,   # seek_check.py: does random access give the frames asked?
-        open_reader, OpenCVReader, READERS,                     # readers.py: decord, OpenCV seek, sequential decode
+        check_random_access, SeekReport, InexactSeekWarning,   # seek_check.py: random access exact per file?
+        open_reader, OpenCVReader, READERS,                     # readers.py: decord, OpenCV seek, sequential
     )
 
 See README ("Video data") for the layout, shapes and options.

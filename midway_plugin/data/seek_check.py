@@ -148,7 +148,7 @@ def _check_indices(num_frames: int, keyframes: list[int], count: int, seed: int)
 def _mean_difference(a: np.ndarray, b: np.ndarray) -> float:
     if a.shape != b.shape:
         return 255.0
-    return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+    return float(np.abs(np.subtract(a, b, dtype=np.int16)).mean())
 
 
 def _as_array(frames: Any) -> np.ndarray:
@@ -167,13 +167,14 @@ def _compare(
 ) -> tuple[bool, float, int, int | None]:
     """Over ``reads``: (any frame wrong, the largest difference to the frame asked for (of a wrong frame if any),
     that frame's index, the sequential frame closest to what was read there when wrong and identified)."""
-    thumbs = {j: frame[::4, ::4] for j, frame in truth.items()}
+    thumbs = {j: frame[::4, ::4].astype(np.int16) for j, frame in truth.items()}
     worst: tuple[bool, float, int, int | None] = (False, -1.0, reads[0][0], None)
     for i, got in reads:
         own = _mean_difference(got, truth[i]) if i in truth else 255.0
-        near = {j: _mean_difference(got[::4, ::4], t) for j, t in thumbs.items() if 0 < abs(j - i) <= _MATCH_RADIUS}
+        small = got[::4, ::4].astype(np.int16)
+        near = {j: _mean_difference(small, t) for j, t in thumbs.items() if 0 < abs(j - i) <= _MATCH_RADIUS}
         match = min(near, key=near.get) if near else None
-        own_thumb = _mean_difference(got[::4, ::4], thumbs[i]) if i in thumbs else 255.0
+        own_thumb = _mean_difference(small, thumbs[i]) if i in thumbs else 255.0
         wrong = own > tolerance or (match is not None and near[match] + _MATCH_MARGIN < own_thumb)
         if (wrong, own) > worst[:2]:
             found = match if wrong and match is not None and near[match] <= tolerance else None
