@@ -119,3 +119,18 @@ def test_exact_reader_honours_decode_short_side(folder: Path) -> None:
         ds = VideoPairDataset(folder / "mpeg4_avi_bframes.avi", delta_t=(15, 30), repeat=1, decode_short_side=32)
     assert ds.videos[0].reader == "opencv"
     assert ds[3]["views"][0].shape == (1, 3, 32, 43)
+
+
+def test_dataloader_workers_read_exact_frames(folder: Path, frame_number_of) -> None:
+    from torch.utils.data import DataLoader
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InexactSeekWarning)
+        ds = VideoPairDataset(folder, delta_t=(15, 30), repeat=2)
+    loader = DataLoader(ds, batch_size=2, num_workers=2, shuffle=True)
+    items = []
+    for batch in loader:
+        for b in range(len(batch["path"])):
+            items.append({"views": [v[b] for v in batch["views"]], "frame_indices": batch["frame_indices"][b],
+                          "path": batch["path"][b]})
+    assert len(items) == len(ds) and _wrong_frames(ds, items, frame_number_of) == []
