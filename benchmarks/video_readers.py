@@ -18,13 +18,12 @@ import time
 
 import numpy as np
 
-from midway_plugin.data.readers import READERS, open_reader
+from midway_plugin.data.readers import READERS, as_numpy, open_reader
 from midway_plugin.data.seek_check import check_random_access
 
 
 def _frames(reader: object, indices: list[int]) -> np.ndarray:
-    batch = reader.get_batch(indices)  # type: ignore[attr-defined]
-    return batch.asnumpy() if hasattr(batch, "asnumpy") else np.asarray(batch)
+    return as_numpy(reader.get_batch(indices))  # type: ignore[attr-defined]
 
 
 def bench(path: str, items: int, seed: int) -> None:

@@ -28,6 +28,15 @@ READERS: tuple[str, ...] = ("decord", "opencv", "sequential")
 _DECODE_AHEAD = 16
 
 
+def as_numpy(frames: Any) -> np.ndarray:
+    """A batch from any reader as a numpy array (decord returns its NDArray, or a tensor under its torch bridge)."""
+    if hasattr(frames, "asnumpy"):
+        return frames.asnumpy()
+    if hasattr(frames, "numpy"):
+        return frames.numpy()
+    return np.asarray(frames)
+
+
 def open_decord(path: str | os.PathLike, width: int = -1, height: int = -1, num_threads: int = 1) -> Any:
     """Opens ``path`` with :class:`decord.VideoReader` on the CPU (-1: native width/height)."""
     import decord

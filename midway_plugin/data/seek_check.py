@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from midway_plugin.data.readers import READERS, OpenCVReader, open_decord, open_reader
+from midway_plugin.data.readers import READERS, OpenCVReader, as_numpy, open_decord, open_reader
 
 #: Largest mean absolute difference (grey levels, 0-255) between decord's frame and the sequentially decoded one
 #: still taken as the same frame: colour conversion differs by up to ~4 between the libraries.
@@ -151,15 +151,11 @@ def _mean_difference(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(np.subtract(a, b, dtype=np.int16)).mean())
 
 
-def _as_array(frames: Any) -> np.ndarray:
-    return frames.asnumpy() if hasattr(frames, "asnumpy") else np.asarray(frames)
-
-
 def _random_reads(reader: str, path: Path, indices: list[int]) -> list[tuple[int, np.ndarray]]:
     """The dataset's two access patterns, each from a fresh reader: one sorted batch; single frames backwards."""
-    batch = _as_array(open_reader(reader, path).get_batch(indices))
+    batch = as_numpy(open_reader(reader, path).get_batch(indices))
     backwards = open_reader(reader, path)
-    return [*zip(indices, batch), *((i, _as_array(backwards.get_batch([i]))[0]) for i in reversed(indices))]
+    return [*zip(indices, batch), *((i, as_numpy(backwards.get_batch([i]))[0]) for i in reversed(indices))]
 
 
 def _compare(

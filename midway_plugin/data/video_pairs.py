@@ -74,7 +74,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from midway_plugin.data.readers import open_reader
+from midway_plugin.data.readers import as_numpy as _as_numpy
+from midway_plugin.data.readers import open_decord, open_reader
 from midway_plugin.data.seek_check import InexactSeekWarning, SeekReport, check_random_access
 
 logger = logging.getLogger(__name__)
@@ -140,18 +141,7 @@ def open_video(path: str | os.PathLike, width: int = -1, height: int = -1, num_t
     Returns:
         The open ``decord.VideoReader``.
     """
-    import decord
-
-    return decord.VideoReader(str(path), ctx=decord.cpu(0), width=width, height=height, num_threads=num_threads)
-
-
-def _as_numpy(batch: Any) -> np.ndarray:
-    # decord returns its own NDArray under the native bridge, a tensor under the torch bridge.
-    if hasattr(batch, "asnumpy"):
-        return batch.asnumpy()
-    if isinstance(batch, torch.Tensor):
-        return batch.numpy()
-    return np.asarray(batch)
+    return open_decord(path, width=width, height=height, num_threads=num_threads)
 
 
 def _decode_size(height: int, width: int, short_side: int | None) -> tuple[int, int]:
