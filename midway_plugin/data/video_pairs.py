@@ -46,9 +46,9 @@ Exact frames: decord's random access returns wrong frames on some files (e.g. MP
 The scan checks a few random-access reads of every file against a sequential decode
 (:mod:`~midway_plugin.data.seek_check`; ``seek_check="fallback"``, the default): a file where they differ gets an
 :class:`~midway_plugin.data.seek_check.InexactSeekWarning` naming it, its codec and the difference, and is read
-with the exact sequential reader (:mod:`~midway_plugin.data.readers`); ``seek_check="skip"`` skips it instead,
-``"off"`` trusts decord. The result is kept in :attr:`VideoInfo.reader` / :attr:`VideoInfo.seek` (and the index
-cache).
+with the first exact reader (:mod:`~midway_plugin.data.readers`: OpenCV's seeking where the same check passes,
+else a sequential decode); ``seek_check="skip"`` skips it instead, ``"off"`` trusts decord. The result is kept in
+:attr:`VideoInfo.reader` / :attr:`VideoInfo.seek` (and the index cache).
 
 Reference:
     Hoang & Ren, "Midway Network: Learning Representations for Recognition and Motion from Latent Dynamics",
@@ -108,7 +108,8 @@ class VideoInfo:
         fps: Average frame rate reported by decord (0.0 when unknown).
         height: Frame height in pixels as decoded (after ``decode_short_side`` resizing).
         width: Frame width in pixels as decoded.
-        reader: The reader its frames are decoded with (``"decord"``, or ``"sequential"`` where decord seeks wrong).
+        reader: The reader its frames are decoded with: ``"decord"``, or where decord seeks wrong ``"opencv"`` or
+            ``"sequential"`` (:mod:`~midway_plugin.data.readers`).
         seek: The scan's random-access check (None when not checked).
     """
 
@@ -216,8 +217,8 @@ class VideoPairDataset(Dataset):
         index_cache: Optional JSON file remembering the scan (keyed by path, size and modification time), so a
             second construction over a large folder does not reopen every file.
         seek_check: ``"fallback"``: check decord's random access on every file at the scan and read files where
-            it returns wrong frames with the exact sequential reader; ``"skip"``: skip those files instead;
-            ``"off"``: trust decord (no check).
+            it returns wrong frames with an exact reader; ``"skip"``: skip those files instead; ``"off"``: trust
+            decord (no check).
 
     Raises:
         FileNotFoundError: ``root`` does not exist.
@@ -392,14 +393,17 @@ class VideoPairDataset(Dataset):
             entry = cache.get(str(path.resolve()))
             if entry is not None and keys[path] is not None and entry.get("key") == keys[path]:
                 results[path] = VideoInfo.from_dict(entry["info"]) if "info" in entry else entry["reason"]
-                if self.seek_check != "off" and isinstance(results[path], VideoInfo) and results[path].seek is None:
-                    results[path] = self._check_seeking(results[path])  # cached before the check existed or ran
             else:
                 todo.append(path)
-        if todo:
-            logger.info("opening %d video files under %s", len(todo), self.root)
-            with ThreadPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+        # Cached without a seek check (seek_check was "off", or OpenCV could not open the file): check now.
+        unchecked = [p for p, r in results.items() if isinstance(r, VideoInfo) and r.seek is None]
+        if self.seek_check == "off":
+            unchecked = []
+        if todo or unchecked:
+            logger.info("opening %d video files under %s", len(todo) + len(unchecked), self.root)
+            with ThreadPoolExecutor(max_workers=min(workers, len(todo) + len(unchecked))) as pool:
                 results.update(zip(todo, pool.map(self._probe, todo)))
+                results.update(zip(unchecked, pool.map(self._check_seeking, [results[p] for p in unchecked])))
         for path in files:
             result = results[path]
             reason = result if isinstance(result, str) else self._usable(result)

@@ -134,3 +134,15 @@ def test_dataloader_workers_read_exact_frames(folder: Path, frame_number_of) -> 
             items.append({"views": [v[b] for v in batch["views"]], "frame_indices": batch["frame_indices"][b],
                           "path": batch["path"][b]})
     assert len(items) == len(ds) and _wrong_frames(ds, items, frame_number_of) == []
+
+
+def test_a_cache_written_without_the_check_is_checked_later(tmp_path: Path, folder: Path) -> None:
+    root = tmp_path / "videos"
+    shutil.copytree(folder, root)
+    cache = tmp_path / "index.json"
+    unchecked = VideoPairDataset(root, index_cache=cache, seek_check="off")
+    assert all(v.seek is None for v in unchecked.videos)
+    with pytest.warns(InexactSeekWarning):
+        checked = VideoPairDataset(root, index_cache=cache)
+    assert {Path(v.path).stem: v.reader for v in checked.videos}["mpeg4_avi_bframes"] == "opencv"
+    assert all(v.seek is not None for v in VideoPairDataset(root, index_cache=cache, seek_check="skip").videos)
