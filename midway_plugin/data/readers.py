@@ -58,14 +58,18 @@ class OpenCVReader:
         width: Output width in pixels (-1: native); frames are resized with area interpolation.
         height: Output height in pixels (-1: native).
         seek: Seek (fast, not always exact) instead of decoding from the start.
+        num_threads: FFmpeg decoder threads (0: OpenCV's choice, one per CPU core).
 
     Raises:
         ValueError: OpenCV cannot open the file (the message names it).
     """
 
-    def __init__(self, path: str | os.PathLike, width: int = -1, height: int = -1, seek: bool = False) -> None:
+    def __init__(
+        self, path: str | os.PathLike, width: int = -1, height: int = -1, seek: bool = False, num_threads: int = 1
+    ) -> None:
         self.path = str(path)
         self.seek = seek
+        self.num_threads = num_threads
         self._size = (width, height) if width > 0 and height > 0 else None
         self._capture: Any = None
         self._position = 0  # index of the next frame the decoder will produce
@@ -80,7 +84,8 @@ class OpenCVReader:
         self._cv2 = cv2
         if self._capture is not None:
             self._capture.release()
-        capture = cv2.VideoCapture(self.path, cv2.CAP_FFMPEG)
+        params = [cv2.CAP_PROP_N_THREADS, self.num_threads] if self.num_threads > 0 else []
+        capture = cv2.VideoCapture(self.path, cv2.CAP_FFMPEG, params)
         if not capture.isOpened():
             raise ValueError(f"OpenCV (FFmpeg) cannot open video {self.path!r}")
         # decord ignores rotation metadata; frames must keep the size the scan measured.
@@ -157,7 +162,7 @@ def open_reader(
         path: The video file.
         width: Output width in pixels (-1: native).
         height: Output height in pixels (-1: native).
-        num_threads: decord decoder threads (the OpenCV readers use OpenCV's default).
+        num_threads: Decoder threads (0: the library's automatic choice).
 
     Raises:
         ValueError: ``name`` is not a known reader.
@@ -165,5 +170,5 @@ def open_reader(
     if name == "decord":
         return open_decord(path, width=width, height=height, num_threads=num_threads)
     if name in ("opencv", "sequential"):
-        return OpenCVReader(path, width=width, height=height, seek=name == "opencv")
+        return OpenCVReader(path, width=width, height=height, seek=name == "opencv", num_threads=num_threads)
     raise ValueError(f"unknown video reader {name!r}; expected one of {', '.join(READERS)}")
