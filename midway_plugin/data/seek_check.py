@@ -221,7 +221,7 @@ def check_random_access(
     codec, container = _codec_name(sequential.fourcc), path.suffix.lower().lstrip(".") or "?"
     indices = _check_indices(min(num_frames, span), keyframes, checks, seed)
     if not indices:  # a one-frame video has nothing to seek to
-        return SeekReport(True, "decord", codec, container, seconds=time.perf_counter() - start)
+        return SeekReport(True, readers[0], codec, container, seconds=round(time.perf_counter() - start, 3))
 
     wanted = sorted({j for i in indices for j in range(max(0, i - _MATCH_RADIUS), i + _MATCH_RADIUS + 1)})
     truth: dict[int, np.ndarray] = {}
