@@ -132,14 +132,26 @@ def frame_indices(path: str | Path, length: int, start: int, gap: int, count: in
 def read_video(path: str | Path, start: int, gap: int, count: int) -> tuple[np.ndarray, list[int]]:
     """Read ``count`` frames ``start, start+gap, …`` of a video as ``(T, H, W, 3)`` uint8 RGB.
 
+    The frames are read with the reader the pretraining data uses for this file: decord where its random access
+    is exact, an exact one where it is not (:func:`midway_plugin.data.seek_check.check_random_access`).
+
     Raises:
         AnalysisError: missing or undecodable file, or too few frames (naming the file).
     """
+    from midway_plugin.data.readers import open_reader
+    from midway_plugin.data.seek_check import check_random_access
+
     path = _check_file(Path(path), "video")
     reader = _open_video(path)
     indices = frame_indices(path, len(reader), start, gap, count)
     try:
-        frames = reader.get_batch(indices).asnumpy()
+        name = check_random_access(path).reader
+    except ValueError as err:  # OpenCV cannot open it: decord's frames cannot be checked
+        raise AnalysisError(f"cannot check that video {str(path)!r} decodes the frames asked for: {err}") from None
+    try:
+        if name != "decord":
+            reader = open_reader(name, path)
+        frames = np.asarray(reader.get_batch(indices).asnumpy() if name == "decord" else reader.get_batch(indices))
     except Exception as err:
         raise AnalysisError(f"cannot decode frames {indices} of video {str(path)!r}: {err}") from None
     return frames, indices

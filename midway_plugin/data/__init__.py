@@ -12,6 +12,8 @@ Public API (stable; the Lightly method and the CLI build on it)::
         MidwayTransform,         # transforms.py: both of the above, one dict per pair
         generate_video, SyntheticVideo, CLASS_NAMES,   # synthetic.py: in-memory video + ground truth
         write_synthetic_dataset, write_video, read_flo, write_flo, check_decord_readable,
+        check_random_access, SeekReport, InexactSeekWarning,   # seek_check.py: random access exact per file?
+        open_reader, OpenCVReader, READERS,                     # readers.py: decord, OpenCV seek, sequential
     )
 
 See README ("Video data") for the layout, shapes and options.
@@ -34,6 +36,8 @@ _EXPORTS = {
         "write_video",
     ),
     "transforms": ("MidwayDINOTransform", "MidwayMotionTransform", "MidwayTransform"),
+    "seek_check": ("InexactSeekWarning", "SeekReport", "check_random_access"),
+    "readers": ("READERS", "OpenCVReader", "open_reader"),
     "video_pairs": (
         "VIDEO_EXTENSIONS",
         "NoUsableVideoError",
@@ -57,6 +61,8 @@ if TYPE_CHECKING:
         write_synthetic_dataset,
         write_video,
     )
+    from midway_plugin.data.readers import READERS, OpenCVReader, open_reader  # noqa: F401
+    from midway_plugin.data.seek_check import InexactSeekWarning, SeekReport, check_random_access  # noqa: F401
     from midway_plugin.data.transforms import MidwayDINOTransform, MidwayMotionTransform, MidwayTransform  # noqa
     from midway_plugin.data.video_pairs import (  # noqa: F401
         VIDEO_EXTENSIONS,

@@ -42,6 +42,14 @@ corrupt, empty, unreadable or too-short file (fewer than ``min dt + 1`` frames) 
 names the root and the count of skipped files per reason. A file that fails to decode later (in ``__getitem__``)
 is reported once per worker process and replaced by another item (deterministic fallback), so training goes on.
 
+Exact frames: decord's random access returns wrong frames on some files (e.g. MPEG-4 Part 2 in AVI with B-frames).
+The scan checks a few random-access reads of every file against a sequential decode
+(:mod:`~midway_plugin.data.seek_check`; ``seek_check="fallback"``, the default): a file where they differ gets an
+:class:`~midway_plugin.data.seek_check.InexactSeekWarning` naming it, its codec and the difference, and is read
+with the first exact reader (:mod:`~midway_plugin.data.readers`: OpenCV's seeking where the same check passes,
+else a sequential decode); ``seek_check="skip"`` skips it instead, ``"off"`` trusts decord. The result is kept in
+:attr:`VideoInfo.reader` / :attr:`VideoInfo.seek` (and the index cache).
+
 Reference:
     Hoang & Ren, "Midway Network: Learning Representations for Recognition and Motion from Latent Dynamics",
     ICLR 2026 (arXiv 2510.05558), §4.1 (BDD100K, Walking Tours; pairs 0.5–1 s apart) and Appendix (repeat
@@ -57,7 +65,7 @@ import os
 import warnings
 from collections import Counter, OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
 
@@ -65,6 +73,10 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
+
+from midway_plugin.data.readers import as_numpy as _as_numpy
+from midway_plugin.data.readers import open_decord, open_reader
+from midway_plugin.data.seek_check import InexactSeekWarning, SeekReport, check_random_access
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +108,9 @@ class VideoInfo:
         fps: Average frame rate reported by decord (0.0 when unknown).
         height: Frame height in pixels as decoded (after ``decode_short_side`` resizing).
         width: Frame width in pixels as decoded.
+        reader: The reader its frames are decoded with: ``"decord"``, or where decord seeks wrong ``"opencv"`` or
+            ``"sequential"`` (:mod:`~midway_plugin.data.readers`).
+        seek: The scan's random-access check (None when not checked).
     """
 
     path: str
@@ -103,6 +118,14 @@ class VideoInfo:
     fps: float
     height: int
     width: int
+    reader: str = "decord"
+    seek: SeekReport | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VideoInfo:
+        """Inverse of :func:`dataclasses.asdict` (the index cache's entries)."""
+        seek = data.get("seek")
+        return cls(**{**data, "seek": SeekReport.from_dict(seek) if seek is not None else None})
 
 
 def open_video(path: str | os.PathLike, width: int = -1, height: int = -1, num_threads: int = 1) -> Any:
@@ -119,18 +142,7 @@ def open_video(path: str | os.PathLike, width: int = -1, height: int = -1, num_t
     Returns:
         The open ``decord.VideoReader``.
     """
-    import decord
-
-    return decord.VideoReader(str(path), ctx=decord.cpu(0), width=width, height=height, num_threads=num_threads)
-
-
-def _as_numpy(batch: Any) -> np.ndarray:
-    # decord returns its own NDArray under the native bridge, a tensor under the torch bridge.
-    if hasattr(batch, "asnumpy"):
-        return batch.asnumpy()
-    if isinstance(batch, torch.Tensor):
-        return batch.numpy()
-    return np.asarray(batch)
+    return open_decord(path, width=width, height=height, num_threads=num_threads)
 
 
 def _decode_size(height: int, width: int, short_side: int | None) -> tuple[int, int]:
@@ -204,6 +216,9 @@ class VideoPairDataset(Dataset):
         scan_workers: Threads used to open the files at construction.
         index_cache: Optional JSON file remembering the scan (keyed by path, size and modification time), so a
             second construction over a large folder does not reopen every file.
+        seek_check: ``"fallback"``: check decord's random access on every file at the scan and read files where
+            it returns wrong frames with an exact reader; ``"skip"``: skip those files instead; ``"off"``: trust
+            decord (no check).
 
     Raises:
         FileNotFoundError: ``root`` does not exist.
@@ -225,6 +240,7 @@ class VideoPairDataset(Dataset):
         num_threads: int = 1,
         scan_workers: int = 4,
         index_cache: str | os.PathLike | None = None,
+        seek_check: Literal["fallback", "skip", "off"] = "fallback",
     ) -> None:
         self.root = Path(root)
         if not self.root.exists():
@@ -253,6 +269,8 @@ class VideoPairDataset(Dataset):
             raise TypeError(f"transform must be a callable f(frame_t, frame_t_plus_dt) or None, got {transform!r}")
         if decode_short_side is not None and decode_short_side < 1:
             raise ValueError(f"decode_short_side must be a positive number of pixels, got {decode_short_side!r}")
+        if seek_check not in ("fallback", "skip", "off"):
+            raise ValueError(f"seek_check must be 'fallback', 'skip' or 'off', got {seek_check!r}")
 
         self.transform = transform
         self.delta_t: tuple[float, float] = delta_t  # type: ignore[assignment]
@@ -262,6 +280,7 @@ class VideoPairDataset(Dataset):
         self.extensions = tuple(e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions)
         self.decode_short_side = decode_short_side
         self.num_threads = num_threads
+        self.seek_check = seek_check
 
         self.videos: list[VideoInfo] = []
         self.skipped: dict[str, str] = {}  # path -> reason
@@ -335,10 +354,23 @@ class VideoPairDataset(Dataset):
         if not math.isfinite(fps) or fps < 0:
             fps = 0.0
         height, width = _decode_size(int(first.shape[0]), int(first.shape[1]), self.decode_short_side)
-        return VideoInfo(str(path), int(num_frames), fps, height, width)
+        info = VideoInfo(str(path), int(num_frames), fps, height, width)
+        return self._check_seeking(info) if self.seek_check != "off" else info
+
+    @staticmethod
+    def _check_seeking(info: VideoInfo) -> VideoInfo:
+        """``info`` with the reader that is exact for its file (see :mod:`~midway_plugin.data.seek_check`)."""
+        try:
+            report = check_random_access(info.path)
+        except ValueError as err:  # OpenCV cannot open what decord can: nothing to check against
+            logger.warning("random access of %s not checked: %s", info.path, err)
+            return info
+        return replace(info, reader=report.reader, seek=report)
 
     def _usable(self, info: VideoInfo) -> str | None:
         """The reason a probed video cannot give a single pair, or None."""
+        if self.seek_check == "skip" and info.seek is not None and not info.seek.exact:
+            return f"inexact random access ({info.seek.describe()}; seek_check='skip')"
         if self.delta_unit == "seconds" and info.fps <= 0:
             return "unknown frame rate (needed for delta_t in seconds)"
         lo = self._delta_frames(info)[0]
@@ -360,18 +392,27 @@ class VideoPairDataset(Dataset):
                 keys[path] = None
             entry = cache.get(str(path.resolve()))
             if entry is not None and keys[path] is not None and entry.get("key") == keys[path]:
-                results[path] = VideoInfo(**entry["info"]) if "info" in entry else entry["reason"]
+                results[path] = VideoInfo.from_dict(entry["info"]) if "info" in entry else entry["reason"]
             else:
                 todo.append(path)
-        if todo:
-            logger.info("opening %d video files under %s", len(todo), self.root)
-            with ThreadPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+        # Cached without a seek check (seek_check was "off", or OpenCV could not open the file): check now.
+        unchecked = [p for p, r in results.items() if isinstance(r, VideoInfo) and r.seek is None]
+        if self.seek_check == "off":
+            unchecked = []
+        if todo or unchecked:
+            logger.info("opening %d video files under %s", len(todo) + len(unchecked), self.root)
+            with ThreadPoolExecutor(max_workers=min(workers, len(todo) + len(unchecked))) as pool:
                 results.update(zip(todo, pool.map(self._probe, todo)))
+                results.update(zip(unchecked, pool.map(self._check_seeking, [results[p] for p in unchecked])))
         for path in files:
             result = results[path]
             reason = result if isinstance(result, str) else self._usable(result)
             if reason is None:
-                self.videos.append(result)  # type: ignore[arg-type]
+                info: VideoInfo = result  # type: ignore[assignment]
+                self.videos.append(info)
+                if info.seek is not None and not info.seek.exact:
+                    message = f"video {str(path)!r}: {info.seek.describe()}; reading it with the {info.reader!r} reader"
+                    warnings.warn(message, InexactSeekWarning, stacklevel=3)
             else:
                 self.skipped[str(path)] = reason
                 warnings.warn(f"skipping video {str(path)!r}: {reason}", UnusableVideoWarning, stacklevel=3)
@@ -474,11 +515,16 @@ class VideoPairDataset(Dataset):
 
     # ------------------------------------------------------------------ decoding
 
+    def _open(self, info: VideoInfo) -> Any:
+        size = (info.width, info.height) if self.decode_short_side is not None else (-1, -1)
+        if info.reader == "decord":
+            return open_video(info.path, width=size[0], height=size[1], num_threads=self.num_threads)
+        return open_reader(info.reader, info.path, width=size[0], height=size[1], num_threads=self.num_threads)
+
     def _reader(self, video: int) -> Any:
         info = self.videos[video]
-        size = (info.width, info.height) if self.decode_short_side is not None else (-1, -1)
         if self.mode == "folder":
-            return open_video(info.path, width=size[0], height=size[1], num_threads=self.num_threads)
+            return self._open(info)
         if self._reader_pid != os.getpid():  # forked worker: open its own readers, never destroy the parent's
             _INHERITED_READERS.extend(self._readers.values())
             self._readers = OrderedDict()
@@ -486,7 +532,7 @@ class VideoPairDataset(Dataset):
         if video in self._readers:
             self._readers.move_to_end(video)
             return self._readers[video]
-        reader = open_video(info.path, width=size[0], height=size[1], num_threads=self.num_threads)
+        reader = self._open(info)
         self._readers[video] = reader
         while len(self._readers) > 2:
             self._readers.popitem(last=False)
@@ -497,7 +543,8 @@ class VideoPairDataset(Dataset):
         unique, inverse = np.unique(pairs.reshape(-1), return_inverse=True)
         frames = _as_numpy(self._reader(video).get_batch(unique.tolist()))
         if frames.shape[0] != len(unique):
-            raise RuntimeError(f"decord returned {frames.shape[0]} frames for {len(unique)} requested")
+            reader = self.videos[video].reader
+            raise RuntimeError(f"the {reader} reader returned {frames.shape[0]} frames for {len(unique)} requested")
         return frames[inverse.reshape(pairs.shape)]
 
     def _report(self, video: int, err: Exception, what: str) -> None:

@@ -66,6 +66,7 @@ DEFAULTS: dict[str, Any] = {
         "num_workers": 8,
         "decode_short_side": None,
         "index_cache": None,
+        "seek_check": "fallback",  # "skip" / "off": see VideoPairDataset (files decord seeks wrong in)
         "motion": {},  # MidwayMotionTransform arguments
         "dino": {},  # MidwayDINOTransform arguments
     },
@@ -226,6 +227,7 @@ def build_dataset(config: Mapping[str, Any]):
             mode=data["mode"],
             decode_short_side=data["decode_short_side"],
             index_cache=data["index_cache"],
+            seek_check=data["seek_check"],
         )
     except ValueError as err:
         raise PretrainConfigError(f"data: {err}") from err
