@@ -184,7 +184,7 @@ def test_the_comparison_detects_a_changed_probability() -> None:
 def test_blur_magnitude_matches_pil(sigma: float) -> None:
     """One sigma, both blurs, on a step edge: the profiles agree within a few grey levels."""
     image = _colour_image()
-    pil = torch.from_numpy(np.asarray(GaussianBlur(prob=1.0, sigmas=(sigma, sigma))(image))).permute(2, 0, 1) / 255
+    pil = torch.from_numpy(np.array(GaussianBlur(prob=1.0, sigmas=(sigma, sigma))(image))).permute(2, 0, 1) / 255
     x = torch.from_numpy(np.array(image)).permute(2, 0, 1).float().div(255)[None]
     ours = gaussian_blur(x, 1.0, (sigma, sigma))[0]
     assert (ours - pil).abs().max() < 0.06
