@@ -62,6 +62,9 @@ class PairGeometryTransform:
     in frame pixels.
     """
 
+    #: The dataset passes the decoded uint8 arrays as they are (no PIL images).
+    takes_arrays = True
+
     def __init__(self, transform: MidwayTransform) -> None:
         if not isinstance(transform, MidwayTransform):
             raise TypeError(f"PairGeometryTransform needs a MidwayTransform, got {type(transform).__name__}")
