@@ -8,8 +8,9 @@ in ``folder`` mode (one opening = R = 5 pairs, dt in [15, 30], all frames of an 
 * ``new (decode only)``: the same dataset with :class:`~midway_plugin.data.device_augment.PairGeometryTransform`
   (decode + crop boxes; the views are rendered on the accelerator);
 * ``decord``, ``opencv (seek)``: the bare readers on the same pairs (PyAV: measured when installed);
-* ``render on this CPU``: :class:`~midway_plugin.data.device_augment.DeviceAugment` on CPU tensors, for scale only
-  (the accelerator path renders on the GPU: ``benchmarks/gpu.sh``);
+* ``pre-extracted JPEG``: the same number of frames read from JPEG files extracted beforehand;
+* ``render on DEVICE``: :class:`~midway_plugin.data.device_augment.DeviceAugment` on ``--render-device`` (CPU by
+  default, for scale only: the accelerator path renders on the GPU, ``benchmarks/gpu.sh``);
 * with ``--workers N``: both dataset paths through a DataLoader with N worker processes.
 
 Every measurement runs ``--seconds`` and is repeated in ``--rounds`` interleaved rounds (median reported); the load
@@ -77,7 +78,8 @@ def _opening_indices(num_frames: int, rng: np.random.Generator) -> list[int]:
     return sorted({*t.tolist(), *(t + dt).tolist()})
 
 
-def cases_for(video: Path, workers: int) -> dict[str, Callable[[], int]]:
+def cases_for(video: Path, workers: int, render_device: str = "cpu", render_items: int = 1
+              ) -> dict[str, Callable[[], int]]:
     folder = video.parent
     transform = MidwayTransform()
     today = VideoPairDataset(folder, transform=transform, repeat=REPEAT, seek_check="off")
@@ -85,8 +87,14 @@ def cases_for(video: Path, workers: int) -> dict[str, Callable[[], int]]:
     num_frames = today.videos[0].num_frames
     rng = np.random.default_rng(0)
     augment = DeviceAugment(transform)
-    batch = collate_decoded([decoded[0]])["views"]
-    flat = {k: v.flatten(0, 1) for k, v in batch.items()}
+    batch = collate_decoded([decoded[0] for _ in range(render_items)])["views"]
+    flat = {k: v.flatten(0, 1).to(render_device) for k, v in batch.items()}
+
+    def render() -> int:
+        augment(flat)
+        if render_device.startswith("cuda"):
+            torch.cuda.synchronize()
+        return REPEAT * render_items
 
     def reader_case(name: str) -> Callable[[], int]:
         def run() -> int:
@@ -99,8 +107,9 @@ def cases_for(video: Path, workers: int) -> dict[str, Callable[[], int]]:
         "new (decode only)": lambda: (decoded[0], REPEAT)[1],
         "decord": reader_case("decord"),
         "opencv (seek)": reader_case("opencv"),
-        "render on this CPU": lambda: (augment(flat), REPEAT)[1],
+        f"render on {render_device} ({REPEAT * render_items} pairs/call)": render,
     }
+    cases["pre-extracted JPEG (OpenCV)"] = _jpeg_case(video, rng)
     try:
         import av  # noqa: F401
     except ImportError:
@@ -111,6 +120,26 @@ def cases_for(video: Path, workers: int) -> dict[str, Callable[[], int]]:
         for name, dataset in (("today (CPU augment)", today), ("new (decode only)", decoded)):
             cases[f"{name}, {workers} workers"] = _loader_case(dataset, workers)
     return cases
+
+
+def _jpeg_case(video: Path, rng: np.random.Generator, count: int = 30) -> Callable[[], int]:
+    """Reading pairs from frames extracted beforehand as JPEG (quality 95): the 'pre-extracted frames' option."""
+    import cv2
+
+    folder = video.parent.parent / f"{video.stem}_jpeg"
+    if not folder.exists():
+        folder.mkdir(parents=True)
+        frames = as_numpy(open_reader("decord", video).get_batch(list(range(count))))
+        for i, frame in enumerate(frames):
+            cv2.imwrite(str(folder / f"{i:06d}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
+                        [cv2.IMWRITE_JPEG_QUALITY, 95])
+    files = sorted(folder.glob("*.jpg"))
+
+    def run() -> int:
+        for index in rng.integers(0, len(files), 2 * REPEAT):
+            cv2.cvtColor(cv2.imread(str(files[index])), cv2.COLOR_BGR2RGB)
+        return REPEAT
+    return run
 
 
 def _pyav_case(video: Path, num_frames: int, rng: np.random.Generator) -> Callable[[], int]:
@@ -172,6 +201,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="seconds per measurement")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=0, help="also measure DataLoaders with this many workers")
+    parser.add_argument("--render-device", default="cpu", help="device of the 'render' case (e.g. cuda)")
+    parser.add_argument("--render-items", type=int, default=1, help="openings (x 5 pairs) rendered per call")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -184,7 +215,7 @@ def main() -> None:
           f"  load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}  ({args.seconds:g} s x {args.rounds} rounds)")
     result: dict = {"load_average_before": load, "seconds": args.seconds, "rounds": args.rounds, "videos": {}}
     for video in videos:
-        cases = cases_for(video, args.workers)
+        cases = cases_for(video, args.workers, args.render_device, args.render_items)
         times: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(args.rounds):
             for name, fn in cases.items():

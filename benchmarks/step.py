@@ -29,7 +29,13 @@ import torch
 from torch import nn
 
 from midway_plugin.lightly.midway import Midway
-from midway_plugin.lightly.train_step import clip_grad_per_parameter_, make_adamw, student_head_outputs
+from midway_plugin.lightly.train_step import (
+    clip_grad_per_parameter_,
+    compile_guarded,
+    compile_report,
+    make_adamw,
+    student_head_outputs,
+)
 from midway_plugin.models.flops import measure_training_cost
 
 
@@ -148,6 +154,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--skip-step", action="store_true", help="only the optimizer/clip/head parts")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time 'Midway new + compile' (torch.compile of encoders and dynamics; the first "
+                             "call's time, which includes compiling, is reported separately)")
+    parser.add_argument("--peak-tflops", type=float, default=None,
+                        help="dense bf16 peak of the device, to report MFU (model FLOPs utilisation)")
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args()
     if args.threads:
@@ -177,6 +188,20 @@ def main() -> None:
             "DINO-only today": make_step(dino, views, False, args.amp, device),
             "DINO-only new": make_step(dino, views, True, args.amp, device),
         }
+        if args.compile:
+            compiled = _module(args.preset, True, device)
+            compiled.load_state_dict(midway.state_dict())
+            net = compiled.network
+            modules = {"encoder": net.encoder, "teacher_encoder": net.teacher_encoder}
+            for name, module in net.dynamics_modules().items():
+                children = dict(module.items()) if isinstance(module, nn.ModuleDict) else {"": module}
+                modules.update({f"{name}.{key}".rstrip("."): child for key, child in children.items()})
+            guards = compile_guarded(modules, methods=("forward", "forward_cls"))
+            step = make_step(compiled, views, True, args.amp, device)
+            first = _timed(step, device)
+            result["compile"] = {"first_step_s": first, "report": compile_report(guards)}
+            print(f"\ncompile: first step (compiling) {first:.1f} s\n{compile_report(guards)}")
+            cases["Midway new + compile"] = step
         if device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
         times = run_rounds(cases, args.rounds, device)
@@ -189,7 +214,11 @@ def main() -> None:
             ms = statistics.median(values) * 1e3
             gflop = flops[name.split()[0]].total_gflops
             result["steps"][name] = {"ms": ms, "all_ms": [v * 1e3 for v in values], "gflop_per_pair": gflop}
-            print(f"{name:<20} {ms:>9.1f} {args.batch / ms * 1e3:>8.2f} {gflop:>11.1f}")
+            mfu = ""
+            if args.peak_tflops:
+                result["steps"][name]["mfu"] = args.batch / ms * 1e3 * gflop / (args.peak_tflops * 1e3)
+                mfu = f"  MFU {result['steps'][name]['mfu'] * 100:.1f} %"
+            print(f"{name:<20} {ms:>9.1f} {args.batch / ms * 1e3:>8.2f} {gflop:>11.1f}{mfu}")
         ratio = {k: result["steps"][f"Midway {k}"]["ms"] / result["steps"][f"DINO-only {k}"]["ms"] for k in ("today", "new")}
         flops_ratio = flops["Midway"].total_gflops / flops["DINO-only"].total_gflops
         per_round = [m / d for m, d in zip(result["steps"]["Midway new"]["all_ms"], result["steps"]["DINO-only new"]["all_ms"])]
