@@ -236,7 +236,8 @@ def main() -> None:
         print(f"  decode scale the crops need per opening: median {np.median(scale):.2f}, "
               f"{(scale >= 1.0).mean() * 100:.0f} % need full resolution")
         entry["workers_needed"] = needed
-        entry["decode_scale_needed"] = {"median": float(np.median(scale)), "full_resolution": float((scale >= 1).mean())}
+        entry["decode_scale_needed"] = {"median": float(np.median(scale)),
+                                        "full_resolution": float((scale >= 1).mean())}
         result["videos"][f"{video.name} {info.width}x{info.height}"] = entry
     result["load_average_after"] = os.getloadavg()
     print(f"\nload average after: {' '.join(f'{v:.2f}' for v in result['load_average_after'])}")

@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from lightly.models.modules import DINOProjectionHead
 from torch import nn
 
 from midway_plugin.lightly.midway import Midway
@@ -205,8 +206,7 @@ def main() -> None:
         if device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
         times = run_rounds(cases, args.rounds, device)
-        head = lambda dim: __import__("lightly.models.modules", fromlist=["DINOProjectionHead"]).DINOProjectionHead(  # noqa: E731
-            dim, 2048, 256, 65536, batch_norm=False)
+        head = lambda dim: DINOProjectionHead(dim, 2048, 256, 65536, batch_norm=False)  # noqa: E731
         flops = {name: measure_training_cost(module.cfg, head, num_local=args.locals, local_size=args.local_size)
                  for name, module in (("Midway", midway), ("DINO-only", dino))}
         print(f"\n{'step (' + str(args.batch) + ' pairs)':<20} {'ms':>9} {'pairs/s':>8} {'GFLOP/pair':>11}")
@@ -219,9 +219,10 @@ def main() -> None:
                 result["steps"][name]["mfu"] = args.batch / ms * 1e3 * gflop / (args.peak_tflops * 1e3)
                 mfu = f"  MFU {result['steps'][name]['mfu'] * 100:.1f} %"
             print(f"{name:<20} {ms:>9.1f} {args.batch / ms * 1e3:>8.2f} {gflop:>11.1f}{mfu}")
-        ratio = {k: result["steps"][f"Midway {k}"]["ms"] / result["steps"][f"DINO-only {k}"]["ms"] for k in ("today", "new")}
+        steps = result["steps"]
+        ratio = {k: steps[f"Midway {k}"]["ms"] / steps[f"DINO-only {k}"]["ms"] for k in ("today", "new")}
         flops_ratio = flops["Midway"].total_gflops / flops["DINO-only"].total_gflops
-        per_round = [m / d for m, d in zip(result["steps"]["Midway new"]["all_ms"], result["steps"]["DINO-only new"]["all_ms"])]
+        per_round = [m / d for m, d in zip(steps["Midway new"]["all_ms"], steps["DINO-only new"]["all_ms"])]
         result.update(step_ratio=ratio, step_ratio_new_rounds=per_round, flops_ratio=flops_ratio)
         print(f"Midway / DINO-only step time: today {ratio['today']:.2f}x, new {ratio['new']:.2f}x "
               f"(rounds {', '.join(f'{r:.2f}' for r in per_round)}); FLOPs ratio {flops_ratio:.2f}x "

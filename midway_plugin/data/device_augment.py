@@ -170,7 +170,8 @@ class DeviceAugment:
             flips = self._geometry(views, "global_flips", (n, 2, 2)).bool()
             crops = self._crop(images, boxes.flatten(1, 2), gsize, flips.flatten(1, 2)).view(n, 2, 2, 3, gsize, gsize)
             # [g1_t, g2_t, g1_tdt, g2_tdt]
-            out["dino_global"] = [photometric(crops[:, j, c], self.dino_specs[c]) for j in range(2) for c in range(2)]  # type: ignore[index]
+            specs: tuple[ColorSpec, ...] = self.dino_specs  # type: ignore[assignment]
+            out["dino_global"] = [photometric(crops[:, j, c], specs[c]) for j in range(2) for c in range(2)]
             local: list[Tensor] = []
             if k:
                 lboxes = self._geometry(views, "local_boxes", (n, 2, k, 4))
@@ -185,8 +186,8 @@ class DeviceAugment:
     @staticmethod
     def _geometry(views: dict[str, Tensor], key: str, shape: tuple[int, ...]) -> Tensor:
         if key not in views:
-            raise ValueError(f"decoded views lack {key!r} (got {sorted(views)}): were they made by PairGeometryTransform "
-                             "with the same transform?")
+            raise ValueError(f"decoded views lack {key!r} (got {sorted(views)}): were they made by "
+                             "PairGeometryTransform with the same transform?")
         value = views[key]
         if tuple(value.shape) != shape:
             raise ValueError(f"views[{key!r}] has shape {tuple(value.shape)}, expected {shape}")

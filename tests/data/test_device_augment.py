@@ -200,7 +200,8 @@ def test_crops_equal_pil_bicubic_crops_on_a_smooth_frame() -> None:
     torch.manual_seed(3)
     params = transform.motion.sample_params(180, 320)
     cpu = transform.motion.apply(frame, frame, params)[0]
-    views = {"frames": torch.from_numpy(np.stack([frame, frame]))[None], "motion_box": torch.tensor([params.box]).float()}
+    views = {"frames": torch.from_numpy(np.stack([frame, frame]))[None],
+             "motion_box": torch.tensor([params.box]).float()}
     motion_only = MidwayTransform(transform.motion, with_dino=False)
     ours = DeviceAugment(motion_only)(views)["motion"][0][0]
     assert (ours - cpu).abs().mean() < 0.02
