@@ -410,8 +410,8 @@ class Midway(LightningModule):
             detail = "on another process"
         raise NonFiniteLossError(
             f"non-finite loss at global step {step} (epoch {self.current_epoch}, batch {batch_idx_str(self)}): "
-            f"{detail}. Training stopped before the optimizer step; the last checkpoint written is the last good "
-            "state (lower the learning rate or use fp32/bf16 precision)."
+            f"{detail}. Training stopped before the optimizer step (lower the learning rate or use fp32/bf16 "
+            "precision)."
         )
 
     def validation_step(self, batch: Any, batch_idx: int) -> Tensor | None:
