@@ -65,6 +65,7 @@ class StepBatchSampler(Sampler[list[tuple[int, int]]]):
         self.batch_size = int(batch_size)
         self.seed = int(seed)
         self.step_source: Callable[[], int] | None = None
+        self.started_at: int | None = None  # the step the latest iter() started at
 
     def _shard(self) -> tuple[int, int, int]:
         rank, world = _distributed()
@@ -88,6 +89,7 @@ class StepBatchSampler(Sampler[list[tuple[int, int]]]):
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         per_epoch = len(self)
         step = int(self.step_source()) if self.step_source is not None else 0
+        self.started_at = step
         end = (step // per_epoch + 1) * per_epoch if per_epoch else step  # up to the end of the current epoch
         while step < end:
             yield self.batch(step)
@@ -125,6 +127,13 @@ class SeedEveryStep(Callback):
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
         # Read at every iter(): after a resume Lightning restores the step before it first iterates the loader.
         self.sampler.step_source = lambda: trainer.global_step
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        # Lightning iterates the loader once before restoring a checkpoint (to count the steps for the schedules);
+        # data-loader workers then already hold indices from step 0. Start again from the restored step.
+        fetcher = getattr(trainer.fit_loop, "_data_fetcher", None)
+        if fetcher is not None and self.sampler.started_at not in (None, trainer.global_step):
+            iter(fetcher)
 
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
         seed_all(self.sampler.step_seed(trainer.global_step))
