@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 
 from midway_plugin.models import MidwayExportError, MidwayNetwork, save_export
 from midway_plugin.lightly.midway import resolve_model_config
@@ -112,6 +113,6 @@ def export_checkpoint(
                 "epoch": str(info["epoch"]),
             },
         )
-    except (OSError, MidwayExportError) as err:
-        raise CheckpointError(f"cannot write {out}: {err}") from err
+    except (OSError, MidwayExportError, SafetensorError) as err:  # safetensors reports I/O errors as its own
+        raise CheckpointError(f"cannot write the export {out}: {err}") from err
     return written, info
