@@ -13,19 +13,13 @@ import torch
 
 from midway_plugin.lightly.checkpoint import load_lightning_checkpoint
 
-from tests.reliability.midway_process import DEMO, ROOT, midway_command, midway_env, run_midway
+from tests.reliability.midway_process import ROOT, midway_command, midway_env, run_midway, tiny_pretrain_args
 
 STEPS = 10
 
 
 def pretrain_args(videos: Path, out: Path) -> list[str]:
-    return [
-        "pretrain", "--config", str(DEMO), "--output-dir", str(out), "--max-steps", str(STEPS),
-        "--data.root", str(videos), "--data.batch_size_per_device", "2", "--data.repeat", "1",
-        "--data.num_workers", "1", "--trainer.checkpoint_every_n_steps", "2", "--trainer.log_every_n_steps", "1",
-        "--trainer.progress_bar", "false", "--trainer.deterministic", "true",
-        "--method.head_output_dim", "64", "--method.head_hidden_dim", "32", "--method.head_bottleneck_dim", "16",
-    ]
+    return tiny_pretrain_args(videos, out, STEPS, "--data.num_workers", "1", "--trainer.deterministic", "true")
 
 
 def losses(out: Path) -> dict[int, str]:
