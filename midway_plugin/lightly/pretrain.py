@@ -457,7 +457,7 @@ def run_pretraining(
             )
     except RuntimeError as err:
         if isinstance(err, NonFiniteLossError):
-            raise NonFiniteLossError(f"{err} {_newest_checkpoint_note(written, choice)}") from err
+            raise type(err)(f"{err} {_newest_checkpoint_note(written, choice)}") from err
         if choice is not None and "state_dict" in str(err):
             first = str(err).splitlines()[0]
             raise PretrainConfigError(
