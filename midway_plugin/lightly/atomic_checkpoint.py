@@ -5,7 +5,7 @@ system temp directory and *moves* them into place: across filesystems (local ``/
 storage) that move is a copy, so a kill during it leaves ``last.ckpt`` empty or half written. Here the temp file is
 created in the target's own directory, flushed and fsync'ed, then ``os.replace``'d over the target (atomic on
 POSIX), so the previous checkpoint stays intact until the new one is complete. A temp file left by a killed save
-is removed by the next save of the same checkpoint.
+is removed by the next save (of the same checkpoint, or of any other once the process that wrote it is gone).
 """
 from __future__ import annotations
 
@@ -57,8 +57,7 @@ def save_atomically(obj: Any, path: str | os.PathLike) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise CheckpointSaveError(f"cannot create the checkpoint directory {path.parent}: {err.strerror}") from err
-    for stale in path.parent.glob(f".{path.name}{TEMP_MARKER}*"):  # left by a save that was killed
-        stale.unlink(missing_ok=True)
+    _remove_stale_temp_files(path)
     free = _free_bytes(path.parent)
     if free < len(data):
         raise CheckpointSaveError(errno.ENOSPC, _no_space(path, len(data), free))
@@ -76,6 +75,26 @@ def save_atomically(obj: Any, path: str | os.PathLike) -> int:
             raise CheckpointSaveError(err.errno, _no_space(path, len(data), _free_bytes(path.parent))) from err
         raise CheckpointSaveError(err.errno, f"cannot save checkpoint {path}: {err.strerror or err}") from err
     return len(data)
+
+
+def _remove_stale_temp_files(path: Path) -> None:
+    """Deletes the temp files killed saves left in ``path``'s directory: those of ``path`` itself, and any other
+    whose writing process is gone."""
+    for stale in path.parent.glob(f".*{TEMP_MARKER}*"):
+        pid = stale.name.rpartition(TEMP_MARKER)[2]
+        same_target = stale.name.startswith(f".{path.name}{TEMP_MARKER}")
+        if same_target or (pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid))):
+            stale.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def _no_space(path: Path, needed: int, free: int) -> str:

@@ -22,8 +22,8 @@ from tests.reliability.midway_process import DEMO, tiny_pretrain_args
 def test_save_is_atomic_and_cleans_up_a_killed_save(tmp_path):
     target = tmp_path / "last.ckpt"
     save_atomically({"step": 1}, target)
-    stale = tmp_path / ".last.ckpt.tmp-99999"  # what a save killed mid-write leaves
-    stale.write_bytes(b"half")
+    (tmp_path / ".last.ckpt.tmp-99999999").write_bytes(b"half")  # what saves killed mid-write leave
+    (tmp_path / ".step-00000004.ckpt.tmp-99999999").write_bytes(b"half")  # (no such process)
     save_atomically({"step": 2, "big": torch.zeros(1000)}, target)
     assert torch.load(target, weights_only=True)["step"] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]

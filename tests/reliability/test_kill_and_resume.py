@@ -87,12 +87,13 @@ def test_sigkill_mid_run_then_resume_last_reproduces_the_uninterrupted_run(video
     assert_same_run(out, uninterrupted, load_lightning_checkpoint(resumed_from)["global_step"])
 
 
-@pytest.mark.slow  # ~25 s: a third `midway pretrain` process; the SIGKILL test above covers resuming by default
-def test_sigterm_saves_the_current_step_exits_143_and_resumes_exactly(videos, tmp_path, uninterrupted):
+@pytest.mark.slow  # ~25 s each: more `midway pretrain` processes; the SIGKILL test above runs by default
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_sigterm_or_sigint_saves_the_current_step_and_resumes_exactly(videos, tmp_path, uninterrupted, sig):
     out = tmp_path / "preempted"
-    stopped = start_and_signal(videos, out, signal.SIGTERM, after="step-00000002.ckpt")
-    assert stopped.returncode == 128 + signal.SIGTERM, stopped.stderr[-3000:]
-    assert "Interrupted by SIGTERM" in stopped.stdout and "--resume last" in stopped.stdout
+    stopped = start_and_signal(videos, out, sig, after="step-00000002.ckpt")
+    assert stopped.returncode == 128 + sig, stopped.stderr[-3000:]
+    assert f"Interrupted by {sig.name}" in stopped.stdout and "--resume last" in stopped.stdout
     saved = load_lightning_checkpoint(out / "checkpoints" / "last.ckpt")
     step = saved["global_step"]
     assert 2 <= step < STEPS
