@@ -16,17 +16,6 @@ def videos(tmp_path_factory) -> Path:
     return out / "videos"
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models: one intra-op thread is faster than several on a busy CPU."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="session")
 def trained_run(videos, tmp_path_factory) -> Path:
     """A finished 4-step tiny run: ``checkpoints/{step-00000002,step-00000004,last}.ckpt``."""
