@@ -249,6 +249,7 @@ def build_dataloader(config: Mapping[str, Any], dataset):
     """
     from torch.utils.data import DataLoader
 
+    from midway_plugin.lightly.preemption import ignore_stop_signals
     from midway_plugin.lightly.reproducible import SeededSamples, StepBatchSampler
 
     data = config["data"]
@@ -261,6 +262,7 @@ def build_dataloader(config: Mapping[str, Any], dataset):
         batch_sampler=StepBatchSampler(len(dataset), batch_size, int(config["seed"])),
         num_workers=workers,
         persistent_workers=workers > 0,
+        worker_init_fn=ignore_stop_signals if workers > 0 else None,  # items seed themselves (SeededSamples)
     )
 
 
@@ -437,8 +439,7 @@ def run_pretraining(
             f"{trainer.world_size} process(es) gets from the {len(dataset)} items of {config['data']['root']!r} "
             "(incomplete batches are dropped, so nothing would train); lower the batch size or add videos"
         )
-    peak_lr = float(model.hparams.base_lr) * (
-        model.hparams.lr_scaling_batch or batch_size * model.hparams.repeat_sample * trainer.world_size) / 256.0
+    peak_lr = model.peak_lr(trainer.world_size)
     if not math.isfinite(peak_lr) or peak_lr > _MAX_LR:
         raise PretrainConfigError(
             f"optim.base_lr={config['optim']['base_lr']!r} gives a peak learning rate of {peak_lr:g} (base_lr x "

@@ -3,6 +3,7 @@ and weights exactly (CPU, deterministic mode, a data-loader worker): sampling is
 from __future__ import annotations
 
 import csv
+import os
 import signal
 import subprocess
 import time
@@ -50,15 +51,15 @@ def uninterrupted(videos, tmp_path_factory):
 
 
 def start_and_signal(videos: Path, out: Path, sig: int, after: str) -> subprocess.CompletedProcess:
-    """Starts `midway pretrain`, sends ``sig`` once ``checkpoints/<after>`` exists, waits for the exit."""
+    """Starts `midway pretrain`, sends ``sig`` to its process group once ``checkpoints/<after>`` exists, waits."""
     process = subprocess.Popen(midway_command(*pretrain_args(videos, out)), env=midway_env(), cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 240
     while not (out / "checkpoints" / after).exists():
         assert process.poll() is None, process.communicate()[1][-3000:]
         assert time.monotonic() < deadline, "the run never reached the checkpoint"
         time.sleep(0.05)
-    process.send_signal(sig)
+    os.killpg(process.pid, sig)  # the whole process group, data-loader worker included (a terminal, SLURM)
     stdout, stderr = process.communicate(timeout=240)
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
