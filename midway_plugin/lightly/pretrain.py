@@ -406,6 +406,12 @@ def run_pretraining(
         if int(threads) < 1:
             raise PretrainConfigError(f"trainer.torch_threads must be >= 1 or null, got {threads}")
         torch.set_num_threads(int(threads))
+    from midway_plugin.lightly.midway import resolve_model_config
+
+    try:  # before the (possibly long) video scan: an unknown preset or model field fails at once
+        resolve_model_config(config["model"])
+    except (TypeError, ValueError) as err:
+        raise PretrainConfigError(f"model: {err}") from err
     out = Path(os.path.expanduser(str(config["output_dir"])))
     ckpt_dir = out / "checkpoints"
     choice = None
