@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from midway_plugin.cli import main
+from midway_plugin.data.synthetic import generate_video, write_video
 from tests.reliability.midway_process import DEMO, run_midway, tiny_pretrain_args
 
 
@@ -46,7 +47,10 @@ def _bad_folder(t: Path, v: Path, r: Path) -> tuple[list[str], list[str]]:
     (root / "dir.mp4").mkdir()
     os.symlink(root / "loop_b.mp4", root / "loop_a.mp4")
     os.symlink(root / "loop_a.mp4", root / "loop_b.mp4")
-    return tiny_pretrain_args(v, t / "out", 1, "--data.root", str(root)), [str(root), "no usable video"]
+    write_video(root / "too_short.mp4", generate_video(2, (32, 32), seed=1).frames, 30.0)  # demo: >= 3 frames
+    write_video(root / "odd_width.mp4", generate_video(8, (32, 48), seed=2).frames, 30.0)  # decord's 48 px quirk
+    return tiny_pretrain_args(v, t / "out", 1, "--data.root", str(root)), [
+        str(root), "no usable video", "all 7 video files were skipped", "too short: 1", "empty file", "unreadable: 2"]
 
 
 CASES: dict[str, Case] = {
@@ -84,6 +88,11 @@ CASES: dict[str, Case] = {
         ["cut.ckpt", "truncated"]),
     "second run into a used output_dir": lambda t, v, r: (
         tiny_pretrain_args(v, r, 1), [str(r), "--resume last"]),
+    "import-official a hostile pickle": lambda t, v, r: (
+        ["import-official", str(_hostile_pickle(t / "evil.pth")), str(t / "x.safetensors")], ["evil.pth"]),
+    "analyze a file that is not an export": lambda t, v, r: (
+        ["analyze", "perturb", "--weights", str(_text(t / "w.safetensors")), "--out", str(t / "a"), "--video",
+         str(next(v.glob("*.mp4")))], ["w.safetensors"]),
     "export a hostile pickle": lambda t, v, r: (
         ["export", str(_hostile_pickle(t / "evil.ckpt")), str(t / "x.safetensors")], ["evil.ckpt", "refused"]),
     "export an empty checkpoint": lambda t, v, r: (
