@@ -43,6 +43,7 @@ def load_lightning_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         ) from None
     except Exception as err:  # zip errors of truncated/empty files, EOFError, ...
         first = f"{type(err).__name__}: {err}".splitlines()[0] if str(err).strip() else type(err).__name__
+        first = first.split(". ")[0]  # torch appends paragraphs of generic advice
         kind = "empty file (0 bytes)" if path.stat().st_size == 0 else "truncated or not a checkpoint"
         raise CheckpointError(f"{path}: {kind}; torch.load(weights_only=True) failed: {first}") from None
     if not isinstance(checkpoint, Mapping) or "state_dict" not in checkpoint:

@@ -459,6 +459,8 @@ def run_pretraining(
             warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training")
             # Resuming mid-epoch is exact here: the batches are a function of the global step (see .reproducible).
             warnings.filterwarnings("ignore", message=r".*resuming from a checkpoint that ended before the epoch")
+            # One run, one directory: a non-empty checkpoint directory here is this run's own (resumed).
+            warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
             trainer.fit(
                 model, train_dataloaders=loader, ckpt_path=str(choice.path) if choice else None, weights_only=True
             )
