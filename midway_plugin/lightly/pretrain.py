@@ -403,8 +403,8 @@ def run_pretraining(
 
     threads = config["trainer"]["torch_threads"]
     if threads is not None:
-        if int(threads) < 1:
-            raise PretrainConfigError(f"trainer.torch_threads must be >= 1 or null, got {threads}")
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise PretrainConfigError(f"trainer.torch_threads must be an integer >= 1 or null, got {threads!r}")
         torch.set_num_threads(int(threads))
     from midway_plugin.lightly.midway import resolve_model_config
 
