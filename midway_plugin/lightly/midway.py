@@ -448,8 +448,8 @@ class Midway(LightningModule):
             detail = "on another process"
         raise NonFiniteLossError(
             f"non-finite loss at global step {step} (epoch {self.current_epoch}, batch {batch_idx_str(self)}): "
-            f"{detail}. Training stopped before the optimizer step; the last checkpoint written is the last good "
-            "state (lower the learning rate or use fp32/bf16 precision)."
+            f"{detail}. Training stopped before the optimizer step (lower the learning rate or use fp32/bf16 "
+            "precision)."
         )
 
     def validation_step(self, batch: Any, batch_idx: int) -> Tensor | None:
@@ -502,12 +502,17 @@ class Midway(LightningModule):
             raise RuntimeError(f"trainable parameters in no optimizer group: {', '.join(missing[:10])}")
         return [g for g in groups if g["params"]]
 
-    def peak_lr(self) -> float:
-        """``base_lr x batch / 256`` (DINO's linear scaling rule as the released code applies it)."""
+    def peak_lr(self, world_size: int | None = None) -> float:
+        """``base_lr x batch / 256`` (DINO's linear scaling rule as the released code applies it).
+
+        Args:
+            world_size: Processes; None = the trainer's.
+        """
         hp = self.hparams
         batch = hp.lr_scaling_batch
         if batch is None:
-            batch = hp.batch_size_per_device * hp.repeat_sample * self.trainer.world_size
+            world_size = self.trainer.world_size if world_size is None else world_size
+            batch = hp.batch_size_per_device * hp.repeat_sample * world_size
         return hp.base_lr * batch / 256.0
 
     def configure_optimizers(self):  # type: ignore[override]
