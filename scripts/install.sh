@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds .venv/ with the one stack that works (see ../shared/stack-notes.md and README "Environment").
+# Builds .venv/ with the one stack that works (see README "What `make install` builds, and why").
 # Idempotent: a stamp records the hash of this script and setup.cfg; a second run with everything in
 # place only checks the imports (seconds).
 set -euo pipefail
@@ -28,14 +28,14 @@ PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 # requirements.lock (`make lock`): the exact version of every package, transitive ones included, as constraints.
 LOCK=(); [[ -f requirements.lock ]] && LOCK=(-c requirements.lock)
 
-# torch / torchvision: the pair that imports together here (stack-notes "Versions").
+# torch / torchvision: the pair that imports together here.
 TORCH_PINS=(torch==2.14.1 torchvision==0.29.1)
 if ! "$VENV/bin/python" -c "import torch, torchvision; assert torch.__version__.startswith('2.14.1')" 2>/dev/null; then
   log "installing ${TORCH_PINS[*]} (about 1 minute from local wheels, 5.5 GB)"
   "${PIP[@]}" install -q "${LOCK[@]}" "${TORCH_PINS[@]}"
 fi
 
-# mmcv 2.0.1 with compiled ops, built from the sdist (stack-notes "Building mmcv 2.0.1").
+# mmcv 2.0.1 with compiled ops, built from the sdist.
 MMCV_VERSION=2.0.1
 if ! "$VENV/bin/python" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '$MMCV_VERSION'" 2>/dev/null; then
   WHEELS=${MMCV_WHEEL_DIR:-$HOME/.cache/midway-plugin/wheels}

@@ -22,7 +22,7 @@ API (what the Lightly method and the CLI use)::
     batch = next(iter(loader))
     views = flatten_pairs(batch["views"])   # every (B, R, C, H, W) tensor -> (B * R, C, H, W)
 
-Modes (paper-notes §2.2):
+Modes (docs/paper.md §2.2):
 
 * ``"folder"`` (BDD100K): every video file under ``root`` (extensions :data:`VIDEO_EXTENSIONS`, any depth) is one
   item; each time a video is opened, ``repeat`` pairs are drawn (repeat sampling, MAE-st; the paper uses R = 5) and

@@ -11,7 +11,7 @@ are errors naming the key:
 * ``seed``, ``output_dir``.
 
 ``epochs`` counts paper epochs: in folder mode one pass over the videos shows ``data.repeat`` pairs per video and
-counts as ``repeat`` epochs (paper-notes §2.2), so Lightning runs ``ceil(epochs / repeat)`` passes.
+counts as ``repeat`` epochs (docs/paper.md §2.2), so Lightning runs ``ceil(epochs / repeat)`` passes.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-#: The schema with its defaults (paper recipe, paper-notes §2). ``None`` = "not set".
+#: The schema with its defaults (paper recipe, docs/paper.md §2). ``None`` = "not set".
 DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "output_dir": "runs/midway",
