@@ -7,10 +7,11 @@ ARGS  ?=
 # pytest's exit code 5 means "no tests collected": say so instead of failing silently.
 PYTEST = $(PY) -m pytest $(1) || { rc=$$?; [[ $$rc -eq 5 ]] && echo "make: pytest collected no tests" >&2; exit $$rc; }
 
-.PHONY: help install test test-slow demo clean distclean
+.PHONY: help install lock test test-slow demo clean distclean
 
 help:
 	@echo "make install    build .venv/ with the pinned stack (first run ~15-20 min: mmcv compiles)"
+	@echo "make lock       refresh requirements.lock (exact versions make install uses) from .venv/"
 	@echo "make test       install if needed, then run the test suite (what CI runs)"
 	@echo "make test-slow  the test suite including tests marked slow"
 	@echo "make demo       the end-to-end demo (scripts/demo.sh)"
@@ -19,6 +20,9 @@ help:
 
 install:
 	@bash scripts/install.sh
+
+lock:
+	@bash scripts/lock.sh
 
 test: install
 	@$(call PYTEST,$(ARGS))

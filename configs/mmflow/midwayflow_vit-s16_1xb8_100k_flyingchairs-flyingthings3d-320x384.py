@@ -1,5 +1,5 @@
 # Reproduces: Midway Table 3 and Table 5 (ablations, BDD 100-epoch ViT-S exports): MPI-Sintel clean EPE after
-# finetuning on FlyingChairs + FlyingThings3D (CroCo v2's "smaller training data" setting, paper-notes §3.2).
+# finetuning on FlyingChairs + FlyingThings3D (CroCo v2's "smaller training data" setting, docs/paper.md §3.2).
 # Use one export per ablation row (`midway export` of each pretraining run); "Base model" exports without
 # dynamics get randomly initialised dynamics networks automatically.
 # Where the paper is silent: the schedule. CroCo-Flow's optimiser is kept (AdamW 2e-5, (0.9, 0.95), wd 0.05,

@@ -1,11 +1,11 @@
 # Midway ViT-S/16, UperNet *finetuning* (backbone trained) on ADE20K (paper Table 2 after WT-Venice pretraining:
 # 33.4 mIoU / 76.9 Acc at 100 epochs, 36.9 / 78.2 at 300 epochs, Table 4).
 #
-# Protocol (paper-notes §3.1): UperNet finetuning following DoRA / PooDLe / iBOT; Midway's eval config is named
+# Protocol (docs/paper.md §3.1): UperNet finetuning following DoRA / PooDLe / iBOT; Midway's eval config is named
 # finetune-upernet_vit-s16_1xb4-60k_ade20k-flowe-512x512.py: batch 4 on 1 GPU, 60k iterations, 512x512 crops.
 # mmseg's ADE20K base already uses 512x512 crops and batch 4; inference is sliding-window (512x512, stride 341).
 #
-# Choices where the paper is silent (paper-notes §7):
+# Choices where the paper is silent (docs/paper.md §7):
 #   * Features: encoder levels z^3, z^6, z^9, z^12 (= mmseg's ViT-UperNet blocks (2, 5, 8, 11)), not the
 #     backward features (those are only named for the linear readout); the backward layers are not loaded.
 #   * Optimiser: AdamW lr 3e-5, wd 0.05 for backbone and head alike (PooDLe's ViT settings; also mmseg's

@@ -1,11 +1,11 @@
 # Midway ViT-S/16, frozen linear readout on BDD100K (paper Table 1, "BDD Lin": 39.7 mIoU / 90.3 Acc after 300
 # epochs of BDD pretraining).
 #
-# Protocol (paper-notes §3.1): PooDLe's ViT version of the FlowE readout: frozen backbone, AdamW lr 3e-5,
+# Protocol (docs/paper.md §3.1): PooDLe's ViT version of the FlowE readout: frozen backbone, AdamW lr 3e-5,
 # wd 0.05, 512x512 crops, sliding-window inference (512x512 windows, stride 341), 60k iterations, batch 16 on
 # 1 GPU (Midway's eval config is named linear_vit-s16_1xb16-60k_bdd100k-512x512.py).
 #
-# Choices where the paper is silent (paper-notes §7):
+# Choices where the paper is silent (docs/paper.md §7):
 #   * Features: the backward-layer features (paper: "for linear readout we use the backward-layer features"),
 #     level v^3 (out_indices=(0,)): the bottom of the top-down pathway, which has integrated all higher levels
 #     (v^12 -> v^9 -> v^6 -> v^3), as PooDLe's linear readout reads the bottom of its top-down decoder.

@@ -2,11 +2,11 @@
 # epochs of BDD pretraining). The Cityscapes crop and schedule are NOT FOUND in the paper: the BDD100K protocol
 # below is reused unchanged (19 classes, 512x512 crops of the 2048x1024 images resized x0.5-2).
 #
-# Protocol (paper-notes §3.1): PooDLe's ViT version of the FlowE readout: frozen backbone, AdamW lr 3e-5,
+# Protocol (docs/paper.md §3.1): PooDLe's ViT version of the FlowE readout: frozen backbone, AdamW lr 3e-5,
 # wd 0.05, 512x512 crops, sliding-window inference (512x512 windows, stride 341), 60k iterations, batch 16 on
 # 1 GPU (as Midway's BDD eval config linear_vit-s16_1xb16-60k_bdd100k-512x512.py).
 #
-# Choices where the paper is silent (paper-notes §7):
+# Choices where the paper is silent (docs/paper.md §7):
 #   * Features: the backward-layer features (paper: "for linear readout we use the backward-layer features"),
 #     level v^3 (out_indices=(0,)): the bottom of the top-down pathway, which has integrated all higher levels
 #     (v^12 -> v^9 -> v^6 -> v^3), as PooDLe's linear readout reads the bottom of its top-down decoder.

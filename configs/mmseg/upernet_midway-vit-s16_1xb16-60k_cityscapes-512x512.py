@@ -2,11 +2,11 @@
 # The Cityscapes crop and schedule are NOT FOUND in the paper: the BDD100K protocol below is reused unchanged
 # (19 classes, 512x512 crops of the 2048x1024 images resized x0.5-2).
 #
-# Protocol (paper-notes §3.1): PooDLe's ViT version of the FlowE readout: frozen backbone, AdamW lr 3e-5,
+# Protocol (docs/paper.md §3.1): PooDLe's ViT version of the FlowE readout: frozen backbone, AdamW lr 3e-5,
 # wd 0.05, 512x512 crops, sliding-window inference (512x512 windows, stride 341), 60k iterations, batch 16 on
 # 1 GPU.
 #
-# Choices where the paper is silent (paper-notes §7):
+# Choices where the paper is silent (docs/paper.md §7):
 #   * Features: the encoder levels z^3, z^6, z^9, z^12 (the four Midway feature levels, each through the ViT's
 #     final LayerNorm as in pretraining), which are also mmseg's ViT-UperNet blocks (out_indices (2, 5, 8, 11));
 #     not the backward features: PooDLe drops its top-down decoder for UperNet, and the paper only names the

@@ -1,6 +1,6 @@
 """Defaults of the perturbation analysis (torch-free, so the CLI can show them without importing torch).
 
-The paper does not state K or the perturbed level (paper-notes §3.3, "NOT FOUND"); these are our choices.
+The paper does not state K or the perturbed level (docs/paper.md §3.3, "NOT FOUND"); these are our choices.
 """
 
 #: Random tangents averaged per heatmap. For D-dim tokens one draw's cosine between r ~ N(0, I) and a target
@@ -12,7 +12,7 @@ DEFAULT_REPEATS = 8
 TOP_K = 5
 
 #: Frame gap of an analysed pair: 15 frames = 0.5 s at 30 fps, the lower end of the pretraining pairs'
-#: Δt ∈ [15, 30] frames (paper-notes §2.2), i.e. motion of the size the forward predictor was trained on.
+#: Δt ∈ [15, 30] frames (docs/paper.md §2.2), i.e. motion of the size the forward predictor was trained on.
 DEFAULT_GAP = 15
 
 #: Frames tracked by ``midway analyze track``.

@@ -10,7 +10,7 @@ thinks the content under the source token moved to.
 Reference:
     Hoang & Ren, "Midway Network: Learning Representations for Recognition and Motion from Latent Dynamics",
     ICLR 2026 (arXiv 2510.05558), §4.4 "forwarded feature perturbation", Figures 6, 7 and 13
-    (../shared/paper-notes.md §3.3; the predictor and its gating: §1.4, the top-down pass: §1.5).
+    (docs/paper.md §3.3; the predictor and its gating: §1.4, the top-down pass: §1.5).
 """
 from __future__ import annotations
 
@@ -381,7 +381,7 @@ def perturbation_heatmaps(
         ``(P, h, w)`` mean gains with ``return_gains``).
 
     Reference:
-        Hoang & Ren, ICLR 2026, §4.4 (paper-notes §3.3 steps 1–5).
+        Hoang & Ren, ICLR 2026, §4.4 (docs/paper.md §3.3 steps 1–5).
     """
     if repeats < 1:
         raise AnalysisError(f"repeats must be >= 1, got {repeats}")

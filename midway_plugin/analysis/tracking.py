@@ -6,7 +6,7 @@ the next position. Baseline: the argmax of plain feature cosine similarity over 
 compares against DINO features and shows drift, Figures 7 and 13).
 
 Reference:
-    Hoang & Ren, ICLR 2026, §4.4 "high-level tracking" (../shared/paper-notes.md §3.3).
+    Hoang & Ren, ICLR 2026, §4.4 "high-level tracking" (docs/paper.md §3.3).
 """
 from __future__ import annotations
 
@@ -156,7 +156,7 @@ def track_perturbation(
         method: jvp vectorisation (``"vmap"`` or ``"expand"``).
 
     Reference:
-        Hoang & Ren, ICLR 2026, §4.4 (paper-notes §3.3, "High-level tracking").
+        Hoang & Ren, ICLR 2026, §4.4 (docs/paper.md §3.3, "High-level tracking").
     """
     enc = model.encoder
     patch, prefix = int(enc.patch_size), int(enc.num_prefix_tokens)

@@ -42,7 +42,11 @@ def register(subparsers: Any) -> None:
     )
     parser.__class__ = _OverridesParser
     parser.add_argument("--config", required=True, help="YAML config, e.g. configs/pretrain/demo.yaml")
-    parser.add_argument("--resume", metavar="CKPT", help="continue from a Lightning checkpoint at its global step")
+    parser.add_argument(
+        "--resume", metavar="CKPT",
+        help="continue at its global step from a checkpoint file, a run directory, or 'last' (this output_dir): "
+             "a directory resumes from its newest checkpoint that loads",
+    )
     parser.add_argument(
         "--resume-official", metavar="CKPT",
         help="start from a checkpoint of the official Midway code (e.g. midway-bdd-vit-s-ep300.pth): student, EMA "
@@ -95,15 +99,33 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     from midway_plugin.data import NoUsableVideoError
+    from midway_plugin.lightly.atomic_checkpoint import CheckpointSaveError
     from midway_plugin.lightly.midway import NonFiniteLossError
     from midway_plugin.lightly.pretrain import run_pretraining
 
     try:
         result = run_pretraining(config, resume=args.resume, resume_official=args.resume_official)
-    except (PretrainConfigError, NoUsableVideoError, FileNotFoundError, NonFiniteLossError) as err:
+    except (PretrainConfigError, NoUsableVideoError, FileNotFoundError, NonFiniteLossError,
+            CheckpointSaveError) as err:
         raise CommandError(str(err)) from err
-    print(f"Pretraining finished at global step {result['global_step']}.")
-    print(f"  checkpoints: {result['checkpoint_dir']} (last: {result['last_checkpoint']})")
+    if result["resumed_from"] is not None:
+        print(f"Resumed from {result['resumed_from']}.")
+    if result["interrupted_by"]:
+        print(f"Interrupted by {result['interrupted_by']}: stopped at global step {result['global_step']}.")
+    else:
+        print(f"Pretraining finished at global step {result['global_step']}.")
+    written, last = result["checkpoints_written"], result["last_checkpoint"]
+    if written:
+        print(f"  checkpoints written by this run ({result['checkpoint_dir']}): {', '.join(p.name for p in written)}")
+    else:
+        print("  this run wrote no checkpoint")
     print(f"  logs: {result['csv_log']} and {result['tensorboard_dir']} (tensorboard --logdir {result['output_dir']})")
-    print(f"  export: midway export {result['last_checkpoint']} {result['output_dir']}/midway.safetensors")
+    if result["interrupted_by"]:
+        print(f"  continue: midway pretrain --config {args.config} --output-dir {result['output_dir']} --resume last")
+    if last is not None:
+        print(f"  export: midway export {last} {result['output_dir']}/midway.safetensors")
+    if result["interrupted_by"]:
+        import signal
+
+        return 128 + int(signal.Signals[result["interrupted_by"]])  # the shell's convention for "killed by"
     return 0

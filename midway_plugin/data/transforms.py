@@ -8,7 +8,7 @@ the two frames is sampled here (with torchvision's ``RandomResizedCrop.get_param
 
 * :class:`MidwayMotionTransform` -> ``[x_t, x_tdt]``: the "motion crops" of the dynamics objective.
 * :class:`MidwayDINOTransform` -> ``[g1_t, g2_t, g1_tdt, g2_tdt, l1_t, ..., lK_t, l1_tdt, ..., lK_tdt]``: the
-  paired-frame DINO crops. The teacher takes the first 4 (global) views, the student all ``4 + 2K`` (paper-notes
+  paired-frame DINO crops. The teacher takes the first 4 (global) views, the student all ``4 + 2K`` (docs/paper.md
   §1.7: g1_x, g2_x, g1_y, g2_y, then 8 locals of x and 8 of y).
 * :class:`MidwayTransform` -> ``{"motion": [x_t, x_tdt], "dino_global": [g1_t, g2_t, g1_tdt, g2_tdt],
   "dino_local": [l1_t, ..., lK_t, l1_tdt, ..., lK_tdt]}`` (both of the above on the same pair).
@@ -167,7 +167,7 @@ class MidwayMotionTransform:
         normalize: ``{"mean": ..., "std": ...}`` or None for no normalisation.
 
     Reference:
-        Midway Network (arXiv 2510.05558), §4.1 / Appendix B; paper-notes §2.3 "Motion crops".
+        Midway Network (arXiv 2510.05558), §4.1 / Appendix B; docs/paper.md §2.3 "Motion crops".
     """
 
     def __init__(
@@ -253,7 +253,7 @@ class MidwayDINOTransform:
 
     Output (``4 + 2K`` tensors, K = ``n_local_views``): ``[g1_t, g2_t, g1_tdt, g2_tdt, l1_t, ..., lK_t, l1_tdt,
     ..., lK_tdt]``. Teacher views: the first 4; student views: all. In the loss, view ``v`` and ``v ± 2`` among the
-    globals are the same crop in the other frame (paper-notes §1.7).
+    globals are the same crop in the other frame (docs/paper.md §1.7).
 
     Args:
         global_crop_size: Global crop size in pixels (paper: 224).
@@ -272,7 +272,7 @@ class MidwayDINOTransform:
         normalize: ``{"mean": ..., "std": ...}`` or None.
 
     Reference:
-        Midway Network (arXiv 2510.05558), §4.1 / Appendix B; paper-notes §1.7 and §2.3 "DINO crops".
+        Midway Network (arXiv 2510.05558), §4.1 / Appendix B; docs/paper.md §1.7 and §2.3 "DINO crops".
     """
 
     def __init__(
@@ -383,7 +383,7 @@ class MidwayTransform:
             "dino_local": [l1_t, ..., lK_t, l1_tdt, ..., lK_tdt],  # 2K x (3, local_size, local_size)
         }
 
-    The student's DINO views are ``dino_global + dino_local`` (paper-notes §1.7). With ``with_dino=False`` (a
+    The student's DINO views are ``dino_global + dino_local`` (docs/paper.md §1.7). With ``with_dino=False`` (a
     dynamics-only run) the two ``dino_*`` keys are absent; with ``with_motion=False`` (the DINO-only base of
     Table 3, row 1) ``motion`` is absent.
 

@@ -22,7 +22,7 @@ API (what the Lightly method and the CLI use)::
     batch = next(iter(loader))
     views = flatten_pairs(batch["views"])   # every (B, R, C, H, W) tensor -> (B * R, C, H, W)
 
-Modes (paper-notes §2.2):
+Modes (docs/paper.md §2.2):
 
 * ``"folder"`` (BDD100K): every video file under ``root`` (extensions :data:`VIDEO_EXTENSIONS`, any depth) is one
   item; each time a video is opened, ``repeat`` pairs are drawn (repeat sampling, MAE-st; the paper uses R = 5) and
@@ -195,6 +195,26 @@ def _raw_views(frame_t: Image.Image, frame_u: Image.Image) -> list[torch.Tensor]
     return [torch.from_numpy(np.array(f, dtype=np.uint8)).permute(2, 0, 1) for f in (frame_t, frame_u)]
 
 
+def _cache_key(path: Path) -> str:
+    """The index-cache key of a file: its resolved path, or its absolute path when it cannot be resolved."""
+    try:
+        return str(path.resolve())
+    except (OSError, RuntimeError):  # a symlink loop: Python < 3.13 raises RuntimeError
+        return str(path.absolute())
+
+
+def _cached_result(entry: Any, key: list | None) -> VideoInfo | str | None:
+    """The scan result an index-cache entry holds for ``key``; None when absent, stale or malformed."""
+    if key is None or not isinstance(entry, dict) or entry.get("key") != key:
+        return None
+    try:
+        if "info" in entry:
+            return VideoInfo.from_dict(entry["info"])
+        return entry["reason"] if isinstance(entry.get("reason"), str) else None
+    except (TypeError, KeyError, ValueError, AttributeError):  # fields of another version, not a mapping
+        return None
+
+
 class VideoPairDataset(Dataset):
     """Frame pairs (t, t + dt) from a folder of videos or one long video, decoded with decord.
 
@@ -310,8 +330,13 @@ class VideoPairDataset(Dataset):
             return [self.root]
         files: list[Path] = []
         seen: set[tuple[int, int]] = set()  # (device, inode) of visited directories: symlink loops end here
-        for dirpath, dirnames, filenames in os.walk(self.root, followlinks=True):
-            stat = os.stat(dirpath)
+        for dirpath, dirnames, filenames in os.walk(self.root, followlinks=True, onerror=self._unlistable):
+            try:
+                stat = os.stat(dirpath)
+            except OSError as err:
+                self._unlistable(err)
+                dirnames.clear()
+                continue
             if (stat.st_dev, stat.st_ino) in seen:
                 dirnames.clear()
                 continue
@@ -324,6 +349,13 @@ class VideoPairDataset(Dataset):
                 else:
                     self.ignored.append(str(path))
         return files
+
+    def _unlistable(self, err: OSError) -> None:
+        """``os.walk`` error handler: an unreadable directory (or a symlink loop) is skipped with a warning."""
+        where = err.filename or self.root
+        warnings.warn(
+            f"skipping directory {str(where)!r}: {err.strerror or err}", UnusableVideoWarning, stacklevel=4
+        )
 
     def _probe(self, path: Path) -> VideoInfo | str:
         """Opens one file: its :class:`VideoInfo`, or the reason it is unusable."""
@@ -354,6 +386,17 @@ class VideoPairDataset(Dataset):
         if not math.isfinite(fps) or fps < 0:
             fps = 0.0
         height, width = _decode_size(int(first.shape[0]), int(first.shape[1]), self.decode_short_side)
+        if (height, width) != tuple(first.shape[:2]):
+            # Check the resized decode too: decord mis-decodes some widths, which would fail every item later.
+            try:
+                resized = _as_numpy(open_video(path, width=width, height=height, num_threads=1)[0])
+            except Exception as err:
+                return f"cannot be decoded at {width}x{height} (decode_short_side={self.decode_short_side}: {err})"
+            if resized.shape != (height, width, 3):
+                return (
+                    f"decord decodes it at {width}x{height} (decode_short_side={self.decode_short_side}) with shape "
+                    f"{tuple(resized.shape)} instead of ({height}, {width}, 3); choose another decode_short_side"
+                )
         info = VideoInfo(str(path), int(num_frames), fps, height, width)
         return self._check_seeking(info) if self.seek_check != "off" else info
 
@@ -390,9 +433,9 @@ class VideoPairDataset(Dataset):
                 keys[path] = [stat.st_size, stat.st_mtime_ns, self.decode_short_side]
             except OSError:
                 keys[path] = None
-            entry = cache.get(str(path.resolve()))
-            if entry is not None and keys[path] is not None and entry.get("key") == keys[path]:
-                results[path] = VideoInfo.from_dict(entry["info"]) if "info" in entry else entry["reason"]
+            cached = _cached_result(cache.get(_cache_key(path)), keys[path])
+            if cached is not None:
+                results[path] = cached
             else:
                 todo.append(path)
         # Cached without a seek check (seek_check was "off", or OpenCV could not open the file): check now.
@@ -420,7 +463,7 @@ class VideoPairDataset(Dataset):
             shown = ", ".join(repr(p) for p in self.ignored[:3]) + (", ..." if len(self.ignored) > 3 else "")
             logger.info("ignored %d files without a video extension under %s: %s", len(self.ignored), self.root, shown)
         if cache_file is not None:
-            self._save_cache(cache_file, {str(p.resolve()): (keys[p], results[p]) for p in files if keys[p]})
+            self._save_cache(cache_file, {_cache_key(p): (keys[p], results[p]) for p in files if keys[p]})
         if not self.videos:
             raise NoUsableVideoError(self._no_video_message(len(files)))
 
@@ -447,8 +490,11 @@ class VideoPairDataset(Dataset):
             return {}
         try:
             data = json.loads(cache_file.read_text())
-            return data["entries"] if data.get("version") == 1 else {}
-        except (OSError, ValueError, KeyError, TypeError) as err:
+            entries = data["entries"] if data.get("version") == 1 else {}
+            if not isinstance(entries, dict):
+                raise TypeError(f"'entries' is a {type(entries).__name__}, not a mapping")
+            return entries
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
             logger.warning("ignoring unreadable video index cache %s (%s)", cache_file, err)
             return {}
 

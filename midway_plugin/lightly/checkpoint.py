@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 
 from midway_plugin.models import MidwayExportError, MidwayNetwork, save_export
 from midway_plugin.lightly.midway import resolve_model_config
@@ -32,9 +34,18 @@ def load_lightning_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
         checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle/zip errors, unsupported globals
-        first = f"{type(err).__name__}: {err}".splitlines()[0]
-        raise CheckpointError(f"{path}: cannot be read with torch.load(weights_only=True): {first}") from err
+    except pickle.UnpicklingError as err:
+        # torch's message advises weights_only=False; the refused global is in the unpickler's own error.
+        original = err.__context__ if isinstance(err.__context__, pickle.UnpicklingError) else err
+        detail = str(original).strip().splitlines()[0] if str(original).strip() else type(err).__name__
+        raise CheckpointError(
+            f"{path}: refused: not a plain-data checkpoint ({detail}); nothing in it was run"
+        ) from None
+    except Exception as err:  # zip errors of truncated/empty files, EOFError, ...
+        first = f"{type(err).__name__}: {err}".splitlines()[0] if str(err).strip() else type(err).__name__
+        first = first.split(". ")[0]  # torch appends paragraphs of generic advice
+        kind = "empty file (0 bytes)" if path.stat().st_size == 0 else "truncated or not a checkpoint"
+        raise CheckpointError(f"{path}: {kind}; torch.load(weights_only=True) failed: {first}") from None
     if not isinstance(checkpoint, Mapping) or "state_dict" not in checkpoint:
         raise CheckpointError(f"{path}: not a Lightning checkpoint (no 'state_dict')")
     hparams = checkpoint.get("hyper_parameters")
@@ -103,6 +114,6 @@ def export_checkpoint(
                 "epoch": str(info["epoch"]),
             },
         )
-    except (OSError, MidwayExportError) as err:
-        raise CheckpointError(f"cannot write {out}: {err}") from err
+    except (OSError, MidwayExportError, SafetensorError) as err:  # safetensors reports I/O errors as its own
+        raise CheckpointError(f"cannot write the export {out}: {err}") from err
     return written, info

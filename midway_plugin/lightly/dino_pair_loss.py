@@ -8,7 +8,7 @@ Lightly's :class:`~lightly.models.modules.center.Center`.
 
 Reference:
     Hoang & Ren, "Midway Network: Learning Representations for Recognition and Motion from Latent
-    Dynamics", ICLR 2026, §3 (invariance objective) and App. B; paper-notes §1.7. DINO: Caron et
+    Dynamics", ICLR 2026, §3 (invariance objective) and App. B; docs/paper.md §1.7. DINO: Caron et
     al., "Emerging Properties in Self-Supervised Vision Transformers", ICCV 2021.
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ def dino_pair_mask(num_teacher_views: int, num_student_views: int) -> Tensor:
 
     Returns:
         A boolean ``(num_teacher_views, num_student_views)`` tensor, True where the pair is used.
-        With 4 globals and 8 + 8 locals it has 72 True entries (paper-notes §1.7).
+        With 4 globals and 8 + 8 locals it has 72 True entries (docs/paper.md §1.7).
 
     Raises:
         ValueError: If the view counts are inconsistent.
@@ -66,7 +66,7 @@ class DINOPairLoss(nn.Module):
     all-reduced over processes by ``Center``).
 
     Reference:
-        Midway Network, paper-notes §1.7 (temperatures 0.04 / 0.1, centre momentum 0.9, 72 terms).
+        Midway Network, docs/paper.md §1.7 (temperatures 0.04 / 0.1, centre momentum 0.9, 72 terms).
 
     Args:
         output_dim: Projection-head output dimension (the number of prototypes).

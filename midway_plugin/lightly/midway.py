@@ -14,7 +14,7 @@ Batches: either the dict collated from :class:`~midway_plugin.data.VideoPairData
 
 Reference:
     Hoang & Ren, "Midway Network: Learning Representations for Recognition and Motion from Latent Dynamics",
-    ICLR 2026 (arXiv 2510.05558): Eq. 3 (total loss), §4.1 + Table 8 (recipe); paper-notes §1.7, §1.8, §1.10, §2.4.
+    ICLR 2026 (arXiv 2510.05558): Eq. 3 (total loss), §4.1 + Table 8 (recipe); docs/paper.md §1.7, §1.8, §1.10, §2.4.
 """
 from __future__ import annotations
 
@@ -193,7 +193,7 @@ class Midway(LightningModule):
 
     Total loss = ``dynamics_weight`` x dynamics loss (summed or averaged over levels by the core, see
     ``MidwayConfig.level_loss_reduction``) + ``dino_weight`` x paired-frame DINO loss (paper Eq. 3, code
-    weights 1 and 1: paper-notes §1.8). With ``model.latent_dynamics=False`` it is the DINO-only base of Table 3
+    weights 1 and 1: docs/paper.md §1.8). With ``model.latent_dynamics=False`` it is the DINO-only base of Table 3
     (row 1), trained on the same paired-frame crops.
 
     The constructor's first two arguments match Lightly's benchmark ``main.py``
@@ -201,7 +201,7 @@ class Midway(LightningModule):
     as default. All arguments are plain types so that Lightning checkpoints load with ``weights_only=True``.
 
     Reference:
-        Midway Network (ICLR 2026) Table 8 / paper-notes §2.4 (AdamW, lr 5e-4 x batch/256, 10 warmup epochs,
+        Midway Network (ICLR 2026) Table 8 / docs/paper.md §2.4 (AdamW, lr 5e-4 x batch/256, 10 warmup epochs,
         cosine to 1e-6, wd 0.04 -> 0.4, clip 3.0, EMA 0.996 -> 1), §1.7 (DINO head and temperatures), §1.10.7-8
         (how the released code scales the lr and treats the dynamics module's weight decay and clipping).
 
@@ -228,7 +228,7 @@ class Midway(LightningModule):
         repeat_sample: Pairs per dataset item (R = 5 for BDD100K); counts in the lr scaling.
         base_lr: Base learning rate before linear scaling (5e-4).
         lr_scaling_batch: Batch used in ``lr = base_lr x batch / 256``; None = the pairs per optimizer step
-            (``batch_size_per_device x repeat_sample x world size``), as the code does (paper-notes §1.10.7).
+            (``batch_size_per_device x repeat_sample x world size``), as the code does (docs/paper.md §1.10.7).
         min_lr: Final learning rate of the cosine schedule (1e-6).
         epochs: Length of training in paper epochs, used to convert ``warmup_epochs`` and
             ``freeze_last_layer_epochs`` into fractions of the optimizer steps; None = the trainer's
@@ -237,7 +237,7 @@ class Midway(LightningModule):
         weight_decay: Weight decay at step 0 (0.04), cosine to ``weight_decay_end`` (0.4).
         weight_decay_end: Final weight decay.
         dynamics_weight_decay: Constant weight decay of the dynamics networks' weights; the released code leaves
-            them at AdamW's default 0.01 (paper-notes §1.10.8). None = follow the encoder's schedule (Table 8).
+            them at AdamW's default 0.01 (docs/paper.md §1.10.8). None = follow the encoder's schedule (Table 8).
         betas: AdamW betas.
         freeze_last_layer_epochs: The student head's last layer gets no update during these first (paper)
             epochs (code ``freeze_last_layer: 1``), via ``DINOProjectionHead.cancel_last_layer_gradients``.
@@ -246,7 +246,7 @@ class Midway(LightningModule):
             the first pass over the videos (1,750 steps for 70,000 videos at 20 per GPU on 2 GPUs).
         clip_mode: How Lightning's ``gradient_clip_val`` (3.0) is applied: ``"per_parameter"`` clips every
             parameter's gradient norm separately, on the encoder and DINO head only, like the released code
-            (paper-notes §1.10.8); ``"norm"`` is Lightning's global clipping over all parameters.
+            (docs/paper.md §1.10.8); ``"norm"`` is Lightning's global clipping over all parameters.
         fused_optimizer: AdamW's fused kernels: None = where the device supports them, True = required, False =
             torch's default (foreach).
         compile: ``torch.compile`` the student/teacher encoders and the dynamics networks at the start of
@@ -494,8 +494,8 @@ class Midway(LightningModule):
             detail = "on another process"
         raise NonFiniteLossError(
             f"non-finite loss at global step {step} (epoch {self.current_epoch}, batch {batch_idx_str(self)}): "
-            f"{detail}. Training stopped before the optimizer step; the last checkpoint written is the last good "
-            "state (lower the learning rate or use fp32/bf16 precision)."
+            f"{detail}. Training stopped before the optimizer step (lower the learning rate or use fp32/bf16 "
+            "precision)."
         )
 
     def validation_step(self, batch: Any, batch_idx: int) -> Tensor | None:
@@ -548,12 +548,17 @@ class Midway(LightningModule):
             raise RuntimeError(f"trainable parameters in no optimizer group: {', '.join(missing[:10])}")
         return [g for g in groups if g["params"]]
 
-    def peak_lr(self) -> float:
-        """``base_lr x batch / 256`` (DINO's linear scaling rule as the released code applies it)."""
+    def peak_lr(self, world_size: int | None = None) -> float:
+        """``base_lr x batch / 256`` (DINO's linear scaling rule as the released code applies it).
+
+        Args:
+            world_size: Processes; None = the trainer's.
+        """
         hp = self.hparams
         batch = hp.lr_scaling_batch
         if batch is None:
-            batch = hp.batch_size_per_device * hp.repeat_sample * self.trainer.world_size
+            world_size = self.trainer.world_size if world_size is None else world_size
+            batch = hp.batch_size_per_device * hp.repeat_sample * world_size
         return hp.base_lr * batch / 256.0
 
     def configure_optimizers(self):  # type: ignore[override]

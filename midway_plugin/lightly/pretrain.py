@@ -11,13 +11,14 @@ are errors naming the key:
 * ``seed``, ``output_dir``.
 
 ``epochs`` counts paper epochs: in folder mode one pass over the videos shows ``data.repeat`` pairs per video and
-counts as ``repeat`` epochs (paper-notes §2.2), so Lightning runs ``ceil(epochs / repeat)`` passes.
+counts as ``repeat`` epochs (docs/paper.md §2.2), so Lightning runs ``ceil(epochs / repeat)`` passes.
 """
 from __future__ import annotations
 
 import copy
 import math
 import os
+import sys
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any
 
 import yaml
 
-#: The schema with its defaults (paper recipe, paper-notes §2). ``None`` = "not set".
+#: The schema with its defaults (paper recipe, docs/paper.md §2). ``None`` = "not set".
 DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "output_dir": "runs/midway",
@@ -73,7 +74,7 @@ DEFAULTS: dict[str, Any] = {
         "dino": {},  # MidwayDINOTransform arguments
     },
     "trainer": {
-        "epochs": 300,
+        "epochs": 300.0,
         "max_steps": -1,
         "accelerator": "auto",
         "devices": "auto",
@@ -119,7 +120,8 @@ def load_config(path: str | os.PathLike | None, overrides: Mapping[str, Any] | N
     """Defaults ← the YAML file ← dotted-key overrides (``{"trainer.max_steps": 10}``).
 
     Raises:
-        PretrainConfigError: Unreadable file, invalid YAML, unknown key or wrong structure (named).
+        PretrainConfigError: Unreadable file, invalid YAML, unknown key, wrong structure or a value of the wrong
+            type (named with its source, key, value and expected type).
     """
     config = copy.deepcopy(DEFAULTS)
     if path is not None:
@@ -134,14 +136,24 @@ def load_config(path: str | os.PathLike | None, overrides: Mapping[str, Any] | N
             raise PretrainConfigError(f"{path}: invalid YAML: {err}") from err
         if not isinstance(data, Mapping):
             raise PretrainConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
-        _merge(config, data, (), str(path))
+        _merge(config, _typed(data, str(path)), (), str(path))
     for dotted, value in (overrides or {}).items():
         keys = dotted.split(".")
         nested: Any = value
         for key in reversed(keys):
             nested = {key: nested}
-        _merge(config, nested, (), f"override --{dotted}")
+        _merge(config, _typed(nested, f"override --{dotted}"), (), f"override --{dotted}")
     return config
+
+
+def _typed(layer: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """One config layer with every value type-checked against its schema (see :mod:`.config_schema`)."""
+    from midway_plugin.lightly.config_schema import ConfigTypeError, check_types
+
+    try:
+        return check_types(layer, source)
+    except ConfigTypeError as err:
+        raise PretrainConfigError(str(err)) from None
 
 
 def parse_overrides(tokens: list[str]) -> dict[str, Any]:
@@ -277,8 +289,15 @@ def build_dataset(config: Mapping[str, Any]):
 
 
 def build_dataloader(config: Mapping[str, Any], dataset):
-    """DataLoader with the default collate (dict batches); Lightning adds the distributed sampler under DDP."""
+    """DataLoader whose batches are a function of (seed, global step, sample): see :mod:`.reproducible`.
+
+    Its ``batch_sampler`` is a :class:`~midway_plugin.lightly.reproducible.StepBatchSampler` (sharded over DDP
+    ranks itself, so Lightning must not add a distributed sampler); dict batches from the default collate.
+    """
     from torch.utils.data import DataLoader
+
+    from midway_plugin.lightly.preemption import ignore_stop_signals
+    from midway_plugin.lightly.reproducible import SeededSamples, StepBatchSampler
 
     data = config["data"]
     batch_size = int(data["batch_size_per_device"])
@@ -289,14 +308,13 @@ def build_dataloader(config: Mapping[str, Any], dataset):
 
     decoded = isinstance(getattr(dataset, "transform", None), PairGeometryTransform)
     return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=True,
+        SeededSamples(dataset),
+        batch_sampler=StepBatchSampler(len(dataset), batch_size, int(config["seed"])),
         num_workers=workers,
-        drop_last=True,
         persistent_workers=workers > 0,
         collate_fn=collate_decoded if decoded else None,
         pin_memory=decoded and _trains_on_cuda(config),
+        worker_init_fn=ignore_stop_signals if workers > 0 else None,  # items seed themselves (SeededSamples)
     )
 
 
@@ -344,11 +362,13 @@ def build_trainer(config: Mapping[str, Any], max_epochs: int, *, callbacks: list
 
     Layout under ``output_dir``: ``checkpoints/step-XXXXXXXX.ckpt`` every ``checkpoint_every_n_steps`` steps,
     ``checkpoints/last.ckpt`` (updated with them and written at the end of training), ``tensorboard/version_N/``,
-    ``csv/version_N/metrics.csv``.
+    ``csv/version_N/metrics.csv``. Checkpoints are written atomically (:mod:`.atomic_checkpoint`).
     """
     from pytorch_lightning import Trainer
     from pytorch_lightning.callbacks import ModelCheckpoint
     from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+
+    from midway_plugin.lightly.atomic_checkpoint import AtomicCheckpointIO
 
     class _StepCheckpoint(ModelCheckpoint):
         """Every N steps, and also at the end of training when the last step was not a multiple of N."""
@@ -372,6 +392,7 @@ def build_trainer(config: Mapping[str, Any], max_epochs: int, *, callbacks: list
         every_n_train_steps=every,
         save_top_k=-1,
         save_last=True,
+        enable_version_counter=False,  # one run, one directory: never a silent last-v1.ckpt
     )
     loggers = [
         TensorBoardLogger(save_dir=str(out), name="tensorboard", default_hp_metric=False),
@@ -395,9 +416,15 @@ def build_trainer(config: Mapping[str, Any], max_epochs: int, *, callbacks: list
                        *(callbacks or [])],
             default_root_dir=str(out),
             num_sanity_val_steps=0,
+            plugins=[AtomicCheckpointIO()],
+            use_distributed_sampler=False,  # the StepBatchSampler shards over ranks itself
         )
     except (ValueError, TypeError, RuntimeError) as err:
         raise PretrainConfigError(f"trainer: {err}") from err
+
+
+#: Peak learning rates above this overflow float32 updates outright (the paper's is 5e-4 x batch / 256).
+_MAX_LR = 1e30
 
 
 def run_pretraining(
@@ -409,24 +436,64 @@ def run_pretraining(
 ) -> dict[str, Any]:
     """Trains from a loaded config; returns paths and the final global step.
 
+    One run, one directory: without ``resume``, an ``output_dir`` that already holds checkpoints is refused
+    (a second run would mix its checkpoints with the first one's).
+
     Args:
         config: From :func:`load_config`.
-        resume: A Lightning checkpoint to continue from (same global step, optimizer, schedulers, EMA teacher).
+        resume: A Lightning checkpoint to continue from (same global step, optimizer, schedulers, EMA teacher, and
+            the same data order and crops, see :mod:`.reproducible`), a run or checkpoint directory, or ``"last"``
+            (this config's ``output_dir``): the newest checkpoint there that loads (see :mod:`.resume`).
         callbacks: Extra Lightning callbacks (tests).
         resume_official: A checkpoint of the official Midway code to start from (student, EMA teacher, DINO heads
             and centre; see :mod:`midway_plugin.lightly.official_resume`); excludes ``resume``.
 
     Returns:
-        ``{"output_dir", "checkpoint_dir", "last_checkpoint", "global_step", "csv_log", "tensorboard_dir"}``.
+        ``{"output_dir", "checkpoint_dir", "last_checkpoint", "checkpoints_written", "resumed_from", "resume_skipped",
+        "global_step", "interrupted_by", "csv_log", "tensorboard_dir", "dataset"}``; ``last_checkpoint`` is the
+        newest checkpoint this run wrote (None if none), ``interrupted_by`` the signal name that stopped it.
+
+    Raises:
+        PretrainConfigError: A bad config value, an occupied ``output_dir``, or a ``resume`` that does not load.
+        midway_plugin.lightly.atomic_checkpoint.CheckpointSaveError: A checkpoint could not be written (full disk).
+        midway_plugin.lightly.midway.NonFiniteLossError: Training diverged (names the newest finite checkpoint).
     """
     import torch
     from pytorch_lightning import seed_everything
 
+    from midway_plugin.lightly.divergence import WeightGuard
+    from midway_plugin.lightly.midway import NonFiniteLossError
+    from midway_plugin.lightly.preemption import StopOnSignal
+    from midway_plugin.lightly.reproducible import SeedEveryStep
+    from midway_plugin.lightly.resume import ResumeError, checkpoint_files, resolve_resume
+
     threads = config["trainer"]["torch_threads"]
     if threads is not None:
-        if int(threads) < 1:
-            raise PretrainConfigError(f"trainer.torch_threads must be >= 1 or null, got {threads}")
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise PretrainConfigError(f"trainer.torch_threads must be an integer >= 1 or null, got {threads!r}")
         torch.set_num_threads(int(threads))
+    from midway_plugin.lightly.midway import resolve_model_config
+
+    try:  # before the (possibly long) video scan: an unknown preset or model field fails at once
+        resolve_model_config(config["model"])
+    except (TypeError, ValueError) as err:
+        raise PretrainConfigError(f"model: {err}") from err
+    out = Path(os.path.expanduser(str(config["output_dir"])))
+    ckpt_dir = out / "checkpoints"
+    choice = None
+    if resume is not None:
+        try:
+            choice = resolve_resume(resume, out)
+        except ResumeError as err:
+            raise PretrainConfigError(str(err)) from err
+        for path, reason in choice.skipped:
+            print(f"resume: skipped {path}: {reason}", file=sys.stderr)
+    elif ckpt_dir.is_dir() and checkpoint_files(ckpt_dir):
+        existing = checkpoint_files(ckpt_dir)
+        raise PretrainConfigError(
+            f"output_dir {str(out)!r} already holds {len(existing)} checkpoint(s) of an earlier run (newest: "
+            f"{existing[0].name}): continue it with --resume last, or start a new run with another --output-dir"
+        )
     seed_everything(int(config["seed"]), workers=True, verbose=False)
     dataset = build_dataset(config)
     loader = build_dataloader(config, dataset)
@@ -434,8 +501,11 @@ def run_pretraining(
     if resume_official is not None:
         _start_from_official(model, resume_official, resume)
     max_epochs = lightning_max_epochs(config, dataset.mode)
-    trainer = build_trainer(config, max_epochs, callbacks=callbacks)
-    per_process = math.ceil(len(dataset) / trainer.world_size)  # DistributedSampler's share of each process
+    stop_on_signal = StopOnSignal()
+    trainer = build_trainer(
+        config, max_epochs, callbacks=[SeedEveryStep(loader.batch_sampler), WeightGuard(), stop_on_signal, *(callbacks or [])]
+    )
+    per_process = math.ceil(len(dataset) / trainer.world_size)  # each process's share of each epoch
     batch_size = int(config["data"]["batch_size_per_device"])
     if per_process < batch_size:
         raise PretrainConfigError(
@@ -443,32 +513,47 @@ def run_pretraining(
             f"{trainer.world_size} process(es) gets from the {len(dataset)} items of {config['data']['root']!r} "
             "(incomplete batches are dropped, so nothing would train); lower the batch size or add videos"
         )
-    if resume is not None and not Path(resume).is_file():
-        raise PretrainConfigError(f"--resume {str(resume)!r}: no such checkpoint file")
+    peak_lr = model.peak_lr(trainer.world_size)
+    if not math.isfinite(peak_lr) or peak_lr > _MAX_LR:
+        raise PretrainConfigError(
+            f"optim.base_lr={config['optim']['base_lr']!r} gives a peak learning rate of {peak_lr:g} (base_lr x "
+            f"batch / 256), beyond what float32 weights survive (> {_MAX_LR:g}); use a learning rate near 5e-4"
+        )
+    written = trainer.strategy.checkpoint_io.written
     try:
         with warnings.catch_warnings():
             # Expected here: validation_step serves Lightly's benchmarks only, and the EMA teacher stays in eval mode.
             warnings.filterwarnings("ignore", message=r".*defined a `validation_step` but have no `val_dataloader`")
             warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training")
+            # Resuming mid-epoch is exact here: the batches are a function of the global step (see .reproducible).
+            warnings.filterwarnings("ignore", message=r".*resuming from a checkpoint that ended before the epoch")
+            # One run, one directory: a non-empty checkpoint directory here is this run's own (resumed).
+            warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
             trainer.fit(
-                model, train_dataloaders=loader, ckpt_path=str(resume) if resume else None, weights_only=True
+                model, train_dataloaders=loader, ckpt_path=str(choice.path) if choice else None, weights_only=True
             )
     except RuntimeError as err:
-        if resume is not None and "state_dict" in str(err):
+        if isinstance(err, NonFiniteLossError):
+            raise type(err)(f"{err} {_newest_checkpoint_note(written, choice)}") from err
+        if choice is not None and "state_dict" in str(err):
             first = str(err).splitlines()[0]
             raise PretrainConfigError(
-                f"--resume {str(resume)!r} does not fit the model of this config (resume with the config it was "
-                f"trained with): {first}"
+                f"--resume {str(choice.path)!r} does not fit the model of this config (resume with the config it "
+                f"was trained with): {first}"
             ) from err
         raise
-    out = Path(os.path.expanduser(str(config["output_dir"])))
     csv_logger = next(lg for lg in trainer.loggers if type(lg).__name__ == "CSVLogger")
     tb_logger = next(lg for lg in trainer.loggers if type(lg).__name__ == "TensorBoardLogger")
+    last = ckpt_dir / "last.ckpt"
     return {
         "output_dir": out,
-        "checkpoint_dir": out / "checkpoints",
-        "last_checkpoint": out / "checkpoints" / "last.ckpt",
+        "checkpoint_dir": ckpt_dir,
+        "last_checkpoint": last if last in written else (written[-1] if written else None),
+        "checkpoints_written": list(written),
+        "resumed_from": choice.path if choice else None,
+        "resume_skipped": list(choice.skipped) if choice else [],
         "global_step": int(trainer.global_step),
+        "interrupted_by": stop_on_signal.signal_name,
         "csv_log": Path(csv_logger.log_dir) / "metrics.csv",
         "tensorboard_dir": Path(tb_logger.log_dir),
         "dataset": repr(dataset),
@@ -489,3 +574,12 @@ def _start_from_official(model, path: str | os.PathLike, resume: str | os.PathLi
         print(load_official_training_state(model, path).summary())
     except OfficialCheckpointError as err:
         raise PretrainConfigError(f"--resume-official: {err}") from err
+
+
+def _newest_checkpoint_note(written: list[Path], choice: Any) -> str:
+    """Where to go back to after divergence: every checkpoint written passed the parameter check."""
+    if written:
+        return f"The newest checkpoint of this run, {written[-1]}, holds finite weights (resume from it)."
+    if choice is not None:
+        return f"This run wrote no checkpoint; it started from {choice.path} (global step {choice.global_step})."
+    return "This run wrote no checkpoint."

@@ -1,6 +1,6 @@
 """Datasets and a loading transform the paper's flow mix needs beyond MMFlow 1.0.0rc0.
 
-* :class:`TartanAir` — MMFlow has no TartanAir; CroCo-Flow's (and so Midway's, paper-notes §3.2) main training
+* :class:`TartanAir` — MMFlow has no TartanAir; CroCo-Flow's (and so Midway's, docs/paper.md §3.2) main training
   mix includes it.
 * :class:`SintelSplit` — CroCo's MPI-Sintel ``subtrain``/``subval`` split (``subval`` = scenes ``temple_2``
   and ``temple_3``, 98 pairs per pass; naver/croco ``stereoflow/datasets_flow.py``). MMFlow's ``Sintel``

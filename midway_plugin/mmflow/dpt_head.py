@@ -6,7 +6,7 @@ Reference:
     and resample to 1/4, 1/8, 1/16, 1/32 of the input for a patch-16 ViT) and "Fusion" (RefineNet-style
     blocks of residual convolutional units, each followed by a x2 upsampling). CroCo-Flow uses this head on
     four decoder token maps and predicts flow plus a confidence channel; Midway feeds it the four token maps
-    of paper-notes §3.2.
+    of docs/paper.md §3.2.
 
 Written from the paper, not from a copy of any implementation. Differences from DPT, all for inputs of any
 size: every fusion step upsamples to the *size of the next (finer) map* rather than by a fixed x2, and the

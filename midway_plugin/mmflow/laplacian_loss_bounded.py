@@ -5,7 +5,7 @@ Reference:
     Optical Flow", ICCV 2023, §4 (Laplacian loss with a bounded scale); naver/croco
     ``stereoflow/criterion.py`` (``LaplacianLossBounded``, the criterion of every CroCo-Flow training
     command, with its defaults ``a=0.25, b=4, max_gtnorm=1e4``). Midway finetunes for flow with
-    CroCo's protocol (paper-notes §3.2).
+    CroCo's protocol (docs/paper.md §3.2).
 
 For a predicted flow ``f``, a raw confidence channel ``x`` and the ground truth ``g``::
 

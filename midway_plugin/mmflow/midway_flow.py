@@ -1,7 +1,7 @@
 """MidwayFlow: the paper's optical-flow model (Midway encoder + dynamics + DPT head) as an MMFlow estimator.
 
 Reference:
-    Hoang & Ren, "Midway Network", ICLR 2026, App. B.4 (paper-notes §3.2): CroCo v2's flow finetuning
+    Hoang & Ren, "Midway Network", ICLR 2026, App. B.4 (docs/paper.md §3.2): CroCo v2's flow finetuning
     with CroCo's binocular decoder replaced by Midway's midway path and forward predictor, and a DPT head
     fed by four token maps — (1) the encoder's level-12 tokens, (2) the target-frame tokens as processed by
     the midway path at the highest objective level, (3) the forward prediction at the highest objective level

@@ -8,7 +8,7 @@ Reference:
     default of CroCo's ``train.py``/``test.py``): ``w = exp(-beta * (2 * sigmoid(x / beta_sigmoid) - 1))``,
     ``x`` being the raw confidence channel (a large ``x`` is a large Laplacian scale, i.e. low confidence).
     Images smaller than the window are first upscaled so that the window fits, and the flow is scaled back.
-    CroCo validates with overlap 0.7 and tests with 0.9 (paper-notes §3.2).
+    CroCo validates with overlap 0.7 and tests with 0.9 (docs/paper.md §3.2).
 """
 
 from __future__ import annotations

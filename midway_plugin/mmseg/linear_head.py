@@ -7,7 +7,7 @@ the conditioning while keeping the readout linear (BN is an affine map per chann
 such head: ``FCNHead(num_convs=0)`` is a plain 1x1 convolution without normalisation.
 
 Reference:
-    Hoang & Ren, ICLR 2026, Table 1 / App. B.4 (linear readout); paper-notes §3.1.
+    Hoang & Ren, ICLR 2026, Table 1 / App. B.4 (linear readout); docs/paper.md §3.1.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Reference:
     Hoang & Ren, "Midway Network: Learning Representations for Recognition and Motion from Latent Dynamics",
     ICLR 2026 (arXiv 2510.05558), §3 (backward layers v_t^l = backward(z_t^l, v_t^{l+1}), v_t^L = z_t^L),
     App. B.4 and Table 1 (frozen linear readout on the backward-layer features, frozen UperNet readout on the
-    encoder, PooDLe's ViT protocol). See /work/shared/paper-notes.md §1.1, §1.3 and §3.1.
+    encoder, PooDLe's ViT protocol). See docs/paper.md §1.1, §1.3 and §3.1.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Typed configuration of the Midway network, one switch per ablation of the paper.
 
 Defaults reproduce the released ViT-S configuration (``midway_bdd.yaml`` of the official code); every field says
-where its default comes from (``paper-notes`` = ``shared/paper-notes.md``).
+where its default comes from (``docs/paper.md``, the paper facts this package cites).
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ class MidwayConfig:
         img_size: pretraining resolution; other sizes divisible by the patch work through ``dynamic_img_size``
             (paper §4.1: 224).
         drop_path_rate: stochastic depth of the student encoder only (Table 8: 0.1; the dynamics nets run
-            without it, paper-notes §1.2).
+            without it, docs/paper.md §1.2).
         feature_levels: 1-indexed encoder blocks whose normed outputs are the feature levels, low to high
             (code ``motion_feature_levels: [2, 5, 8, 11]`` → blocks 3, 6, 9, 12).
         latent_dynamics: Table 3 "Latent dyn.": off = the DINO-only base model, no dynamics networks at all.
@@ -47,12 +47,12 @@ class MidwayConfig:
         gating_bias: offset added to the gate's sigmoid input so gates start near 1 (paper §3: +4).
         level_loss_reduction: "sum" as the code does (``midway_weights: [1, 1, 1]``) or "mean" as Eq. 3 writes.
         gate_input: "previous" = the released loop's one-block lag (the gate of block b is computed from block
-            b-1's input); "own" = Eq. 2 (from the block's own input). paper-notes §1.10.2.
+            b-1's input); "own" = Eq. 2 (from the block's own input). docs/paper.md §1.10.2.
         midway_target: target-side midway input below the top: "backward" = teacher backward features v_{t+1}
-            (code), "raw" = teacher encoder features z_{t+1} (Algorithm 1). paper-notes §1.10.3.
-        motion_token_init: "zeros" as released (the tokens then stay identical, paper-notes §1.10.5) or "random"
+            (code), "raw" = teacher encoder features z_{t+1} (Algorithm 1). docs/paper.md §1.10.3.
+        motion_token_init: "zeros" as released (the tokens then stay identical, docs/paper.md §1.10.5) or "random"
             (truncated normal, std 0.02) for distinct latents.
-        symmetric: both frame orderings (t→t+Δ and t+Δ→t) in every batch, as the code (paper-notes §1.10.4).
+        symmetric: both frame orderings (t→t+Δ and t+Δ→t) in every batch, as the code (docs/paper.md §1.10.4).
         cls_token_init: initial CLS token of a newly built encoder: "timm" (normal, std 1e-6, timm's ViT) or
             "dino" (truncated normal, std 0.02, as DINO's ViT and the released code). Loaded weights replace it.
         pos_embed_interp: how the encoder's position embedding is resampled to another patch grid (at load time
@@ -143,7 +143,7 @@ class MidwayConfig:
     @classmethod
     def vit_base(cls, **changes: Any) -> "MidwayConfig":
         """ViT-B/16. Midway width 192: the released ViT-B override (``motion_dim: 384``) is never read by the
-        code, so ViT-B ran with 192 (paper-notes §1.2; ambiguous in the paper)."""
+        code, so ViT-B ran with 192 (docs/paper.md §1.2; ambiguous in the paper)."""
         return cls(encoder="vit_base_patch16_224", **changes)
 
     @classmethod

@@ -16,7 +16,7 @@ class MidwayEncoder(nn.Module):
     """A timm ``VisionTransformer`` whose forward returns the configured feature levels.
 
     Each level is the output of one block passed through the ViT's final norm, CLS token first
-    (official code: ``features.append(self.norm(x))``, ``use_cls_token: True``; paper-notes §1.1).
+    (official code: ``features.append(self.norm(x))``, ``use_cls_token: True``; docs/paper.md §1.1).
 
     Args:
         cfg: the model configuration (``encoder``, ``encoder_kwargs``, ``img_size``, ``feature_levels``).

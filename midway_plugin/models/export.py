@@ -17,6 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 from midway_plugin.models.config import MidwayConfig
+from midway_plugin.models.export_checks import check_export_config, check_finite, check_tensor_shapes
 from midway_plugin.models.midway import DYNAMICS_PREFIX, MidwayExportError, MidwayNetwork
 
 EXPORT_FORMAT = "midway-plugin-export"
@@ -60,14 +61,19 @@ def save_export(
 
 
 def load_export(path: str | os.PathLike) -> MidwayExport:
-    """Read an export; anything else raises :class:`MidwayExportError` naming the file and the problem."""
+    """Read an export; anything else raises :class:`MidwayExportError` naming the file and the problem.
+
+    The metadata may only describe this package's architectures within bounds, the tensor shapes must match it
+    (checked from the header, before any tensor is read) and every tensor must be finite (see
+    :mod:`~midway_plugin.models.export_checks`).
+    """
     path = Path(path)
     if not path.is_file():
         raise MidwayExportError(f"{path}: no such file")
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = dict(f.metadata() or {})
-        state = load_file(str(path))
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as err:
         raise MidwayExportError(
             f"{path}: not a Midway export (not a readable safetensors file: {err}). "
@@ -87,6 +93,14 @@ def load_export(path: str | os.PathLike) -> MidwayExport:
         config = MidwayConfig.from_dict(json.loads(metadata["config"]))
     except (KeyError, json.JSONDecodeError, TypeError, ValueError) as err:
         raise MidwayExportError(f"{path}: invalid 'config' metadata: {err}") from err
+    # The metadata is data: only this package's architectures within bounds, shapes checked before loading.
+    check_export_config(config, str(path))
+    check_tensor_shapes(config, shapes, str(path))
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise MidwayExportError(f"{path}: unreadable tensors: {err}") from err
+    check_finite(state, str(path))
     encoder = {k: v for k, v in state.items() if not k.startswith(DYNAMICS_PREFIX)}
     dynamics = {k: v for k, v in state.items() if k.startswith(DYNAMICS_PREFIX)}
     return MidwayExport(config, encoder, dynamics, metadata)

@@ -49,7 +49,7 @@ def measure_training_cost(
 
     One example = one frame pair: the dynamics loss on the two motion crops (both orderings when
     ``cfg.symmetric``), plus the paired-frame DINO crops: the student sees ``num_global`` global and
-    ``num_local`` local crops of each frame, the EMA teacher the globals (paper-notes §1.7, §2.3).
+    ``num_local`` local crops of each frame, the EMA teacher the globals (docs/paper.md §1.7, §2.3).
 
     Args:
         cfg: the model configuration.

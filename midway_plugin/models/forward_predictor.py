@@ -13,7 +13,7 @@ class GatedBlock(nn.Module):
     """Pre-norm transformer block whose residual stream can be gated: ``x ← g·x + Attn(LN(x))``, then MLP.
 
     As released, the gate multiplies the residual before the attention output is added, and the attention
-    sees the ungated ``x`` (paper-notes §1.4). The gate itself is computed by :class:`ForwardPredictor`.
+    sees the ungated ``x`` (docs/paper.md §1.4). The gate itself is computed by :class:`ForwardPredictor`.
     No qkv bias and LayerNorm eps 1e-5, as the released dynamics modules.
     """
 
@@ -35,7 +35,7 @@ class ForwardPredictor(nn.Module):
 
     Gating (paper §3 "gating units"): blocks 2..depth gate the residual of the spatial tokens vector-wise;
     motion tokens always get gate 1. ``gate_input="previous"`` computes block b's gate from block b-1's input
-    (the released loop), ``"own"`` from block b's own input (Eq. 2); paper-notes §1.10.2.
+    (the released loop), ``"own"`` from block b's own input (Eq. 2); docs/paper.md §1.10.2.
 
     Args:
         dim: encoder width.

@@ -239,7 +239,7 @@ class MidwayNetwork(nn.Module):
     def forward(self, x_src: torch.Tensor, x_tgt: torch.Tensor) -> MidwayOutput:
         """Dense forward-prediction loss of a batch of frame pairs (the "motion crops").
 
-        Both orderings (t→t+Δ and t+Δ→t) share one batch when ``cfg.symmetric`` (paper-notes §1.10.4).
+        Both orderings (t→t+Δ and t+Δ→t) share one batch when ``cfg.symmetric`` (docs/paper.md §1.10.4).
         Targets are the EMA teacher's raw encoder features at each objective level, under stop-gradient.
         """
         if x_src.shape != x_tgt.shape:

@@ -13,7 +13,7 @@ class MidwayPath(nn.Module):
     Shared across levels (as released): the source projector ``src_embed`` (D → d), a learnable position
     embedding over the 2·(1 + H·W) source and target tokens, the initial motion tokens, and ``motion_proj``
     (d → D) that maps latents into the forward predictor. One block stack per objective level
-    (``shared_motion: False``). Motion tokens get no position embedding (paper-notes §1.2).
+    (``shared_motion: False``). Motion tokens get no position embedding (docs/paper.md §1.2).
 
     Args:
         embed_dim: encoder width D.

@@ -1,4 +1,4 @@
-"""Optimisation details of the Midway LightningModule (paper-notes §1.10.7-8, §2.4) without a full training run."""
+"""Optimisation details of the Midway LightningModule (docs/paper.md §1.10.7-8, §2.4) without a full training run."""
 from __future__ import annotations
 
 from types import SimpleNamespace

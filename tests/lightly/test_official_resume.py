@@ -127,6 +127,7 @@ def test_cli_resume_official(released, tmp_path, capsys):
     assert cli_main([*args, "--resume", str(tmp_path / "run" / "checkpoints" / "last.ckpt")]) == 2
     assert "exclude each other" in capsys.readouterr().err
     args[args.index(str(path))] = str(tmp_path / "missing.pth")
+    args[args.index(str(tmp_path / "run"))] = str(tmp_path / "run2")  # one run, one output_dir
     assert cli_main(args) == 2
     assert "--resume-official" in (err := capsys.readouterr().err) and "missing.pth: no such file" in err
 

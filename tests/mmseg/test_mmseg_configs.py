@@ -66,7 +66,7 @@ def test_config_follows_protocol_and_builds(path: Path) -> None:
     assert cfg.model.backbone.pretrained == cfg.checkpoint and cfg.checkpoint.endswith(".safetensors")
     assert cfg.model.pretrained is None
 
-    # Protocol (paper-notes §3.1): AdamW 3e-5 / wd 0.05, 60k iterations, batch 16 (4 for ADE20K finetuning),
+    # Protocol (docs/paper.md §3.1): AdamW 3e-5 / wd 0.05, 60k iterations, batch 16 (4 for ADE20K finetuning),
     # 512x512 crops, sliding-window inference.
     opt = cfg.optim_wrapper.optimizer
     assert (opt.type, opt.lr, opt.weight_decay) == ("AdamW", 3e-5, 0.05)

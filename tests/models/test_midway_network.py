@@ -38,7 +38,7 @@ def test_vit_s_dynamics_parameter_count_matches_table9() -> None:
     assert round(dynamics / 1e6, 1) == 36.6  # Table 9
     assert dynamics == 36_600_000  # the released modules (no qkv bias) count exactly 36.6 M
     assert round(encoder / 1e6, 1) == 21.7  # Table 9
-    # Hand count (paper-notes §1.9): 12 midway blocks, 12 forward blocks, 3 cross blocks, 9 gating MLPs.
+    # Hand count (docs/paper.md §1.9): 12 midway blocks, 12 forward blocks, 3 cross blocks, 9 gating MLPs.
     d, D = 192, 384
     midway_blocks = 12 * (12 * d * d + 10 * d)
     forward_blocks = 12 * (12 * D * D + 10 * D)

@@ -1,4 +1,4 @@
-# CroCo-Flow's main training mix (naver/croco stereoflow/README.MD; Midway Table 1/2, paper-notes §3.2):
+# CroCo-Flow's main training mix (naver/croco stereoflow/README.MD; Midway Table 1/2, docs/paper.md §3.2):
 #   40x Sintel subtrain clean + 40x Sintel subtrain final + 4x FlyingThings3D train (clean+final, both directions,
 #   left camera) + 4x FlyingChairs train + 1x TartanAir, random 320x384 crops, batch 8.
 # Evaluation (the paper's "FlyingThings and MPI-Sintel validation splits"): FlyingThings3D TEST clean/final and

@@ -1,5 +1,5 @@
 # The "smaller training data" flow setting of CroCo v2 (its Table 11) that Midway's ablations use (Tables 3 and 5,
-# paper-notes §3.2): finetune on FlyingChairs + FlyingThings3D, report MPI-Sintel clean (and final) EPE.
+# docs/paper.md §3.2): finetune on FlyingChairs + FlyingThings3D, report MPI-Sintel clean (and final) EPE.
 # Choices where the papers are silent: the Chairs:Things ratio of CroCo's main mix (4x Chairs, 4x Things
 # clean+final, both directions, left camera); crop 320x384 and batch 8 as CroCo-Flow; MMFlow's RAFT augmentation
 # with RAFT's per-dataset scale ranges; flows >= 1e4 px masked (CroCo's max_gtnorm); evaluation on the whole Sintel

@@ -1,4 +1,4 @@
-# MidwayFlow (paper-notes §3.2): Midway encoder + midway path + forward predictor + DPT head, CroCo-Flow's
+# MidwayFlow (docs/paper.md §3.2): Midway encoder + midway path + forward predictor + DPT head, CroCo-Flow's
 # bounded Laplacian loss and confidence-weighted tiled inference.
 # Where the paper is silent: ImageNet normalisation (the pretraining's DINO transforms), DPT width 256 with
 # reassemble channels (96, 192, 384, 768) and 'project' readout (DPT's ViT defaults), validation tiles of the

@@ -1,4 +1,4 @@
-# CroCo-Flow's optimisation (naver/croco stereoflow/README.MD, paper-notes §3.2): AdamW lr 2e-5, betas (0.9, 0.95),
+# CroCo-Flow's optimisation (naver/croco stereoflow/README.MD, docs/paper.md §3.2): AdamW lr 2e-5, betas (0.9, 0.95),
 # weight decay 0.05, batch 8, 240 epochs of 30,000 pairs = 900,000 iterations, 1 warm-up epoch (3,750 iterations)
 # then a half-cycle cosine. Choices: no weight decay on biases, norms, position embeddings, CLS and motion tokens
 # (CroCo/MAE param groups); cosine down to 0.

@@ -1,5 +1,5 @@
 # BDD100K semantic segmentation (10k images, 19 Cityscapes classes) with 512x512 training crops: the PooDLe ViT
-# protocol replaces FlowE's 512x1024 crops by square ones (paper-notes §3.1). Everything else is mmseg's
+# protocol replaces FlowE's 512x1024 crops by square ones (docs/paper.md §3.1). Everything else is mmseg's
 # upstream pipeline; evaluation runs on the full resized image with sliding-window inference (model.test_cfg).
 _base_ = ['mmseg::_base_/datasets/bdd100k.py']
 crop_size = (512, 512)

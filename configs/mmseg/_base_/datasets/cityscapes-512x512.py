@@ -1,4 +1,4 @@
-# Cityscapes (fine annotations, 19 classes) with 512x512 training crops, as the BDD100K readouts (paper-notes
+# Cityscapes (fine annotations, 19 classes) with 512x512 training crops, as the BDD100K readouts (docs/paper.md
 # §3.1: the Cityscapes crop and schedule are NOT FOUND in the paper; the BDD protocol is reused). Everything else
 # is mmseg's upstream pipeline; evaluation uses sliding-window inference (model.test_cfg).
 _base_ = ['mmseg::_base_/datasets/cityscapes.py']

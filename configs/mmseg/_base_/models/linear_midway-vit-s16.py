@@ -1,5 +1,5 @@
 # Linear readout on a frozen Midway ViT-S/16: BatchNorm + 1x1 conv on the backward-layer features v^3.
-# Choices where the paper is silent (paper-notes §3.1, §7) — see the top-level configs for the full rationale:
+# Choices where the paper is silent (docs/paper.md §3.1, §7) — see the top-level configs for the full rationale:
 #   * level: v^3 (out_indices=(0,), the lowest backward level): the end of the top-down pathway, which has
 #     integrated every higher level through the backward layers, like PooDLe's spatial decoder output that its
 #     linear readout reads.
@@ -8,7 +8,7 @@
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 data_preprocessor = dict(
     type='SegDataPreProcessor',
-    mean=[123.675, 116.28, 103.53],  # ImageNet statistics, as in Midway pretraining (paper-notes §2.3)
+    mean=[123.675, 116.28, 103.53],  # ImageNet statistics, as in Midway pretraining (docs/paper.md §2.3)
     std=[58.395, 57.12, 57.375],
     bgr_to_rgb=True,
     pad_val=0,

@@ -1,7 +1,7 @@
 # UperNet readout on a Midway ViT-S/16: mmseg's ViT UperNet (MultiLevelNeck + UPerHead + auxiliary FCNHead)
 # with the Midway encoder levels z^3, z^6, z^9, z^12 (blocks 3, 6, 9, 12 = mmseg's ViT out_indices (2, 5, 8, 11)),
 # frozen by default. Encoder (not backward) features: PooDLe drops its top-down decoder for UperNet, and so does
-# Midway (paper-notes §3.1).
+# Midway (docs/paper.md §3.1).
 _base_ = ['mmseg::_base_/models/upernet_vit-b16_ln_mln.py']
 data_preprocessor = dict(size=(512, 512))
 model = dict(

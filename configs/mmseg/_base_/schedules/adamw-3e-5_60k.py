@@ -1,4 +1,4 @@
-# PooDLe's ViT readout optimisation (paper-notes §3.1, §6): AdamW, lr 3e-5, weight decay 0.05, 60k iterations
+# PooDLe's ViT readout optimisation (docs/paper.md §3.1, §6): AdamW, lr 3e-5, weight decay 0.05, 60k iterations
 # (Midway's eval config name: ..._1xb16-60k_...). The LR schedule is not given: we use mmseg's ViT recipe, a
 # 1500-iteration linear warm-up then linear (power 1) decay to 0. mmseg's default PolyLR (eta_min 1e-4) would sit
 # above 3e-5, so the upstream schedule is replaced, not inherited.
