@@ -5,6 +5,7 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 
 from midway_plugin.data import write_synthetic_dataset
 from midway_plugin.lightly.pretrain import (
@@ -53,3 +54,21 @@ def test_switches_resolve_on_a_cpu_machine(videos, tmp_path) -> None:
     assert augment_on_device(_config(videos, tmp_path, **{"data.augment": "device"}))
     with pytest.raises(PretrainConfigError, match="data.augment"):
         augment_on_device(_config(videos, tmp_path, **{"data.augment": "gpu-please"}))
+
+
+def test_step_keyed_seeds_fix_the_decoded_pairs_and_crop_boxes(videos) -> None:
+    """Under SeededSamples the same (index, sample seed) gives the same pairs and boxes in any order."""
+    from midway_plugin.data import MidwayTransform, VideoPairDataset
+    from midway_plugin.data.device_augment import PairGeometryTransform
+    from midway_plugin.lightly.reproducible import SeededSamples
+
+    dataset = SeededSamples(VideoPairDataset(videos, transform=PairGeometryTransform(MidwayTransform.small()),
+                                             repeat=2, delta_t=(2, 4)))
+    first = dataset[(0, 1234)]
+    dataset[(1, 99)]  # other draws in between must not matter
+    again = dataset[(0, 1234)]
+    other = dataset[(0, 1235)]
+    assert torch.equal(first["frame_indices"], again["frame_indices"])
+    for key, value in first["views"].items():
+        assert torch.equal(value, again["views"][key]), key
+    assert not torch.equal(first["views"]["local_boxes"], other["views"]["local_boxes"])
