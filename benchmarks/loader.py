@@ -176,6 +176,45 @@ def _loader_case(dataset: VideoPairDataset, workers: int) -> Callable[[], int]:
     return run
 
 
+def decode_cost(video: Path, gop: int, rounds: int = 3) -> dict[str, float]:
+    """Milliseconds per frame decoded from a keyframe: decord (one frame returned / all returned) vs OpenCV
+    (grab without colour conversion + one retrieve / read and convert all)."""
+    import cv2
+    import decord
+
+    def median_ms(fn: Callable[[], object]) -> float:
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times) * 1e3 / gop
+
+    def capture() -> object:
+        return cv2.VideoCapture(str(video), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
+
+    def grab_then_retrieve() -> None:
+        cap = capture()
+        for _ in range(gop):
+            cap.grab()
+        cap.retrieve()
+
+    def read_all() -> None:
+        cap = capture()
+        for _ in range(gop):
+            cap.read()
+
+    last = 2 * gop - 1  # the last frame of the second GOP: decoded from keyframe `gop`
+    return {
+        "decord, last frame of a GOP": median_ms(
+            lambda: decord.VideoReader(str(video), num_threads=1).get_batch([last]).asnumpy()),
+        "decord, every frame of a GOP": median_ms(
+            lambda: decord.VideoReader(str(video), num_threads=1).get_batch(list(range(gop, last + 1))).asnumpy()),
+        "opencv, grab a GOP + retrieve 1": median_ms(grab_then_retrieve),
+        "opencv, read (convert) a GOP": median_ms(read_all),
+    }
+
+
 def needed_decode_scale(transform: MidwayTransform, height: int, width: int, openings: int = 2000) -> np.ndarray:
     """Per opening (R pairs), the smallest decode scale at which no crop is upsampled more than at full size."""
     geometry = PairGeometryTransform(transform)
@@ -203,6 +242,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0, help="also measure DataLoaders with this many workers")
     parser.add_argument("--render-device", default="cpu", help="device of the 'render' case (e.g. cuda)")
     parser.add_argument("--render-items", type=int, default=1, help="openings (x 5 pairs) rendered per call")
+    parser.add_argument("--decode-cost", action="store_true",
+                        help="only print the per-frame decode cost of decord and OpenCV (generated videos: --gop)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -214,6 +255,16 @@ def main() -> None:
     print(f"# loader benchmark  {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC  cpus {os.cpu_count()}  torch threads 1"
           f"  load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}  ({args.seconds:g} s x {args.rounds} rounds)")
     result: dict = {"load_average_before": load, "seconds": args.seconds, "rounds": args.rounds, "videos": {}}
+    if args.decode_cost:
+        for video in videos:
+            costs = decode_cost(video, args.gop, args.rounds)
+            print(f"\n{video.name}: ms per frame decoded from a keyframe ({args.gop} frames)")
+            for name, ms in costs.items():
+                print(f"  {name:<34} {ms:6.2f}")
+            result["videos"][video.name] = {"decode_ms_per_frame": costs}
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=2))
+        return
     for video in videos:
         cases = cases_for(video, args.workers, args.render_device, args.render_items)
         times: dict[str, list[float]] = {name: [] for name in cases}
