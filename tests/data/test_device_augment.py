@@ -241,3 +241,33 @@ def test_dataset_loader_and_device_augment_give_the_cpu_shapes(video_dir) -> Non
         for ours, theirs in zip(value, reference[key]):
             assert ours.shape[1:] == theirs.shape[1:] and ours.shape[0] == 4
             assert torch.isfinite(ours).all()
+
+
+def test_each_view_gets_its_own_photometric_settings() -> None:
+    """Full transforms on a two-colour frame: per view, colour statistics match the CPU view at the same position
+    (solarisation only on g2 and x_tdt, grayscale and jitter everywhere), so the settings are wired to the right
+    views. Blur is left out: it is checked above, and crop resampling differs between the paths."""
+    frame = np.zeros((180, 320, 3), dtype=np.uint8)
+    frame[:, :160] = (200, 120, 60)
+    frame[:, 160:] = (230, 200, 170)  # bright: solarisation turns it dark
+    transform = MidwayTransform(
+        MidwayMotionTransform(crop_size=32, normalize=None),
+        MidwayDINOTransform(global_crop_size=32, local_crop_size=16, n_local_views=1, normalize=None),
+    )
+    pairs = 400
+    cpu_views, device_views = _render_both(transform, frame, pairs=pairs, seed=5)
+    dark: dict[tuple[str, int], tuple[float, float]] = {}
+    for key, views in cpu_views.items():
+        for index, cpu in enumerate(views):
+            dev = device_views[key][index]
+            for channel in range(3):
+                result = ks_2samp(cpu[:, channel].mean((1, 2)).numpy(), dev[:, channel].mean((1, 2)).numpy())
+                assert result.statistic < _ks_max(pairs), f"{key}[{index}] channel {channel}: KS {result.statistic:.3f}"
+            # Mostly solarisation of the bright half (also strong darkening by the jitter).
+            dark[(key, index)] = tuple(float((x.mean((1, 2, 3)) < 0.3).float().mean()) for x in (cpu, dev))
+            rate_cpu, rate_dev = dark[(key, index)]
+            assert abs(rate_cpu - rate_dev) < 0.07, f"{key}[{index}] dark rate {rate_cpu:.2f} vs {rate_dev:.2f}"
+    for path in (0, 1):  # solarised views (g2, x_tdt) are dark far more often than their unsolarised twins
+        assert dark[("dino_global", 1)][path] > dark[("dino_global", 0)][path] + 0.05
+        assert dark[("dino_global", 3)][path] > dark[("dino_global", 2)][path] + 0.05
+        assert dark[("motion", 1)][path] > dark[("motion", 0)][path] + 0.05
