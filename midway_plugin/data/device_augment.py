@@ -125,7 +125,8 @@ class DeviceAugment:
     """Renders the views of decoded pairs on their device (the accelerator half of the accelerator path).
 
     The frames are converted to ``dtype`` whole before cropping: 11 MB per 720p frame in float32, so a step of
-    100 pairs holds 2.2 GB of frames for the duration of the rendering (``torch.float16`` halves it).
+    100 pairs holds 2.2 GB of frames for the duration of the rendering (``dtype=torch.float16`` halves it;
+    torchvision's ``roi_align`` has no bfloat16 kernel on the CPU).
 
     Args:
         transform: The :class:`~midway_plugin.data.MidwayTransform` whose views are rendered (sizes, photometric

@@ -135,7 +135,7 @@ def color_jitter(x: Tensor, spec: ColorSpec) -> Tensor:
     lows = torch.tensor([max(0.0, 1 - spec.brightness), max(0.0, 1 - spec.contrast),
                          max(0.0, 1 - spec.saturation), -spec.hue], device=device)
     highs = torch.tensor([1 + spec.brightness, 1 + spec.contrast, 1 + spec.saturation, spec.hue], device=device)
-    factors = lows + (highs - lows) * torch.rand(m, 4, device=device)
+    factors = (lows + (highs - lows) * torch.rand(m, 4, device=device)).to(x.dtype)
     order = torch.rand(m, 4, device=device).argsort(dim=1)  # a random permutation per image, like randperm(4)
     enabled = [spec.brightness > 0, spec.contrast > 0, spec.saturation > 0, spec.hue > 0]
     for position in range(4):
@@ -164,9 +164,9 @@ def gaussian_blur(x: Tensor, p: float, sigmas: tuple[float, float]) -> Tensor:
         return x
     sigma = sigmas[0] + (sigmas[1] - sigmas[0]) * torch.rand(len(chosen), device=x.device)
     radius = max(1, math.ceil(3 * sigmas[1]))
-    offsets = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
-    kernel = torch.exp(-0.5 * (offsets / sigma.to(x.dtype).view(-1, 1)) ** 2)
-    kernel = (kernel / kernel.sum(dim=1, keepdim=True)).repeat_interleave(c, dim=0)  # (m * c, k)
+    offsets = torch.arange(-radius, radius + 1, device=x.device, dtype=torch.float32)
+    kernel = torch.exp(-0.5 * (offsets / sigma.view(-1, 1)) ** 2)
+    kernel = (kernel / kernel.sum(dim=1, keepdim=True)).to(x.dtype).repeat_interleave(c, dim=0)  # (m * c, k)
     sub = x[chosen].reshape(1, len(chosen) * c, h, w)
     sub = F.pad(sub, (radius, radius, 0, 0), mode="replicate")
     sub = F.conv2d(sub, kernel.view(-1, 1, 1, 2 * radius + 1), groups=len(chosen) * c)

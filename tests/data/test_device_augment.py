@@ -271,3 +271,19 @@ def test_each_view_gets_its_own_photometric_settings() -> None:
         assert dark[("dino_global", 1)][path] > dark[("dino_global", 0)][path] + 0.05
         assert dark[("dino_global", 3)][path] > dark[("dino_global", 2)][path] + 0.05
         assert dark[("motion", 1)][path] > dark[("motion", 0)][path] + 0.05
+
+
+def test_half_precision_rendering_matches_float32_geometry() -> None:
+    transform = _transform(photometric_on=False)
+    frame = _coordinate_frame()
+    worker = PairGeometryTransform(transform)
+    torch.manual_seed(7)
+    views = collate_decoded([{"views": worker(frame, frame)} for _ in range(8)])["views"]
+    full = DeviceAugment(transform)(views)
+    half = DeviceAugment(transform, dtype=torch.float16)(views)
+    for key in full:
+        for ours, reference in zip(half[key], full[key]):
+            assert ours.dtype == torch.float16
+            assert (ours.float() - reference).abs().max() < 0.02
+    photometric_half = DeviceAugment(_transform(photometric_on=True), dtype=torch.float16)(views)
+    assert all(torch.isfinite(v).all() for views_ in photometric_half.values() for v in views_)
