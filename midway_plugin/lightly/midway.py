@@ -255,7 +255,8 @@ class Midway(LightningModule):
     Attributes:
         batch_augment: Renders decoded batches on the device (the accelerator-augment path,
             :class:`~midway_plugin.data.device_augment.DeviceAugment`), applied after the batch is moved to the
-            device; None for batches of rendered views. Not a hyperparameter: set by the pretraining run.
+            device (:meth:`render_batch`); None for batches of rendered views. Not a hyperparameter: set by the
+            pretraining run.
     """
 
     def __init__(
@@ -398,8 +399,12 @@ class Midway(LightningModule):
         """Teacher (EMA) CLS features ``(B, D)``: the representation Lightly's kNN/linear evaluations read."""
         return self.network.teacher_encoder.forward_cls(x)
 
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """Accelerator-augment path: renders the views of decoded frame pairs on the training device."""
+    def render_batch(self, batch: Any) -> Any:
+        """Accelerator-augment path: renders the views of decoded frame pairs on the batch's (training) device.
+
+        Called at the start of :meth:`training_step`, after the per-step reseeding of the generators
+        (``SeedEveryStep.on_train_batch_start``), so the photometric draws are a function of (seed, step) too.
+        """
         if self.batch_augment is not None and isinstance(batch, Mapping) and isinstance(batch.get("views"), Mapping):
             if "frames" in batch["views"]:
                 from midway_plugin.data.video_pairs import flatten_pairs  # (B, R, ...) -> (B * R, ...), any rank
@@ -423,7 +428,7 @@ class Midway(LightningModule):
         return compile_report(self.compiled) if self.compiled else "not compiled"
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        views = unpack_batch(batch)
+        views = unpack_batch(self.render_batch(batch))
         step = self.trainer.global_step
         # EMA update of the teacher before this step's forward (Lightly's idiom): the teacher state saved in a
         # checkpoint after step N has seen the student up to step N - 1, so resuming repeats nothing.

@@ -72,3 +72,20 @@ def test_step_keyed_seeds_fix_the_decoded_pairs_and_crop_boxes(videos) -> None:
     for key, value in first["views"].items():
         assert torch.equal(value, again["views"][key]), key
     assert not torch.equal(first["views"]["local_boxes"], other["views"]["local_boxes"])
+
+
+def test_resumed_device_augment_run_repeats_the_uninterrupted_one(videos, tmp_path) -> None:
+    """Views rendered on the device draw from the per-step seeds: resuming at step 1 gives step 2's exact weights."""
+    from midway_plugin.lightly.checkpoint import load_lightning_checkpoint
+
+    # One worker: with none, building the items in the training process would reseed it before each transfer.
+    settings = {"data.augment": "device", "trainer.checkpoint_every_n_steps": 1, "data.num_workers": 1}
+    straight = run_pretraining(_config(videos, tmp_path / "straight", **settings))
+    resumed = run_pretraining(_config(videos, tmp_path / "resumed", **settings),
+                              resume=straight["checkpoint_dir"] / "step-00000001.ckpt")
+    assert straight["global_step"] == resumed["global_step"] == 2
+    a = load_lightning_checkpoint(straight["checkpoint_dir"] / "step-00000002.ckpt")["state_dict"]
+    b = load_lightning_checkpoint(resumed["checkpoint_dir"] / "step-00000002.ckpt")["state_dict"]
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)

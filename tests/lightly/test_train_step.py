@@ -130,7 +130,7 @@ def test_decoded_batches_are_rendered_after_transfer_and_train() -> None:
     with pytest.raises(ValueError, match="no augmenter"):
         unpack_batch(batch)
     model.batch_augment = augment
-    rendered = model.on_after_batch_transfer(batch, 0)
+    rendered = model.render_batch(batch)
     views = unpack_batch(rendered)
     assert views.motion[0].shape == (2, 3, 32, 32) and len(views.globals_) == 4 and len(views.locals_) == 4
     assert views.locals_[0].shape == (2, 3, 16, 16)
