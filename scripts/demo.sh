@@ -8,7 +8,7 @@
 #   6. draw forwarded-feature perturbation heatmaps of the exported dynamics (`midway analyze perturb`),
 # and print one summary: mIoU, EPE and where each picture and log is. Everything goes to demo_output/ (gitignored).
 # Environment: PY (python, default .venv/bin/python), DEMO_STEPS (pretraining steps, default: the config's 200),
-# DEMO_SEG_ITERS / DEMO_FLOW_ITERS (readout / finetuning iterations, defaults 300 / 300), DEMO_FRAMES (frames
+# DEMO_SEG_ITERS / DEMO_FLOW_ITERS (readout / finetuning iterations, defaults 300 / 200), DEMO_FRAMES (frames
 # per video, default 48), DEMO_OUT (output folder, default demo_output).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +16,7 @@ PY=${PY:-.venv/bin/python}
 OUT=${DEMO_OUT:-demo_output}
 STEPS=${DEMO_STEPS:-}
 SEG_ITERS=${DEMO_SEG_ITERS:-300}
-FLOW_ITERS=${DEMO_FLOW_ITERS:-300}
+FLOW_ITERS=${DEMO_FLOW_ITERS:-200}
 FRAMES=${DEMO_FRAMES:-48}
 [[ -x $PY ]] || { echo "demo: $PY not found; run 'make install' first" >&2; exit 1; }
 PYBIN=$(cd "$(dirname "$PY")" && pwd)
