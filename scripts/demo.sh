@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The end-to-end demo (`make demo`, README's first command), on the CPU in a few minutes:
-#   1. generate short synthetic videos with exact flow and masks (`midway make-video`; the last 2 are held out),
-#   2. pretrain the tiny Midway model of configs/pretrain/demo.yaml on the 6 training videos,
+#   1. generate 24 short synthetic videos with exact flow and masks (`midway make-video`; the last 6 are held out),
+#   2. pretrain the tiny Midway model of configs/pretrain/demo.yaml on the 18 training videos,
 #   3. export the weights (timm / mmseg / mmflow loadable safetensors),
 #   4. segmentation: `mim train mmseg` linear readout on the frozen export, `mim test mmseg` -> mIoU on held-out videos,
 #   5. optical flow: `mim train mmflow` finetuning (pretrained dynamics + DPT head), `mim test mmflow` -> EPE,
@@ -9,7 +9,7 @@
 # and print one summary: mIoU, EPE and where each picture and log is. Everything goes to demo_output/ (gitignored).
 # Environment: PY (python, default .venv/bin/python), DEMO_STEPS (pretraining steps, default: the config's 200),
 # DEMO_SEG_ITERS / DEMO_FLOW_ITERS (readout / finetuning iterations, defaults 300 / 200), DEMO_FRAMES (frames
-# per video, default 48), DEMO_OUT (output folder, default demo_output).
+# per video, default 16), DEMO_OUT (output folder, default demo_output).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -17,7 +17,7 @@ OUT=${DEMO_OUT:-demo_output}
 STEPS=${DEMO_STEPS:-}
 SEG_ITERS=${DEMO_SEG_ITERS:-300}
 FLOW_ITERS=${DEMO_FLOW_ITERS:-200}
-FRAMES=${DEMO_FRAMES:-48}
+FRAMES=${DEMO_FRAMES:-16}
 [[ -x $PY ]] || { echo "demo: $PY not found; run 'make install' first" >&2; exit 1; }
 PYBIN=$(cd "$(dirname "$PY")" && pwd)
 midway() { "$PY" -c 'import sys; from midway_plugin.cli import main; sys.exit(main())' "$@"; }
@@ -35,12 +35,14 @@ run_mim() {
   fi
 }
 start=$SECONDS
-say "1/6 generating 8 synthetic videos ($FRAMES frames, 64x64; the last 2 held out for evaluation) -> $OUT/video"
+# Many short videos rather than a few long ones: each has its own camera pan, so a flow head cannot get by on
+# recognising the few training backgrounds.
+say "1/6 generating 24 synthetic videos ($FRAMES frames, 64x64; the last 6 held out for evaluation) -> $OUT/video"
 rm -rf "$OUT/video"
-midway make-video --out "$OUT/video" --num-videos 8 --val-videos 2 --frames "$FRAMES" --size 64x64 --seed 0 \
+midway make-video --out "$OUT/video" --num-videos 24 --val-videos 6 --frames "$FRAMES" --size 64x64 --seed 0 \
   --objects 5 --object-speed 1,4
 
-say "2/6 pretraining configs/pretrain/demo.yaml on the 6 training videos, on the CPU -> $OUT/pretrain"
+say "2/6 pretraining configs/pretrain/demo.yaml on the 18 training videos, on the CPU -> $OUT/pretrain"
 rm -rf "$OUT/pretrain"  # a fresh run: no stale checkpoints or log versions from an earlier demo
 extra=()
 [[ -n $STEPS ]] && extra+=(--max-steps "$STEPS")
@@ -75,7 +77,7 @@ train_and_test "$OUT/flow" mmflow configs/mmflow/midwayflow_tiny_1xb8-2k_synthet
 
 say "6/6 perturbation heatmaps of the learned forward predictor on a held-out video -> $OUT/analysis"
 rm -rf "$OUT/analysis"
-midway analyze perturb --weights "$OUT/midway_demo.safetensors" --video "$OUT/video/videos_val/synth_0006.mp4" \
+midway analyze perturb --weights "$OUT/midway_demo.safetensors" --video "$OUT/video/videos_val/synth_0018.mp4" \
   --gap 3 --out "$OUT/analysis"
 
 say "done in $((SECONDS - start)) s; produced:"

@@ -21,8 +21,8 @@ def test_demo_script_produces_everything_it_announces(tmp_path: Path) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-4000:]
-    assert len(list((out / "video" / "videos").glob("*.mp4"))) == 6  # pretraining never sees the 2 val videos
-    assert len(list((out / "video" / "videos_val").glob("*.mp4"))) == 2
+    assert len(list((out / "video" / "videos").glob("*.mp4"))) == 18  # pretraining never sees the 6 val videos
+    assert len(list((out / "video" / "videos_val").glob("*.mp4"))) == 6
     assert (out / "pretrain" / "checkpoints" / "last.ckpt").is_file()
     assert (out / "midway_demo.safetensors").is_file()
     assert (out / "seg" / "iter_2.pth").is_file() and (out / "flow" / "iter_2.pth").is_file()
