@@ -57,7 +57,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--devices", help="devices per node, e.g. 2 or auto (trainer.devices)")
     parser.add_argument("--num-nodes", type=int, help="number of nodes (trainer.num_nodes)")
     parser.add_argument("--strategy", help="Lightning strategy, e.g. ddp (trainer.strategy)")
-    parser.add_argument("--precision", help="e.g. 16-mixed, bf16-mixed, 32-true (trainer.precision)")
+    parser.add_argument(
+        "--precision", help="auto, bf16-mixed, 16-mixed (fp16 + GradScaler), 32-true (trainer.precision)"
+    )
     parser.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (trainer.max_steps)")
     parser.add_argument(
         "--print-config", action="store_true", help="print the resolved config and exit without training"

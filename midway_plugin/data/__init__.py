@@ -10,6 +10,7 @@ Public API (stable; the Lightly method and the CLI build on it)::
         MidwayMotionTransform,   # transforms.py: the dynamics objective's motion crops
         MidwayDINOTransform,     # transforms.py: the paired-frame DINO crops
         MidwayTransform,         # transforms.py: both of the above, one dict per pair
+        PairGeometryTransform, collate_decoded, DeviceAugment,  # device_augment.py: views rendered on the GPU
         generate_video, SyntheticVideo, CLASS_NAMES,   # synthetic.py: in-memory video + ground truth
         write_synthetic_dataset, write_video, read_flo, write_flo, check_decord_readable,
         check_random_access, SeekReport, InexactSeekWarning,   # seek_check.py: random access exact per file?
@@ -41,6 +42,7 @@ _EXPORTS = {
         "write_video",
     ),
     "transforms": ("MidwayDINOTransform", "MidwayMotionTransform", "MidwayTransform"),
+    "device_augment": ("DeviceAugment", "PairGeometryTransform", "collate_decoded"),
     "seek_check": ("InexactSeekWarning", "SeekReport", "check_random_access"),
     "readers": ("READERS", "OpenCVReader", "open_reader"),
     "video_pairs": (
@@ -73,6 +75,7 @@ if TYPE_CHECKING:
         write_synthetic_dataset,
         write_video,
     )
+    from midway_plugin.data.device_augment import DeviceAugment, PairGeometryTransform, collate_decoded  # noqa
     from midway_plugin.data.readers import READERS, OpenCVReader, open_reader  # noqa: F401
     from midway_plugin.data.seek_check import InexactSeekWarning, SeekReport, check_random_access  # noqa: F401
     from midway_plugin.data.transforms import MidwayDINOTransform, MidwayMotionTransform, MidwayTransform  # noqa

@@ -198,6 +198,11 @@ class MidwayMotionTransform:
         )  # fmt: skip
         self.view_t = color_view(gaussian_blur=gaussian_blur[0], solarization_prob=0.0, **color)
         self.view_tdt = color_view(gaussian_blur=gaussian_blur[1], solarization_prob=solarization_prob, **color)
+        # The photometric settings of (frame t, frame t + dt), for the accelerator path (device_augment.py).
+        self.color_settings = (
+            {**color, "gaussian_blur": gaussian_blur[0], "solarization_prob": 0.0},
+            {**color, "gaussian_blur": gaussian_blur[1], "solarization_prob": solarization_prob},
+        )
 
     def sample_params(self, height: int, width: int) -> MotionParams:
         """Draws the shared box for a pair of ``height`` x ``width`` frames."""
@@ -314,6 +319,12 @@ class MidwayDINOTransform:
         self.global_views = (
             color_view(gaussian_blur=gaussian_blur[0], solarization_prob=0.0, **color),
             color_view(gaussian_blur=gaussian_blur[1], solarization_prob=solarization_prob, **color),
+        )
+        # The photometric settings of (global 1, global 2, locals), for the accelerator path (device_augment.py).
+        self.color_settings = (
+            {**color, "gaussian_blur": gaussian_blur[0], "solarization_prob": 0.0},
+            {**color, "gaussian_blur": gaussian_blur[1], "solarization_prob": solarization_prob},
+            {**color, "gaussian_blur": gaussian_blur[2], "solarization_prob": 0.0},
         )
         self.local_view = DINOViewTransform(
             crop_size=self.local_crop_size,

@@ -630,6 +630,9 @@ class VideoPairDataset(Dataset):
             return None
         outputs = []
         for frame_t, frame_u in frames:
+            if getattr(self.transform, "takes_arrays", False):  # e.g. the decode-only path: no PIL round trip
+                outputs.append(self.transform(frame_t, frame_u))
+                continue
             images = Image.fromarray(frame_t), Image.fromarray(frame_u)
             outputs.append(self.transform(*images) if self.transform is not None else _raw_views(*images))
         return {

@@ -52,14 +52,23 @@ def _section_hints() -> dict[tuple[str, ...], list[dict[str, Any]]]:
     model.update(typing.get_type_hints(MidwayConfig))
     model["preset"] = str
     midway = _signature_hints(Midway.__init__)
+    trainer = _signature_hints(Trainer.__init__)
+    # Keys whose values this package resolves before passing them on (pretrain.py): "auto" precision, the fused
+    # switch (Midway's fused_optimizer), where views are rendered.
+    own = {
+        "trainer": {"precision": typing.Union[typing.Literal["auto"], trainer["precision"]]},
+        "optim": {"fused": typing.Optional[bool]},
+        "data": {"augment": typing.Literal["auto", "cpu", "device"]},
+    }
     return {
         ("model",): [model],
         ("method",): [midway],
-        ("optim",): [midway],
-        ("data",): [_signature_hints(VideoPairDataset.__init__), midway, _signature_hints(DataLoader.__init__)],
+        ("optim",): [own["optim"], midway],
+        ("data",): [own["data"], _signature_hints(VideoPairDataset.__init__), midway,
+                    _signature_hints(DataLoader.__init__)],
         ("data", "motion"): [_signature_hints(MidwayMotionTransform.__init__)],
         ("data", "dino"): [_signature_hints(MidwayDINOTransform.__init__)],
-        ("trainer",): [_signature_hints(Trainer.__init__)],
+        ("trainer",): [own["trainer"], trainer],
     }
 
 

@@ -32,9 +32,16 @@ from lightly.utils.optim import update_param_groups
 from lightly.utils.scheduler import CosineWarmupScheduler, cosine_schedule
 from pytorch_lightning import LightningModule
 from torch import Tensor, nn
-from torch.optim import AdamW, Optimizer
+from torch.optim import Optimizer
 
 from midway_plugin.lightly.dino_pair_loss import DINOPairLoss
+from midway_plugin.lightly.train_step import (
+    clip_grad_per_parameter_,
+    compile_guarded,
+    compile_report,
+    make_adamw,
+    student_head_outputs,
+)
 from midway_plugin.models import MidwayConfig, MidwayNetwork
 
 #: Order of the flat view list used by the Lightly-style ``(views, targets, filenames)`` batches: the two motion
@@ -118,6 +125,11 @@ def unpack_batch(batch: Any, num_global_views: int = 4) -> MidwayViews:
         views = _flatten_pairs(batch["views"])
         if not isinstance(views, Mapping):
             raise ValueError(f"batch['views'] must be a dict of crops, got {type(views).__name__}")
+        if "frames" in views:
+            raise ValueError(
+                "batch['views'] holds decoded frames (the accelerator-augment path) but no augmenter rendered them: "
+                "set Midway.batch_augment to the DeviceAugment of the dataset's PairGeometryTransform"
+            )
         if "motion" not in views and "dino_global" not in views:
             raise ValueError(f"batch['views'] has neither 'motion' nor 'dino_global' crops; has {sorted(views)}")
         motion = None
@@ -235,6 +247,16 @@ class Midway(LightningModule):
         clip_mode: How Lightning's ``gradient_clip_val`` (3.0) is applied: ``"per_parameter"`` clips every
             parameter's gradient norm separately, on the encoder and DINO head only, like the released code
             (docs/paper.md §1.10.8); ``"norm"`` is Lightning's global clipping over all parameters.
+        fused_optimizer: AdamW's fused kernels: None = where the device supports them, True = required, False =
+            torch's default (foreach).
+        compile: ``torch.compile`` the student/teacher encoders and the dynamics networks at the start of
+            training; a part that fails to compile runs eagerly (one warning with the reason).
+
+    Attributes:
+        batch_augment: Renders decoded batches on the device (the accelerator-augment path,
+            :class:`~midway_plugin.data.device_augment.DeviceAugment`), applied after the batch is moved to the
+            device (:meth:`render_batch`); None for batches of rendered views. Not a hyperparameter: set by the
+            pretraining run.
     """
 
     def __init__(
@@ -266,6 +288,8 @@ class Midway(LightningModule):
         freeze_last_layer_epochs: float = 1.0,
         clip_mode: str = "per_parameter",
         freeze_last_layer_steps: int | None = None,
+        fused_optimizer: bool | None = None,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         if batch_size_per_device < 1:
@@ -293,6 +317,9 @@ class Midway(LightningModule):
         self.hparams["betas"] = [float(b) for b in betas]
 
         self.network = MidwayNetwork(cfg, with_teacher=True)
+        self.batch_augment: Any = None
+        self.optimizer_implementation: str | None = None
+        self.compiled: dict[str, Any] = {}
         embed_dim = self.network.encoder.embed_dim
         head_kwargs = dict(
             input_dim=embed_dim,
@@ -372,15 +399,36 @@ class Midway(LightningModule):
         """Teacher (EMA) CLS features ``(B, D)``: the representation Lightly's kNN/linear evaluations read."""
         return self.network.teacher_encoder.forward_cls(x)
 
-    def _student_head_outputs(self, views: list[Tensor]) -> list[Tensor]:
-        if not views:
-            return []
-        # One encoder pass per resolution (globals and locals differ), as DINO's multi-crop wrapper does.
-        out = self.student_head(self.network.encoder.forward_cls(torch.cat(views)))
-        return list(out.chunk(len(views)))
+    def render_batch(self, batch: Any) -> Any:
+        """Accelerator-augment path: renders the views of decoded frame pairs on the batch's (training) device.
+
+        Called at the start of :meth:`training_step`, after the per-step reseeding of the generators
+        (``SeedEveryStep.on_train_batch_start``), so the photometric draws are a function of (seed, step) too.
+        """
+        if self.batch_augment is not None and isinstance(batch, Mapping) and isinstance(batch.get("views"), Mapping):
+            if "frames" in batch["views"]:
+                from midway_plugin.data.video_pairs import flatten_pairs  # (B, R, ...) -> (B * R, ...), any rank
+
+                with torch.no_grad():
+                    batch = {**batch, "views": self.batch_augment(flatten_pairs(batch["views"]))}
+        return batch
+
+    def on_fit_start(self) -> None:
+        if self.hparams.get("compile") and not self.compiled:
+            modules: dict[str, nn.Module] = {"encoder": self.network.encoder}
+            if getattr(self.network, "teacher_encoder", None) is not None:
+                modules["teacher_encoder"] = self.network.teacher_encoder
+            for name, module in self.network.dynamics_modules().items():
+                children = dict(module.items()) if isinstance(module, nn.ModuleDict) else {"": module}
+                modules.update({f"{name}.{key}".rstrip("."): child for key, child in children.items()})
+            self.compiled = compile_guarded(modules, methods=("forward", "forward_cls"))
+
+    def compile_status(self) -> str:
+        """What ``compile=True`` did: per compiled method, "compiled" / "failed (reason)" and compile time."""
+        return compile_report(self.compiled) if self.compiled else "not compiled"
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        views = unpack_batch(batch)
+        views = unpack_batch(self.render_batch(batch))
         step = self.trainer.global_step
         # EMA update of the teacher before this step's forward (Lightly's idiom): the teacher state saved in a
         # checkpoint after step N has seen the student up to step N - 1, so resuming repeats nothing.
@@ -397,7 +445,10 @@ class Midway(LightningModule):
             with torch.no_grad():
                 teacher_cls = self.network.teacher_encoder.forward_cls(torch.cat(views.globals_))
                 teacher_out = self.teacher_head(teacher_cls).chunk(len(views.globals_))
-            student_out = self._student_head_outputs(views.globals_) + self._student_head_outputs(views.locals_)
+            # One encoder pass per resolution (as DINO's multi-crop wrapper), one head call for all views.
+            student_out = student_head_outputs(
+                self.network.encoder.forward_cls, self.student_head, [views.globals_, views.locals_]
+            )
             terms["dino"] = self.criterion(teacher_out, student_out)
         if self.use_dynamics:
             if views.motion is None:
@@ -518,7 +569,17 @@ class Midway(LightningModule):
     def configure_optimizers(self):  # type: ignore[override]
         hp = self.hparams
         peak_lr = self.peak_lr()
-        optimizer = AdamW(self.parameter_groups(), lr=peak_lr, betas=tuple(hp.betas))
+        fused = hp.get("fused_optimizer")
+        if _uses_grad_scaler(self) and fused is not False:
+            # fp16 + GradScaler: a fused AdamW unscales inside step(), after our clipping, which would then clip
+            # scaled gradients (Lightning refuses the combination for its own clipping).
+            if fused:
+                raise ValueError("fused_optimizer=True cannot be combined with 16-mixed precision (GradScaler) and "
+                                 "gradient clipping; use bf16-mixed, or fused_optimizer null/false")
+            fused = False
+        optimizer, self.optimizer_implementation = make_adamw(
+            self.parameter_groups(), lr=peak_lr, betas=hp.betas, fused=fused
+        )
         total_steps = self._total_steps()
         warmup_steps = min(total_steps, int(round(total_steps * hp.warmup_epochs / self._epochs())))
         scheduler = {
@@ -569,9 +630,15 @@ class Midway(LightningModule):
             self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
             return
         # The released code clips each parameter's gradient to norm 3.0, on the encoder and DINO head only.
-        for param in _params(self.network.encoder, self.student_head):
-            if param.grad is not None:
-                nn.utils.clip_grad_norm_([param], gradient_clip_val)
+        clip_grad_per_parameter_(_params(self.network.encoder, self.student_head), gradient_clip_val)
+
+
+def _uses_grad_scaler(module: LightningModule) -> bool:
+    """Whether the trainer's precision plugin scales the loss (fp16 mixed precision)."""
+    try:
+        return getattr(module.trainer.precision_plugin, "scaler", None) is not None
+    except RuntimeError:  # not attached to a trainer
+        return False
 
 
 def _params(*modules: nn.Module) -> Iterator[nn.Parameter]:

@@ -56,6 +56,7 @@ DEFAULTS: dict[str, Any] = {
         "dynamics_weight_decay": 0.01,
         "betas": [0.9, 0.999],
         "clip_mode": "per_parameter",
+        "fused": None,  # fused AdamW: null = where supported (not with 16-mixed's GradScaler), true, false
     },
     "data": {
         "root": None,
@@ -68,6 +69,7 @@ DEFAULTS: dict[str, Any] = {
         "decode_short_side": None,
         "index_cache": None,
         "seek_check": "fallback",  # "skip" / "off": see VideoPairDataset (files decord seeks wrong in)
+        "augment": "auto",  # where views are rendered: "cpu" (workers, PIL), "device" (batched), "auto": device on CUDA
         "motion": {},  # MidwayMotionTransform arguments
         "dino": {},  # MidwayDINOTransform arguments
     },
@@ -78,7 +80,8 @@ DEFAULTS: dict[str, Any] = {
         "devices": "auto",
         "num_nodes": 1,
         "strategy": "auto",
-        "precision": "16-mixed",
+        "precision": "auto",  # "auto": bf16-mixed on a CUDA GPU with bf16 (else 16-mixed), 32-true on CPU
+        "compile": False,  # torch.compile the encoders and dynamics networks (eager fallback on failure)
         "gradient_clip_val": 3.0,
         "log_every_n_steps": 10,
         "checkpoint_every_n_steps": 1000,
@@ -213,6 +216,41 @@ def _listless(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
 
 
+AUGMENT_CHOICES = ("auto", "cpu", "device")
+
+
+def _trains_on_cuda(config: Mapping[str, Any]) -> bool:
+    import torch
+
+    accelerator = str(config["trainer"]["accelerator"]).lower()
+    return accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+
+
+def augment_on_device(config: Mapping[str, Any]) -> bool:
+    """Whether views are rendered on the training device (``data.augment``; ``"auto"``: when training on CUDA).
+
+    Raises:
+        PretrainConfigError: ``data.augment`` is not one of :data:`AUGMENT_CHOICES`.
+    """
+    choice = config["data"].get("augment", "auto")
+    if choice not in AUGMENT_CHOICES:
+        raise PretrainConfigError(f"data.augment must be one of {', '.join(AUGMENT_CHOICES)}, got {choice!r}")
+    return choice == "device" or (choice == "auto" and _trains_on_cuda(config))
+
+
+def resolve_precision(config: Mapping[str, Any]) -> str:
+    """``trainer.precision``, with ``"auto"`` = ``bf16-mixed`` on a CUDA GPU that has bf16, ``16-mixed`` on one
+    without (fp16 + GradScaler, as the released code), ``32-true`` elsewhere."""
+    import torch
+
+    precision = str(config["trainer"]["precision"])
+    if precision != "auto":
+        return precision
+    if _trains_on_cuda(config):
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    return "32-true"
+
+
 def build_dataset(config: Mapping[str, Any]):
     """The :class:`~midway_plugin.data.VideoPairDataset` of ``data``.
 
@@ -229,10 +267,15 @@ def build_dataset(config: Mapping[str, Any]):
     if not root.exists():
         raise PretrainConfigError(f"data.root {str(root)!r} does not exist")
     delta_t = data["delta_t"]
+    transform = build_transform(config)
+    if augment_on_device(config):
+        from midway_plugin.data.device_augment import PairGeometryTransform
+
+        transform = PairGeometryTransform(transform)  # workers decode and draw boxes; the module renders views
     try:
         return VideoPairDataset(
             root,
-            transform=build_transform(config),
+            transform=transform,
             delta_t=tuple(delta_t) if isinstance(delta_t, list) else delta_t,
             delta_unit=data["delta_unit"],
             repeat=int(data["repeat"]),
@@ -261,11 +304,16 @@ def build_dataloader(config: Mapping[str, Any], dataset):
     if batch_size < 1:
         raise PretrainConfigError(f"data.batch_size_per_device must be >= 1, got {batch_size}")
     workers = int(data["num_workers"])
+    from midway_plugin.data.device_augment import PairGeometryTransform, collate_decoded
+
+    decoded = isinstance(getattr(dataset, "transform", None), PairGeometryTransform)
     return DataLoader(
         SeededSamples(dataset),
         batch_sampler=StepBatchSampler(len(dataset), batch_size, int(config["seed"])),
         num_workers=workers,
         persistent_workers=workers > 0,
+        collate_fn=collate_decoded if decoded else None,
+        pin_memory=decoded and _trains_on_cuda(config),
         worker_init_fn=ignore_stop_signals if workers > 0 else None,  # items seed themselves (SeededSamples)
     )
 
@@ -280,7 +328,10 @@ def method_kwargs(config: Mapping[str, Any], max_epochs_paper: float) -> dict[st
         "epochs": float(max_epochs_paper),
     }
     kwargs.update(config["method"])
-    kwargs.update(config["optim"])
+    optim = dict(config["optim"])
+    kwargs["fused_optimizer"] = optim.pop("fused", None)
+    kwargs.update(optim)
+    kwargs["compile"] = bool(config["trainer"].get("compile", False))
     return kwargs
 
 
@@ -296,9 +347,14 @@ def build_model(config: Mapping[str, Any], mode: str = "folder"):
     kwargs = method_kwargs(config, float(config["trainer"]["epochs"]))
     kwargs["repeat_sample"] = repeat
     try:
-        return Midway(**kwargs)
+        model = Midway(**kwargs)
     except (TypeError, ValueError) as err:
         raise PretrainConfigError(f"model/method/optim: {err}") from err
+    if augment_on_device(config):
+        from midway_plugin.data.device_augment import DeviceAugment
+
+        model.batch_augment = DeviceAugment(build_transform(config))
+    return model
 
 
 def build_trainer(config: Mapping[str, Any], max_epochs: int, *, callbacks: list | None = None):
@@ -350,7 +406,7 @@ def build_trainer(config: Mapping[str, Any], max_epochs: int, *, callbacks: list
             devices=tr["devices"],
             num_nodes=int(tr["num_nodes"]),
             strategy=tr["strategy"],
-            precision=tr["precision"],
+            precision=resolve_precision(config),
             gradient_clip_val=tr["gradient_clip_val"],
             log_every_n_steps=int(tr["log_every_n_steps"]),
             enable_progress_bar=bool(tr["progress_bar"]),
@@ -501,6 +557,9 @@ def run_pretraining(
         "csv_log": Path(csv_logger.log_dir) / "metrics.csv",
         "tensorboard_dir": Path(tb_logger.log_dir),
         "dataset": repr(dataset),
+        "compile": model.compile_status(),
+        "optimizer": model.optimizer_implementation,
+        "augment": "device" if model.batch_augment is not None else "cpu",
     }
 
 
