@@ -76,7 +76,7 @@ class Settings:
     # downstream (`mim train` / `mim test`)
     configs_dir: Path = REPO / "configs"
     seg_iters: int = 300
-    flow_iters: int = 300
+    flow_iters: int = 150
     flow_batch: int | None = None
     # zero-shot
     zs_gap: int = 4
@@ -220,7 +220,7 @@ class Run:
                 link.symlink_to((self.data / entries[name]["video"]).resolve())
         for stage in self.stages:  # the zero-shot stages evaluate the held-out videos
             stage.cmd = [",".join(self.split["val"]) if a == "{val}" else a for a in stage.cmd]
-        return {"split": self.split, "flow_statistics": index.get("flow_statistics")}
+        return {"split": self.split, "flow_stats": index.get("flow_stats")}
 
     def _read_pretrain(self, pre: Path) -> dict[str, Any]:
         curve = readers.pretrain_curve(pre)
@@ -247,18 +247,34 @@ class Run:
         }
 
 
+#: Encoder width of each preset (the linear head's input channels).
+EMBED_DIM = {"tiny": 48, "vit-s16": 384, "vit-b16": 768}
+
+
 def downstream_options(ds: Downstream, data: Path, export: Path, s: Settings, seed: int) -> list[str]:
     """``--cfg-options`` of one OpenMMLab run: the generated dataset, the export, iterations and the seed.
 
-    The keys are the ones the configs' headers document (configs/mmseg/linear_midway-tiny_*,
-    configs/mmflow/midwayflow*_tiny_*).
+    The keys are the ones the configs' headers document. Validation during training is switched off
+    (``val_begin`` after the last iteration): ``mim test`` measures the same held-out videos afterwards.
+    Segmentation reads the encoder's top level z^L for every variant (the base and "no backward" models have no
+    backward layers; the same features for every row keep the comparison about the encoder).
     """
     iters = s.seg_iters if ds.toolbox == "mmseg" else s.flow_iters
-    options = [f"data_root={data}", f"train_cfg.max_iters={iters}", f"train_cfg.val_interval={iters + 1}",
-               f"default_hooks.checkpoint.interval={iters}", f"randomness.seed={seed}"]
-    options.append(f"model.backbone.pretrained={export}" if ds.toolbox == "mmseg" else f"model.export={export}")
-    if ds.toolbox == "mmflow" and s.flow_batch:
-        options.append(f"train_dataloader.batch_size={s.flow_batch}")
+    options = [f"{split}_dataloader.dataset.data_root={data}" for split in ("train", "val", "test")]
+    # Warm-up: the configs' 100 iterations, but at most a tenth of a shorter run (else it never reaches its lr).
+    options += [f"train_cfg.max_iters={iters}", f"param_scheduler.0.end={max(1, min(100, iters // 10))}",
+                f"param_scheduler.1.end={iters}", f"train_cfg.val_begin={iters + 1}",
+                f"default_hooks.checkpoint.interval={iters}", f"default_hooks.logger.interval={max(1, iters // 20)}",
+                f"randomness.seed={seed}"]
+    if ds.toolbox == "mmseg":
+        dim = EMBED_DIM[s.preset]
+        options += [f"model.backbone.pretrained={export}", "model.backbone.feature_source=encoder",
+                    "model.backbone.out_indices=3", f"model.decode_head.in_channels={dim}",
+                    f"model.decode_head.channels={dim}"]
+    else:
+        options.append(f"model.export={export}")
+        if s.flow_batch:
+            options.append(f"train_dataloader.batch_size={s.flow_batch}")
     return options
 
 

@@ -59,8 +59,11 @@ def summarize(units: dict[str, dict[str, Any]], variants: list[str]) -> dict[str
         per_variant[name] = row
     reference = units.get("reference", {}).get("zeroshot", {})
     refs = {m: _dig(reference.get("result"), ("methods", m, "epe")) for m, _ in REFERENCES}
+    # Zero flow on the mmflow val pairs (every pixel, consecutive frames) = the mean |flow| of the val split.
+    stats = ((units.get("data", {}).get("make-video", {}).get("result") or {}).get("flow_stats") or {}).get("val")
     out: dict[str, Any] = {"variants": per_variant, "reference": refs,
-                           "zeroshot_data": (reference.get("result") or {}).get("data")}
+                           "zeroshot_data": (reference.get("result") or {}).get("data"),
+                           "flow_zero_epe": stats.get("mean") if stats else None, "flow_stats": stats}
     if "base" in per_variant and "full" in per_variant:
         out["full_vs_base"] = compare(per_variant["base"], per_variant["full"])
     return out
@@ -75,7 +78,9 @@ def compare(base: dict[str, Any], full: dict[str, Any]) -> dict[str, Any]:
             continue
         diff = b["mean"] - a["mean"]
         spread = a["std"] + b["std"]
-        out[metric] = {"full_minus_base": diff, "spread": spread, "exceeds_spread": abs(diff) > spread,
+        # With one seed on either side there is no spread to compare with (None).
+        exceeds = abs(diff) > spread if min(a["n"], b["n"]) > 1 else None
+        out[metric] = {"full_minus_base": diff, "spread": spread, "exceeds_spread": exceeds,
                        "full_better": diff > 0 if higher else diff < 0, "seeds": [a["n"], b["n"]]}
     return out
 
@@ -130,6 +135,12 @@ def markdown(results: dict[str, Any]) -> str:
         text += ["", f"Zero-shot ground truth: {data['pairs']} pairs, {data['tokens']} tokens, mean displacement "
                      f"{data['mean_displacement']:.2f} px (median {data['median_displacement']:.2f}, max "
                      f"{data['max_displacement']:.2f})."]
+    if summary.get("flow_zero_epe") is not None:
+        st = summary["flow_stats"]
+        text += ["", f"mmflow val pairs (consecutive frames, every pixel): predicting zero flow gives EPE "
+                     f"{summary['flow_zero_epe']:.2f} (the mean flow magnitude; median {st['median']:.2f}, 95th "
+                     f"percentile {st['p95']:.2f}, max {st['max']:.2f} px; {st['occluded_fraction']:.1%} of the "
+                     "pixels occluded in the next frame)."]
     comparison = summary.get("full_vs_base") or {}
     if comparison:
         text += ["", "## Full Midway vs base", "",
@@ -137,12 +148,16 @@ def markdown(results: dict[str, Any]) -> str:
                  "|---|---|---|---|---|---|"]
         for metric, c in comparison.items():
             text.append(f"| {METRICS[metric][3]} | {c['full_minus_base']:+.3f} | {c['spread']:.3f} | "
-                        f"{'yes' if c['exceeds_spread'] else 'no'} | {'yes' if c['full_better'] else 'no'} | "
+                        f"{_yes_no(c['exceeds_spread'])} | {'yes' if c['full_better'] else 'no'} | "
                         f"{c['seeds'][0]} + {c['seeds'][1]} |")
     if results.get("failures"):
         text += ["", "## Stages that did not succeed", ""]
         text += [f"- `{f['stage']}`: {f['status']}: {f['error']} (log `{f['log']}`)" for f in results["failures"]]
     return "\n".join(text) + "\n"
+
+
+def _yes_no(value: bool | None) -> str:
+    return "n/a (one seed)" if value is None else "yes" if value else "no"
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
@@ -165,6 +180,9 @@ def plot(results: dict[str, Any], path: Path) -> None:
                 continue
             ax.bar(i, stat["mean"], yerr=stat["std"], color=colors[name], capsize=3, alpha=0.8)
             ax.scatter([i] * len(stat["values"]), stat["values"], color="k", s=8, zorder=3)
+        if metric in ("epe_finetune", "epe_frozen") and summary.get("flow_zero_epe") is not None:
+            ax.axhline(summary["flow_zero_epe"], color="gray", linestyle=":", label="zero")
+            ax.legend(fontsize=7)
         if metric in ("epe_tracking", "epe_feature"):
             for m, style in (("zero", ":"), ("farneback", "--")):
                 if refs.get(m) is not None:

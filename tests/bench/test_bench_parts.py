@@ -91,7 +91,9 @@ def test_summary_and_comparison() -> None:
     assert cmp["miou"]["full_minus_base"] == pytest.approx(4.5) and cmp["miou"]["exceeds_spread"]
     assert cmp["epe_finetune"]["full_better"] and "s_per_step" not in cmp
     close = compare({"miou": {"mean": 30, "std": 1, "n": 3}}, {"miou": {"mean": 31, "std": 1, "n": 3}})
-    assert close["miou"]["full_better"] and not close["miou"]["exceeds_spread"]
+    assert close["miou"]["full_better"] and close["miou"]["exceeds_spread"] is False
+    single = compare({"miou": {"mean": 30, "std": 0, "n": 1}}, {"miou": {"mean": 31, "std": 0, "n": 3}})
+    assert single["miou"]["exceeds_spread"] is None
     text = markdown({"summary": summary, "settings": {"preset": "tiny", "pretrain_steps": 1, "batch_size": 1,
                                                       "seg_iters": 1, "flow_iters": 1, "zs_gap": 1},
                      "started": "now", "elapsed_seconds": 1.0, "failures": []})
