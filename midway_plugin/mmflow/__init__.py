@@ -12,7 +12,8 @@ from midway_plugin.mmflow.datasets import LoadFlowAnnotations, SintelSplit, Tart
 from midway_plugin.mmflow.dpt_head import DPTHead  # noqa: E402
 from midway_plugin.mmflow.laplacian_loss_bounded import LaplacianLossBounded  # noqa: E402
 from midway_plugin.mmflow.midway_flow import MidwayFlow  # noqa: E402
+from midway_plugin.mmflow.synthetic_dataset import MidwaySyntheticFlow  # noqa: E402
 from midway_plugin.mmflow.vit_encoder import MidwayViTEncoder  # noqa: E402
 
-__all__ = ["DPTHead", "LaplacianLossBounded", "LoadFlowAnnotations", "MidwayFlow", "MidwayViTEncoder",
-           "SintelSplit", "TartanAir"]
+__all__ = ["DPTHead", "LaplacianLossBounded", "LoadFlowAnnotations", "MidwayFlow", "MidwaySyntheticFlow",
+           "MidwayViTEncoder", "SintelSplit", "TartanAir"]

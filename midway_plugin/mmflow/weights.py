@@ -119,6 +119,9 @@ def build_network(export: Optional[str] = None, midway_config: Optional[Mapping[
     cfg = _config(exp.config if exp is not None else None, midway_config, config_overrides, where)
     if not cfg.latent_dynamics:
         # Flow needs the midway path and predictors; models without them get random ones (paper §3.2).
+        print_log(f"{where}: {export or 'the config'} has no latent dynamics (latent_dynamics=False): building "
+                  "the same architecture with randomly initialised dynamics (midway path, forward predictors)",
+                  logger="current", level=logging.INFO)
         cfg = cfg.replace(latent_dynamics=True)
         init_dynamics = "random"
     net = MidwayNetwork(cfg, with_teacher=False)

@@ -9,5 +9,6 @@ enable_mmengine()
 
 from midway_plugin.mmseg.linear_head import BNLinearHead  # noqa: E402  (registers MODELS 'BNLinearHead')
 from midway_plugin.mmseg.midway_vit import MidwayViT  # noqa: E402  (registers MODELS 'MidwayViT')
+from midway_plugin.mmseg.synthetic_dataset import MidwaySyntheticDataset  # noqa: E402  (registers DATASETS)
 
-__all__ = ["BNLinearHead", "MidwayViT"]
+__all__ = ["BNLinearHead", "MidwaySyntheticDataset", "MidwayViT"]

@@ -25,7 +25,7 @@ LOSS_COLUMNS = ("train_loss", "loss_dino", "loss_dynamics", "loss_dynamics_level
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("video")
-    write_synthetic_dataset(out, num_videos=4, num_frames=16, size=(64, 64), seed=0, num_objects=2)
+    write_synthetic_dataset(out, num_videos=4, num_frames=16, size=(64, 64), seed=0, num_objects=2, val_videos=0)
     return out / "videos"
 
 

@@ -1,0 +1,129 @@
+"""Reading a ``midway make-video`` folder as a benchmark: the samples of one split, as file paths.
+
+The MMSegmentation and MMFlow datasets (``MidwaySyntheticDataset``, ``MidwaySyntheticFlow``) are thin wrappers
+around :func:`segmentation_samples` and :func:`flow_samples`; both read ``OUT/dataset.json`` and the PNG frames,
+PNG masks and ``.flo`` files next to it, exactly as ``midway make-video`` wrote them.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+SPLITS = ("train", "val")
+
+
+class SyntheticIndexError(ValueError):
+    """The folder is not a usable ``midway make-video`` output (the message names the file and key)."""
+
+
+def read_index(root: str | os.PathLike) -> dict[str, Any]:
+    """``ROOT/dataset.json``, checked for the keys the benchmark datasets need.
+
+    Raises:
+        SyntheticIndexError: the file is missing, not JSON, or lacks ``videos`` / ``splits`` / ``classes``.
+    """
+    path = Path(root) / "dataset.json"
+    if not path.is_file():
+        raise SyntheticIndexError(
+            f"{str(path)!r} not found: data_root must be a folder written by `midway make-video --out DIR`"
+        )
+    try:
+        index = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise SyntheticIndexError(f"cannot read {str(path)!r}: {err}") from err
+    if not isinstance(index, dict):
+        raise SyntheticIndexError(f"{str(path)!r}: expected a JSON object, got {type(index).__name__}")
+    for key in ("classes", "palette", "num_frames", "videos"):
+        if key not in index:
+            raise SyntheticIndexError(f"{str(path)!r} has no {key!r} key (not written by `midway make-video`?)")
+    if not isinstance(index.get("splits"), dict):
+        raise SyntheticIndexError(
+            f"{str(path)!r} has no 'splits' key: it was written by an older `midway make-video`; generate the "
+            "videos again (the split is by video: --val-videos K holds out the last K)"
+        )
+    return index
+
+
+def split_videos(root: str | os.PathLike, split: str, need: str = "frame_dir") -> tuple[dict, list[dict]]:
+    """``(index, video entries of split)``, each entry checked to have the ``need`` folder.
+
+    Raises:
+        SyntheticIndexError: unknown or empty split, a video listed in the split but not in ``videos``, or a
+            missing folder (frames are missing when make-video ran with ``--no-save-frames``).
+    """
+    if split not in SPLITS:
+        raise SyntheticIndexError(f"split must be one of {SPLITS}, got {split!r}")
+    index = read_index(root)
+    path = Path(root) / "dataset.json"
+    names = index["splits"].get(split)
+    if not names:
+        raise SyntheticIndexError(
+            f"{str(path)!r}: split {split!r} has no videos (splits: "
+            f"{ {k: len(v) for k, v in index['splits'].items()} }); generate more videos or change --val-videos"
+        )
+    by_name = {entry["name"]: entry for entry in index["videos"]}
+    entries = []
+    for name in names:
+        if name not in by_name:
+            raise SyntheticIndexError(f"{str(path)!r}: splits.{split} lists {name!r}, which is not in 'videos'")
+        entry = by_name[name]
+        if need not in entry or not (Path(root) / entry[need]).is_dir():
+            hint = " (make-video ran with --no-save-frames: generate the videos again with frames)" \
+                if need == "frame_dir" else ""
+            raise SyntheticIndexError(
+                f"{str(path)!r}: video {name!r} has no {need} folder {entry.get(need, '<not recorded>')!r}{hint}"
+            )
+        entries.append(entry)
+    return index, entries
+
+
+def _check_stride(frame_stride: int) -> int:
+    if isinstance(frame_stride, bool) or not isinstance(frame_stride, int) or frame_stride < 1:
+        raise SyntheticIndexError(f"frame_stride must be a positive integer, got {frame_stride!r}")
+    return frame_stride
+
+
+def _existing(path: Path) -> str:
+    if not path.is_file():
+        raise SyntheticIndexError(f"{str(path)!r} is missing (the make-video output is incomplete)")
+    return str(path)
+
+
+def segmentation_samples(root: str | os.PathLike, split: str, frame_stride: int = 1) -> tuple[dict, list[dict]]:
+    """``(index, samples)``: one sample per kept frame, ``dict(img_path, seg_map_path, video, frame)``.
+
+    Frames ``0, s, 2s, ...`` of every video of ``split`` (``s = frame_stride``), video by video.
+    """
+    stride = _check_stride(frame_stride)
+    index, entries = split_videos(root, split, "frame_dir")
+    root = Path(root)
+    samples = []
+    for entry in entries:
+        for t in range(0, int(index["num_frames"]), stride):
+            samples.append(dict(
+                img_path=_existing(root / entry["frame_dir"] / f"{t:06d}.png"),
+                seg_map_path=_existing(root / entry["mask_dir"] / f"{t:06d}.png"),
+                video=entry["name"], frame=t,
+            ))
+    return index, samples
+
+
+def flow_samples(root: str | os.PathLike, split: str, frame_stride: int = 1) -> tuple[dict, list[dict]]:
+    """``(index, samples)``: one sample per pair (t, t + 1), ``dict(img1_path, img2_path, flow_fw_path, video,
+    frame)`` for ``t = 0, s, 2s, ... < num_frames - 1`` of every video of ``split``."""
+    stride = _check_stride(frame_stride)
+    index, entries = split_videos(root, split, "frame_dir")
+    root = Path(root)
+    samples = []
+    for entry in entries:
+        frames = root / entry["frame_dir"]
+        for t in range(0, int(index["num_frames"]) - 1, stride):
+            samples.append(dict(
+                img1_path=_existing(frames / f"{t:06d}.png"),
+                img2_path=_existing(frames / f"{t + 1:06d}.png"),
+                flow_fw_path=_existing(root / entry["flow_dir"] / f"{t:06d}.flo"),
+                video=entry["name"], frame=t,
+            ))
+    return index, samples
