@@ -195,9 +195,11 @@ def plot(results: dict[str, Any], path: Path) -> None:
         name = key.split("/")[0]
         curve = (unit.get("pretrain", {}).get("result") or {}).get("curve")
         if name in colors and curve:
-            ax.plot(curve["step"], curve["train_loss"], color=colors[name], lw=1,
+            ax.plot(curve["step"], curve["loss_dino"], color=colors[name], lw=1,
                     label=name if key.endswith("seed0") else None)
-    ax.set_title("Pretraining loss (DINO + dynamics)", fontsize=10)
+            if "loss_dynamics" in curve:
+                ax.plot(curve["step"], curve["loss_dynamics"], color=colors[name], lw=1, linestyle="--")
+    ax.set_title("Pretraining loss: DINO (solid), dynamics (dashed)", fontsize=10)
     ax.set_xlabel("step")
     ax.legend(fontsize=7)
     fig.suptitle("midway bench quality", fontsize=11)
