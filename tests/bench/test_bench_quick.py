@@ -50,4 +50,4 @@ def test_quick_benchmark_runs_every_stage(tmp_path: Path) -> None:
     assert finite_numbers(summary) == []
     assert "| Full Midway |" in (out / "results.md").read_text()
     assert (out / "results.png").stat().st_size > 10_000
-    assert elapsed < 400, f"--quick took {elapsed:.0f} s"
+    assert elapsed < 600, f"--quick took {elapsed:.0f} s (about 3 min on 2 idle cores)"
