@@ -1,7 +1,8 @@
 """The summary, Markdown table and picture of ``midway bench quality`` (from ``results.json`` alone).
 
-``python -m midway_plugin.bench.report OUT_DIR`` rewrites ``results.md`` and ``results.png`` from
-``OUT_DIR/results.json`` (e.g. for a run that was stopped part-way: the JSON is rewritten after every stage).
+``python -m midway_plugin.bench.report OUT_DIR`` recomputes the summary of ``OUT_DIR/results.json`` from its
+per-stage results and rewrites ``results.md`` and ``results.png`` (e.g. for a run that was stopped part-way: the
+JSON is rewritten after every stage).
 """
 from __future__ import annotations
 
@@ -50,12 +51,14 @@ def summarize(units: dict[str, dict[str, Any]], variants: list[str]) -> dict[str
     """Per variant, mean ± std over seeds of every metric; the references; base vs full."""
     per_variant: dict[str, dict[str, Any]] = {}
     for name in variants:
-        seeds = [u for key, u in sorted(units.items()) if key.startswith(f"{name}/seed")]
+        seeds = {key.split("/seed")[1]: u for key, u in sorted(units.items()) if key.startswith(f"{name}/seed")}
         row = {}
         for metric, (step, path, _, _) in METRICS.items():
-            values = [v for u in seeds if u.get(step, {}).get("status") == "ok"
-                      for v in [_dig(u[step]["result"], path)] if v is not None]
-            row[metric] = _mean_std(values)
+            by_seed = {seed: v for seed, u in seeds.items() if u.get(step, {}).get("status") == "ok"
+                       for v in [_dig(u[step]["result"], path)] if v is not None}
+            row[metric] = _mean_std(list(by_seed.values()))
+            if row[metric] is not None:
+                row[metric]["by_seed"] = by_seed
         per_variant[name] = row
     reference = units.get("reference", {}).get("zeroshot", {})
     refs = {m: _dig(reference.get("result"), ("methods", m, "epe")) for m, _ in REFERENCES}
@@ -82,6 +85,12 @@ def compare(base: dict[str, Any], full: dict[str, Any]) -> dict[str, Any]:
         exceeds = abs(diff) > spread if min(a["n"], b["n"]) > 1 else None
         out[metric] = {"full_minus_base": diff, "spread": spread, "exceeds_spread": exceeds,
                        "full_better": diff > 0 if higher else diff < 0, "seeds": [a["n"], b["n"]]}
+        # Paired by seed: a seed fixes the encoder's initial weights, so the per-seed differences are less noisy.
+        common = sorted(set(a.get("by_seed", {})) & set(b.get("by_seed", {})))
+        if len(common) > 1:
+            diffs = [b["by_seed"][k] - a["by_seed"][k] for k in common]
+            out[metric]["paired"] = {"differences": diffs, "mean": statistics.fmean(diffs),
+                                     "std": statistics.stdev(diffs), "same_sign": len({d > 0 for d in diffs}) == 1}
     return out
 
 
@@ -144,12 +153,16 @@ def markdown(results: dict[str, Any]) -> str:
     comparison = summary.get("full_vs_base") or {}
     if comparison:
         text += ["", "## Full Midway vs base", "",
-                 "| Metric | full − base | spread (std base + std full) | exceeds spread | full better | seeds |",
-                 "|---|---|---|---|---|---|"]
+                 "| Metric | full − base | spread (std base + std full) | exceeds spread | full better | seeds | "
+                 "paired by seed: differences (mean ± std) |",
+                 "|---|---|---|---|---|---|---|"]
         for metric, c in comparison.items():
+            pair = c.get("paired")
+            paired = (", ".join(f"{d:+.3f}" for d in pair["differences"]) + f" ({pair['mean']:+.3f} ± "
+                      f"{pair['std']:.3f})") if pair else "—"
             text.append(f"| {METRICS[metric][3]} | {c['full_minus_base']:+.3f} | {c['spread']:.3f} | "
                         f"{_yes_no(c['exceeds_spread'])} | {'yes' if c['full_better'] else 'no'} | "
-                        f"{c['seeds'][0]} + {c['seeds'][1]} |")
+                        f"{c['seeds'][0]} + {c['seeds'][1]} | {paired} |")
     if results.get("failures"):
         text += ["", "## Stages that did not succeed", ""]
         text += [f"- `{f['stage']}`: {f['status']}: {f['error']} (log `{f['log']}`)" for f in results["failures"]]
@@ -225,8 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, json.JSONDecodeError) as err:
         print(f"report: error: cannot read {out / 'results.json'}: {err}", file=sys.stderr)
         return 2
+    results["summary"] = summarize(results["units"], results["settings"]["variants"])
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     write_report(results, out)
-    print(f"wrote {out / 'results.md'} and {out / 'results.png'}")
+    print(f"recomputed the summary in {out / 'results.json'}; wrote {out / 'results.md'} and {out / 'results.png'}")
     return 0
 
 

@@ -90,6 +90,7 @@ def test_summary_and_comparison() -> None:
     cmp = summary["full_vs_base"]
     assert cmp["miou"]["full_minus_base"] == pytest.approx(4.5) and cmp["miou"]["exceeds_spread"]
     assert cmp["epe_finetune"]["full_better"] and "s_per_step" not in cmp
+    assert cmp["miou"]["paired"]["differences"] == [5.0, 4.0] and cmp["miou"]["paired"]["same_sign"]
     close = compare({"miou": {"mean": 30, "std": 1, "n": 3}}, {"miou": {"mean": 31, "std": 1, "n": 3}})
     assert close["miou"]["full_better"] and close["miou"]["exceeds_spread"] is False
     single = compare({"miou": {"mean": 30, "std": 0, "n": 1}}, {"miou": {"mean": 31, "std": 0, "n": 3}})
