@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,15 +13,26 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_demo_script_produces_everything_it_announces(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    env = dict(os.environ, PY=sys.executable, DEMO_OUT=str(out), DEMO_STEPS="4", MPLBACKEND="Agg")
+    env = dict(os.environ, PY=sys.executable, DEMO_OUT=str(out), DEMO_STEPS="4", DEMO_SEG_ITERS="2",
+               DEMO_FLOW_ITERS="2", DEMO_FRAMES="8", MPLBACKEND="Agg")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
     proc = subprocess.run(
         ["bash", str(REPO / "scripts" / "demo.sh")], cwd=REPO, env=env, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-4000:]
-    assert len(list((out / "video" / "videos").glob("*.mp4"))) == 8
+    assert len(list((out / "video" / "videos").glob("*.mp4"))) == 18  # pretraining never sees the 6 val videos
+    assert len(list((out / "video" / "videos_val").glob("*.mp4"))) == 6
     assert (out / "pretrain" / "checkpoints" / "last.ckpt").is_file()
     assert (out / "midway_demo.safetensors").is_file()
+    assert (out / "seg" / "iter_2.pth").is_file() and (out / "flow" / "iter_2.pth").is_file()
+    assert list((out / "seg" / "pictures").rglob("*.png")) and list((out / "flow" / "pictures").rglob("*.png"))
     assert (out / "analysis" / "grid.png").is_file() and (out / "analysis" / "heatmaps.npy").is_file()
     assert json.loads((out / "analysis" / "summary.json").read_text())
-    assert "done in" in proc.stdout and str(out / "midway_demo.safetensors") in proc.stdout
+    summary = proc.stdout[proc.stdout.index("done in"):]
+    miou = re.search(r"mIoU (\d+\.\d) on the held-out videos", summary)
+    epe = re.search(r"EPE (\d+\.\d\d) px on the held-out pairs .*zero-flow guess (\d+\.\d\d) px", summary)
+    assert miou and epe, summary
+    assert 0 <= float(miou.group(1)) <= 100 and float(epe.group(1)) > 0
+    assert str(out / "seg" / "test.log") in summary and str(out / "flow" / "test.log") in summary
+    assert str(out / "midway_demo.safetensors") in summary

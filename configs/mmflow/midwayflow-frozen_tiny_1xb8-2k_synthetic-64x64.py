@@ -1,6 +1,6 @@
-# Frozen-backbone flow readout (paper App. A.4, Table 7) on the generated benchmark: the small Midway model's
-# encoder and latent dynamics are frozen (eval mode, no gradients); only the DPT head is trained. EPE over the
-# held-out val videos. Everything else, and every --cfg-options key, as in
+# Not a paper table: the frozen-backbone flow readout (paper App. A.4, Table 7) on the generated benchmark: the
+# small Midway model's encoder and latent dynamics are frozen (eval mode, no gradients); only the DPT head is
+# trained. EPE over the held-out val videos. Everything else, and every --cfg-options key, as in
 # midwayflow_tiny_1xb8-2k_synthetic-64x64.py (model.export=EXPORT, *_dataloader.dataset.data_root=DATA,
 # train_cfg.max_iters=N param_scheduler.1.end=N train_cfg.val_interval=V default_hooks.checkpoint.interval=V,
 # optim_wrapper.optimizer.lr=LR).

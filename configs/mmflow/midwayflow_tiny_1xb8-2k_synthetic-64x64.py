@@ -1,8 +1,8 @@
-# Optical-flow finetuning of a small Midway model on the generated benchmark (`midway make-video`), the paper's
-# protocol (App. B.4) at small scale: Midway encoder + PRETRAINED latent dynamics (midway path, forward predictor)
-# + DPT head, everything trained, CroCo-Flow's bounded Laplacian loss; EPE (MMFlow's EndPointError) over the
-# held-out val videos. Used by `make demo` and `midway bench quality`. The frozen readout (App. A.4) is
-# midwayflow-frozen_tiny_1xb8-2k_synthetic-64x64.py.
+# Not a paper table: optical-flow finetuning of a small Midway model on the generated benchmark
+# (`midway make-video`), the paper's protocol (App. B.4) at small scale: Midway encoder + PRETRAINED latent
+# dynamics (midway path, forward predictor) + DPT head, everything trained, CroCo-Flow's bounded Laplacian loss;
+# EPE (MMFlow's EndPointError) over the held-out val videos. Used by `make demo` and `midway bench quality`. The
+# frozen readout (App. A.4) is midwayflow-frozen_tiny_1xb8-2k_synthetic-64x64.py.
 #
 # Run (after `midway make-video --out DATA ...` and `midway export CKPT EXPORT`):
 #   mim train mmflow configs/mmflow/midwayflow_tiny_1xb8-2k_synthetic-64x64.py --work-dir WORK \

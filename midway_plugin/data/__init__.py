@@ -12,6 +12,9 @@ Public API (stable; the Lightly method and the CLI build on it)::
         MidwayTransform,         # transforms.py: both of the above, one dict per pair
         generate_video, SyntheticVideo, CLASS_NAMES,   # synthetic.py: in-memory video + ground truth
         write_synthetic_dataset, write_video, read_flo, write_flo, check_decord_readable,
+        FlowStatistics,          # flow_stats.py: |flow| statistics of a generated dataset (make-video reports them)
+        read_index, segmentation_samples, flow_samples, SyntheticIndexError,  # synthetic_index.py: a make-video
+                                 # folder as benchmark samples (what the mmseg / mmflow datasets read)
     )
 
 See README ("Video data") for the layout, shapes and options.
@@ -23,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 # Names are imported on first use (PEP 562): `midway make-video` needs only numpy, not torch/Lightly.
 _EXPORTS = {
+    "flow_stats": ("FlowStatistics",),
+    "synthetic_index": ("SyntheticIndexError", "flow_samples", "read_index", "segmentation_samples"),
     "synthetic": (
         "CLASS_NAMES",
         "SyntheticVideo",
@@ -47,6 +52,13 @@ _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in nam
 __all__ = sorted(_MODULE_OF)
 
 if TYPE_CHECKING:
+    from midway_plugin.data.flow_stats import FlowStatistics  # noqa: F401
+    from midway_plugin.data.synthetic_index import (  # noqa: F401
+        SyntheticIndexError,
+        flow_samples,
+        read_index,
+        segmentation_samples,
+    )
     from midway_plugin.data.synthetic import (  # noqa: F401
         CLASS_NAMES,
         SyntheticVideo,
