@@ -1,7 +1,8 @@
 """Reading the numbers the tools wrote: mmengine's test metrics and checkpoints, Lightning's CSV log and checkpoints.
 
 Nothing is recomputed here: mIoU comes from mmseg's ``IoUMetric`` and EPE from mmflow's ``EndPointError`` as
-``mim test`` logged them (mmengine's ``LoggerHook`` dumps the test metrics to ``WORK_DIR/<timestamp>/<timestamp>.json``).
+``mim test`` logged them (mmengine's ``LoggerHook`` dumps the test metrics to
+``WORK_DIR/<timestamp>/<timestamp>.json``).
 """
 from __future__ import annotations
 

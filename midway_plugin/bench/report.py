@@ -116,8 +116,9 @@ def markdown(results: dict[str, Any]) -> str:
         n = max((row[m]["n"] for m in TABLE_COLUMNS if row[m]), default=0)
         lines.append("| " + " | ".join([variant.label, str(variant.table3_row or ""), *switches, *cells, str(n)])
                      + " |")
+    source = settings.get("pretrain_videos")
     text = [
-        f"# midway bench quality ({'pretraining on ' + settings['pretrain_videos'] if settings.get('pretrain_videos') else 'generated videos'})",
+        f"# midway bench quality (pretraining on {source if source else 'the generated videos'})",
         "",
         f"Started {results['started']}, {results['elapsed_seconds']:.0f} s. Pretraining: preset "
         f"`{settings['preset']}`, {settings['pretrain_steps']} steps, batch {settings['batch_size']}; mmseg linear "
