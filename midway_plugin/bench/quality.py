@@ -1,0 +1,367 @@
+"""``midway bench quality``: paper Table 3 at small scale, end to end through the real tools.
+
+For every variant (:mod:`~midway_plugin.bench.variants`) and seed, on the same generated videos:
+
+1. ``midway pretrain`` on the training videos (``configs/pretrain/demo.yaml`` + the variant's model switches),
+2. ``midway export`` of the EMA teacher,
+3. ``mim train mmseg`` linear readout on frozen features → ``mim test mmseg`` (mIoU on the held-out videos),
+4. ``mim train mmflow`` finetune (encoder + pretrained dynamics + DPT head; the base model gets randomly
+   initialised dynamics of the same architecture) → ``mim test mmflow`` (EPE),
+5. ``mim train mmflow`` frozen readout (only the DPT head trains) → ``mim test mmflow`` (EPE),
+6. zero-shot token correspondence on held-out pairs (:mod:`~midway_plugin.bench.zeroshot`).
+
+Once per run: ``midway make-video`` (split by video into train and val) and the model-free references (zero
+flow, OpenCV Farneback, the token oracle). Everything lands in ``--out``: ``results.json`` (rewritten after every
+stage), ``results.md`` and ``results.png`` (:mod:`~midway_plugin.bench.report`), and one log per stage.
+"""
+from __future__ import annotations
+
+import json
+import math
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from midway_plugin.bench import readers
+from midway_plugin.bench.stages import Stage, midway_cmd, mim_cmd, read_json, run_stages
+from midway_plugin.bench.variants import HEADLINE, Variant
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Downstream:
+    """One OpenMMLab evaluation: which toolbox and config, which metric, what it reads from the export."""
+
+    name: str  # "seg", "flow", "flow-frozen"
+    toolbox: str  # "mmseg" | "mmflow"
+    config: str  # file name under configs/<toolbox>/
+    metric: str  # "mIoU" | "EPE"
+
+
+DOWNSTREAM = (
+    Downstream("seg", "mmseg", "linear_midway-tiny_1xb16-2k_synthetic-64x64.py", "mIoU"),
+    Downstream("flow", "mmflow", "midwayflow_tiny_1xb8-2k_synthetic-64x64.py", "EPE"),
+    Downstream("flow-frozen", "mmflow", "midwayflow-frozen_tiny_1xb8-2k_synthetic-64x64.py", "EPE"),
+)
+
+
+@dataclass
+class Settings:
+    """Everything a run depends on (recorded in ``results.json``)."""
+
+    out: Path
+    variants: list[Variant]
+    seeds: int = 3  # for the headline variants (base, full)
+    ablation_seeds: int = 1
+    jobs: int = 2
+    # data (`midway make-video`)
+    num_videos: int = 24
+    val_videos: int = 6
+    frames: int = 32
+    size: tuple[int, int] = (64, 64)
+    objects: int = 4
+    data_seed: int = 0
+    pretrain_videos: Path | None = None
+    # pretraining (`midway pretrain`)
+    pretrain_config: Path = REPO / "configs" / "pretrain" / "demo.yaml"
+    preset: str = "tiny"
+    pretrain_steps: int = 300
+    batch_size: int = 4
+    accelerator: str = "cpu"
+    devices: str = "1"
+    # downstream (`mim train` / `mim test`)
+    configs_dir: Path = REPO / "configs"
+    seg_iters: int = 300
+    flow_iters: int = 150
+    flow_batch: int | None = None
+    # zero-shot
+    zs_gap: int = 4
+    zs_pairs: int = 4
+    zs_repeats: int = 8
+
+    def units(self) -> list[tuple[Variant, int]]:
+        """(variant, seed) in run order: every headline seed first (seed by seed), then the ablations."""
+        headline = [v for v in self.variants if v.name in HEADLINE]
+        others = [v for v in self.variants if v.name not in HEADLINE]
+        order = [(v, s) for s in range(self.seeds) for v in headline]
+        order += [(v, s) for s in range(self.ablation_seeds) for v in others]
+        return order
+
+    def record(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["variants"] = [v.name for v in self.variants]
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
+
+
+#: Settings of ``--quick`` (the test suite's run) and the default run (sized for ~30 min on 2 CPU cores).
+QUICK = dict(seeds=1, ablation_seeds=0, num_videos=6, val_videos=2, frames=16, pretrain_steps=12, batch_size=4,
+             seg_iters=6, flow_iters=6, zs_pairs=2, zs_repeats=2)
+
+
+@dataclass
+class Run:
+    """The stages of one run and the state they share."""
+
+    settings: Settings
+    stages: list[Stage] = field(default_factory=list)
+    split: dict[str, list[str]] = field(default_factory=dict)
+    started: float = field(default_factory=time.time)
+
+    # -- paths ----------------------------------------------------------------------------------------------
+    @property
+    def data(self) -> Path:
+        return self.settings.out / "data"
+
+    def unit_dir(self, variant: Variant, seed: int) -> Path:
+        return self.settings.out / "runs" / variant.name / f"seed{seed}"
+
+    # -- building the stage graph -------------------------------------------------------------------------
+    def build(self) -> None:
+        s = self.settings
+        logs = s.out / "logs"
+        self.stages.append(Stage(
+            "data/make-video", "data", "make-video",
+            midway_cmd("make-video", "--out", str(self.data), "--num-videos", str(s.num_videos), "--val-videos",
+                       str(s.val_videos), "--frames", str(s.frames), "--size", f"{s.size[0]}x{s.size[1]}",
+                       "--objects", str(s.objects), "--seed", str(s.data_seed)),
+            logs / "data" / "make-video.log", parse=self._read_split,
+        ))
+        self.stages.append(Stage(
+            "reference/zeroshot", "reference", "zeroshot",
+            [sys.executable, "-m", "midway_plugin.bench.zeroshot", "--data", str(self.data), "--videos", "{val}",
+             "--patch", "8", *self._zs_args(), "--out", str(s.out / "reference" / "zeroshot.json")],
+            logs / "reference" / "zeroshot.log", after=("data/make-video",),
+            parse=lambda: readers.read_zeroshot(s.out / "reference" / "zeroshot.json"),
+        ))
+        for variant, seed in s.units():
+            self._unit(variant, seed)
+
+    def _zs_args(self) -> list[str]:
+        s = self.settings
+        return ["--gap", str(s.zs_gap), "--pairs-per-video", str(s.zs_pairs), "--repeats", str(s.zs_repeats)]
+
+    def _unit(self, variant: Variant, seed: int) -> None:
+        s = self.settings
+        unit = f"{variant.name}/seed{seed}"
+        root = self.unit_dir(variant, seed)
+        logs = s.out / "logs" / variant.name / f"seed{seed}"
+        pre = root / "pretrain"
+        export = root / "midway.safetensors"
+        every = max(1, s.pretrain_steps // 4)
+        overrides = {
+            "seed": seed, "data.root": str(self._pretrain_root()), "model.preset": s.preset,
+            "trainer.max_steps": s.pretrain_steps, "trainer.checkpoint_every_n_steps": every,
+            "trainer.log_every_n_steps": max(1, min(5, s.pretrain_steps // 4)), "trainer.progress_bar": False,
+            "trainer.torch_threads": 1, "trainer.accelerator": s.accelerator, "trainer.devices": s.devices,
+            "data.batch_size_per_device": s.batch_size,
+            **{f"model.{k}": v for k, v in variant.model.items()},
+        }
+        if s.pretrain_videos is not None:
+            overrides["data.decode_short_side"] = 2 * max(s.size)
+        args = ["pretrain", "--config", str(s.pretrain_config), "--output-dir", str(pre)]
+        for key, value in overrides.items():
+            args += [f"--{key}", json.dumps(value) if not isinstance(value, str) else value]
+        self.stages.append(Stage(f"{unit}/pretrain", unit, "pretrain", midway_cmd(*args), logs / "pretrain.log",
+                                 after=("data/make-video",), parse=lambda: self._read_pretrain(pre),
+                                 prepare=lambda: _fresh(pre)))
+        self.stages.append(Stage(f"{unit}/export", unit, "export",
+                                 midway_cmd("export", str(pre / "checkpoints" / "last.ckpt"), str(export)),
+                                 logs / "export.log", after=(f"{unit}/pretrain",),
+                                 parse=lambda: {"bytes": export.stat().st_size}))
+        for ds in DOWNSTREAM:
+            config = s.configs_dir / ds.toolbox / ds.config
+            work = root / ds.name
+            options = downstream_options(ds, self.data, export, s, seed)
+            self.stages.append(Stage(
+                f"{unit}/{ds.name}-train", unit, f"{ds.name}-train",
+                mim_cmd("train", ds.toolbox, str(config), "--work-dir", str(work), "--cfg-options", *options),
+                logs / f"{ds.name}-train.log", after=(f"{unit}/export",), cwd=s.out,
+                parse=lambda work=work: {"checkpoint": str(readers.mim_checkpoint(work)),
+                                         "losses": readers.mim_train_losses(work)},
+                prepare=lambda work=work: _fresh(work),
+            ))
+        zs_out = root / "zeroshot.json"
+        self.stages.append(Stage(
+            f"{unit}/zeroshot", unit, "zeroshot",
+            [sys.executable, "-m", "midway_plugin.bench.zeroshot", "--data", str(self.data), "--videos", "{val}",
+             "--export", str(export), "--seed", str(seed), *self._zs_args(), "--out", str(zs_out)],
+            logs / "zeroshot.log", after=(f"{unit}/export",), parse=lambda: readers.read_zeroshot(zs_out),
+        ))
+        for ds in DOWNSTREAM:
+            config = s.configs_dir / ds.toolbox / ds.config
+            work, test = root / ds.name, root / f"{ds.name}-test"
+            stage = Stage(f"{unit}/{ds.name}-test", unit, f"{ds.name}-test", [], logs / f"{ds.name}-test.log",
+                          after=(f"{unit}/{ds.name}-train",), cwd=s.out,
+                          parse=lambda test=test, ds=ds: _metric(test, ds.metric))
+            options = downstream_options(ds, self.data, export, s, seed)
+            stage.prepare = _test_command(stage, ds, config, work, test, options)
+            self.stages.append(stage)
+
+    def _pretrain_root(self) -> Path:
+        return self.settings.pretrain_videos or self.data / "train_videos"
+
+    # -- parsers -------------------------------------------------------------------------------------------
+    def _read_split(self) -> dict[str, Any]:
+        index = read_json(self.data / "dataset.json")
+        splits = index.get("splits")
+        if not isinstance(splits, dict) or not splits.get("train") or not splits.get("val"):
+            raise ValueError(f"{self.data / 'dataset.json'}: no 'splits' with train and val video names")
+        self.split = {k: list(splits[k]) for k in ("train", "val")}
+        entries = {e["name"]: e for e in index["videos"]}
+        folder = self.data / "train_videos"  # pretraining sees the training videos only
+        folder.mkdir(exist_ok=True)
+        for name in self.split["train"]:
+            link = folder / Path(entries[name]["video"]).name
+            if not link.exists():
+                link.symlink_to((self.data / entries[name]["video"]).resolve())
+        for stage in self.stages:  # the zero-shot stages evaluate the held-out videos
+            stage.cmd = [",".join(self.split["val"]) if a == "{val}" else a for a in stage.cmd]
+        return {"split": self.split, "flow_stats": index.get("flow_stats")}
+
+    def _read_pretrain(self, pre: Path) -> dict[str, Any]:
+        curve = readers.pretrain_curve(pre)
+        return {"seconds_per_step": readers.seconds_per_step(pre / "checkpoints"), "curve": curve,
+                "final": {k: v[-1] for k, v in curve.items() if k != "step"}}
+
+    # -- results ---------------------------------------------------------------------------------------------
+    def results(self) -> dict[str, Any]:
+        from midway_plugin.bench.report import summarize
+
+        units: dict[str, dict[str, Any]] = {}
+        for st in self.stages:
+            units.setdefault(st.unit, {})[st.step] = st.record()
+        return {
+            "benchmark": "midway bench quality",
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
+            "elapsed_seconds": round(time.time() - self.started, 1),
+            "settings": self.settings.record(),
+            "environment": environment(),
+            "units": units,
+            "summary": summarize(units, [v.name for v in self.settings.variants]),
+            "failures": [{"stage": st.key, "status": st.status, "error": st.error, "log": str(st.log)}
+                         for st in self.stages if st.status in ("failed", "skipped")],
+        }
+
+
+#: Encoder width of each preset (the linear head's input channels).
+EMBED_DIM = {"tiny": 48, "vit-s16": 384, "vit-b16": 768}
+
+
+def downstream_options(ds: Downstream, data: Path, export: Path, s: Settings, seed: int) -> list[str]:
+    """``--cfg-options`` of one OpenMMLab run: the generated dataset, the export, iterations and the seed.
+
+    The keys are the ones the configs' headers document. Validation during training is switched off
+    (``val_begin`` after the last iteration): ``mim test`` measures the same held-out videos afterwards.
+    Segmentation reads the encoder's top level z^L for every variant (the base and "no backward" models have no
+    backward layers; the same features for every row keep the comparison about the encoder).
+    """
+    iters = s.seg_iters if ds.toolbox == "mmseg" else s.flow_iters
+    options = [f"{split}_dataloader.dataset.data_root={data}" for split in ("train", "val", "test")]
+    # Warm-up: the configs' 100 iterations, but at most a tenth of a shorter run (else it never reaches its lr).
+    options += [f"train_cfg.max_iters={iters}", f"param_scheduler.0.end={max(1, min(100, iters // 10))}",
+                f"param_scheduler.1.end={iters}", f"train_cfg.val_begin={iters + 1}",
+                f"default_hooks.checkpoint.interval={iters}", f"default_hooks.logger.interval={max(1, iters // 20)}",
+                f"randomness.seed={seed}"]
+    if ds.toolbox == "mmseg":
+        dim = EMBED_DIM[s.preset]
+        options += [f"model.backbone.pretrained={export}", "model.backbone.feature_source=encoder",
+                    "model.backbone.out_indices=3", f"model.decode_head.in_channels={dim}",
+                    f"model.decode_head.channels={dim}"]
+    else:
+        options.append(f"model.export={export}")
+        if s.flow_batch:
+            options.append(f"train_dataloader.batch_size={s.flow_batch}")
+    return options
+
+
+def _test_command(stage: Stage, ds: Downstream, config: Path, work: Path, test: Path, options: list[str]):
+    """The ``prepare`` of a test stage: its command needs the checkpoint training wrote."""
+    def prepare() -> None:
+        _fresh(test)
+        stage.cmd = mim_cmd("test", ds.toolbox, str(config), "--checkpoint", str(readers.mim_checkpoint(work)),
+                            "--work-dir", str(test), "--cfg-options", *options)
+    return prepare
+
+
+def _metric(test_dir: Path, name: str) -> dict[str, Any]:
+    metrics = readers.mim_test_metrics(test_dir)
+    return {name: readers.pick_metric(metrics, name, test_dir), "metrics": metrics}
+
+
+def _fresh(path: Path) -> None:
+    """Removes an earlier attempt's output so that readers never see stale files."""
+    import shutil
+
+    if path.exists():
+        shutil.rmtree(path)
+
+
+def environment() -> dict[str, Any]:
+    """Machine and package versions."""
+    import os
+
+    from importlib import metadata
+
+    versions = {}
+    for pkg in ("midway-plugin", "torch", "timm", "lightly", "pytorch-lightning", "mmengine", "mmcv",
+                "mmsegmentation", "mmflow", "opencv-python", "numpy"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(), "packages": versions}
+
+
+def run_quality(settings: Settings, log=print) -> tuple[dict[str, Any], int]:
+    """Runs the benchmark; returns the results and the exit code (1 when a stage failed or was skipped)."""
+    from midway_plugin.bench.report import write_report
+
+    settings.out.mkdir(parents=True, exist_ok=True)
+    run = Run(settings)
+    run.build()
+    results_path = settings.out / "results.json"
+
+    def on_done(stage: Stage) -> None:
+        where = f" (log: {stage.log})" if stage.status != "ok" else ""
+        why = f": {stage.error}" if stage.error else ""
+        log(f"[{time.time() - run.started:7.1f}s] {stage.unit:<22} {stage.step:<18} {stage.status:<7} "
+            f"{stage.seconds:6.1f}s{why}{where}", flush=True)
+        _write_json(results_path, run.results())
+
+    n = len(run.stages)
+    log(f"midway bench quality: {len(settings.units())} pretraining runs, {n} stages, --jobs {settings.jobs}, "
+        f"output in {settings.out}", flush=True)
+    run_stages(run.stages, settings.jobs, on_done)
+    results = run.results()
+    _write_json(results_path, results)
+    write_report(results, settings.out)
+    failed = results["failures"]
+    log(f"done in {time.time() - run.started:.0f} s: {results_path}, {settings.out / 'results.md'}, "
+        f"{settings.out / 'results.png'}", flush=True)
+    if failed:
+        log(f"{len(failed)} stage(s) did not succeed:", flush=True)
+        for f in failed:
+            log(f"  {f['stage']}: {f['status']}: {f['error']} (log: {f['log']})", flush=True)
+    return results, 1 if failed else 0
+
+
+def _write_json(path: Path, value: Any) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(_strict(value), indent=2) + "\n")
+    tmp.replace(path)
+
+
+def _strict(value: Any) -> Any:
+    """NaN/inf → None so the file is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value

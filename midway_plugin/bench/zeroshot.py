@@ -1,0 +1,245 @@
+"""Zero-shot correspondence on held-out frame pairs with ground-truth flow: no training, token-level EPE.
+
+Protocol (one number per method, the mean over every evaluated token of every pair):
+
+* Pairs: frames ``(t, t + gap)`` of the held-out videos, ``pairs_per_video`` source frames spread evenly.
+* Ground truth: the forward flows ``t → t+1 → … → t+gap`` (``.flo`` files of ``midway make-video``) composed
+  per pixel (bilinear lookup of each next flow at the moved position). A pixel that leaves the frame is
+  invalid; composition through an occlusion follows the occluder (the flow files describe visible surfaces).
+* Token displacement: for the ``h x w`` grid of ``patch``-pixel tokens at the video's own resolution, the mean
+  composed displacement over the token's valid pixels (tokens with under half of their pixels valid are skipped).
+* A token method predicts ``centre(matched target token) − centre(source token)``; its end-point error is the
+  Euclidean distance to the token's ground-truth displacement, in pixels. A dense method (Farneback) is averaged
+  over the token's pixels like the ground truth.
+
+Methods: ``zero`` (no motion: the floor any method should beat), ``token-oracle`` (the ground truth rounded to
+the nearest token offset: the best a token-matching method can do), ``farneback`` (OpenCV, classical),
+``feature`` (argmax cosine similarity of the encoder's features at the perturbed level: plain matching),
+``perturbation-peak`` (the forwarded-feature perturbation heatmap's argmax, paper §4.4) and ``perturbation-track``
+(the top-``top_k`` heatmap candidates re-ranked by feature similarity, the rule of ``midway analyze track``).
+
+Run as ``python -m midway_plugin.bench.zeroshot`` (``midway bench quality`` does, one process per model).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REFERENCE_METHODS = ("zero", "token-oracle", "farneback")
+MODEL_METHODS = ("feature", "perturbation-peak", "perturbation-track")
+
+
+@dataclass
+class Pair:
+    """One evaluated frame pair: frames ``(2, H, W, 3)`` uint8, token ground truth and its validity."""
+
+    video: str
+    source_index: int
+    frames: np.ndarray
+    token_flow: np.ndarray  # (h, w, 2) mean ground-truth displacement per token, pixels (x, y)
+    token_valid: np.ndarray  # (h, w) bool
+    pixel_flow: np.ndarray  # (H, W, 2) composed flow
+    pixel_valid: np.ndarray  # (H, W) bool
+
+
+def _bilinear(field: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``field (H, W, C)`` sampled at real coordinates (clamped to the frame)."""
+    h, w = field.shape[:2]
+    x = np.clip(x, 0, w - 1)
+    y = np.clip(y, 0, h - 1)
+    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    ax, ay = (x - x0)[..., None], (y - y0)[..., None]
+    top = field[y0, x0] * (1 - ax) + field[y0, x1] * ax
+    bottom = field[y1, x0] * (1 - ax) + field[y1, x1] * ax
+    return top * (1 - ay) + bottom * ay
+
+
+def compose_flow(flows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Chains consecutive forward flows ``(H, W, 2)``; returns the total displacement and a validity mask."""
+    h, w = flows[0].shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    x, y = xs.copy(), ys.copy()
+    valid = np.ones((h, w), dtype=bool)
+    for flow in flows:
+        step = _bilinear(flow.astype(np.float64), x, y)
+        x, y = x + step[..., 0], y + step[..., 1]
+        valid &= (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
+    return np.stack([x - xs, y - ys], axis=-1), valid
+
+
+def token_average(flow: np.ndarray, valid: np.ndarray, patch: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of ``flow (H, W, 2)`` over each token's valid pixels; a token needs half of its pixels valid."""
+    h, w = flow.shape[0] // patch, flow.shape[1] // patch
+    f = flow[: h * patch, : w * patch].reshape(h, patch, w, patch, 2)
+    v = valid[: h * patch, : w * patch].reshape(h, patch, w, patch, 1).astype(np.float64)
+    count = v.sum(axis=(1, 3))
+    mean = (f * v).sum(axis=(1, 3)) / np.maximum(count, 1)
+    return mean, count[..., 0] >= patch * patch / 2
+
+
+def load_pairs(data_root: Path, videos: list[str], gap: int, pairs_per_video: int, patch: int) -> list[Pair]:
+    """The evaluated pairs of the named videos of a ``midway make-video`` dataset (see the module docstring).
+
+    Raises:
+        ValueError: an unknown video name, missing flow files, too short videos or a size not divisible by the patch.
+    """
+    from midway_plugin.analysis.frames import read_video
+    from midway_plugin.data.synthetic import read_flo
+
+    index_path = data_root / "dataset.json"
+    entries = {e["name"]: e for e in json.loads(index_path.read_text())["videos"]}
+    pairs = []
+    for name in videos:
+        if name not in entries:
+            raise ValueError(f"{index_path}: no video named {name!r}")
+        entry = entries[name]
+        flow_dir = data_root / entry["flow_dir"]
+        count = len(sorted(flow_dir.glob("*.flo"))) + 1
+        if count - gap < 1:
+            raise ValueError(f"{flow_dir}: {count} frames are too few for pairs {gap} frames apart")
+        starts = np.unique(np.linspace(0, count - 1 - gap, pairs_per_video).round().astype(int))
+        for t in starts.tolist():
+            frames, _ = read_video(data_root / entry["video"], t, gap, 2)
+            if frames.shape[1] % patch or frames.shape[2] % patch:
+                raise ValueError(f"{entry['video']}: frame size {frames.shape[1]}x{frames.shape[2]} is not a "
+                                 f"multiple of the patch size {patch}")
+            flows = [read_flo(flow_dir / f"{k:06d}.flo") for k in range(t, t + gap)]
+            flow, valid = compose_flow(flows)
+            token_flow, token_valid = token_average(flow, valid, patch)
+            pairs.append(Pair(name, t, frames, token_flow, token_valid, flow, valid))
+    return pairs
+
+
+def _token_offsets(matches: np.ndarray, grid: tuple[int, int], patch: int) -> np.ndarray:
+    """``matches (h*w,)`` target token per source token → displacement ``(h, w, 2)`` in pixels."""
+    h, w = grid
+    rows, cols = np.divmod(np.arange(h * w), w)
+    mrows, mcols = np.divmod(matches, w)
+    return (np.stack([mcols - cols, mrows - rows], axis=-1) * patch).reshape(h, w, 2).astype(np.float64)
+
+
+def _farneback(frames: np.ndarray) -> np.ndarray:
+    import cv2
+
+    gray = [cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in frames]
+    # OpenCV's documented example parameters (pyramid 0.5, 3 levels, window 15, 3 iterations, poly 5 / 1.2).
+    return cv2.calcOpticalFlowFarneback(gray[0], gray[1], None, 0.5, 3, 15, 3, 5, 1.2, 0)
+
+
+def reference_predictions(pair: Pair, patch: int) -> dict[str, np.ndarray]:
+    """Token displacements of the model-free methods for one pair."""
+    dense = _farneback(pair.frames)
+    farneback, _ = token_average(dense, np.ones(dense.shape[:2], dtype=bool), patch)
+    return {
+        "zero": np.zeros_like(pair.token_flow),
+        "token-oracle": np.round(pair.token_flow / patch) * patch,
+        "farneback": farneback,
+    }
+
+
+def model_predictions(model, pair: Pair, *, repeats: int, top_k: int, seed: int) -> dict[str, np.ndarray]:
+    """Token displacements of feature matching and (with dynamics) perturbation for one pair."""
+    import torch
+
+    from midway_plugin.analysis.frames import normalize_frames
+    from midway_plugin.analysis.perturbation import encode_frames, perturbation_heatmaps, prepare_pair
+
+    patch = int(model.encoder.patch_size)
+    grid = (pair.frames.shape[1] // patch, pair.frames.shape[2] // patch)
+    x = normalize_frames(pair.frames)
+    block = int(model.cfg.feature_levels[-2])  # the highest objective level (analysis default), also without dynamics
+    level_index = list(model.cfg.feature_levels).index(block)
+    prefix = int(model.encoder.num_prefix_tokens)
+    with torch.no_grad():
+        feats = torch.nn.functional.normalize(encode_frames(model, x)[level_index][:, prefix:], dim=-1)
+    sims = feats[0] @ feats[1].T  # (source, target)
+    out = {"feature": _token_offsets(sims.argmax(dim=1).numpy(), grid, patch)}
+    if not model.cfg.latent_dynamics:
+        return out
+    p = prepare_pair(model, x[0:1], x[1:2], level_index)
+    heat = perturbation_heatmaps(model, p, list(range(grid[0] * grid[1])), repeats=repeats,
+                                 generator=torch.Generator().manual_seed(seed)).reshape(grid[0] * grid[1], -1)
+    out["perturbation-peak"] = _token_offsets(heat.argmax(dim=1).numpy(), grid, patch)
+    candidates = heat.topk(min(top_k, heat.shape[1]), dim=1).indices  # (source, k)
+    picked = sims.gather(1, candidates).argmax(dim=1)
+    out["perturbation-track"] = _token_offsets(candidates[torch.arange(len(picked)), picked].numpy(), grid, patch)
+    return out
+
+
+def evaluate(pairs: list[Pair], predict, patch: int) -> dict[str, dict[str, float]]:
+    """Mean token EPE per method over every valid token of every pair, with the number of tokens."""
+    errors: dict[str, list[np.ndarray]] = {}
+    for pair in pairs:
+        for method, disp in predict(pair).items():
+            err = np.linalg.norm(disp - pair.token_flow, axis=-1)[pair.token_valid]
+            errors.setdefault(method, []).append(err)
+    return {m: {"epe": float(np.concatenate(e).mean()), "tokens": int(sum(len(x) for x in e))}
+            for m, e in errors.items()}
+
+
+def data_summary(pairs: list[Pair]) -> dict[str, float]:
+    """Magnitude statistics of the token ground truth (pixels)."""
+    mags = np.concatenate([np.linalg.norm(p.token_flow, axis=-1)[p.token_valid] for p in pairs])
+    return {"pairs": len(pairs), "tokens": int(mags.size), "mean_displacement": float(mags.mean()),
+            "median_displacement": float(np.median(mags)), "max_displacement": float(mags.max())}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m midway_plugin.bench.zeroshot", description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, required=True, help="a `midway make-video` output folder")
+    parser.add_argument("--videos", required=True, help="comma-separated held-out video names")
+    parser.add_argument("--export", type=Path, help="a Midway export; omitted = the model-free reference methods")
+    parser.add_argument("--patch", type=int, default=8, help="token size of the reference methods (no export)")
+    parser.add_argument("--gap", type=int, default=4)
+    parser.add_argument("--pairs-per-video", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=8)
+    parser.add_argument("--top-k", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    if args.export is not None:
+        from midway_plugin.models import build_from_export
+
+        model = build_from_export(args.export).eval()
+        patch = int(model.encoder.patch_size)
+
+        def predict(pair: Pair) -> dict[str, np.ndarray]:
+            return model_predictions(model, pair, repeats=args.repeats, top_k=args.top_k, seed=args.seed)
+    else:
+        patch = args.patch
+
+        def predict(pair: Pair) -> dict[str, np.ndarray]:
+            return reference_predictions(pair, patch)
+    try:
+        pairs = load_pairs(args.data, args.videos.split(","), args.gap, args.pairs_per_video, patch)
+    except (ValueError, OSError) as err:
+        print(f"zeroshot: error: {err}", file=sys.stderr)
+        return 2
+    result = {
+        "methods": evaluate(pairs, predict, patch),
+        "data": data_summary(pairs),
+        "settings": {"gap": args.gap, "pairs_per_video": args.pairs_per_video, "patch": patch,
+                     "repeats": args.repeats, "top_k": args.top_k, "seed": args.seed,
+                     "videos": args.videos.split(","), "export": str(args.export) if args.export else None},
+        "seconds": time.perf_counter() - start,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    for method, r in result["methods"].items():
+        print(f"{method}: EPE {r['epe']:.3f} px over {r['tokens']} tokens")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""``midway bench quality``: paper Table 3 at small scale, through ``midway pretrain``/``export`` and ``mim``."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from midway_plugin.cli import CommandError
+
+_EPILOG = """\
+examples:
+  midway bench quality --out bench_out                 # the default run (~30-60 min on 2 CPU cores)
+  midway bench quality --out bench_quick --quick       # every stage once, tiny sizes (< 3 min)
+  midway bench quality --out bench_gpu --accelerator gpu --pretrain-steps 3000 --batch-size 32 \\
+      --num-videos 200 --size 128x128 --seg-iters 4000 --flow-iters 4000 --jobs 1
+  midway bench quality --out bench_real --pretrain-videos my_videos/   # pretrain on real video
+results: OUT/results.json (every number), OUT/results.md (table), OUT/results.png, OUT/logs/ (one log per stage).
+"""
+
+
+def _size(text: str) -> tuple[int, int]:
+    from midway_plugin.commands.make_video import _size as parse
+
+    return parse(text)
+
+
+def register(subparsers: Any) -> None:
+    """Add ``midway bench quality``."""
+    parser = subparsers.add_parser("bench", help="benchmarks of what pretraining learns (Table 3 at small scale)")
+    sub = parser.add_subparsers(dest="bench", metavar="BENCHMARK")
+    parser.set_defaults(func=lambda args: parser.print_help() or 0)
+    q = sub.add_parser(
+        "quality",
+        help="pretrain every Table 3 variant, evaluate with mim (mIoU, EPE) and zero-shot tracking",
+        description=(
+            "For the DINO-only base, full Midway and Table 3's ablations, on the same generated videos and seeds: "
+            "midway pretrain -> midway export -> mim train/test mmseg (linear readout, mIoU) -> mim train/test "
+            "mmflow (finetune with the pretrained dynamics, and frozen readout; EPE) -> zero-shot token EPE "
+            "(perturbation tracking, feature matching; Farneback and zero flow as references) on held-out videos."
+        ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    q.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (created)")
+    q.add_argument("--quick", action="store_true", help="tiny sizes, one seed of base and full (the test suite's run)")
+    q.add_argument("--variants", default="all", help="comma-separated: base, full, no-backward, single-level, "
+                   "no-refinement, no-gating, or all (default)")
+    q.add_argument("--seeds", type=int, help="seeds of base and full (default 3; --quick 1)")
+    q.add_argument("--ablation-seeds", type=int, help="seeds of the other variants (default 1; --quick 0)")
+    q.add_argument("--jobs", type=int, default=2, help="stages run side by side, one torch thread each (default 2)")
+    g = q.add_argument_group("data (midway make-video)")
+    g.add_argument("--num-videos", type=int, help="videos generated, train + val")
+    g.add_argument("--val-videos", type=int, help="held-out videos (never pretrained or trained on)")
+    g.add_argument("--frames", type=int, help="frames per video")
+    g.add_argument("--size", type=_size, help="frame size HxW (default 64x64)")
+    g.add_argument("--objects", type=int, help="moving objects per video")
+    g.add_argument("--pretrain-videos", type=Path, metavar="DIR",
+                   help="pretrain on this folder of real videos instead; evaluation stays on the generated videos")
+    g = q.add_argument_group("pretraining (midway pretrain)")
+    g.add_argument("--pretrain-config", type=Path, help="base YAML (default configs/pretrain/demo.yaml)")
+    g.add_argument("--preset", help="model preset: tiny (default), vit-s16, vit-b16")
+    g.add_argument("--pretrain-steps", type=int, help="optimizer steps per variant")
+    g.add_argument("--batch-size", type=int, help="videos per pretraining batch")
+    g.add_argument("--accelerator", help="Lightning accelerator (cpu, gpu, auto)")
+    g.add_argument("--devices", help="Lightning devices per pretraining run")
+    g = q.add_argument_group("evaluation (mim train / mim test)")
+    g.add_argument("--configs-dir", type=Path, help="the repository's configs/ (default: next to the package)")
+    g.add_argument("--seg-iters", type=int, help="mmseg linear readout iterations")
+    g.add_argument("--flow-iters", type=int, help="mmflow finetune / frozen readout iterations")
+    g.add_argument("--zs-gap", type=int, help="frames between the two frames of a zero-shot pair")
+    g.add_argument("--zs-pairs", type=int, help="zero-shot pairs per held-out video")
+    q.set_defaults(func=run)
+
+
+def settings_from_args(args: argparse.Namespace):
+    """The :class:`~midway_plugin.bench.quality.Settings` of the command line (``--quick`` first, flags on top)."""
+    from midway_plugin.bench.quality import QUICK, Settings
+    from midway_plugin.bench.variants import parse_variants
+
+    try:
+        variants = parse_variants(args.variants if not (args.quick and args.variants == "all") else "base,full")
+    except ValueError as err:
+        raise CommandError(f"--variants: {err}") from None
+    values: dict[str, Any] = dict(QUICK) if args.quick else {}
+    flags = ("seeds", "ablation_seeds", "num_videos", "val_videos", "frames", "size", "objects", "pretrain_videos",
+             "pretrain_config", "preset", "pretrain_steps", "batch_size", "accelerator", "devices", "configs_dir",
+             "seg_iters", "flow_iters", "zs_gap", "zs_pairs")
+    values.update({k: getattr(args, k) for k in flags if getattr(args, k) is not None})
+    settings = Settings(out=args.out, variants=variants, jobs=args.jobs, **values)
+    _check(settings)
+    return settings
+
+
+def _check(s) -> None:
+    checks = [
+        (s.jobs >= 1, f"--jobs must be >= 1, got {s.jobs}"),
+        (s.seeds >= 1, f"--seeds must be >= 1, got {s.seeds}"),
+        (s.ablation_seeds >= 0, f"--ablation-seeds must be >= 0, got {s.ablation_seeds}"),
+        (1 <= s.val_videos < s.num_videos,
+         f"--val-videos must be in [1, --num-videos - 1], got {s.val_videos} of {s.num_videos}"),
+        (s.frames > s.zs_gap, f"--frames ({s.frames}) must exceed --zs-gap ({s.zs_gap})"),
+        (s.pretrain_steps >= 2, f"--pretrain-steps must be >= 2 (s/step is timed between checkpoints), "
+                                f"got {s.pretrain_steps}"),
+        (s.seg_iters >= 1 and s.flow_iters >= 1, "--seg-iters and --flow-iters must be >= 1"),
+        (s.zs_gap >= 1 and s.zs_pairs >= 1, "--zs-gap and --zs-pairs must be >= 1"),
+        (s.pretrain_config.is_file(), f"--pretrain-config {str(s.pretrain_config)!r} does not exist"),
+        (s.configs_dir.is_dir(), f"--configs-dir {str(s.configs_dir)!r} is not a directory"),
+        (s.pretrain_videos is None or s.pretrain_videos.exists(),
+         f"--pretrain-videos {str(s.pretrain_videos)!r} does not exist"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise CommandError(message)
+    from midway_plugin.bench.quality import DOWNSTREAM
+
+    for ds in DOWNSTREAM:
+        if not (s.configs_dir / ds.toolbox / ds.config).is_file():
+            raise CommandError(f"--configs-dir {str(s.configs_dir)!r} has no {ds.toolbox}/{ds.config}")
+    if s.out.exists() and not s.out.is_dir():
+        raise CommandError(f"--out {str(s.out)!r} exists and is not a directory")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs the benchmark; exit code 1 when a stage failed (the run goes on with the other variants)."""
+    from midway_plugin.bench.quality import run_quality
+
+    settings = settings_from_args(args)
+    _, code = run_quality(settings)
+    return code
