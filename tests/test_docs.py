@@ -88,7 +88,7 @@ def commands(text: str) -> Iterator[tuple[str, str | None]]:
                 yield body, None
             continue
         level = re.match(r"(#{1,6}) ", line)
-        spans = _INLINE_CODE.findall(line)
+        spans = [s.replace("\\|", "|") for s in _INLINE_CODE.findall(line)]  # `a\|b` in a table cell
         cmd_spans = [s for s in spans if re.match(r"midway\s+[a-z]", s)]
         if level:
             depth = len(level.group(1))
