@@ -84,7 +84,7 @@ def commands(text: str) -> Iterator[tuple[str, str | None]]:
             if body.endswith("\\"):
                 pending = body[:-1]
                 continue
-            if re.match(r"midway\s", body):
+            if re.match(r"midway [a-z]", body):  # not `midway    5.56 M` (an output line)
                 yield body, None
             continue
         level = re.match(r"(#{1,6}) ", line)
