@@ -140,7 +140,7 @@ print(f"  optical flow  EPE {epe:.2f} px on the held-out pairs (finetuning, {flo
       f"zero-flow guess {stats['val']['mean']:.2f} px)")
 print(f"                logs {flow / 'train.log'}, {flow / 'test.log'}; checkpoint {flow / f'iter_{flow_iters}.pth'}")
 print(f"                pictures {pictures(flow / 'pictures')}")
-print(f"  analysis      {out / 'analysis' / 'grid.png'}  (peaks.png, heatmaps.npy, summary.json; README, 'midway analyze')")
+print(f"  analysis      {out / 'analysis' / 'grid.png'}  (peaks.png, heatmaps.npy, summary.json; docs/analysis.md)")
 from midway_plugin.models import build_from_export, load_timm_vit
 net = build_from_export(export)
 vit = load_timm_vit(export)
