@@ -388,6 +388,7 @@ def test_python_name_check_catches_names_that_do_not_import() -> None:
     assert check_python_names(good) == []
     assert check_python_names("`midway_plugin.models.build_from_exprot`") == [
         "midway_plugin.models.build_from_exprot: midway_plugin.models has no 'build_from_exprot'"]
-    assert check_python_names("`midway_plugin.nowhere.thing`") == ["midway_plugin.nowhere.thing: midway_plugin has no 'nowhere'"]
+    assert check_python_names("`midway_plugin.nowhere.thing`") == [
+        "midway_plugin.nowhere.thing: midway_plugin has no 'nowhere'"]
     assert check_python_names("```python\nfrom midway_plugin.data import VideoPairDataset, Nope\n```") == [
         "midway_plugin.data.Nope: midway_plugin.data has no 'Nope'"]
