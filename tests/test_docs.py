@@ -6,10 +6,12 @@ bottom can feed it a bad string and see it fail.
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import dataclasses
 import functools
 import importlib
+import inspect
 import io
 import itertools
 import re
@@ -38,6 +40,9 @@ _PLACEHOLDER_KEYS = {"section.key"}
 #: Pages whose inline `section.key` spans are `midway pretrain` config keys (`data.augment: device`).
 _PRETRAIN_KEY_PAGES = {"pretraining.md", "data.md"}
 _PRETRAIN_KEY = re.compile(r"^((?:model|method|optim|data|trainer)\.[a-z_.]+)(?::\s.*)?$")
+#: Where the names a page may call come from (the first module that has a name wins).
+_API_MODULES = ("midway_plugin.models", "midway_plugin.data", "midway_plugin.lightly", "midway_plugin.analysis",
+                "midway_plugin.analysis.frames", "midway_plugin.mmseg", "midway_plugin.mmflow")
 #: Pages about the released code, whose config names are the authors', not files of this repository.
 _FOREIGN_NAMES = {"paper.md", "official-code.md"}
 
@@ -283,6 +288,67 @@ def check_python_names(text: str) -> list[str]:
     return sorted(p for p in map(_resolve, sorted(names)) if p)
 
 
+@functools.lru_cache(maxsize=None)
+def _api() -> dict[str, object]:
+    """The package's public callables by name: classes, functions, registered OpenMMLab modules."""
+    found: dict[str, object] = {}
+    for module in map(importlib.import_module, _API_MODULES):
+        for name in getattr(module, "__all__", None) or [n for n in dir(module) if not n.startswith("_")]:
+            obj = getattr(module, name, None)
+            if callable(obj) and (inspect.isclass(obj) or inspect.isfunction(obj)):
+                found.setdefault(name, obj)
+    return found
+
+
+def python_snippets(text: str) -> Iterator[str]:
+    """The ```python blocks and the inline code spans (which may run over a line break) of a page."""
+    block: list[str] | None = None
+    prose: list[str] = []
+    for line, code in _lines(text):
+        if line.lstrip().startswith("```"):
+            if block is not None:
+                yield "\n".join(block)
+                block = None
+            elif line.strip() == "```python":
+                block = []
+        elif block is not None:
+            block.append(line)
+        elif not code:
+            prose.append(line)
+    for span in re.findall(r"`([^`]+)`", "\n".join(prose)):
+        yield span.replace("\\|", "|").replace("\n", " ")
+
+
+def check_call_keywords(text: str) -> list[str]:
+    """Every keyword passed to one of the package's classes or functions is one of its parameters, in calls
+    (`VideoPairDataset(root, repeat=5)`) and in OpenMMLab config dicts (`dict(type='MidwayViT', out_indices=...)`);
+    every ```python block parses."""
+    problems = []
+    for snippet in python_snippets(text):
+        try:
+            tree = ast.parse(snippet)
+        except SyntaxError as err:
+            if "\n" in snippet:  # a ```python block; an inline span may be any code
+                problems.append(f"python block does not parse ({err.msg}, line {err.lineno}): {snippet[:60]!r}")
+            continue
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            keywords = [k for k in node.keywords if k.arg]
+            if name == "dict":
+                types = [k.value.value for k in keywords if k.arg == "type" and isinstance(k.value, ast.Constant)]
+                name, keywords = (types[0] if types else None), [k for k in keywords if k.arg != "type"]
+            target = _api().get(name or "")
+            if target is None:
+                continue
+            params = inspect.signature(target).parameters
+            if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+                continue
+            problems += [f"{name}(...) has no parameter {k.arg!r}" for k in keywords if k.arg not in params]
+    return problems
+
+
 # ---------------------------------------------------------------------------------------------- the pages
 @pytest.mark.parametrize("page", PAGES, ids=_rel)
 def test_links_resolve(page: Path) -> None:
@@ -311,6 +377,11 @@ def test_paths_exist(page: Path) -> None:
 @pytest.mark.parametrize("page", PAGES, ids=_rel)
 def test_python_names_import(page: Path) -> None:
     assert check_python_names(page.read_text()) == []
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_rel)
+def test_call_keywords_exist(page: Path) -> None:
+    assert check_call_keywords(page.read_text()) == []
 
 
 def test_every_docs_page_is_in_the_index() -> None:
@@ -380,6 +451,19 @@ def test_path_check_catches_missing_configs_and_files() -> None:
         "config midway_vit-l16_bdd100k.yaml is in no directory under configs/"]
     assert check_paths("`raft_midway-vit-s16_8xb2_1k_nothing-1x1.py`") == [
         "config raft_midway-vit-s16_8xb2_1k_nothing-1x1.py is in no directory under configs/"]
+
+
+def test_call_keyword_check_catches_renamed_parameters() -> None:
+    good = ("```python\nbackbone = dict(\n    type='MidwayViT',\n    out_indices=(0, 1),   # levels\n    frozen=True)\n"
+            "ds = VideoPairDataset('v/', repeat=5)\n```\n`MidwayViTEncoder(export, out_channels=256,\nfreeze=False)`")
+    assert check_call_keywords(good) == []
+    assert check_call_keywords(good.replace("out_indices", "out_levels")) == ["MidwayViT(...) has no parameter 'out_levels'"]
+    assert check_call_keywords(good.replace("freeze=False", "frozen=False")) == [
+        "MidwayViTEncoder(...) has no parameter 'frozen'"]
+    assert check_call_keywords("```python\nds = VideoPairDataset('v/', repaet=5)\n```") == [
+        "VideoPairDataset(...) has no parameter 'repaet'"]
+    assert "python block does not parse" in check_call_keywords("```python\nx = dict(a=1\ny = 2\n```")[0]
+    assert check_call_keywords("`Unknown(x=1)` and `not python (at all`") == []
 
 
 def test_python_name_check_catches_names_that_do_not_import() -> None:
