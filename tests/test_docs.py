@@ -457,7 +457,8 @@ def test_call_keyword_check_catches_renamed_parameters() -> None:
     good = ("```python\nbackbone = dict(\n    type='MidwayViT',\n    out_indices=(0, 1),   # levels\n    frozen=True)\n"
             "ds = VideoPairDataset('v/', repeat=5)\n```\n`MidwayViTEncoder(export, out_channels=256,\nfreeze=False)`")
     assert check_call_keywords(good) == []
-    assert check_call_keywords(good.replace("out_indices", "out_levels")) == ["MidwayViT(...) has no parameter 'out_levels'"]
+    assert check_call_keywords(good.replace("out_indices", "out_levels")) == [
+        "MidwayViT(...) has no parameter 'out_levels'"]
     assert check_call_keywords(good.replace("freeze=False", "frozen=False")) == [
         "MidwayViTEncoder(...) has no parameter 'frozen'"]
     assert check_call_keywords("```python\nds = VideoPairDataset('v/', repaet=5)\n```") == [
