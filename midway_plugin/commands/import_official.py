@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
     from midway_plugin.commands.errors import CommandError
     from midway_plugin.models import MidwayConfig, MidwayExportError, MidwayNetwork, save_export
-    from midway_plugin.models.official_checkpoint import (
+    from midway_plugin.official.convert import (
         OfficialCheckpointError,
         convert_official_checkpoint,
         load_official_checkpoint,

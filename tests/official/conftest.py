@@ -1,0 +1,13 @@
+"""Tiny models: one intra-op thread is faster than several (and much faster on a busy CPU)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
