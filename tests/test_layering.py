@@ -1,0 +1,332 @@
+"""The package's layering, read from the source: every ``import`` (also inside functions) of ``midway_plugin/``.
+
+Rules:
+
+* the core ``models/`` imports the standard library, torch, timm, numpy and safetensors, and nothing of
+  ``midway_plugin`` outside ``models/`` (no adapter, no ``compat``);
+* ``official/`` (a foreign checkpoint format) imports the standard library, torch and the core only;
+* the adapters ``lightly``, ``mmseg``, ``mmflow`` and ``analysis`` never import each other;
+* only ``mmseg/`` imports mmseg and only ``mmflow/`` imports mmflow (``bench/`` runs ``mim`` as a subprocess;
+  ``compat/`` patches the pinned OpenMMLab releases and is activated by those two adapters only);
+* ``compat/`` imports nothing else of ``midway_plugin``; only ``mmseg/`` and ``mmflow/`` import it;
+* ``data/`` imports neither Lightly's framework (the pip package ``lightly`` beyond ``lightly.transforms``, a
+  library of torchvision transforms that loads no Lightning), nor (pytorch_)lightning, nor ``midway_plugin.lightly``;
+* ``commands/`` never imports ``midway_plugin.cli`` (``cli`` registers the commands, not the other way round);
+* no import cycle between modules.
+
+Each rule is checked on the real tree and, to show it can fail, on a small graph that breaks it.
+"""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+PACKAGE = "midway_plugin"
+ROOT = Path(__file__).resolve().parents[1] / PACKAGE
+
+Graph = Mapping[str, frozenset[str]]
+
+# --------------------------------------------------------------------------------------------------------------
+# Reading the import graph
+
+
+def module_names(root: Path = ROOT) -> dict[str, Path]:
+    """``{dotted module name: file}`` of every ``.py`` file under ``root`` (a package's ``__init__``: the package)."""
+    names = {}
+    for path in sorted(root.rglob("*.py")):
+        parts = [root.name, *path.relative_to(root).with_suffix("").parts]
+        if parts[-1] == "__init__":
+            parts.pop()
+        names[".".join(parts)] = path
+    return names
+
+
+def _imported(node: ast.AST, module: str, is_package: bool, known: Mapping[str, Path]) -> list[str]:
+    """The dotted names one import statement (or ``importlib.import_module("literal")``) brings in."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if isinstance(node, ast.ImportFrom):
+        if node.level:
+            package = module if is_package else module.rpartition(".")[0]
+            for _ in range(node.level - 1):
+                package = package.rpartition(".")[0]
+            base = ".".join(p for p in (package, node.module) if p)
+        else:
+            base = node.module or ""
+        # `from pkg import sub` imports the module pkg.sub when there is one, else a name defined in pkg.
+        names = [f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in known]
+        return names if len(names) == len(node.names) else [base, *names]
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "import_module"
+            and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+        return [node.args[0].value]
+    return []
+
+
+def import_graph(root: Path = ROOT) -> dict[str, frozenset[str]]:
+    """``{module: every name it imports}``: full dotted names, internal and external, from anywhere in the file."""
+    modules = module_names(root)
+    graph = {}
+    for module, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        imported = set()
+        for node in ast.walk(tree):
+            imported.update(_imported(node, module, path.name == "__init__.py", modules))
+        graph[module] = frozenset(imported)
+    return graph
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The rules
+
+
+def _under(name: str, prefixes: Iterable[str]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def _top(name: str) -> str:
+    return name.partition(".")[0]
+
+
+STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Modules under ``importers`` may not import names under ``forbidden`` (except under ``permitted``), or
+    only names under ``allowed`` and the standard library."""
+
+    name: str
+    importers: tuple[str, ...]
+    forbidden: tuple[str, ...] = ()
+    allowed: tuple[str, ...] | None = None
+    permitted: tuple[str, ...] = ()
+    exempt: tuple[str, ...] = ()  # importers the rule does not cover
+
+    def violations(self, graph: Graph) -> set[tuple[str, str]]:
+        found = set()
+        for module, imported in graph.items():
+            if not _under(module, self.importers) or _under(module, self.exempt):
+                continue
+            for name in imported:
+                if _under(name, self.forbidden) and not _under(name, self.permitted):
+                    found.add((module, name))
+                if self.allowed is not None and _top(name) not in STDLIB and not _under(name, self.allowed):
+                    found.add((module, name))
+        return found
+
+
+ADAPTERS = ("lightly", "mmseg", "mmflow", "analysis")
+CORE_LIBRARIES = ("torch", "timm", "numpy", "safetensors")
+COMPAT = f"{PACKAGE}.compat"
+
+RULES = (
+    Rule("core imports only torch/timm/numpy/safetensors and itself", (f"{PACKAGE}.models",),
+         allowed=(*CORE_LIBRARIES, f"{PACKAGE}.models")),
+    Rule("official imports only torch and the core", (f"{PACKAGE}.official",),
+         allowed=("torch", f"{PACKAGE}.models", f"{PACKAGE}.official")),
+    *(Rule(f"adapter {a} never imports another adapter", (f"{PACKAGE}.{a}",),
+           forbidden=tuple(f"{PACKAGE}.{b}" for b in ADAPTERS if b != a)) for a in ADAPTERS),
+    Rule("only mmseg/ imports mmseg", (PACKAGE,), forbidden=("mmseg",), exempt=(f"{PACKAGE}.mmseg", COMPAT)),
+    Rule("only mmflow/ imports mmflow", (PACKAGE,), forbidden=("mmflow",), exempt=(f"{PACKAGE}.mmflow", COMPAT)),
+    Rule("compat imports nothing else of the package", (COMPAT,), forbidden=(PACKAGE,), permitted=(COMPAT,)),
+    Rule("only mmseg/ and mmflow/ import compat", (PACKAGE,), forbidden=(COMPAT,),
+         exempt=(f"{PACKAGE}.mmseg", f"{PACKAGE}.mmflow", COMPAT)),
+    Rule("data never imports Lightly's framework", (f"{PACKAGE}.data",),
+         forbidden=("lightly", "pytorch_lightning", "lightning", f"{PACKAGE}.lightly"),
+         permitted=("lightly.transforms",)),
+    Rule("commands never import cli", (f"{PACKAGE}.commands",), forbidden=(f"{PACKAGE}.cli",)),
+)
+
+
+def import_cycles(graph: Graph) -> list[list[str]]:
+    """Strongly connected components of more than one module (or a module importing itself), Tarjan's algorithm.
+
+    Only edges between modules of the graph count; a package's ``__init__`` is the node of its dotted name.
+    """
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles = []
+
+    def edges(module: str) -> list[str]:
+        return sorted(name for name in graph[module] if name in graph)
+
+    def visit(root: str) -> None:  # iterative, so deep graphs do not hit the recursion limit
+        work = [(root, iter(edges(root)))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            module, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(edges(child))))
+                elif child in on_stack:
+                    low[module] = min(low[module], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[module])
+            if low[module] == index[module]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == module:
+                        break
+                if len(component) > 1 or module in graph[module]:
+                    cycles.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return sorted(cycles)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The real tree
+
+#: Import cycles that another branch of issue #12 removes: the modules of the cycle -> the branch.
+PENDING_CYCLES: dict[frozenset[str], str] = {
+    frozenset({f"{PACKAGE}.lightly.config_schema", f"{PACKAGE}.lightly.pretrain"}): "cfg",  # DEFAULTS <-> check_types
+}
+
+
+def with_registration(graph: Graph) -> dict[str, frozenset[str]]:
+    """Adds what the AST cannot see: ``cli`` imports every module of ``commands`` (pkgutil + importlib)."""
+    commands = {m for m in graph if m.startswith(f"{PACKAGE}.commands.")}
+    return {**graph, f"{PACKAGE}.cli": graph[f"{PACKAGE}.cli"] | commands}
+
+
+@pytest.fixture(scope="module")
+def graph() -> dict[str, frozenset[str]]:
+    return with_registration(import_graph())
+
+
+def test_the_graph_is_read(graph) -> None:
+    """The reader sees the package and imports inside functions (cli registers commands through importlib)."""
+    assert f"{PACKAGE}.models.midway" in graph and f"{PACKAGE}.commands.errors" in graph
+    assert {f"{PACKAGE}.commands", f"{PACKAGE}.commands.pretrain"} <= graph[f"{PACKAGE}.cli"]
+    # commands/import_official.py imports the converter inside its handler only
+    assert f"{PACKAGE}.official.convert" in graph[f"{PACKAGE}.commands.import_official"]
+    assert "torch" in {_top(name) for name in graph[f"{PACKAGE}.models.midway"]}
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.name)
+def test_rule_holds(graph, rule: Rule) -> None:
+    found = rule.violations(graph)
+    assert not found, f"{rule.name}: " + ", ".join(f"{a} imports {b}" for a, b in sorted(found))
+
+
+def test_no_import_cycle(graph) -> None:
+    cycles = [c for c in import_cycles(graph) if frozenset(c) not in PENDING_CYCLES]
+    assert not cycles, "import cycles: " + "; ".join(" <-> ".join(c) for c in cycles)
+
+
+@pytest.mark.parametrize("cycle", [
+    pytest.param(cycle, marks=pytest.mark.xfail(strict=False, reason=f"fixed by the {branch} branch"),
+                 id="<->".join(sorted(cycle))) for cycle, branch in PENDING_CYCLES.items()])
+def test_pending_cycle_is_gone(graph, cycle: frozenset[str]) -> None:
+    assert cycle not in {frozenset(c) for c in import_cycles(graph)}
+
+
+def _loaded_by_importing(package: str) -> set[str]:
+    """``sys.modules`` of a fresh interpreter after importing every module of ``package`` (lazy exports too)."""
+    modules = sorted(m for m in module_names() if _under(m, [package]))
+    code = f"import sys\nfor m in {modules!r}:\n    __import__(m)\nprint('\\n'.join(sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT.parent, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return set(proc.stdout.split())
+
+
+@pytest.mark.parametrize(("package", "forbidden", "permitted"), [
+    (f"{PACKAGE}.models", ("lightly", "pytorch_lightning", "lightning", "mmengine", "mmcv", "mmseg", "mmflow",
+                           PACKAGE), (f"{PACKAGE}.models",)),
+    (f"{PACKAGE}.data", ("lightly", "pytorch_lightning", "lightning", f"{PACKAGE}.lightly", "mmseg", "mmflow"),
+     ("lightly.transforms", "lightly.utils.dependency")),  # the latter: lightly.transforms' optional-deps check
+], ids=["models", "data"])
+def test_what_importing_loads(package: str, forbidden: tuple[str, ...], permitted: tuple[str, ...]) -> None:
+    """At run time too (transitive imports, lazy exports): the core and data load no framework."""
+    loaded = _loaded_by_importing(package)
+    assert package in loaded
+    parents = {"lightly", "lightly.utils", PACKAGE}  # loaded as parents of the permitted modules
+    bad = sorted(m for m in loaded - parents if _under(m, forbidden) and not _under(m, permitted))
+    assert not bad, f"importing {package} loads " + ", ".join(bad[:20])
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Each rule can fail
+
+
+def _graph(**edges: Iterable[str]) -> dict[str, frozenset[str]]:
+    """A synthetic graph: keyword ``a__b`` is module ``midway_plugin.a.b``; values are full dotted names."""
+    return {f"{PACKAGE}." + key.replace("__", "."): frozenset(names) for key, names in edges.items()}
+
+
+BROKEN = {
+    "core imports only torch/timm/numpy/safetensors and itself": _graph(
+        models__midway=["torch", "timm.layers", f"{PACKAGE}.compat.safe_checkpoint", "yaml"]),
+    "official imports only torch and the core": _graph(official__convert=["torch", f"{PACKAGE}.lightly.midway"]),
+    **{f"adapter {a} never imports another adapter": _graph(**{f"{a}__x": [f"{PACKAGE}.{b}.y"]})
+       for a, b in zip(ADAPTERS, ADAPTERS[1:] + ADAPTERS[:1])},
+    "only mmseg/ imports mmseg": _graph(mmflow__dpt_head=["mmseg.models.decode_heads.dpt_head"]),
+    "only mmflow/ imports mmflow": _graph(commands__bench=["mmflow.registry"]),
+    "data never imports Lightly's framework": _graph(data__transforms=["lightly.transforms.utils", "lightly.loss"]),
+    "commands never import cli": _graph(commands__info=[f"{PACKAGE}.cli"]),
+    "compat imports nothing else of the package": _graph(compat__safe_checkpoint=[f"{PACKAGE}.models.export"]),
+    "only mmseg/ and mmflow/ import compat": _graph(lightly__checkpoint=[f"{PACKAGE}.compat.safe_checkpoint"]),
+}
+
+
+def test_every_rule_has_a_broken_graph() -> None:
+    assert set(BROKEN) == {rule.name for rule in RULES}
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.name)
+def test_rule_catches_a_violation(rule: Rule) -> None:
+    found = rule.violations(BROKEN[rule.name])
+    assert found, f"{rule.name}: the broken graph passed"
+    # the allowed names of the same graph are not reported
+    assert all(_top(name) not in {"torch", "timm"} for _, name in found)
+
+
+@pytest.mark.parametrize(("graph_", "expected"), [
+    (_graph(cli=[f"{PACKAGE}.commands.info"], commands__info=[f"{PACKAGE}.cli"]),
+     [[f"{PACKAGE}.cli", f"{PACKAGE}.commands.info"]]),
+    (_graph(a=[f"{PACKAGE}.b"], b=[f"{PACKAGE}.c"], c=[f"{PACKAGE}.a", "torch"], d=[f"{PACKAGE}.a"]),
+     [[f"{PACKAGE}.a", f"{PACKAGE}.b", f"{PACKAGE}.c"]]),
+    (_graph(a=[f"{PACKAGE}.a"]), [[f"{PACKAGE}.a"]]),
+    (_graph(a=[f"{PACKAGE}.b"], b=["torch"], c=[f"{PACKAGE}.a", f"{PACKAGE}.b"]), []),
+], ids=["cli-commands", "three-module-ring", "self-import", "acyclic"])
+def test_cycles_are_found(graph_, expected) -> None:
+    assert import_cycles(graph_) == expected
+
+
+def test_relative_and_function_level_imports_are_read(tmp_path: Path) -> None:
+    pkg = tmp_path / PACKAGE
+    (pkg / "data").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "data" / "__init__.py").write_text("from .readers import read\n")
+    (pkg / "data" / "readers.py").write_text("def read():\n    from ..lightly import midway\n    import lightly.data\n")
+    (pkg / "lightly").mkdir()
+    (pkg / "lightly" / "__init__.py").write_text("")
+    (pkg / "lightly" / "midway.py").write_text("import importlib\nimportlib.import_module('pytorch_lightning')\n")
+    graph = import_graph(pkg)
+    assert graph[f"{PACKAGE}.data"] == {f"{PACKAGE}.data.readers"}
+    assert graph[f"{PACKAGE}.data.readers"] == {f"{PACKAGE}.lightly.midway", "lightly.data"}
+    assert "pytorch_lightning" in graph[f"{PACKAGE}.lightly.midway"]
+    data_rule = next(rule for rule in RULES if rule.name.startswith("data"))
+    assert data_rule.violations(graph) == {(f"{PACKAGE}.data.readers", f"{PACKAGE}.lightly.midway"),
+                                           (f"{PACKAGE}.data.readers", "lightly.data")}
