@@ -4,7 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from midway_plugin.mmflow.dpt_head import DPTHead
+pytest.importorskip("mmflow")
+
+from midway_plugin.mmflow.dpt_head import DPTHead  # noqa: E402
 
 DIMS = (48, 48, 32, 32)
 SMALL = dict(features=16, reassemble_channels=(8, 8, 16, 16))
