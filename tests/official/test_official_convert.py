@@ -23,6 +23,8 @@ from midway_plugin.official.layout import (
 )
 from tests.official.official_fixture import official_checkpoint
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 D, MD, TOKENS, MDEPTH, FDEPTH, PATCH, GRID = 192, 48, 4, 2, 2, 8, 4
 
 
