@@ -11,8 +11,9 @@ Rules:
 * ``compat/`` imports nothing else of ``midway_plugin``; only ``mmseg/`` and ``mmflow/`` import it;
 * ``data/`` imports neither Lightly's framework (the pip package ``lightly`` beyond ``lightly.transforms``, a
   library of torchvision transforms that loads no Lightning), nor (pytorch_)lightning, nor ``midway_plugin.lightly``;
+* ``data/`` imports nothing of ``midway_plugin`` but the core;
 * ``commands/`` never imports ``midway_plugin.cli`` (``cli`` registers the commands, not the other way round);
-* no import cycle between modules.
+* no import cycle between modules, nor between the sub-packages (``models``, ``data``, ``lightly``, ...).
 
 Each rule is checked on the real tree and, to show it can fail, on a small graph that breaks it.
 """
@@ -140,8 +141,25 @@ RULES = (
     Rule("data never imports Lightly's framework", (f"{PACKAGE}.data",),
          forbidden=("lightly", "pytorch_lightning", "lightning", f"{PACKAGE}.lightly"),
          permitted=("lightly.transforms",)),
+    Rule("data imports nothing of the package but the core", (f"{PACKAGE}.data",), forbidden=(PACKAGE,),
+         permitted=(f"{PACKAGE}.data", f"{PACKAGE}.models")),
     Rule("commands never import cli", (f"{PACKAGE}.commands",), forbidden=(f"{PACKAGE}.cli",)),
 )
+
+
+def subpackage_graph(graph: Graph) -> dict[str, frozenset[str]]:
+    """The graph between ``midway_plugin.<first part>`` nodes (``models``, ``data``, ``cli``, ...)."""
+    def node(name: str) -> str:
+        return ".".join(name.split(".")[:2])
+
+    collapsed: dict[str, set[str]] = {}
+    for module, imported in graph.items():
+        if module == PACKAGE:
+            continue
+        targets = collapsed.setdefault(node(module), set())
+        targets.update(node(name) for name in imported if _under(name, [PACKAGE]) and name != PACKAGE)
+        targets.discard(node(module))
+    return {module: frozenset(targets) for module, targets in collapsed.items()}
 
 
 def import_cycles(graph: Graph) -> list[list[str]]:
@@ -235,6 +253,11 @@ def test_no_import_cycle(graph) -> None:
     assert not cycles, "import cycles: " + "; ".join(" <-> ".join(c) for c in cycles)
 
 
+def test_no_cycle_between_subpackages(graph) -> None:
+    cycles = import_cycles(subpackage_graph(graph))
+    assert not cycles, "sub-package cycles: " + "; ".join(" <-> ".join(c) for c in cycles)
+
+
 @pytest.mark.parametrize("cycle", [
     pytest.param(cycle, marks=pytest.mark.xfail(strict=False, reason=f"fixed by the {branch} branch"),
                  id="<->".join(sorted(cycle))) for cycle, branch in PENDING_CYCLES.items()])
@@ -285,6 +308,7 @@ BROKEN = {
     "only mmflow/ imports mmflow": _graph(commands__bench=["mmflow.registry"]),
     "data never imports Lightly's framework": _graph(data__transforms=["lightly.transforms.utils", "lightly.loss"]),
     "commands never import cli": _graph(commands__info=[f"{PACKAGE}.cli"]),
+    "data imports nothing of the package but the core": _graph(data__views=[f"{PACKAGE}.analysis.frames"]),
     "compat imports nothing else of the package": _graph(compat__safe_checkpoint=[f"{PACKAGE}.models.export"]),
     "only mmseg/ and mmflow/ import compat": _graph(lightly__checkpoint=[f"{PACKAGE}.compat.safe_checkpoint"]),
 }
@@ -314,6 +338,16 @@ def test_cycles_are_found(graph_, expected) -> None:
     assert import_cycles(graph_) == expected
 
 
+def test_subpackage_cycles_are_found() -> None:
+    """No module cycle, but data -> models and models -> data through different modules."""
+    graph_ = _graph(data__views=[f"{PACKAGE}.models.levels"], models__levels=["torch"],
+                    models__midway=[f"{PACKAGE}.data.readers"], data__readers=["decord"])
+    assert import_cycles(graph_) == []
+    assert subpackage_graph(graph_) == {f"{PACKAGE}.data": {f"{PACKAGE}.models"},
+                                        f"{PACKAGE}.models": {f"{PACKAGE}.data"}}
+    assert import_cycles(subpackage_graph(graph_)) == [[f"{PACKAGE}.data", f"{PACKAGE}.models"]]
+
+
 def test_relative_and_function_level_imports_are_read(tmp_path: Path) -> None:
     pkg = tmp_path / PACKAGE
     (pkg / "data").mkdir(parents=True)
@@ -327,6 +361,6 @@ def test_relative_and_function_level_imports_are_read(tmp_path: Path) -> None:
     assert graph[f"{PACKAGE}.data"] == {f"{PACKAGE}.data.readers"}
     assert graph[f"{PACKAGE}.data.readers"] == {f"{PACKAGE}.lightly.midway", "lightly.data"}
     assert "pytorch_lightning" in graph[f"{PACKAGE}.lightly.midway"]
-    data_rule = next(rule for rule in RULES if rule.name.startswith("data"))
+    data_rule = next(rule for rule in RULES if rule.name == "data never imports Lightly's framework")
     assert data_rule.violations(graph) == {(f"{PACKAGE}.data.readers", f"{PACKAGE}.lightly.midway"),
                                            (f"{PACKAGE}.data.readers", "lightly.data")}
