@@ -69,15 +69,29 @@ def _imported(node: ast.AST, module: str, is_package: bool, known: Mapping[str, 
     return []
 
 
-def import_graph(root: Path = ROOT) -> dict[str, frozenset[str]]:
-    """``{module: every name it imports}``: full dotted names, internal and external, from anywhere in the file."""
+def _type_checking_only(tree: ast.AST) -> set[int]:
+    """``id``s of the nodes under ``if TYPE_CHECKING:`` (annotations only: never imported at run time)."""
+    skipped = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            skipped.update(id(inner) for stmt in node.body for inner in ast.walk(stmt))
+    return skipped
+
+
+def import_graph(root: Path = ROOT, type_checking: bool = True) -> dict[str, frozenset[str]]:
+    """``{module: every name it imports}``: full dotted names, internal and external, from anywhere in the file.
+
+    ``type_checking=False`` leaves out the imports under ``if TYPE_CHECKING:`` (for cycles: they never run).
+    """
     modules = module_names(root)
     graph = {}
     for module, path in modules.items():
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        skipped = set() if type_checking else _type_checking_only(tree)
         imported = set()
         for node in ast.walk(tree):
-            imported.update(_imported(node, module, path.name == "__init__.py", modules))
+            if id(node) not in skipped:
+                imported.update(_imported(node, module, path.name == "__init__.py", modules))
         graph[module] = frozenset(imported)
     return graph
 
@@ -233,6 +247,12 @@ def graph() -> dict[str, frozenset[str]]:
     return with_registration(import_graph())
 
 
+@pytest.fixture(scope="module")
+def runtime_graph() -> dict[str, frozenset[str]]:
+    """Without ``if TYPE_CHECKING:`` imports; imports inside functions stay (they run, later)."""
+    return with_registration(import_graph(type_checking=False))
+
+
 def test_the_graph_is_read(graph) -> None:
     """The reader sees the package and imports inside functions (cli registers commands through importlib)."""
     assert f"{PACKAGE}.models.midway" in graph and f"{PACKAGE}.commands.errors" in graph
@@ -248,21 +268,21 @@ def test_rule_holds(graph, rule: Rule) -> None:
     assert not found, f"{rule.name}: " + ", ".join(f"{a} imports {b}" for a, b in sorted(found))
 
 
-def test_no_import_cycle(graph) -> None:
-    cycles = [c for c in import_cycles(graph) if frozenset(c) not in PENDING_CYCLES]
+def test_no_import_cycle(runtime_graph) -> None:
+    cycles = [c for c in import_cycles(runtime_graph) if frozenset(c) not in PENDING_CYCLES]
     assert not cycles, "import cycles: " + "; ".join(" <-> ".join(c) for c in cycles)
 
 
-def test_no_cycle_between_subpackages(graph) -> None:
-    cycles = import_cycles(subpackage_graph(graph))
+def test_no_cycle_between_subpackages(runtime_graph) -> None:
+    cycles = import_cycles(subpackage_graph(runtime_graph))
     assert not cycles, "sub-package cycles: " + "; ".join(" <-> ".join(c) for c in cycles)
 
 
 @pytest.mark.parametrize("cycle", [
     pytest.param(cycle, marks=pytest.mark.xfail(strict=False, reason=f"fixed by the {branch} branch"),
                  id="<->".join(sorted(cycle))) for cycle, branch in PENDING_CYCLES.items()])
-def test_pending_cycle_is_gone(graph, cycle: frozenset[str]) -> None:
-    assert cycle not in {frozenset(c) for c in import_cycles(graph)}
+def test_pending_cycle_is_gone(runtime_graph, cycle: frozenset[str]) -> None:
+    assert cycle not in {frozenset(c) for c in import_cycles(runtime_graph)}
 
 
 def _loaded_by_importing(package: str) -> set[str]:
@@ -356,8 +376,12 @@ def test_relative_and_function_level_imports_are_read(tmp_path: Path) -> None:
     (pkg / "data" / "readers.py").write_text("def read():\n    from ..lightly import midway\n    import lightly.data\n")
     (pkg / "lightly").mkdir()
     (pkg / "lightly" / "__init__.py").write_text("")
-    (pkg / "lightly" / "midway.py").write_text("import importlib\nimportlib.import_module('pytorch_lightning')\n")
+    (pkg / "lightly" / "midway.py").write_text(
+        "import importlib\nfrom typing import TYPE_CHECKING\nimportlib.import_module('pytorch_lightning')\n"
+        "if TYPE_CHECKING:\n    from midway_plugin.data import readers\n")
     graph = import_graph(pkg)
+    assert f"{PACKAGE}.data.readers" in graph[f"{PACKAGE}.lightly.midway"]
+    assert f"{PACKAGE}.data.readers" not in import_graph(pkg, type_checking=False)[f"{PACKAGE}.lightly.midway"]
     assert graph[f"{PACKAGE}.data"] == {f"{PACKAGE}.data.readers"}
     assert graph[f"{PACKAGE}.data.readers"] == {f"{PACKAGE}.lightly.midway", "lightly.data"}
     assert "pytorch_lightning" in graph[f"{PACKAGE}.lightly.midway"]
