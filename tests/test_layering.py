@@ -13,7 +13,8 @@ Rules:
   library of torchvision transforms that loads no Lightning), nor (pytorch_)lightning, nor ``midway_plugin.lightly``;
 * ``data/`` imports nothing of ``midway_plugin`` but the core;
 * ``commands/`` never imports ``midway_plugin.cli`` (``cli`` registers the commands, not the other way round);
-* no import cycle between modules, nor between the sub-packages (``models``, ``data``, ``lightly``, ...).
+* no import cycle between modules, nor between the sub-packages (``models``, ``data``, ``lightly``, ...);
+* every folder of ``tests/`` is named after the module or sub-package it tests (``reliability/``: end to end).
 
 Each rule is checked on the real tree and, to show it can fail, on a small graph that breaks it.
 """
@@ -388,3 +389,31 @@ def test_relative_and_function_level_imports_are_read(tmp_path: Path) -> None:
     data_rule = next(rule for rule in RULES if rule.name == "data never imports Lightly's framework")
     assert data_rule.violations(graph) == {(f"{PACKAGE}.data.readers", f"{PACKAGE}.lightly.midway"),
                                            (f"{PACKAGE}.data.readers", "lightly.data")}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The tests mirror the package
+
+#: Test folders that are not one package's: the hostile-user suite runs the CLI end to end across packages.
+CROSS_CUTTING_TESTS = {"reliability"}
+
+
+def stray_test_folders(tests: Path, package: Path) -> list[str]:
+    """Folders of ``tests`` named after no module or sub-package of ``package`` (nor a cross-cutting suite)."""
+    names = {p.stem for p in package.glob("*.py")}
+    names |= {p.name for p in package.iterdir() if (p / "__init__.py").is_file()}
+    return sorted(d.name for d in tests.iterdir()
+                  if d.is_dir() and not d.name.startswith((".", "_")) and d.name not in names | CROSS_CUTTING_TESTS)
+
+
+def test_test_folders_are_named_after_what_they_test() -> None:
+    assert stray_test_folders(Path(__file__).parent, ROOT) == []
+
+
+def test_a_stray_test_folder_is_named(tmp_path: Path) -> None:
+    (tmp_path / "pkg" / "models").mkdir(parents=True)
+    (tmp_path / "pkg" / "models" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "cli.py").write_text("")
+    for folder in ("models", "cli", "foundation", "reliability", "__pycache__"):
+        (tmp_path / "tests" / folder).mkdir(parents=True)
+    assert stray_test_folders(tmp_path / "tests", tmp_path / "pkg") == ["foundation"]
