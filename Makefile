@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
-# Extra pytest arguments, e.g. `make test ARGS="tests/foundation -x"`.
+# Extra pytest arguments, e.g. `make test ARGS="tests/compat -x"`.
 ARGS  ?=
 # pytest's exit code 5 means "no tests collected": say so instead of failing silently.
 PYTEST = $(PY) -m pytest $(1) || { rc=$$?; [[ $$rc -eq 5 ]] && echo "make: pytest collected no tests" >&2; exit $$rc; }

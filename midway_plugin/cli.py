@@ -12,10 +12,7 @@ import pkgutil
 import sys
 
 from midway_plugin import __version__, commands
-
-
-class CommandError(Exception):
-    """A user-facing error: printed as ``midway: error: ...`` with exit code 2, no traceback."""
+from midway_plugin.commands.errors import CommandError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +43,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # Under `python -m`, this module is __main__: use the importable one so CommandError is the same class.
-    from midway_plugin.cli import main as _main
-
-    sys.exit(_main())
+    sys.exit(main())

@@ -36,3 +36,14 @@ def _run_mim(args: list[str], cwd: Path, check: bool = True, timeout: float = 90
 def mim() -> MimRunner:
     """``mim(args, cwd, check=True)`` -> CompletedProcess with stdout+stderr in ``.stdout``."""
     return _run_mim
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models: one intra-op thread is faster than several (much faster on a busy CPU)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from midway_plugin.analysis.defaults import DEFAULT_GAP, DEFAULT_REPEATS, DEFAULT_TRACK_FRAMES, TOP_K
-from midway_plugin.cli import CommandError
+from midway_plugin.commands.errors import CommandError
 
 DEFAULT_SEED = 0
 _COLOR_NAMES = ("green", "red")  # render.TRACK_COLORS[0], [1]

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from midway_plugin.cli import CommandError
+from midway_plugin.commands.errors import CommandError
 
 _EPILOG = """\
 examples:

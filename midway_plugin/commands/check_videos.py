@@ -11,7 +11,7 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
-from midway_plugin.cli import CommandError
+from midway_plugin.commands.errors import CommandError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from midway_plugin.cli import CommandError
+    from midway_plugin.commands.errors import CommandError
     from midway_plugin.lightly.checkpoint import CheckpointError, export_checkpoint
 
     try:

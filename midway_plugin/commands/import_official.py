@@ -42,7 +42,7 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     """``["a=1", "b=[1, 2]"]`` → ``{"a": 1, "b": [1, 2]}`` (values parsed as YAML)."""
     import yaml
 
-    from midway_plugin.cli import CommandError
+    from midway_plugin.commands.errors import CommandError
 
     out: dict[str, Any] = {}
     for item in items:
@@ -60,9 +60,9 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
     from pathlib import Path
 
-    from midway_plugin.cli import CommandError
+    from midway_plugin.commands.errors import CommandError
     from midway_plugin.models import MidwayConfig, MidwayExportError, MidwayNetwork, save_export
-    from midway_plugin.models.official_checkpoint import (
+    from midway_plugin.official.convert import (
         OfficialCheckpointError,
         convert_official_checkpoint,
         load_official_checkpoint,

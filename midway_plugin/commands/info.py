@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _load(config: str):
-    from midway_plugin.cli import CommandError
+    from midway_plugin.commands.errors import CommandError
     from midway_plugin.models import MidwayConfig
 
     head = {"output_dim": 65536, "hidden_dim": 2048, "bottleneck_dim": 256}

@@ -6,7 +6,7 @@ import re
 import time
 from pathlib import Path
 
-from midway_plugin.cli import CommandError
+from midway_plugin.commands.errors import CommandError
 
 
 def _size(text: str) -> tuple[int, int]:

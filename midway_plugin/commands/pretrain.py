@@ -85,7 +85,7 @@ def _shortcuts(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     import yaml
 
-    from midway_plugin.cli import CommandError
+    from midway_plugin.commands.errors import CommandError
     from midway_plugin.lightly.pretrain import PretrainConfigError, load_config, parse_overrides
 
     try:

@@ -1,7 +1,7 @@
 """Continue pretraining from a checkpoint of the official Midway code (``midway pretrain --resume-official``).
 
 The released checkpoints hold the student, the EMA teacher (encoder, backward layers, source projector), both DINO
-heads and the DINO centre (see :mod:`midway_plugin.models.official_layout`). This module loads all of them into a
+heads and the DINO centre (see :mod:`midway_plugin.official.layout`). This module loads all of them into a
 :class:`~midway_plugin.lightly.Midway` module, each copy into its own place: the teacher is *not* re-initialised
 from the student, so the first step's loss is the one the released network would compute.
 
@@ -20,7 +20,7 @@ from torch import nn
 
 from midway_plugin.lightly.midway import Midway
 from midway_plugin.models import DYNAMICS_PREFIX
-from midway_plugin.models.official_checkpoint import (
+from midway_plugin.official.convert import (
     OfficialCheckpointError,
     convert_official_training_state,
     load_official_checkpoint,

@@ -566,7 +566,7 @@ def run_pretraining(
 def _start_from_official(model, path: str | os.PathLike, resume: str | os.PathLike | None) -> None:
     """``--resume-official``: load the released student, EMA teacher, heads and centre into the new module."""
     from midway_plugin.lightly.official_resume import load_official_training_state
-    from midway_plugin.models.official_checkpoint import OfficialCheckpointError
+    from midway_plugin.official.convert import OfficialCheckpointError
 
     if resume is not None:
         raise PretrainConfigError("--resume and --resume-official exclude each other")

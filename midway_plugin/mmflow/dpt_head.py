@@ -11,6 +11,11 @@ Reference:
 Written from the paper, not from a copy of any implementation. Differences from DPT, all for inputs of any
 size: every fusion step upsamples to the *size of the next (finer) map* rather than by a fixed x2, and the
 final output is interpolated to the requested ``(H, W)`` so patch sizes other than 16 work too.
+
+Not mmseg's ``ReassembleBlocks`` / ``FeatureFusionBlock`` (``mmseg.models.decode_heads.dpt_head``): they compute a
+different function (bias-free residual-unit convolutions, a fixed x2 upsampling with the skip resized instead, one
+width for all four maps, a CLS token required), so the trained MidwayFlow checkpoints would not load, and the
+mmflow adapter does not import mmseg (``tests/test_layering.py``).
 """
 
 from __future__ import annotations

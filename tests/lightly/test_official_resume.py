@@ -12,8 +12,8 @@ from midway_plugin.data import write_synthetic_dataset
 from midway_plugin.lightly.official_resume import load_official_training_state
 from midway_plugin.lightly.pretrain import build_model, load_config
 from midway_plugin.models import MidwayNetwork
-from midway_plugin.models.official_checkpoint import OfficialCheckpointError, convert_official_checkpoint
-from tests.lightly.official_fixture import TINY, official_checkpoint
+from midway_plugin.official.convert import OfficialCheckpointError, convert_official_checkpoint
+from tests.official.official_fixture import TINY, official_checkpoint
 
 DEMO = Path(__file__).resolve().parents[2] / "configs" / "pretrain" / "demo.yaml"
 HEAD = {"method.head_output_dim": TINY.head_out_dim, "method.head_hidden_dim": TINY.head_hidden_dim,
@@ -136,7 +136,7 @@ def test_cli_resume_official(released, tmp_path, capsys):
 @pytest.mark.parametrize("config,layout", [("midway_vit-s16_bdd100k.yaml", "vit_small"),
                                            ("midway_vit-b16_bdd100k.yaml", "vit_base")])
 def test_shipped_configs_fit_the_released_checkpoints(config, layout, tmp_path):
-    from midway_plugin.models.official_layout import OfficialLayout
+    from midway_plugin.official.layout import OfficialLayout
 
     ckpt = official_checkpoint(getattr(OfficialLayout, layout)())
     path = tmp_path / "released.pth"

@@ -6,14 +6,16 @@ from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
+from timm.layers import use_fused_attn
 from torch import nn
 
 
 class CrossAttention(nn.Module):
     """Cross-attention with separate query and key/value projections (CAT, Lin et al. 2022).
 
-    Has timm's ``fused_attn`` switch: the fused kernel has no forward-mode AD on CPU, see
-    :func:`unfused_attention`.
+    Follows timm's attention switch as timm's own ``Attention`` does: ``fused_attn`` starts as
+    :func:`timm.layers.use_fused_attn` (``TIMM_FUSED_ATTN=0`` or timm's exportable mode turn it off), and
+    :func:`unfused_attention` turns it off for a while (the fused kernel has no forward-mode AD on CPU).
     """
 
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = False) -> None:
@@ -23,7 +25,7 @@ class CrossAttention(nn.Module):
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         self.scale = self.head_dim**-0.5
-        self.fused_attn = True
+        self.fused_attn = use_fused_attn()
         self.q = nn.Linear(dim, dim, bias=qkv_bias)
         self.kv = nn.Linear(dim, 2 * dim, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)

@@ -9,7 +9,8 @@ class GatingMlp(nn.Module):
     """Vector-wise gate g(x) ∈ (0, 1)^D: LayerNorm → Linear → GELU → Linear → +bias → sigmoid.
 
     The +4 offset makes gates start near sigmoid(4) ≈ 0.982, i.e. close to a plain residual (paper B.1).
-    The input LayerNorm is in the released code but not in the paper (docs/paper.md §1.4).
+    The input LayerNorm is in the released code but not in the paper (docs/paper.md §1.4). Not timm's ``Mlp``: its
+    optional norm sits between the activation and ``fc2``, where this one normalises the input.
     """
 
     def __init__(self, dim: int, bias: float = 4.0) -> None:

@@ -3,7 +3,7 @@
 A description of the released files, written from reading the official implementation
 (agentic-learning-ai-lab/midway-network, GPL-3.0; none of its code is reused): the entries its training loop
 saves, the module names of the DINO multi-crop wrapper, the ViT, the DINO head and the dynamics module, and the
-shape of every tensor. :mod:`~midway_plugin.models.official_checkpoint` converts such files; the tests build
+shape of every tensor. :mod:`~midway_plugin.official.convert` converts such files; the tests build
 checkpoints from this description (see ``docs/official-checkpoints.md`` for the table in prose).
 
 Saved entries (one file per save, ``checkpoint.pth`` / ``checkpointNNNN.pth``):

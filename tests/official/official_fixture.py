@@ -1,4 +1,4 @@
-"""Checkpoints in the official Midway code's layout (``midway_plugin.models.official_layout``), for the tests."""
+"""Checkpoints in the official Midway code's layout (``midway_plugin.official.layout``), for the tests."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +6,7 @@ import argparse
 import torch
 from omegaconf import OmegaConf
 
-from midway_plugin.models.official_layout import OfficialLayout, official_checkpoint_shapes
+from midway_plugin.official.layout import OfficialLayout, official_checkpoint_shapes
 
 #: Width 192 (DINO's vit_tiny, 3 heads: the converter infers the heads from it), 4 blocks, patch 8 at 32 px,
 #: 4 levels, midway width 48 (3 heads) with 2 blocks and 4 tokens, predictor depth 2, a small DINO head.

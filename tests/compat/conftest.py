@@ -1,4 +1,4 @@
-"""Fixtures for the foundation tests: tiny generated datasets and a `mim` runner."""
+"""Fixtures for the compat-layer tests: tiny generated datasets in upstream layouts."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -24,7 +24,7 @@ def _mmengine_like_checkpoint() -> dict[str, Any]:
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     one_cycle = OneCycleLR(optimizer, eta_max=4e-4, total_steps=100, anneal_strategy="linear", by_epoch=False)
     poly = PolyLR(optimizer, eta_min=1e-4, power=0.9, end=100, by_epoch=False)
-    hub = MessageHub.get_instance("foundation-test")
+    hub = MessageHub.get_instance("compat-test")
     for value in (1.0, 0.5):
         hub.update_scalar("train/loss", value)
     hub.update_info("iter", 2)

@@ -9,19 +9,21 @@ from omegaconf import DictConfig
 
 from midway_plugin.cli import main as cli_main
 from midway_plugin.models import MidwayConfig, MidwayNetwork, build_from_export, load_export, load_timm_vit
-from midway_plugin.models.official_checkpoint import (
+from midway_plugin.official.convert import (
     OfficialCheckpointError,
     convert_official_checkpoint,
     convert_official_training_state,
     load_official_checkpoint,
 )
-from midway_plugin.models.official_layout import (
+from midway_plugin.official.layout import (
     OfficialLayout,
     dynamics_shapes,
     official_checkpoint_shapes,
     vit_shapes,
 )
-from tests.lightly.official_fixture import official_checkpoint
+from tests.official.official_fixture import official_checkpoint
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 D, MD, TOKENS, MDEPTH, FDEPTH, PATCH, GRID = 192, 48, 4, 2, 2, 8, 4
 

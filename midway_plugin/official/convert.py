@@ -1,6 +1,6 @@
 """Converts checkpoints of the official Midway implementation into this package's export layout (torch only).
 
-The key names and shapes of the released files are described in :mod:`~midway_plugin.models.official_layout`
+The key names and shapes of the released files are described in :mod:`~midway_plugin.official.layout`
 (written from reading the official code; none of it is reused). In short:
 
 * ``student`` / ``teacher``: the multi-crop wrapper around the ViT, ``backbone.<name>`` (``module.backbone.<name>``
@@ -42,7 +42,7 @@ from typing import Any
 import torch
 
 from midway_plugin.models.config import MidwayConfig
-from midway_plugin.models.official_layout import TRAINING_STATE_ENTRIES
+from midway_plugin.official.layout import TRAINING_STATE_ENTRIES
 
 #: Entries of an official checkpoint that an export does not need (training state; the DINO centre).
 IGNORED_ENTRIES = (*TRAINING_STATE_ENTRIES, "dino_loss")
