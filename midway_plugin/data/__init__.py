@@ -45,14 +45,10 @@ _EXPORTS = {
     "device_augment": ("DeviceAugment", "PairGeometryTransform", "collate_decoded"),
     "seek_check": ("InexactSeekWarning", "SeekReport", "check_random_access"),
     "readers": ("READERS", "OpenCVReader", "open_reader"),
-    "video_pairs": (
-        "VIDEO_EXTENSIONS",
-        "NoUsableVideoError",
-        "UnusableVideoWarning",
-        "VideoInfo",
-        "VideoPairDataset",
-        "flatten_pairs",
-    ),
+    "video_info": ("NoUsableVideoError", "UnusableVideoWarning", "VideoInfo"),
+    "video_scan": ("VIDEO_EXTENSIONS",),
+    "video_pairs": ("VideoPairDataset",),
+    "views": ("VIEW_ORDER", "MidwayViews", "flatten_pairs", "unpack_batch"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF)
@@ -79,14 +75,10 @@ if TYPE_CHECKING:
     from midway_plugin.data.readers import READERS, OpenCVReader, open_reader  # noqa: F401
     from midway_plugin.data.seek_check import InexactSeekWarning, SeekReport, check_random_access  # noqa: F401
     from midway_plugin.data.transforms import MidwayDINOTransform, MidwayMotionTransform, MidwayTransform  # noqa
-    from midway_plugin.data.video_pairs import (  # noqa: F401
-        VIDEO_EXTENSIONS,
-        NoUsableVideoError,
-        UnusableVideoWarning,
-        VideoInfo,
-        VideoPairDataset,
-        flatten_pairs,
-    )
+    from midway_plugin.data.video_info import NoUsableVideoError, UnusableVideoWarning, VideoInfo  # noqa: F401
+    from midway_plugin.data.video_pairs import VideoPairDataset  # noqa: F401
+    from midway_plugin.data.video_scan import VIDEO_EXTENSIONS  # noqa: F401
+    from midway_plugin.data.views import VIEW_ORDER, MidwayViews, flatten_pairs, unpack_batch  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:
