@@ -40,7 +40,9 @@ def write_synthetic_dataset(
     camera_speed: tuple[float, float] = (0.5, 2.0),
     object_speed: tuple[float, float] = (0.5, 2.5),
 ) -> dict[str, Any]:
-    """Writes ``num_videos`` synthetic videos with their ground truth under ``out`` (layout: :mod:`~midway_plugin.data.synthetic_index`).
+    """Writes ``num_videos`` synthetic videos with their ground truth under ``out``.
+
+    The layout is described in :mod:`~midway_plugin.data.synthetic_index`.
 
     Args:
         out: Output directory (created; existing files of the same names are overwritten).

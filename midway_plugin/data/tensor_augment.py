@@ -2,11 +2,12 @@
 
 The tensor twin of :func:`~midway_plugin.data.transforms.color_view` (torchvision's ``ColorJitter`` in a random
 order, ``RandomGrayscale``, Lightly's ``GaussianBlur`` and ``RandomSolarization``, then ``Normalize``): the
-probabilities and parameter ranges read off those very transform objects (:meth:`ColorSpec.from_view`), drawn independently per image of a batch ``(N, 3, H, W)`` in ``[0, 1]``, so a
-whole batch of views is augmented with a handful of kernels instead of N PIL calls. The colour operations follow
-torchvision's tensor definitions (ITU-R 601-2 luma, blends clamped to [0, 1], hue rotation in HSV); the blur is a
-true Gaussian of standard deviation ``sigma`` (PIL's ``GaussianBlur(radius=sigma)`` approximates the same one with
-box filters), replicating edge pixels as PIL does; solarisation inverts values >= 128/255 like ``ImageOps.solarize``.
+probabilities and parameter ranges read off those very transform objects (:meth:`ColorSpec.from_view`), drawn
+independently per image of a batch ``(N, 3, H, W)`` in ``[0, 1]``, so a whole batch of views is augmented with a
+handful of kernels instead of N PIL calls. The colour operations follow torchvision's tensor definitions (ITU-R
+601-2 luma, blends clamped to [0, 1], hue rotation in HSV); the blur is a true Gaussian of standard deviation
+``sigma`` (PIL's ``GaussianBlur(radius=sigma)`` approximates the same one with box filters), replicating edge pixels
+as PIL does; solarisation inverts values >= 128/255 like ``ImageOps.solarize``.
 
 Randomness comes from torch's generator of the batch's device (seeded by ``torch.manual_seed``).
 """

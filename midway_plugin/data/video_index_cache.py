@@ -30,7 +30,7 @@ def cache_key(path: Path) -> str:
 
 
 def file_stamp(path: Path, decode_short_side: int | None) -> list | None:
-    """What must be unchanged for a cached result to hold: ``[size, mtime_ns, decode_short_side]``; None if unstat-able."""
+    """What must be unchanged for a cached result to hold: ``[size, mtime_ns, decode_short_side]`` (None: no stat)."""
     try:
         stat = path.stat()
     except OSError:
