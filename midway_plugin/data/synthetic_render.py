@@ -93,6 +93,18 @@ def _shape_texture(cls: int, qx: np.ndarray, qy: np.ndarray, wavelength: float) 
     return 0.5 + 0.5 * np.sin(w * (0.8 * qx + 0.6 * qy))
 
 
+def describe_videos(fps: float, height: int, width: int, num_frames: int) -> dict[str, Any]:
+    """The fields a video's metadata and the dataset's index share: classes, palette, fps, size, frame count."""
+    return {
+        "classes": list(CLASS_NAMES),
+        "palette": [list(c) for c in PALETTE],
+        "fps": float(fps),
+        "height": int(height),
+        "width": int(width),
+        "num_frames": int(num_frames),
+    }
+
+
 def generate_video(
     num_frames: int = 64,
     size: tuple[int, int] = (128, 128),
@@ -220,12 +232,7 @@ def generate_video(
             flows[f] = flow
 
     meta = {
-        "classes": list(CLASS_NAMES),
-        "palette": [list(c) for c in PALETTE],
-        "fps": float(fps),
-        "height": height,
-        "width": width,
-        "num_frames": int(num_frames),
+        **describe_videos(fps, height, width, num_frames),
         "seed": int(seed),
         "flow": "forward, frame t -> t + 1, (u, v) = (x, y) pixels; exact for the surface visible at t",
         "camera": {"offset": camera.tolist(), "convention": "background pixel p shows world point p + offset"},

@@ -14,7 +14,7 @@ from typing import Any
 from midway_plugin.data.flo_io import write_flo
 from midway_plugin.data.flow_stats import FlowStatistics
 from midway_plugin.data.synthetic_index import INDEX_FILE, VIDEO_DIRS
-from midway_plugin.data.synthetic_render import CLASS_NAMES, PALETTE, generate_video
+from midway_plugin.data.synthetic_render import describe_videos, generate_video
 from midway_plugin.data.video_encode import check_decord_readable, write_video
 
 
@@ -131,12 +131,7 @@ def write_synthetic_dataset(
         entries.append(entry)
         splits[split].append(name)
     summary = {
-        "classes": list(CLASS_NAMES),
-        "palette": [list(c) for c in PALETTE],
-        "fps": float(fps),
-        "height": height,
-        "width": width,
-        "num_frames": int(num_frames),
+        **describe_videos(fps, height, width, num_frames),
         "num_objects": int(num_objects),
         "camera_speed": [float(v) for v in camera_speed],
         "object_speed": [float(v) for v in object_speed],
