@@ -46,3 +46,14 @@ def test_no_data_module_imports_a_framework() -> None:
     assert found == []
     assert _forbidden("lightly.models.modules") and _forbidden("pytorch_lightning")  # the rule can fail
     assert not _forbidden("lightly.transforms.dino_transform")
+
+
+def test_make_video_modules_need_no_torch() -> None:
+    """``midway make-video`` and the benchmark readers run on numpy (and PIL, imageio, decord) alone."""
+    code = (
+        "import sys\n"
+        "import midway_plugin.data.synthetic_writer, midway_plugin.data.synthetic_index, midway_plugin.data.flo_io\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'lightly')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
