@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise CommandError(f"--workers must be >= 1, got {args.workers}")
 
-    from midway_plugin.data.video_pairs import NoUsableVideoError, VideoPairDataset
+    from midway_plugin.data.video_info import NoUsableVideoError
+    from midway_plugin.data.video_pairs import VideoPairDataset
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # every warning's content is in the table below

@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"--out {str(args.out)!r} exists and is not a directory")
 
     from midway_plugin.data.flow_stats import format_flow_stats
-    from midway_plugin.data.synthetic import write_synthetic_dataset
+    from midway_plugin.data.synthetic_writer import write_synthetic_dataset
 
     start = time.perf_counter()
     try:

@@ -140,8 +140,9 @@ class DeviceAugment:
         self.transform = transform
         self.dtype = dtype
         motion, dino = transform.motion, transform.dino
-        self.motion_specs = tuple(ColorSpec.from_settings(s) for s in motion.color_settings) if motion else None
-        self.dino_specs = tuple(ColorSpec.from_settings(s) for s in dino.color_settings) if dino else None
+        # (frame t, frame t + dt) and (global 1, global 2, locals): read off the CPU path's own view transforms.
+        self.motion_specs = tuple(map(ColorSpec.from_view, (motion.view_t, motion.view_tdt))) if motion else None
+        self.dino_specs = tuple(map(ColorSpec.from_view, (*dino.global_views, dino.local_view))) if dino else None
 
     def worker_transform(self) -> PairGeometryTransform:
         """The paired transform the dataset's workers run for this augmenter."""

@@ -1,4 +1,20 @@
-"""Reading a ``midway make-video`` folder as a benchmark: the samples of one split, as file paths.
+"""The ``midway make-video`` folder: its layout, and reading it as a benchmark (the samples of one split, as paths).
+
+:func:`~midway_plugin.data.synthetic_writer.write_synthetic_dataset` writes::
+
+    OUT/dataset.json                     classes, palette, fps, size, frame count, videos, splits, flow_stats
+    OUT/videos/synth_0000.mp4            H.264 (lossless yuv444p by default), readable by decord: TRAIN videos
+    OUT/videos_val/synth_0006.mp4        the held-out VAL videos (the last ``val_videos``), kept apart so that
+                                         pretraining on OUT/videos never sees them
+    OUT/flow/synth_0000/000000.flo       Middlebury .flo, forward flow frame 0 -> 1 (num_frames - 1 files)
+    OUT/masks/synth_0000/000000.png      8-bit PNG, class index per pixel (num_frames files)
+    OUT/frames/synth_0000/000000.png     lossless RGB frames (save_frames=True, the default; the mmseg / mmflow
+                                         datasets read these)
+    OUT/meta/synth_0000.json             per-video seed, objects (class, size, colours) and trajectories
+
+The split is by video (frames of one video are never on both sides):
+``dataset.json["splits"] = {"train": [names], "val": [names]}``; each entry of ``dataset.json["videos"]`` records
+its own folders, which is what the readers below follow.
 
 The MMSegmentation and MMFlow datasets (``MidwaySyntheticDataset``, ``MidwaySyntheticFlow``) are thin wrappers
 around :func:`segmentation_samples` and :func:`flow_samples`; both read ``OUT/dataset.json`` and the PNG frames,
@@ -12,6 +28,10 @@ from pathlib import Path
 from typing import Any
 
 SPLITS = ("train", "val")
+#: The index file at the root of the folder.
+INDEX_FILE = "dataset.json"
+#: The folder of each split's mp4 files (pretraining reads ``OUT/videos``, so the val videos are kept apart).
+VIDEO_DIRS = {"train": "videos", "val": "videos_val"}
 
 
 class SyntheticIndexError(ValueError):
@@ -24,7 +44,7 @@ def read_index(root: str | os.PathLike) -> dict[str, Any]:
     Raises:
         SyntheticIndexError: the file is missing, not JSON, or lacks ``videos`` / ``splits`` / ``classes``.
     """
-    path = Path(root) / "dataset.json"
+    path = Path(root) / INDEX_FILE
     if not path.is_file():
         raise SyntheticIndexError(
             f"{str(path)!r} not found: data_root must be a folder written by `midway make-video --out DIR`"
@@ -56,7 +76,7 @@ def split_videos(root: str | os.PathLike, split: str, need: str = "frame_dir") -
     if split not in SPLITS:
         raise SyntheticIndexError(f"split must be one of {SPLITS}, got {split!r}")
     index = read_index(root)
-    path = Path(root) / "dataset.json"
+    path = Path(root) / INDEX_FILE
     names = index["splits"].get(split)
     if not names:
         raise SyntheticIndexError(

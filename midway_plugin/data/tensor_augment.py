@@ -1,12 +1,13 @@
 """Batched photometric augmentation of DINO views on float tensors, on any device (one parameter draw per image).
 
 The tensor twin of :func:`~midway_plugin.data.transforms.color_view` (torchvision's ``ColorJitter`` in a random
-order, ``RandomGrayscale``, Lightly's ``GaussianBlur`` and ``RandomSolarization``, then ``Normalize``): the same
-probabilities and parameter ranges, drawn independently per image of a batch ``(N, 3, H, W)`` in ``[0, 1]``, so a
-whole batch of views is augmented with a handful of kernels instead of N PIL calls. The colour operations follow
-torchvision's tensor definitions (ITU-R 601-2 luma, blends clamped to [0, 1], hue rotation in HSV); the blur is a
-true Gaussian of standard deviation ``sigma`` (PIL's ``GaussianBlur(radius=sigma)`` approximates the same one with
-box filters), replicating edge pixels as PIL does; solarisation inverts values >= 128/255 like ``ImageOps.solarize``.
+order, ``RandomGrayscale``, Lightly's ``GaussianBlur`` and ``RandomSolarization``, then ``Normalize``): the
+probabilities and parameter ranges read off those very transform objects (:meth:`ColorSpec.from_view`), drawn
+independently per image of a batch ``(N, 3, H, W)`` in ``[0, 1]``, so a whole batch of views is augmented with a
+handful of kernels instead of N PIL calls. The colour operations follow torchvision's tensor definitions (ITU-R
+601-2 luma, blends clamped to [0, 1], hue rotation in HSV); the blur is a true Gaussian of standard deviation
+``sigma`` (PIL's ``GaussianBlur(radius=sigma)`` approximates the same one with box filters), replicating edge pixels
+as PIL does; solarisation inverts values >= 128/255 like ``ImageOps.solarize``.
 
 Randomness comes from torch's generator of the batch's device (seeded by ``torch.manual_seed``).
 """
@@ -14,61 +15,89 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 _LUMA = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale weights
-_SOLARIZE_THRESHOLD = 128 / 255  # Lightly's RandomSolarization threshold 128 on uint8
+
+# Steps of a view transform that are geometry (rendered by DeviceAugment from the sampled boxes and flips) or the
+# uint8 -> float conversion; every other step must be one ColorSpec.from_view understands.
+_NOT_PHOTOMETRIC = ("RandomResizedCrop", "RandomHorizontalFlip", "RandomVerticalFlip", "RandomRotate",
+                    "RandomRotateDegrees", "ToTensor")
 
 
 @dataclass(frozen=True)
 class ColorSpec:
-    """The photometric settings of one kind of view.
+    """The photometric settings of one kind of view, as read off its CPU transform (:meth:`from_view`).
 
     Attributes:
         cj_prob: Probability of colour jitter.
-        brightness, contrast, saturation: Jitter factors are drawn from ``[max(0, 1 - x), 1 + x]``.
-        hue: Hue shift drawn from ``[-hue, hue]`` (fraction of a turn).
+        brightness, contrast, saturation, hue: Ranges the jitter factors (hue: shift, in turns) are drawn from;
+            None when that operation is off.
         gray_prob: Probability of grayscale.
         blur_prob: Probability of Gaussian blur.
         sigmas: Blur standard deviation range in pixels.
         solarize_prob: Probability of solarisation.
+        solarize_threshold: Values >= this (in [0, 1]) are inverted.
         mean, std: Normalisation (None: no normalisation).
     """
 
-    cj_prob: float = 0.8
-    brightness: float = 0.4
-    contrast: float = 0.4
-    saturation: float = 0.2
-    hue: float = 0.1
-    gray_prob: float = 0.2
-    blur_prob: float = 1.0
-    sigmas: tuple[float, float] = (0.1, 2.0)
-    solarize_prob: float = 0.0
-    mean: tuple[float, float, float] | None = (0.485, 0.456, 0.406)
-    std: tuple[float, float, float] | None = (0.229, 0.224, 0.225)
+    cj_prob: float
+    brightness: tuple[float, float] | None
+    contrast: tuple[float, float] | None
+    saturation: tuple[float, float] | None
+    hue: tuple[float, float] | None
+    gray_prob: float
+    blur_prob: float
+    sigmas: tuple[float, float]
+    solarize_prob: float
+    solarize_threshold: float
+    mean: tuple[float, ...] | None
+    std: tuple[float, ...] | None
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> ColorSpec:
-        """From the keyword arguments of :func:`~midway_plugin.data.transforms.color_view` (``color_settings``)."""
-        strength = float(settings.get("cj_strength", 0.5))
-        normalize = settings.get("normalize")
-        return cls(
-            cj_prob=float(settings.get("cj_prob", 0.8)),
-            brightness=strength * float(settings.get("cj_bright", 0.8)),
-            contrast=strength * float(settings.get("cj_contrast", 0.8)),
-            saturation=strength * float(settings.get("cj_sat", 0.4)),
-            hue=strength * float(settings.get("cj_hue", 0.2)),
-            gray_prob=float(settings.get("random_gray_scale", 0.2)),
-            blur_prob=float(settings.get("gaussian_blur", 1.0)),
-            sigmas=tuple(float(s) for s in settings.get("sigmas", (0.1, 2.0))),  # type: ignore[arg-type]
-            solarize_prob=float(settings.get("solarization_prob", 0.0)),
-            mean=tuple(normalize["mean"]) if normalize else None,  # type: ignore[arg-type]
-            std=tuple(normalize["std"]) if normalize else None,  # type: ignore[arg-type]
-        )
+    def from_view(cls, view: Any) -> ColorSpec:
+        """The settings of a CPU view transform: :func:`~midway_plugin.data.transforms.color_view` or Lightly's
+        ``DINOViewTransform`` (the augmentation parameters have one source: the transform objects themselves).
+
+        Raises:
+            ValueError: The transform has a step the accelerator path cannot render (named).
+        """
+        steps = view.transforms if hasattr(view, "transforms") else view.transform.transforms
+        found: dict[str, Any] = dict(cj_prob=0.0, brightness=None, contrast=None, saturation=None, hue=None,
+                                     gray_prob=0.0, blur_prob=0.0, sigmas=(0.0, 0.0), solarize_prob=0.0,
+                                     solarize_threshold=1.0, mean=None, std=None)
+        for step in steps:
+            name = type(step).__name__
+            inner = type(step.transforms[0]).__name__ if name == "RandomApply" and len(step.transforms) == 1 else ""
+            if inner == "ColorJitter":
+                jitter = step.transforms[0]
+                found.update(cj_prob=float(step.p), **{key: _range(getattr(jitter, key))
+                                                        for key in ("brightness", "contrast", "saturation", "hue")})
+            elif name == "RandomGrayscale":
+                found["gray_prob"] = float(step.p)
+            elif name == "GaussianBlur" and hasattr(step, "sigmas"):  # Lightly's, drawing sigma per image
+                found.update(blur_prob=float(step.prob), sigmas=tuple(float(v) for v in step.sigmas))
+            elif name == "RandomSolarization":
+                found.update(solarize_prob=float(step.prob), solarize_threshold=float(step.threshold) / 255)
+            elif name == "Normalize":
+                found.update(mean=tuple(float(v) for v in step.mean), std=tuple(float(v) for v in step.std))
+            elif name not in _NOT_PHOTOMETRIC and not (name == "Compose" and _is_to_tensor(step)):
+                raise ValueError(f"the accelerator path cannot render the step {step!r} of the view transform")
+        return cls(**found)
+
+
+def _range(value: Any) -> tuple[float, float] | None:
+    """torchvision's ColorJitter stores each factor as a (min, max) range, or None when off."""
+    return None if value is None else (float(value[0]), float(value[1]))
+
+
+def _is_to_tensor(step: Any) -> bool:
+    """Lightly's ToTensor under torchvision v2 is ``Compose([ToImage(), ToDtype(scale=True)])``."""
+    return [type(s).__name__ for s in step.transforms] == ["ToImage", "ToDtype"]
 
 
 def grayscale(x: Tensor) -> Tensor:
@@ -132,12 +161,12 @@ def color_jitter(x: Tensor, spec: ColorSpec) -> Tensor:
     idx = apply.nonzero().squeeze(1)
     sub = x[idx]
     m = len(idx)
-    lows = torch.tensor([max(0.0, 1 - spec.brightness), max(0.0, 1 - spec.contrast),
-                         max(0.0, 1 - spec.saturation), -spec.hue], device=device)
-    highs = torch.tensor([1 + spec.brightness, 1 + spec.contrast, 1 + spec.saturation, spec.hue], device=device)
+    ranges = (spec.brightness, spec.contrast, spec.saturation, spec.hue)
+    neutral = ((1.0, 1.0), (1.0, 1.0), (1.0, 1.0), (0.0, 0.0))  # drawn but unused: the same draws either way
+    lows, highs = torch.tensor([r or n for r, n in zip(ranges, neutral)], device=device).unbind(1)
     factors = (lows + (highs - lows) * torch.rand(m, 4, device=device)).to(x.dtype)
     order = torch.rand(m, 4, device=device).argsort(dim=1)  # a random permutation per image, like randperm(4)
-    enabled = [spec.brightness > 0, spec.contrast > 0, spec.saturation > 0, spec.hue > 0]
+    enabled = [r is not None for r in ranges]
     for position in range(4):
         for op in range(4):
             if not enabled[op]:
@@ -177,10 +206,10 @@ def gaussian_blur(x: Tensor, p: float, sigmas: tuple[float, float]) -> Tensor:
     return out
 
 
-def random_solarize(x: Tensor, p: float) -> Tensor:
-    """Lightly's ``RandomSolarization(prob=p)`` per image: values >= 128/255 become 1 - value."""
+def random_solarize(x: Tensor, p: float, threshold: float = 128 / 255) -> Tensor:
+    """Lightly's ``RandomSolarization(prob=p)`` per image: values >= ``threshold`` (128/255) become 1 - value."""
     mask = (torch.rand(x.shape[0], device=x.device) < p).view(-1, 1, 1, 1)
-    return torch.where(mask & (x >= _SOLARIZE_THRESHOLD), 1.0 - x, x)
+    return torch.where(mask & (x >= threshold), 1.0 - x, x)
 
 
 def photometric(x: Tensor, spec: ColorSpec) -> Tensor:
@@ -192,7 +221,7 @@ def photometric(x: Tensor, spec: ColorSpec) -> Tensor:
     if spec.blur_prob > 0:
         x = gaussian_blur(x, spec.blur_prob, spec.sigmas)
     if spec.solarize_prob > 0:
-        x = random_solarize(x, spec.solarize_prob)
+        x = random_solarize(x, spec.solarize_prob, spec.solarize_threshold)
     if spec.mean is not None and spec.std is not None:
         mean = torch.tensor(spec.mean, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
         std = torch.tensor(spec.std, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)

@@ -3,8 +3,9 @@
 Each transform is called on two frames of one video, ``transform(frame_t, frame_t_plus_dt)`` (PIL images, uint8
 arrays of shape (H, W, 3), or uint8/float tensors of shape (3, H, W)), and returns tensors normalised with
 ImageNet's statistics (Lightly's ``IMAGENET_NORMALIZE``). They are built from torchvision transforms and Lightly's
-``GaussianBlur``, ``RandomSolarization`` and ``DINOViewTransform``; only the geometry that must be shared between
-the two frames is sampled here (with torchvision's ``RandomResizedCrop.get_params``).
+``DINOViewTransform`` (whole for the local crops, its photometric steps for the others: :func:`color_view`); only
+the geometry that must be shared between the two frames is sampled here (torchvision's
+``RandomResizedCrop.get_params``).
 
 * :class:`MidwayMotionTransform` -> ``[x_t, x_tdt]``: the "motion crops" of the dynamics objective.
 * :class:`MidwayDINOTransform` -> ``[g1_t, g2_t, g1_tdt, g2_tdt, l1_t, ..., lK_t, l1_tdt, ..., lK_tdt]``: the
@@ -37,8 +38,6 @@ import torch
 import torchvision.transforms as T
 import torchvision.transforms.functional as TF
 from lightly.transforms.dino_transform import DINOViewTransform
-from lightly.transforms.gaussian_blur import GaussianBlur
-from lightly.transforms.solarize import RandomSolarization
 from lightly.transforms.utils import IMAGENET_NORMALIZE
 from PIL import Image
 
@@ -99,47 +98,50 @@ def sample_box(height: int, width: int, scale: Sequence[float], ratio: Sequence[
     return tuple(T.RandomResizedCrop.get_params(placeholder, list(scale), list(ratio)))  # type: ignore[return-value]
 
 
-def color_view(
-    cj_prob: float = 0.8,
-    cj_strength: float = 0.5,
-    cj_bright: float = 0.8,
-    cj_contrast: float = 0.8,
-    cj_sat: float = 0.4,
-    cj_hue: float = 0.2,
-    random_gray_scale: float = 0.2,
-    gaussian_blur: float = 1.0,
-    sigmas: tuple[float, float] = (0.1, 2.0),
-    solarization_prob: float = 0.0,
-    normalize: dict[str, list[float]] | None = IMAGENET_NORMALIZE,
-) -> T.Compose:
-    """The photometric part of Lightly's ``DINOViewTransform`` (everything after the crop and flip).
+#: The probabilities among :func:`color_view`'s settings (checked to lie in [0, 1]).
+_PROBABILITIES = ("cj_prob", "random_gray_scale", "gaussian_blur", "solarization_prob")
 
-    Defaults are DINO's global augmentation 1; pass ``gaussian_blur=0.1, solarization_prob=0.2`` for augmentation 2.
-    Color jitter = ``cj_strength * (cj_bright, cj_contrast, cj_sat, cj_hue)`` = (0.4, 0.4, 0.2, 0.1) by default.
+
+def color_view(**settings: Any) -> T.Compose:
+    """The photometric part of Lightly's ``DINOViewTransform``: its steps after the crop, flips and rotation.
+
+    Lightly's own transform objects are used (its DINO recipe and order: colour jitter, grayscale, blur,
+    solarisation, to-tensor, normalise), so the CPU views and the accelerator path
+    (:meth:`~midway_plugin.data.tensor_augment.ColorSpec.from_view` reads its parameters off these objects) have a
+    single source. ``lightly.transforms`` is a library of torchvision transforms, not Lightly's training framework,
+    so ``data/`` may use it.
+
+    Args:
+        **settings: ``DINOViewTransform``'s photometric keywords (``cj_prob``, ``cj_strength``, ``cj_bright``,
+            ``cj_contrast``, ``cj_sat``, ``cj_hue``, ``random_gray_scale``, ``gaussian_blur``, ``sigmas``,
+            ``solarization_prob``, ``normalize``); unset ones take Lightly's defaults (DINO's augmentation 1 with
+            solarisation p 0.2: pass ``solarization_prob=0.0`` for augmentation 1 as the paper uses it).
 
     Returns:
         A PIL image -> normalised float tensor transform.
+
+    Raises:
+        ValueError: A probability is outside [0, 1] or a keyword is not photometric (both named).
     """
-    steps: list[Any] = [
-        T.RandomApply(
-            [
-                T.ColorJitter(
-                    brightness=cj_strength * cj_bright,
-                    contrast=cj_strength * cj_contrast,
-                    saturation=cj_strength * cj_sat,
-                    hue=cj_strength * cj_hue,
-                )
-            ],
-            p=_check_prob("cj_prob", cj_prob),
-        ),
-        T.RandomGrayscale(p=_check_prob("random_gray_scale", random_gray_scale)),
-        GaussianBlur(prob=_check_prob("gaussian_blur", gaussian_blur), sigmas=sigmas),
-        RandomSolarization(prob=_check_prob("solarization_prob", solarization_prob)),
-        T.ToTensor(),
-    ]
-    if normalize:
-        steps.append(T.Normalize(mean=normalize["mean"], std=normalize["std"]))
-    return T.Compose(steps)
+    geometric = {"crop_size", "crop_scale", "hf_prob", "vf_prob", "rr_prob", "rr_degrees"}
+    if geometric & set(settings):
+        raise ValueError(f"color_view takes photometric settings only, got {sorted(geometric & set(settings))}")
+    for name in _PROBABILITIES:
+        if name in settings:
+            settings[name] = _check_prob(name, settings[name])
+    steps = DINOViewTransform(hf_prob=0.0, **settings).transform.transforms
+    start = next((i for i, step in enumerate(steps) if _is_color_jitter(step)), None)
+    if start is None:  # a Lightly release that reorganised DINOViewTransform
+        raise RuntimeError(f"Lightly's DINOViewTransform has no RandomApply(ColorJitter) step: {steps}")
+    # torchvision's ToTensor instead of Lightly's v2 ToImage + ToDtype: the same values up to 1 ulp, but bitwise the
+    # views this package has always produced, as plain tensors.
+    return T.Compose([T.ToTensor() if type(step).__name__ == "ToTensor" else step for step in steps[start:]])
+
+
+def _is_color_jitter(step: Any) -> bool:
+    """``RandomApply([ColorJitter])`` of torchvision's transforms or transforms.v2 (Lightly uses v2 when present)."""
+    inner = getattr(step, "transforms", [None])
+    return type(step).__name__ == "RandomApply" and type(inner[0]).__name__ == "ColorJitter"
 
 
 @dataclass(frozen=True)
@@ -198,11 +200,6 @@ class MidwayMotionTransform:
         )  # fmt: skip
         self.view_t = color_view(gaussian_blur=gaussian_blur[0], solarization_prob=0.0, **color)
         self.view_tdt = color_view(gaussian_blur=gaussian_blur[1], solarization_prob=solarization_prob, **color)
-        # The photometric settings of (frame t, frame t + dt), for the accelerator path (device_augment.py).
-        self.color_settings = (
-            {**color, "gaussian_blur": gaussian_blur[0], "solarization_prob": 0.0},
-            {**color, "gaussian_blur": gaussian_blur[1], "solarization_prob": solarization_prob},
-        )
 
     def sample_params(self, height: int, width: int) -> MotionParams:
         """Draws the shared box for a pair of ``height`` x ``width`` frames."""
@@ -319,12 +316,6 @@ class MidwayDINOTransform:
         self.global_views = (
             color_view(gaussian_blur=gaussian_blur[0], solarization_prob=0.0, **color),
             color_view(gaussian_blur=gaussian_blur[1], solarization_prob=solarization_prob, **color),
-        )
-        # The photometric settings of (global 1, global 2, locals), for the accelerator path (device_augment.py).
-        self.color_settings = (
-            {**color, "gaussian_blur": gaussian_blur[0], "solarization_prob": 0.0},
-            {**color, "gaussian_blur": gaussian_blur[1], "solarization_prob": solarization_prob},
-            {**color, "gaussian_blur": gaussian_blur[2], "solarization_prob": 0.0},
         )
         self.local_view = DINOViewTransform(
             crop_size=self.local_crop_size,

@@ -14,9 +14,10 @@ Pretraining from video with a YAML config: :mod:`midway_plugin.lightly.pretrain`
 """
 from __future__ import annotations
 
+from midway_plugin.data.views import MidwayViews, unpack_batch
 from midway_plugin.lightly.benchmark import METHODS, MidwayImageTransform
 from midway_plugin.lightly.dino_pair_loss import DINOPairLoss, dino_pair_mask
-from midway_plugin.lightly.midway import Midway, MidwayViews, NonFiniteLossError, unpack_batch
+from midway_plugin.lightly.midway import Midway, NonFiniteLossError
 
 __all__ = [
     "DINOPairLoss",

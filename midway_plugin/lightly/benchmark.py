@@ -27,7 +27,7 @@ class MidwayImageTransform:
     """The paired :class:`~midway_plugin.data.MidwayTransform` as a Lightly single-image transform.
 
     Called with one image (static pair) or with a ``(frame_t, frame_t_plus_dt)`` tuple; returns the flat view
-    list of :data:`~midway_plugin.lightly.midway.VIEW_ORDER`: ``[motion_x, motion_y, g1_x, g2_x, g1_y, g2_y,
+    list of :data:`~midway_plugin.data.views.VIEW_ORDER`: ``[motion_x, motion_y, g1_x, g2_x, g1_y, g2_y,
     locals of x..., locals of y...]``, which :class:`~midway_plugin.lightly.Midway` unpacks.
 
     Args:

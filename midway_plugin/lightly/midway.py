@@ -10,7 +10,7 @@ and ``OnlineLinearClassifier`` when class labels are available (Lightly's benchm
 Batches: either the dict collated from :class:`~midway_plugin.data.VideoPairDataset` with
 :class:`~midway_plugin.data.MidwayTransform` (``batch["views"]`` holding ``(B, R, C, H, W)`` tensors), or Lightly's
 ``(views, targets, filenames)`` triple whose ``views`` is the flat list produced by
-:class:`~midway_plugin.lightly.benchmark.MidwayImageTransform` (see :data:`VIEW_ORDER`).
+:class:`~midway_plugin.lightly.benchmark.MidwayImageTransform` (see :mod:`midway_plugin.data.views`).
 
 Reference:
     Hoang & Ren, "Midway Network: Learning Representations for Recognition and Motion from Latent Dynamics",
@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -34,6 +33,7 @@ from pytorch_lightning import LightningModule
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
+from midway_plugin.data.views import unpack_batch
 from midway_plugin.lightly.dino_pair_loss import DINOPairLoss
 from midway_plugin.lightly.train_step import (
     clip_grad_per_parameter_,
@@ -44,10 +44,6 @@ from midway_plugin.lightly.train_step import (
 )
 from midway_plugin.models import MidwayConfig, MidwayNetwork
 
-#: Order of the flat view list used by the Lightly-style ``(views, targets, filenames)`` batches: the two motion
-#: crops, the 2 G global DINO crops (frame x first), then the local crops of frame x, then those of frame y.
-VIEW_ORDER = ("motion_x", "motion_y", "g1_x", "g2_x", "g1_y", "g2_y", "locals_x...", "locals_y...")
-
 CLIP_MODES = ("per_parameter", "norm")
 #: EMA momentum schedules: "paper" = cosine from ``momentum_start`` to ``momentum_end`` over the run (Table 8);
 #: "official" = the released loop's indexing, which traverses only 1 / (dataset items per step) of that cosine.
@@ -56,107 +52,6 @@ EMA_SCHEDULES = ("paper", "official")
 
 class NonFiniteLossError(RuntimeError):
     """A loss term became NaN or infinite; raised before the optimizer step, so no bad update is made or saved."""
-
-
-@dataclass
-class MidwayViews:
-    """The crops of one batch of frame pairs, each tensor ``(N, C, H, W)`` (N = pairs in the batch).
-
-    Attributes:
-        motion: ``(x_t, x_t+dt)``: the dynamics objective's motion crops (same box in both frames), or None.
-        globals_: teacher/student global crops ``[g1_x, ..., gG_x, g1_y, ..., gG_y]``.
-        locals_: student-only local crops, frame x first.
-        targets: class labels (Lightly benchmark batches only), for the online classifier.
-    """
-
-    motion: tuple[Tensor, Tensor] | None
-    globals_: list[Tensor]
-    locals_: list[Tensor]
-    targets: Tensor | None = None
-
-    @property
-    def batch_size(self) -> int:
-        if self.motion is not None:
-            return int(self.motion[0].shape[0])
-        return int(self.globals_[0].shape[0])
-
-
-def _flatten_pairs(x: Any) -> Any:
-    """(B, R, ...) -> (B*R, ...) for image tensors (rank 5); everything else unchanged."""
-    if isinstance(x, Tensor):
-        return x.flatten(0, 1) if x.dim() == 5 else x
-    if isinstance(x, Mapping):
-        return {k: _flatten_pairs(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return type(x)(_flatten_pairs(v) for v in x)
-    return x
-
-
-def _as_view_list(value: Any, key: str) -> list[Tensor]:
-    """A stacked ``(V, N, C, H, W)`` tensor or a list of ``(N, C, H, W)`` tensors -> list of views."""
-    if isinstance(value, Tensor):
-        if value.dim() == 4:
-            return [value]
-        if value.dim() == 5:
-            return list(value.unbind(0))
-    elif isinstance(value, (list, tuple)) and all(isinstance(v, Tensor) and v.dim() == 4 for v in value):
-        return list(value)
-    raise ValueError(f"batch views[{key!r}] must be (N, C, H, W) tensors, got {type(value).__name__}")
-
-
-def unpack_batch(batch: Any, num_global_views: int = 4) -> MidwayViews:
-    """Turns a collated batch into :class:`MidwayViews`.
-
-    Accepts the dict batches of :class:`~midway_plugin.data.VideoPairDataset` + ``MidwayTransform`` (views under
-    ``batch["views"]`` with keys ``motion``, ``dino_global``, ``dino_local``; pair dimension R merged into the
-    batch) and
-    Lightly's ``(views, targets, filenames)`` batches with the flat :data:`VIEW_ORDER` list.
-
-    Args:
-        batch: The collated batch.
-        num_global_views: Global views in the flat-list format (2 per frame in the paper).
-
-    Raises:
-        ValueError: The batch has neither format; the message says what was found.
-    """
-    if isinstance(batch, Mapping):
-        if "views" not in batch:
-            raise ValueError(f"a dict batch must hold 'views'; got keys {sorted(batch)}")
-        views = _flatten_pairs(batch["views"])
-        if not isinstance(views, Mapping):
-            raise ValueError(f"batch['views'] must be a dict of crops, got {type(views).__name__}")
-        if "frames" in views:
-            raise ValueError(
-                "batch['views'] holds decoded frames (the accelerator-augment path) but no augmenter rendered them: "
-                "set Midway.batch_augment to the DeviceAugment of the dataset's PairGeometryTransform"
-            )
-        if "motion" not in views and "dino_global" not in views:
-            raise ValueError(f"batch['views'] has neither 'motion' nor 'dino_global' crops; has {sorted(views)}")
-        motion = None
-        if "motion" in views:
-            pair = _as_view_list(views["motion"], "motion")
-            if len(pair) != 2:
-                raise ValueError(f"batch views['motion'] must hold 2 crops (x_t, x_t+dt), got {len(pair)}")
-            motion = (pair[0], pair[1])
-        globals_ = _as_view_list(views["dino_global"], "dino_global") if "dino_global" in views else []
-        locals_ = _as_view_list(views["dino_local"], "dino_local") if "dino_local" in views else []
-        targets = batch.get("target")
-        return MidwayViews(motion, globals_, locals_, targets if isinstance(targets, Tensor) else None)
-    if isinstance(batch, (list, tuple)) and len(batch) >= 1 and isinstance(batch[0], (list, tuple)):
-        views = [_flatten_pairs(v) for v in batch[0]]
-        if len(views) < 2 + num_global_views or (len(views) - 2 - num_global_views) % 2:
-            raise ValueError(
-                f"a Lightly-style batch needs {list(VIEW_ORDER)} views (2 motion + {num_global_views} global + an "
-                f"equal number of local crops per frame), got {len(views)} views"
-            )
-        targets = batch[1] if len(batch) > 1 and isinstance(batch[1], Tensor) else None
-        return MidwayViews(
-            (views[0], views[1]), views[2 : 2 + num_global_views], views[2 + num_global_views :], targets
-        )
-    raise ValueError(
-        "unsupported batch: expected a VideoPairDataset dict with 'views' or a Lightly (views, targets, filenames) "
-        f"tuple, got {type(batch).__name__}"
-    )
 
 
 def resolve_model_config(model: MidwayConfig | Mapping[str, Any] | None) -> MidwayConfig:
@@ -407,7 +302,7 @@ class Midway(LightningModule):
         """
         if self.batch_augment is not None and isinstance(batch, Mapping) and isinstance(batch.get("views"), Mapping):
             if "frames" in batch["views"]:
-                from midway_plugin.data.video_pairs import flatten_pairs  # (B, R, ...) -> (B * R, ...), any rank
+                from midway_plugin.data.views import flatten_pairs  # (B, R, ...) -> (B * R, ...), any rank
 
                 with torch.no_grad():
                     batch = {**batch, "views": self.batch_augment(flatten_pairs(batch["views"]))}
@@ -654,6 +549,5 @@ def batch_idx_str(module: LightningModule) -> str:
         return "?"
 
 
-__all__ = ["CLIP_MODES", "EMA_SCHEDULES", "Midway", "MidwayViews", "NonFiniteLossError", "VIEW_ORDER",
-           "resolve_model_config", "unpack_batch"]
+__all__ = ["CLIP_MODES", "EMA_SCHEDULES", "Midway", "NonFiniteLossError", "resolve_model_config"]
 

@@ -9,7 +9,7 @@ import pytest
 
 from midway_plugin.cli import main as cli_main
 from midway_plugin.data.flow_stats import FlowStatistics
-from midway_plugin.data.synthetic import generate_video, write_synthetic_dataset
+from midway_plugin.data import generate_video, write_synthetic_dataset
 from midway_plugin.data.synthetic_index import SyntheticIndexError, flow_samples, segmentation_samples
 
 

@@ -11,22 +11,17 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from midway_plugin.data import video_pairs
-from midway_plugin.data.video_pairs import (
-    NoUsableVideoError,
-    UnusableVideoWarning,
-    VideoPairDataset,
-    flatten_pairs,
-)
+from midway_plugin.data import flatten_pairs, frame_decoding
+from midway_plugin.data.video_pairs import NoUsableVideoError, UnusableVideoWarning, VideoPairDataset
 
 
 class CountingOpener:
-    """Wraps ``video_pairs.open_video``: counts openings and get_batch calls, records requested indices."""
+    """Wraps ``frame_decoding.open_video``: counts openings and get_batch calls, records requested indices."""
 
     def __init__(self) -> None:
         self.opens: list[str] = []
         self.batches: list[tuple[str, list[int]]] = []
-        self._real = video_pairs.open_video
+        self._real = frame_decoding.open_video
 
     def __call__(self, path, **kwargs):
         reader = self._real(path, **kwargs)
@@ -87,7 +82,7 @@ def test_gap_is_clipped_to_the_video_length(tmp_path: Path, write_mp4) -> None:
 def test_repeat_sampling_decodes_each_video_once_per_item(video_dir: Path, monkeypatch) -> None:
     counter = CountingOpener()
     ds = VideoPairDataset(video_dir, delta_t=(3, 6), repeat=5)
-    monkeypatch.setattr(video_pairs, "open_video", counter)
+    monkeypatch.setattr(frame_decoding, "open_video", counter)
     for i in range(len(ds)):
         before_opens, before_batches = len(counter.opens), len(counter.batches)
         item = ds[i]
@@ -205,14 +200,14 @@ def test_decode_failure_mid_epoch_falls_back_and_warns_once(tmp_path: Path, vide
     shutil.copy(video_dir / "a.mp4", tmp_path / "a.mp4")
     shutil.copy(video_dir / "a.mp4", tmp_path / "b.mp4")
     ds = VideoPairDataset(tmp_path, delta_t=(3, 6), repeat=2)
-    real = video_pairs.open_video
+    real = frame_decoding.open_video
 
     def flaky(path, **kwargs):
         if Path(path).name == "a.mp4":
             raise RuntimeError("simulated decoder failure")
         return real(path, **kwargs)
 
-    monkeypatch.setattr(video_pairs, "open_video", flaky)
+    monkeypatch.setattr(frame_decoding, "open_video", flaky)
     with pytest.warns(UnusableVideoWarning, match=r"a\.mp4.*simulated decoder failure.*another item"):
         item = ds[0]
     assert item["path"].endswith("b.mp4")
@@ -227,7 +222,7 @@ def test_every_item_failing_raises(tmp_path: Path, video_dir: Path, monkeypatch)
     def broken(path, **kwargs):
         raise RuntimeError("gone")
 
-    monkeypatch.setattr(video_pairs, "open_video", broken)
+    monkeypatch.setattr(frame_decoding, "open_video", broken)
     with pytest.warns(UnusableVideoWarning), pytest.raises(RuntimeError, match="can be decoded any more"):
         ds[0]
 
@@ -236,7 +231,7 @@ def test_index_cache_skips_reopening(tmp_path: Path, video_dir: Path, monkeypatc
     cache = tmp_path / "index.json"
     first = VideoPairDataset(video_dir, delta_t=(3, 6), index_cache=cache)
     counter = CountingOpener()
-    monkeypatch.setattr(video_pairs, "open_video", counter)
+    monkeypatch.setattr(frame_decoding, "open_video", counter)
     second = VideoPairDataset(video_dir, delta_t=(3, 6), index_cache=cache)
     assert counter.opens == [] and second.videos == first.videos
 
@@ -272,7 +267,7 @@ def test_decode_short_side_resizes_at_decode(tmp_path: Path, write_mp4) -> None:
 
 def test_single_mode_skips_past_a_failing_region(video_dir: Path, monkeypatch) -> None:
     ds = VideoPairDataset(video_dir / "a.mp4", delta_t=(5, 9), repeat=1)
-    real = video_pairs.open_video
+    real = frame_decoding.open_video
 
     def damaged(path, **kwargs):  # frames 10..19 cannot be decoded
         reader = real(path, **kwargs)
@@ -285,7 +280,7 @@ def test_single_mode_skips_past_a_failing_region(video_dir: Path, monkeypatch) -
 
         return Reader()
 
-    monkeypatch.setattr(video_pairs, "open_video", damaged)
+    monkeypatch.setattr(frame_decoding, "open_video", damaged)
     with pytest.warns(UnusableVideoWarning, match="damaged region"):
         item = ds[12]
     start, end = item["frame_indices"][0].tolist()
@@ -310,7 +305,7 @@ def test_transform_must_be_callable(video_dir: Path) -> None:
 def test_real_containers_and_codecs_are_read(tmp_path: Path) -> None:
     import imageio_ffmpeg
 
-    from midway_plugin.data.synthetic import generate_video
+    from midway_plugin.data import generate_video
 
     frames = generate_video(16, (32, 40), num_objects=1, seed=0).frames
     formats = {"a/clip.webm": "libvpx-vp9", "b/c/clip.avi": "mpeg4", "clip.MOV": "libx264", "clip.mkv": "libx264"}

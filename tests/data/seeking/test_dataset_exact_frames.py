@@ -79,10 +79,10 @@ def test_without_the_check_the_dataset_returns_wrong_frames(folder: Path, frame_
 @pytest.mark.parametrize("reader", ["opencv", "sequential"])
 def test_single_mode_exact_readers_in_shuffled_order(folder: Path, frame_number_of, monkeypatch, reader) -> None:
     # Every reader the package may pick, forced on the worst file, items in random order (backward jumps).
-    import midway_plugin.data.video_pairs as video_pairs
+    import midway_plugin.data.video_scan as video_scan
 
-    check = video_pairs.check_random_access
-    monkeypatch.setattr(video_pairs, "check_random_access", lambda p: dataclasses.replace(check(p), reader=reader))
+    check = video_scan.check_random_access
+    monkeypatch.setattr(video_scan, "check_random_access", lambda p: dataclasses.replace(check(p), reader=reader))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InexactSeekWarning)
         ds = VideoPairDataset(folder / "mpeg4_avi_bframes.avi", delta_t=(15, 30), repeat=1)
@@ -102,7 +102,7 @@ def test_skip_mode_skips_inexact_files(folder: Path) -> None:
 
 
 def test_index_cache_keeps_the_check(tmp_path: Path, folder: Path, monkeypatch, frame_number_of) -> None:
-    import midway_plugin.data.video_pairs as video_pairs
+    import midway_plugin.data.video_scan as video_scan
 
     root = tmp_path / "videos"
     shutil.copytree(folder, root)
@@ -114,7 +114,7 @@ def test_index_cache_keeps_the_check(tmp_path: Path, folder: Path, monkeypatch, 
     def fail(*args, **kwargs):
         raise AssertionError("the check ran again despite the index cache")
 
-    monkeypatch.setattr(video_pairs, "check_random_access", fail)
+    monkeypatch.setattr(video_scan, "check_random_access", fail)
     with pytest.warns(InexactSeekWarning) as caught:  # the warning comes from the cache too
         second = VideoPairDataset(root, index_cache=cache)
     assert sorted(Path(str(w.message).split("'")[1]).name for w in caught) == ["h264_open_gop.mkv",
