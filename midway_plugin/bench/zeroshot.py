@@ -91,7 +91,7 @@ def load_pairs(data_root: Path, videos: list[str], gap: int, pairs_per_video: in
         ValueError: an unknown video name, missing flow files, too short videos or a size not divisible by the patch.
     """
     from midway_plugin.analysis.frames import read_video
-    from midway_plugin.data.synthetic import read_flo
+    from midway_plugin.data.flo_io import read_flo
 
     index_path = data_root / "dataset.json"
     entries = {e["name"]: e for e in json.loads(index_path.read_text())["videos"]}
