@@ -5,22 +5,25 @@ Reference:
     ICLR 2026, arXiv 2510.05558.
 """
 from midway_plugin.models.backward_layers import CrossBlock, top_down
-from midway_plugin.models.config import PRESET_NAMES, MidwayConfig
+from midway_plugin.models.config import PRESET_NAMES, MidwayConfig, resolve_config
 from midway_plugin.models.encoder import MidwayEncoder
 from midway_plugin.models.export import (
+    EXPORT_PARTS,
     MidwayExport,
     build_from_export,
     load_export,
     load_timm_vit,
+    read_export_config,
     save_export,
 )
 from midway_plugin.models.forward_predictor import ForwardPredictor, GatedBlock
+from midway_plugin.models.key_report import KeyReport, MidwayExportError, key_report
 from midway_plugin.models.layers import GatingMlp, unfused_attention
+from midway_plugin.models.levels import blocks_to_indices, indices_to_blocks, level_key
 from midway_plugin.models.loss import forward_prediction_loss
 from midway_plugin.models.midway import (
     DYNAMICS_PREFIX,
     DynamicsOutput,
-    MidwayExportError,
     MidwayNetwork,
     MidwayOutput,
 )
@@ -29,12 +32,14 @@ from midway_plugin.models.pos_embed import resample_pos_embed
 
 __all__ = [
     "DYNAMICS_PREFIX",
+    "EXPORT_PARTS",
     "PRESET_NAMES",
     "CrossBlock",
     "DynamicsOutput",
     "ForwardPredictor",
     "GatedBlock",
     "GatingMlp",
+    "KeyReport",
     "MidwayConfig",
     "MidwayEncoder",
     "MidwayExport",
@@ -42,11 +47,17 @@ __all__ = [
     "MidwayNetwork",
     "MidwayOutput",
     "MidwayPath",
+    "blocks_to_indices",
     "build_from_export",
     "forward_prediction_loss",
+    "indices_to_blocks",
+    "key_report",
+    "level_key",
     "load_export",
     "load_timm_vit",
+    "read_export_config",
     "resample_pos_embed",
+    "resolve_config",
     "save_export",
     "top_down",
     "unfused_attention",
