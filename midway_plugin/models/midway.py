@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
-from timm.layers import resample_abs_pos_embed, trunc_normal_
+from timm.layers import resample_abs_pos_embed
+from timm.models.vision_transformer import init_weights_vit_timm
 from torch import nn
 
 from midway_plugin.models.backward_layers import CrossBlock, top_down
@@ -100,7 +101,7 @@ class MidwayNetwork(nn.Module):
                 }
             )
             for module in self.dynamics_modules().values():
-                module.apply(_init_weights)
+                module.apply(init_weights_vit_timm)  # trunc-normal(0.02) linears, zero biases
 
         if with_teacher:
             self.teacher_encoder = MidwayEncoder(cfg, drop_path_rate=0.0)
@@ -329,14 +330,3 @@ class MidwayNetwork(nn.Module):
     def _require_dynamics(self) -> None:
         if not self.has_dynamics:
             raise RuntimeError("this MidwayNetwork has no dynamics networks (latent_dynamics=False)")
-
-
-def _init_weights(module: nn.Module) -> None:
-    """timm/DINO initialisation: truncated normal (std 0.02) linear weights, zero biases, unit LayerNorms."""
-    if isinstance(module, nn.Linear):
-        trunc_normal_(module.weight, std=0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.LayerNorm):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)
