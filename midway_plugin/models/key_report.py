@@ -1,7 +1,7 @@
 """Comparing a weights file's tensors with a module's: one report of missing, unexpected and mis-shaped keys."""
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -79,11 +79,13 @@ def key_report(
     target: str,
     *,
     prefix: str = "",
+    resampled: Collection[str] = (),
 ) -> KeyReport:
     """Compares ``state`` (from the file) with ``own`` (the module's state dict); keys sorted.
 
     Args:
         prefix: prepended to every key in the report (e.g. the file's key prefix of a part).
+        resampled: keys whose shapes may differ because the loader resamples them (position embeddings).
     """
     return KeyReport(
         source=str(source),
@@ -93,7 +95,7 @@ def key_report(
         mismatched=tuple(
             (prefix + k, tuple(state[k].shape), tuple(own[k].shape))
             for k in sorted(set(own) & set(state))
-            if tuple(state[k].shape) != tuple(own[k].shape)
+            if tuple(state[k].shape) != tuple(own[k].shape) and k not in resampled
         ),
     )
 

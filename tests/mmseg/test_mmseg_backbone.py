@@ -59,7 +59,7 @@ def test_out_indices_select_levels_and_bad_arguments_are_named() -> None:
         MidwayViT(arch="tiny", feature_source="raw")
     with pytest.raises(ValueError, match="unknown arch='vit-l16'"):
         MidwayViT(arch="vit-l16")
-    with pytest.raises(ValueError, match="unknown MidwayConfig key.*depth"):
+    with pytest.raises(ValueError, match="unknown arch key.*depth"):
         MidwayViT(arch=dict(depth=4))
     with pytest.raises(ValueError, match="init_cfg=.*Kaiming.*not supported"):
         MidwayViT(arch="tiny", init_cfg=dict(type="Kaiming"))
