@@ -199,9 +199,8 @@ class MidwayViT(BaseModule):
             return blocks
         if out_blocks is None:
             return tuple(cfg.feature_levels)
-        blocks = (out_blocks,) if isinstance(out_blocks, int) else tuple(out_blocks)
-        blocks_to_indices(blocks, cfg.feature_levels, where="MidwayViT: out_blocks")  # validates
-        return blocks
+        blocks_to_indices(out_blocks, cfg.feature_levels, where="MidwayViT: out_blocks")  # validates
+        return (out_blocks,) if isinstance(out_blocks, int) else tuple(out_blocks)
 
     # ------------------------------------------------------------------ weights
     def init_weights(self) -> None:
