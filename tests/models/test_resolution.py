@@ -109,7 +109,8 @@ def test_network_loading_uses_the_report(export: Path) -> None:
     state = dict(exp.state_dict)
     state["dynamics.backward.level1.norm1.weight"] = torch.zeros(7)
     net = MidwayNetwork(exp.config, with_teacher=False)
-    with pytest.raises(MidwayExportError, match=r"dynamics.backward.level1.norm1.weight \(file \(7,\), model \(48,\)\)"):
+    shape = r"dynamics.backward.level1.norm1.weight \(file \(7,\), model \(48,\)\)"
+    with pytest.raises(MidwayExportError, match=shape):
         net.load_export_state_dict(state, strict=False, source="x.safetensors")
 
 
