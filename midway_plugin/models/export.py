@@ -17,7 +17,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import safe_open, save_file
 
-from midway_plugin.models.config import MidwayConfig
+from midway_plugin.models.config import MidwayConfig, resolve_config
 from midway_plugin.models.export_checks import check_export_config, check_finite, check_tensor_shapes
 from midway_plugin.models.key_report import MidwayExportError, key_report
 from midway_plugin.models.midway import DYNAMICS_PREFIX, MidwayNetwork
@@ -182,7 +182,7 @@ def build_from_export(
         strict: missing or unexpected keys raise :class:`MidwayExportError` naming them.
     """
     export = load_export(path)
-    cfg = export.config.replace(**(config_overrides or {}))
+    cfg = resolve_config(export.config, overrides=config_overrides, where=f"{path}: ", name="config")
     model = MidwayNetwork(cfg, with_teacher=with_teacher)
     model.load_export_state_dict(export.state_dict, strict=strict, source=str(path))
     return model
