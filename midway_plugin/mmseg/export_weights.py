@@ -10,16 +10,13 @@ from __future__ import annotations
 import logging
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
+from typing import Any, Mapping, Optional, Union
 
 from mmengine.logging import print_log
+from torch import nn
 
 from midway_plugin.models import (MidwayConfig, MidwayExport, MidwayExportError, key_report, load_export,
-                                  resample_pos_embed)
-from midway_plugin.models.export import part_prefix
-
-if TYPE_CHECKING:
-    from midway_plugin.mmseg.midway_vit import MidwayViT
+                                  part_prefix, resample_pos_embed)
 
 #: MidwayConfig fields that change the shapes of the modules the backbone holds (encoder and backward layers).
 ARCH_FIELDS = (
@@ -92,8 +89,8 @@ def read_export(path: Union[str, Path], parts: Optional[tuple[str, ...]] = None)
         ) from err
 
 
-def load_backbone_weights(backbone: "MidwayViT", path: Union[str, Path]) -> None:
-    """Loads encoder (and, for ``feature_source='backward'``, backward-layer) weights from a Midway export.
+def load_backbone_weights(backbone: nn.Module, path: Union[str, Path]) -> None:
+    """Loads encoder (and, for ``feature_source='backward'``, backward-layer) weights into a `MidwayViT`.
 
     Position embeddings are resampled to the backbone's grid. Missing keys, shape mismatches or an architecture
     that differs from the one built are errors; unexpected keys are logged by name; the dynamics weights a
@@ -150,7 +147,7 @@ def load_backbone_weights(backbone: "MidwayViT", path: Union[str, Path]) -> None
         f"feature_source={backbone.feature_source!r}, frozen={backbone.frozen})")
 
 
-def _load_part(module, state: dict, path: Path, part: str, what: str) -> None:
+def _load_part(module: nn.Module, state: dict, path: Path, part: str, what: str) -> None:
     """Missing keys and shape mismatches raise; unexpected keys are logged and ignored."""
     own = module.state_dict()
     report = key_report(own, state, str(path), f"MidwayViT {what}", prefix=part_prefix(part))

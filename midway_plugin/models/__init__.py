@@ -5,7 +5,7 @@ Reference:
     ICLR 2026, arXiv 2510.05558.
 """
 from midway_plugin.models.backward_layers import CrossBlock, top_down
-from midway_plugin.models.config import PRESET_NAMES, MidwayConfig, resolve_config
+from midway_plugin.models.config import PRESET_NAMES, MidwayConfig
 from midway_plugin.models.encoder import MidwayEncoder
 from midway_plugin.models.export import (
     EXPORT_PARTS,
@@ -13,9 +13,10 @@ from midway_plugin.models.export import (
     build_from_export,
     load_export,
     load_timm_vit,
-    read_export_config,
+    part_prefix,
     save_export,
 )
+from midway_plugin.models.export_header import read_export_config
 from midway_plugin.models.forward_predictor import ForwardPredictor, GatedBlock
 from midway_plugin.models.key_report import KeyReport, MidwayExportError, key_report
 from midway_plugin.models.layers import GatingMlp, unfused_attention
@@ -29,6 +30,7 @@ from midway_plugin.models.midway import (
 )
 from midway_plugin.models.midway_path import MidwayPath
 from midway_plugin.models.pos_embed import resample_pos_embed
+from midway_plugin.models.resolve import resolve_config
 
 __all__ = [
     "DYNAMICS_PREFIX",
@@ -55,6 +57,7 @@ __all__ = [
     "level_key",
     "load_export",
     "load_timm_vit",
+    "part_prefix",
     "read_export_config",
     "resample_pos_embed",
     "resolve_config",
