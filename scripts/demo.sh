@@ -69,7 +69,7 @@ train_and_test() {
 
 say "4/6 segmentation: linear readout on the frozen export, $SEG_ITERS iterations, mIoU on the held-out videos -> $OUT/seg"
 train_and_test "$OUT/seg" mmseg configs/mmseg/linear_midway-tiny_1xb16-2k_synthetic-64x64.py "$SEG_ITERS" \
-  "model.backbone.pretrained=$OUT/midway_demo.safetensors"
+  "model.backbone.export=$OUT/midway_demo.safetensors"
 
 say "5/6 optical flow: finetuning (pretrained dynamics + DPT head), $FLOW_ITERS iterations, EPE on the held-out videos -> $OUT/flow"
 train_and_test "$OUT/flow" mmflow configs/mmflow/midwayflow_tiny_1xb8-2k_synthetic-64x64.py "$FLOW_ITERS" \

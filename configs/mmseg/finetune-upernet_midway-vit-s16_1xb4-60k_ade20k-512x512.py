@@ -17,7 +17,7 @@
 #   * Head: mmseg's ViT UperNet as released (MultiLevelNeck + UPerHead 512 channels + auxiliary FCNHead, 0.4).
 #
 # Weights: `checkpoint` below, a file written by `midway export`; override with
-#   --cfg-options model.backbone.pretrained=/path/to/export.safetensors
+#   --cfg-options model.backbone.export=/path/to/export.safetensors
 _base_ = [
     './_base_/models/upernet_midway-vit-s16.py',
     'mmseg::_base_/datasets/ade20k.py',
@@ -28,7 +28,7 @@ custom_imports = dict(imports=['midway_plugin.mmseg'], allow_failed_imports=Fals
 checkpoint = 'work_dirs/midway_export.safetensors'  # noqa: written by `midway export`
 
 model = dict(
-    backbone=dict(frozen=False, drop_path_rate=0.1, pretrained=checkpoint),
+    backbone=dict(frozen=False, drop_path_rate=0.1, export=checkpoint),
     decode_head=dict(num_classes=150),
     auxiliary_head=dict(num_classes=150))
 optim_wrapper = dict(

@@ -5,13 +5,13 @@
 #
 # Run (after `midway make-video --out DATA ...` and `midway export CKPT EXPORT`):
 #   mim train mmseg configs/mmseg/linear_midway-tiny_1xb16-2k_synthetic-64x64.py --work-dir WORK \
-#     --cfg-options model.backbone.pretrained=EXPORT \
+#     --cfg-options model.backbone.export=EXPORT \
 #       train_dataloader.dataset.data_root=DATA val_dataloader.dataset.data_root=DATA \
 #       test_dataloader.dataset.data_root=DATA
 #   mim test mmseg <same config> --checkpoint WORK/iter_2000.pth --cfg-options <same data_root keys>
 #
 # --cfg-options keys:
-#   weights         model.backbone.pretrained=EXPORT   (a `midway export` safetensors file; the export's config
+#   weights         model.backbone.export=EXPORT   (a `midway export` safetensors file; the export's config
 #                   decides the architecture; arch='tiny' applies only when no export is given)
 #   embed dim       model.decode_head.in_channels=D model.decode_head.channels=D   (48 for the tiny preset;
 #                   set both to the export's width for another model)
@@ -22,10 +22,11 @@
 #   iterations      train_cfg.max_iters=N param_scheduler.1.end=N train_cfg.val_interval=V
 #                   default_hooks.checkpoint.interval=V   (the last iteration is always checkpointed)
 #   learning rate   optim_wrapper.optimizer.lr=LR
-#   features        model.backbone.feature_source=encoder|backward model.backbone.out_indices=I
+#   features        model.backbone.feature_source=encoder|backward model.backbone.out_blocks=B   (encoder block
+#                   numbers as the paper writes them: 1..4 for the tiny preset, 3/6/9/12 for ViT-S/B)
 # A model WITHOUT latent dynamics (the DINO-only base, `latent_dynamics: false`) has no backward layers, so
 # feature_source='backward' is refused; read its encoder instead: model.backbone.feature_source=encoder
-# model.backbone.out_indices=3 (the top level z^L, which equals v^L for Midway; use the same keys on every
+# model.backbone.out_blocks=4 (the tiny preset's top level z^L, which equals v^L for Midway; use the same keys on every
 # variant of a comparison to read the same level).
 #
 # Choices (small scale; the paper's 60k-iteration AdamW 3e-5 readout would not move in 2k iterations):
@@ -41,8 +42,8 @@ checkpoint = 'demo_output/midway_demo.safetensors'  # noqa: written by `make dem
 
 model = dict(
     data_preprocessor=dict(size=None, size_divisor=8),
-    backbone=dict(arch='tiny', img_size=64, out_indices=(0, ), feature_source='backward', frozen=True,
-                  pretrained=checkpoint),
+    backbone=dict(arch='tiny', img_size=64, out_blocks=(1, ), feature_source='backward', frozen=True,
+                  export=checkpoint),
     decode_head=dict(in_channels=48, channels=48, num_classes=4),
     test_cfg=dict(_delete_=True, mode='whole'))
 

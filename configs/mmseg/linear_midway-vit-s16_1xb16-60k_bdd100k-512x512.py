@@ -7,7 +7,7 @@
 #
 # Choices where the paper is silent (docs/paper.md §7):
 #   * Features: the backward-layer features (paper: "for linear readout we use the backward-layer features"),
-#     level v^3 (out_indices=(0,)): the bottom of the top-down pathway, which has integrated all higher levels
+#     level v^3 (out_blocks=(3,)): the bottom of the top-down pathway, which has integrated all higher levels
 #     (v^12 -> v^9 -> v^6 -> v^3), as PooDLe's linear readout reads the bottom of its top-down decoder.
 #   * Head: per-channel BatchNorm + 1x1 conv (BNLinearHead), i.e. still linear at inference; BN conditions the
 #     backward features, which carry no final LayerNorm. No dropout.
@@ -15,7 +15,7 @@
 #     linear warm-up and linear decay to 0 (mmseg's ViT schedule).
 #
 # Weights: `checkpoint` below, a file written by `midway export` (or `midway import-official`); override with
-#   --cfg-options model.backbone.pretrained=/path/to/export.safetensors
+#   --cfg-options model.backbone.export=/path/to/export.safetensors
 # The export's config decides the architecture; arch='vit-s16' only applies when no export is given.
 _base_ = [
     './_base_/models/linear_midway-vit-s16.py',
@@ -26,4 +26,4 @@ _base_ = [
 custom_imports = dict(imports=['midway_plugin.mmseg'], allow_failed_imports=False)
 checkpoint = 'work_dirs/midway_export.safetensors'  # noqa: written by `midway export`
 
-model = dict(backbone=dict(pretrained=checkpoint))
+model = dict(backbone=dict(export=checkpoint))

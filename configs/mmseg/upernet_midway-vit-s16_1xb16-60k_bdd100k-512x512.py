@@ -15,7 +15,7 @@
 #     linear warm-up, then linear decay to 0 (mmseg's ViT schedule).
 #
 # Weights: `checkpoint` below, a file written by `midway export`; override with
-#   --cfg-options model.backbone.pretrained=/path/to/export.safetensors
+#   --cfg-options model.backbone.export=/path/to/export.safetensors
 _base_ = [
     './_base_/models/upernet_midway-vit-s16.py',
     './_base_/datasets/bdd100k-512x512.py',
@@ -25,4 +25,4 @@ _base_ = [
 custom_imports = dict(imports=['midway_plugin.mmseg'], allow_failed_imports=False)
 checkpoint = 'work_dirs/midway_export.safetensors'  # noqa: written by `midway export`
 
-model = dict(backbone=dict(pretrained=checkpoint))
+model = dict(backbone=dict(export=checkpoint))

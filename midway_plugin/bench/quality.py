@@ -268,8 +268,11 @@ def downstream_options(ds: Downstream, data: Path, export: Path, s: Settings, se
                 f"randomness.seed={seed}"]
     if ds.toolbox == "mmseg":
         dim = EMBED_DIM[s.preset]
-        options += [f"model.backbone.pretrained={export}", "model.backbone.feature_source=encoder",
-                    "model.backbone.out_indices=3", f"model.decode_head.in_channels={dim}",
+        from midway_plugin.models import MidwayConfig
+
+        top_block = MidwayConfig.preset(s.preset).feature_levels[-1]  # z^L, the level every variant has
+        options += [f"model.backbone.export={export}", "model.backbone.feature_source=encoder",
+                    f"model.backbone.out_blocks={top_block}", f"model.decode_head.in_channels={dim}",
                     f"model.decode_head.channels={dim}"]
     else:
         options.append(f"model.export={export}")

@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--config",
         default="vit-s16",
-        help="a preset (vit-s16, vit-b16, tiny) or a pretraining YAML (its model/method/data sections are read)",
+        help="a preset (vit-s16, vit-b16, tiny), a `midway export` file (its config) or a pretraining YAML (its "
+        "model/method/data sections are read)",
     )
     parser.add_argument("--no-flops", action="store_true", help="only count parameters")
     parser.set_defaults(func=run)
@@ -32,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _load(config: str):
     from midway_plugin.commands.errors import CommandError
-    from midway_plugin.models import MidwayConfig
+    from midway_plugin.models import resolve_config
 
     head = {"output_dim": 65536, "hidden_dim": 2048, "bottleneck_dim": 256}
     crops = {"num_global": 2, "num_local": 8, "local_size": 96}
@@ -43,12 +44,11 @@ def _load(config: str):
         if not path.is_file():
             raise CommandError(f"{path}: no such config file")
         data = yaml.safe_load(path.read_text()) or {}
-        model = dict(data.get("model") or {})
-        preset = model.pop("preset", "vit-s16")
+        model = {"preset": "vit-s16", **(data.get("model") or {})}
         try:
-            cfg = MidwayConfig.preset(preset, **model)
-        except (TypeError, ValueError) as err:
-            raise CommandError(f"{path}: model section: {err}") from err
+            cfg = resolve_config(model, where=f"{path}: ", name="model")
+        except ValueError as err:
+            raise CommandError(str(err)) from err
         method = data.get("method") or {}
         head = {
             "output_dim": method.get("head_output_dim", head["output_dim"]),
@@ -60,7 +60,7 @@ def _load(config: str):
         crops["local_size"] = dino.get("local_size", dino.get("local_crop_size", crops["local_size"]))
         return cfg, head, crops
     try:
-        return MidwayConfig.preset(config), head, crops
+        return resolve_config(config, name="--config"), head, crops
     except ValueError as err:
         raise CommandError(str(err)) from err
 

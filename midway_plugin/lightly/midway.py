@@ -18,7 +18,6 @@ Reference:
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -42,7 +41,7 @@ from midway_plugin.lightly.train_step import (
     make_adamw,
     student_head_outputs,
 )
-from midway_plugin.models import MidwayConfig, MidwayNetwork
+from midway_plugin.models import MidwayConfig, MidwayNetwork, resolve_config
 
 CLIP_MODES = ("per_parameter", "norm")
 #: EMA momentum schedules: "paper" = cosine from ``momentum_start`` to ``momentum_end`` over the run (Table 8);
@@ -55,32 +54,12 @@ class NonFiniteLossError(RuntimeError):
 
 
 def resolve_model_config(model: MidwayConfig | Mapping[str, Any] | None) -> MidwayConfig:
-    """A :class:`MidwayConfig` from a config, ``None`` (ViT-S/16) or a dict with an optional ``preset`` key.
-
-    Args:
-        model: ``{"preset": "vit-s16" | "vit-b16" | "tiny", <MidwayConfig field>: value, ...}``, a plain
-            ``MidwayConfig.to_dict()``, or a config.
+    """A :class:`MidwayConfig` from the ``model`` section: :func:`midway_plugin.models.resolve_config`.
 
     Raises:
         ValueError: Unknown preset or unknown field (named).
     """
-    if model is None:
-        return MidwayConfig.vit_small()
-    if isinstance(model, MidwayConfig):
-        return model
-    fields = dict(model)
-    preset = fields.pop("preset", None)
-    known = {f.name for f in dataclasses.fields(MidwayConfig)}
-    unknown = sorted(set(fields) - known)
-    if unknown:
-        raise ValueError(
-            f"unknown model key(s) {', '.join(unknown)}; known: preset, {', '.join(sorted(known))}"
-        )
-    if "feature_levels" in fields:
-        fields["feature_levels"] = tuple(fields["feature_levels"])
-    if preset is None:
-        return MidwayConfig.from_dict(fields)
-    return MidwayConfig.preset(str(preset), **fields)
+    return resolve_config(model, name="model")
 
 
 class Midway(LightningModule):

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from midway_plugin.lightly.midway import Midway
-from midway_plugin.models import DYNAMICS_PREFIX
+from midway_plugin.models import DYNAMICS_PREFIX, part_prefix
 from midway_plugin.official.convert import (
     OfficialCheckpointError,
     convert_official_training_state,
@@ -106,7 +106,7 @@ def load_official_training_state(module: Midway, path: str | os.PathLike) -> Off
     net.teacher_encoder.vit.load_state_dict(teacher_vit, strict=True)
     count += len(teacher_vit)
     if hasattr(net, "teacher_backward"):
-        prefix = f"{DYNAMICS_PREFIX}backward."
+        prefix = part_prefix("backward")
         backward = {k[len(prefix):]: v for k, v in state.teacher.items() if k.startswith(prefix)}
         net.teacher_backward.load_state_dict(backward, strict=True)
         count += len(backward)

@@ -12,6 +12,7 @@ the image origin.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Mapping, Optional, Sequence, Union
 
 import torch
@@ -20,6 +21,8 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mmflow.registry import MODELS
+
+from midway_plugin.models import blocks_to_indices, indices_to_blocks
 
 from .weights import build_encoder, resolve_export
 
@@ -36,17 +39,21 @@ class MidwayViTEncoder(BaseModule):
         config_overrides: Further ``MidwayConfig`` changes.
         in_channels: Image channels (3); RAFT reads this attribute to split the image pair.
         out_channels: Output channels (RAFT: 256 for both the feature and the context encoder).
-        levels: Which of the encoder's feature levels to concatenate (indices into ``feature_levels``;
-            default the top level, block 12).
+        blocks: Which feature levels to concatenate, by encoder block as the paper numbers them (1-based, one of
+            ``feature_levels``, e.g. ``(12,)``); default the top level.
         out_stride: Output stride (RAFT's decoder: 8). Must divide the patch size.
-        freeze: Keep the ViT frozen (eval mode, no gradients); only the projection trains.
+        frozen: Keep the ViT frozen (eval mode, no gradients); only the projection trains.
+        levels: Deprecated: the levels as indices into ``feature_levels`` (negative from the top); given, it
+            overrides ``blocks``.
+        freeze: Deprecated name of ``frozen``; given, it overrides ``frozen``.
     """
 
     def __init__(self, export: Optional[str] = None, arch: Union[str, Mapping[str, Any], None] = None,
                  midway_config: Optional[Mapping[str, Any]] = None,
                  config_overrides: Optional[Mapping[str, Any]] = None, in_channels: int = 3,
-                 out_channels: int = 256, levels: Sequence[int] = (-1,), out_stride: int = 8,
-                 freeze: bool = False) -> None:
+                 out_channels: int = 256, blocks: Optional[Sequence[int]] = None, out_stride: int = 8,
+                 frozen: bool = False, levels: Optional[Sequence[int]] = None,
+                 freeze: Optional[bool] = None) -> None:
         super().__init__()
         if in_channels != 3:
             raise ValueError(f"MidwayViTEncoder: in_channels must be 3 (RGB), got {in_channels}")
@@ -60,14 +67,22 @@ class MidwayViTEncoder(BaseModule):
             raise ValueError(f"MidwayViTEncoder: out_stride={out_stride} must divide the patch size "
                              f"{self.patch_size}")
         self.out_stride = out_stride
-        num_levels = len(cfg.feature_levels)
-        self.levels = [lv if lv >= 0 else num_levels + lv for lv in levels]
-        if not self.levels or any(not 0 <= lv < num_levels for lv in self.levels):
-            raise ValueError(f"MidwayViTEncoder: levels={list(levels)} must index the encoder's "
-                             f"{num_levels} feature levels")
+        if levels is not None:
+            warnings.warn("MidwayViTEncoder: `levels` (indices into feature_levels) is deprecated; use `blocks` "
+                          "(encoder block numbers, e.g. blocks=(12,))", DeprecationWarning, stacklevel=2)
+            blocks = indices_to_blocks(levels, cfg.feature_levels, where="MidwayViTEncoder: levels")
+        elif blocks is None:
+            blocks = (cfg.feature_levels[-1],)
+        self.blocks = (blocks,) if isinstance(blocks, int) else tuple(blocks)
+        #: positions of ``blocks`` in ``feature_levels`` (the core's level indices)
+        self.levels = list(blocks_to_indices(self.blocks, cfg.feature_levels, where="MidwayViTEncoder: blocks"))
         self.project = nn.Conv2d(len(self.levels) * self.encoder.embed_dim, out_channels, kernel_size=1)
-        self.freeze = bool(freeze)
-        if self.freeze:
+        if freeze is not None:
+            warnings.warn("MidwayViTEncoder: `freeze` is deprecated; use `frozen` (the name MidwayViT uses)",
+                          DeprecationWarning, stacklevel=2)
+            frozen = freeze
+        self.frozen = bool(frozen)
+        if self.frozen:
             self.encoder.requires_grad_(False)
             self.encoder.eval()
 
@@ -84,7 +99,7 @@ class MidwayViTEncoder(BaseModule):
 
     def train(self, mode: bool = True) -> "MidwayViTEncoder":
         super().train(mode)
-        if getattr(self, "freeze", False):  # also called while the base class initialises
+        if getattr(self, "frozen", False):  # also called while the base class initialises
             self.encoder.eval()
         return self
 
@@ -96,7 +111,7 @@ class MidwayViTEncoder(BaseModule):
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
         gh, gw = self.encoder.grid_size(x)
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze):
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
             levels = self.encoder(x)
         maps = [levels[i][:, self.encoder.num_prefix_tokens:] for i in self.levels]
         feat = torch.cat(maps, dim=-1).transpose(1, 2).reshape(x.shape[0], -1, gh, gw)

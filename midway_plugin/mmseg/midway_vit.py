@@ -3,6 +3,7 @@
 The backbone wraps the core model (`midway_plugin.models`): the student ViT encoder and, optionally, the backward
 (top-down) layers whose outputs v^l the paper's linear readout reads. It returns one NCHW map per selected feature
 level, so every mmseg neck and decode head (``MultiLevelNeck`` + ``UPerHead``, ``FCNHead``, ...) works unchanged.
+Loading the export file is :mod:`midway_plugin.mmseg.export_weights`.
 
 Reference:
     Hoang & Ren, "Midway Network: Learning Representations for Recognition and Motion from Latent Dynamics",
@@ -14,129 +15,61 @@ Reference:
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
-from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from midway_plugin.models import (
-    MidwayConfig,
-    MidwayEncoder,
-    MidwayExportError,
-    MidwayNetwork,
-    PRESET_NAMES,
-    load_export,
-    resample_pos_embed,
-    top_down,
-)
+from midway_plugin.mmseg.export_weights import (arch_differences, load_backbone_weights, log, read_export,
+                                                resolve_weights)
+from midway_plugin.models import (MidwayConfig, MidwayEncoder, MidwayNetwork, blocks_to_indices, indices_to_blocks,
+                                  resolve_config, top_down)
 
 __all__ = ["MidwayViT"]
 
-#: MidwayConfig fields that change the shapes of the modules this backbone holds (encoder and backward layers).
-_ARCH_FIELDS = (
-    "encoder",
-    "encoder_kwargs",
-    "feature_levels",
-    "latent_dynamics",
-    "backward_layers",
-    "backward_heads",
-    "multi_level",
-)
-
-#: How many key names an error or log message lists before summarising the rest.
-_MAX_LISTED = 12
-
 _FEATURE_SOURCES = ("encoder", "backward")
-
-
-def _format_keys(keys: Sequence[str]) -> str:
-    """Lists up to ``_MAX_LISTED`` key names and counts the rest."""
-    keys = sorted(keys)
-    shown = ", ".join(keys[:_MAX_LISTED])
-    if len(keys) > _MAX_LISTED:
-        shown += f", ... ({len(keys) - _MAX_LISTED} more)"
-    return shown
-
-
-def _log(msg: str, level: int = logging.INFO) -> None:
-    print_log(f"MidwayViT: {msg}", logger="current", level=level)
-
-
-def config_from_arch(arch: Union[str, Mapping[str, Any], MidwayConfig]) -> MidwayConfig:
-    """Turns the ``arch`` argument into a `MidwayConfig`.
-
-    Args:
-        arch: a preset name (``'vit-s16'``, ``'vit-b16'``, ``'tiny'``), a dict of `MidwayConfig` fields (missing
-            fields take the dataclass defaults, i.e. the released ViT-S configuration), or a `MidwayConfig`.
-
-    Returns:
-        The configuration.
-
-    Raises:
-        ValueError: for an unknown preset name or unknown config fields (named in the message).
-    """
-    if isinstance(arch, MidwayConfig):
-        return arch
-    if isinstance(arch, str):
-        if arch not in PRESET_NAMES:
-            raise ValueError(
-                f"MidwayViT: unknown arch={arch!r}; use one of {list(PRESET_NAMES)} or a dict of MidwayConfig "
-                "fields"
-            )
-        return MidwayConfig.preset(arch)
-    if isinstance(arch, Mapping):
-        try:
-            return MidwayConfig.from_dict(dict(arch))
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"MidwayViT: invalid arch dict {dict(arch)!r}: {err}") from err
-    raise ValueError(
-        f"MidwayViT: arch must be a preset name {list(PRESET_NAMES)}, a dict of MidwayConfig fields or a "
-        f"MidwayConfig, got {type(arch).__name__} {arch!r}"
-    )
-
-
-def _arch_differences(a: MidwayConfig, b: MidwayConfig) -> dict[str, tuple[Any, Any]]:
-    """Architecture fields on which two configs differ: name -> (a's value, b's value)."""
-    da, db = a.to_dict(), b.to_dict()
-    return {k: (da.get(k), db.get(k)) for k in _ARCH_FIELDS if da.get(k) != db.get(k)}
 
 
 @MODELS.register_module()
 class MidwayViT(BaseModule):
     """Midway Network ViT encoder as an MMSegmentation backbone.
 
-    Outputs one ``(B, D, ceil(H/p), ceil(W/p))`` map per entry of ``out_indices`` (CLS token dropped, tokens
+    Outputs one ``(B, D, ceil(H/p), ceil(W/p))`` map per entry of ``out_blocks`` (CLS token dropped, tokens
     reshaped to the patch grid). Inputs whose sides are not multiples of the patch size ``p`` are zero-padded at
     the bottom/right (after normalisation, i.e. with the mean colour), as mmseg's own ``VisionTransformer`` does
     with its corner padding; the decode head's final resize to the image shape then covers the padded border.
 
     Args:
         arch: the architecture when no export is given, or the expected one: a preset name (``'vit-s16'``,
-            ``'vit-b16'``, ``'tiny'``), a dict of `MidwayConfig` fields, or a `MidwayConfig`. When ``pretrained``
+            ``'vit-b16'``, ``'tiny'``), a dict of `MidwayConfig` fields, or a `MidwayConfig`. When ``export``
             names an existing Midway export, **the export's config decides the architecture** (a differing
             ``arch`` is logged, not an error).
         img_size: input size the position embeddings are laid out for (int or square ``(S, S)``); exported 224-px
             position embeddings are resampled (bicubic, see ``pos_embed_interp``) to this grid when the weights
             are loaded. Other input sizes still work (resampled on the fly), at some cost.
-        out_indices: which feature levels to output, as positions in ``cfg.feature_levels`` (for ViT-S/B:
-            0 = block 3, 1 = block 6, 2 = block 9, 3 = block 12). Default: all levels, low to high.
+        out_blocks: which feature levels to output, by encoder block as the paper numbers them (1-based; ViT-S/B:
+            3, 6, 9, 12; one of ``cfg.feature_levels``). Default: all levels, low to high.
         feature_source: ``'encoder'``: the encoder levels z^l (through the ViT's final LayerNorm, as in
             pretraining); ``'backward'``: the backward-layer features v^l of the top-down pass, with v^L = z^L at
             the top level (what the paper's linear readout reads).
         frozen: if True, no parameter gets gradients, the forward pass runs without autograd, and the module stays
             in eval mode (no dropout / drop path) even inside ``train()`` — the frozen-readout protocols.
         drop_path_rate: stochastic depth of the encoder blocks (only relevant when not frozen).
-        pretrained: path of a file written by ``midway export`` / ``midway import-official`` (a safetensors
-            Midway export). mmseg's ``EncoderDecoder`` passes its own ``pretrained`` argument down here.
+        export: path of a file written by ``midway export`` / ``midway import-official`` (a safetensors Midway
+            export), loaded by :meth:`init_weights`.
         init_cfg: mmengine init config; only ``dict(type='Pretrained', checkpoint=<export path>)`` is accepted
-            (same meaning as ``pretrained``).
+            (same meaning as ``export``).
         pos_embed_interp: ``'timm'`` or ``'dino'``: how the position embeddings are resampled to ``img_size``
             (``MidwayConfig.pos_embed_interp``); None keeps the export's (or ``arch``'s) setting.
+        pretrained: deprecated name of ``export`` (mmseg's ``EncoderDecoder`` passes its own ``pretrained`` down
+            here); given, it overrides ``export``.
+        out_indices: deprecated: the levels as positions in ``cfg.feature_levels`` (ViT-S/B: 0 = block 3, ...,
+            3 = block 12); given, it overrides ``out_blocks``.
 
     Raises:
         ValueError: for invalid arguments (named in the message).
@@ -149,15 +82,18 @@ class MidwayViT(BaseModule):
         self,
         arch: Union[str, Mapping[str, Any], MidwayConfig] = "vit-s16",
         img_size: Union[int, Sequence[int]] = 512,
-        out_indices: Optional[Union[int, Sequence[int]]] = None,
+        *,
+        out_blocks: Optional[Union[int, Sequence[int]]] = None,
         feature_source: str = "encoder",
         frozen: bool = False,
         drop_path_rate: float = 0.0,
-        pretrained: Optional[str] = None,
+        export: Optional[str] = None,
         init_cfg: Optional[Union[dict, list]] = None,
         pos_embed_interp: Optional[str] = None,
+        pretrained: Optional[str] = None,
+        out_indices: Optional[Union[int, Sequence[int]]] = None,
     ) -> None:
-        weights = self._resolve_weights(pretrained, init_cfg)
+        weights = resolve_weights(export, pretrained, init_cfg)
         super().__init__(init_cfg=None)
         if feature_source not in _FEATURE_SOURCES:
             raise ValueError(f"MidwayViT: feature_source={feature_source!r}; use one of {_FEATURE_SOURCES}")
@@ -167,13 +103,13 @@ class MidwayViT(BaseModule):
             raise ValueError(f"MidwayViT: drop_path_rate={drop_path_rate!r} must lie in [0, 1)")
         img_size = self._check_img_size(img_size)
 
-        cfg = config_from_arch(arch)
+        cfg = resolve_config(arch, where="MidwayViT: ", name="arch")
         if weights is not None:
             if Path(weights).is_file():
-                export_cfg = self._read_export(weights).config
-                diff = _arch_differences(cfg, export_cfg)
+                export_cfg = read_export(weights, parts=()).config
+                diff = arch_differences(cfg, export_cfg)
                 if diff:
-                    _log(
+                    log(
                         f"the architecture comes from the export {weights}, which differs from arch={arch!r} in "
                         + ", ".join(f"{k} (arch {a!r}, export {b!r})" for k, (a, b) in diff.items())
                     )
@@ -181,8 +117,8 @@ class MidwayViT(BaseModule):
             else:
                 # `mim test` builds the model before loading the mmseg checkpoint and never calls init_weights,
                 # so a missing export must not stop the build; init_weights fails if the file is still missing.
-                _log(
-                    f"pretrained file {weights} does not exist (yet); building arch={arch!r}. Loading the weights "
+                log(
+                    f"export file {weights} does not exist (yet); building arch={arch!r}. Loading the weights "
                     "(init_weights, at the start of training) will fail unless the file exists by then.",
                     logging.WARNING,
                 )
@@ -199,11 +135,12 @@ class MidwayViT(BaseModule):
             )
 
         self.cfg = cfg
-        self.weights = None if weights is None else str(weights)
+        self.weights = weights
         self.feature_source = feature_source
         self.frozen = frozen
-        num_levels = len(cfg.feature_levels)
-        self.out_indices = self._check_out_indices(out_indices, num_levels, cfg)
+        self.out_blocks = self._check_out_blocks(out_blocks, out_indices, cfg)
+        #: positions of ``out_blocks`` in ``cfg.feature_levels`` (the core's level indices)
+        self.out_indices = blocks_to_indices(self.out_blocks, cfg.feature_levels)
 
         # level index -> key of its backward layer in `backward_blocks` (the core's `level_key`, e.g. "level3")
         self._backward_keys: dict[int, str] = {}
@@ -217,13 +154,13 @@ class MidwayViT(BaseModule):
             del network
             # Backward layers exist at the objective levels only (all but the top unless multi_level=False);
             # v^L = z^L at the top level.
-            has_v = set(self._backward_keys) | {num_levels - 1}
-            lacking = [i for i in self.out_indices if i not in has_v]
+            has_v = sorted(set(self._backward_keys) | {len(cfg.feature_levels) - 1})
+            lacking = [b for b, i in zip(self.out_blocks, self.out_indices) if i not in has_v]
             if lacking:
                 raise ValueError(
-                    f"MidwayViT: out_indices {lacking} have no backward features in this config (backward layers "
-                    f"at level indices {sorted(self._backward_keys)} plus the top level {num_levels - 1}; "
-                    f"multi_level={cfg.multi_level}); choose out_indices among {sorted(has_v)}"
+                    f"MidwayViT: out_blocks {lacking} have no backward features in this config (backward layers "
+                    f"below the top block, multi_level={cfg.multi_level}); choose out_blocks among "
+                    f"{indices_to_blocks(has_v, cfg.feature_levels)}"
                 )
         else:
             self.encoder = MidwayEncoder(cfg)
@@ -238,32 +175,6 @@ class MidwayViT(BaseModule):
 
     # ------------------------------------------------------------------ arguments
     @staticmethod
-    def _resolve_weights(pretrained: Optional[str], init_cfg: Optional[Union[dict, list]]) -> Optional[str]:
-        """Folds ``pretrained`` and ``init_cfg=dict(type='Pretrained', checkpoint=...)`` into one path."""
-        from_init_cfg = None
-        if init_cfg is not None:
-            cfgs = [init_cfg] if isinstance(init_cfg, Mapping) else list(init_cfg)
-            for c in cfgs:
-                if not isinstance(c, Mapping) or c.get("type") != "Pretrained" or "checkpoint" not in c:
-                    raise ValueError(
-                        f"MidwayViT: init_cfg={init_cfg!r} is not supported; the only init_cfg accepted is "
-                        "dict(type='Pretrained', checkpoint=<path of a `midway export` file>) (the encoder is "
-                        "initialised by timm otherwise)"
-                    )
-                if from_init_cfg is not None:
-                    raise ValueError(f"MidwayViT: init_cfg={init_cfg!r} names more than one checkpoint")
-                from_init_cfg = c["checkpoint"]
-        if pretrained is not None and from_init_cfg is not None:
-            raise ValueError(
-                f"MidwayViT: both pretrained={pretrained!r} and init_cfg checkpoint={from_init_cfg!r} are set; "
-                "give one of them"
-            )
-        weights = pretrained if pretrained is not None else from_init_cfg
-        if weights is not None and not isinstance(weights, (str, Path)):
-            raise ValueError(f"MidwayViT: pretrained must be a file path, got {type(weights).__name__} {weights!r}")
-        return None if weights is None else str(weights)
-
-    @staticmethod
     def _check_img_size(img_size: Union[int, Sequence[int]]) -> int:
         """A positive int or a square ``(S, S)``: the core config lays position embeddings on a square grid."""
         if isinstance(img_size, Sequence) and len(img_size) == 2 and img_size[0] == img_size[1]:
@@ -276,44 +187,34 @@ class MidwayViT(BaseModule):
         )
 
     @staticmethod
-    def _check_out_indices(
-        out_indices: Optional[Union[int, Sequence[int]]], num_levels: int, cfg: MidwayConfig
-    ) -> tuple[int, ...]:
-        if out_indices is None:
-            return tuple(range(num_levels))
-        indices = (out_indices,) if isinstance(out_indices, int) else tuple(out_indices)
-        bad = [i for i in indices if not isinstance(i, int) or isinstance(i, bool) or not -num_levels <= i < num_levels]
-        if not indices or bad:
-            raise ValueError(
-                f"MidwayViT: out_indices={out_indices!r} must be positions in the {num_levels} feature levels "
-                f"(blocks {tuple(cfg.feature_levels)}): integers in [0, {num_levels - 1}]"
-            )
-        return tuple(i % num_levels for i in indices)
+    def _check_out_blocks(out_blocks: Optional[Union[int, Sequence[int]]],
+                          out_indices: Optional[Union[int, Sequence[int]]], cfg: MidwayConfig) -> tuple[int, ...]:
+        """The blocks to output; the deprecated ``out_indices`` (positions in the feature levels) overrides."""
+        if out_indices is not None:
+            warnings.warn("MidwayViT: `out_indices` (positions in feature_levels) is deprecated; use `out_blocks` "
+                          "(encoder block numbers, e.g. out_blocks=(3,))", DeprecationWarning, stacklevel=3)
+            blocks = indices_to_blocks(out_indices, cfg.feature_levels, where="MidwayViT: out_indices")
+            if out_blocks is not None and tuple(out_blocks) != blocks:
+                log(f"out_indices={out_indices!r} (blocks {blocks}) overrides out_blocks={out_blocks!r}")
+            return blocks
+        if out_blocks is None:
+            return tuple(cfg.feature_levels)
+        blocks_to_indices(out_blocks, cfg.feature_levels, where="MidwayViT: out_blocks")  # validates
+        return (out_blocks,) if isinstance(out_blocks, int) else tuple(out_blocks)
 
     # ------------------------------------------------------------------ weights
-    @staticmethod
-    def _read_export(path: Union[str, Path]):
-        """`load_export` with a message that says what this backbone expects."""
-        try:
-            return load_export(path)
-        except MidwayExportError as err:
-            raise MidwayExportError(
-                f"MidwayViT cannot use {path} as pretrained weights: {err} (expected a safetensors file written "
-                "by `midway export` or `midway import-official`)"
-            ) from err
-
     def init_weights(self) -> None:
-        """Loads the export named by ``pretrained`` (called by mmengine's runner before training).
+        """Loads the export named by ``export`` (called by mmengine's runner before training).
 
-        Without ``pretrained`` the encoder keeps timm's initialisation (logged as a warning: a frozen random
+        Without an export the encoder keeps timm's initialisation (logged as a warning: a frozen random
         backbone is almost certainly a mistake).
         """
         if self._is_init:
-            _log("init_weights has been called more than once", logging.WARNING)
+            log("init_weights has been called more than once", logging.WARNING)
             return
         if self.weights is None:
-            _log(
-                "no pretrained weights (pretrained=None): the backbone stays randomly initialised"
+            log(
+                "no pretrained weights (export=None): the backbone stays randomly initialised"
                 + (" and frozen" if self.frozen else ""),
                 logging.WARNING,
             )
@@ -322,102 +223,8 @@ class MidwayViT(BaseModule):
         self._is_init = True
 
     def load_export_weights(self, path: Union[str, Path]) -> None:
-        """Loads encoder (and, for ``feature_source='backward'``, backward-layer) weights from a Midway export.
-
-        Position embeddings are resampled to this backbone's grid. Missing keys, shape mismatches or an
-        architecture that differs from the one built are errors; unexpected keys are logged by name; the
-        dynamics weights a segmentation backbone does not use (midway path, forward predictors) are logged as
-        skipped.
-
-        Args:
-            path: a safetensors file written by ``midway export`` / ``midway import-official``.
-
-        Raises:
-            FileNotFoundError: the file does not exist.
-            MidwayExportError: the file is not a Midway export, lacks weights this backbone needs, or was
-                exported from a different architecture (the message names the file and the keys/fields).
-        """
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"MidwayViT: pretrained weights file {path} does not exist; write it with `midway export` (or set "
-                "model.backbone.pretrained to an existing export)"
-            )
-        export = self._read_export(path)
-        diff = _arch_differences(self.cfg, export.config)
-        if diff:
-            raise MidwayExportError(
-                f"MidwayViT cannot load {path}: it was exported from a different architecture than the one built ("
-                + ", ".join(f"{k}: built {a!r}, file {b!r}" for k, (a, b) in diff.items())
-                + "); rebuild the model with the export present (its config then decides the architecture)"
-            )
-
-        vit = self.encoder.vit
-        encoder_state = dict(export.encoder_state)
-        if "pos_embed" in encoder_state and encoder_state["pos_embed"].shape != vit.pos_embed.shape:
-            old = tuple(encoder_state["pos_embed"].shape)
-            old_grid = round((old[1] - 1) ** 0.5)
-            encoder_state["pos_embed"] = resample_pos_embed(
-                encoder_state["pos_embed"],
-                new_grid=vit.patch_embed.grid_size,
-                old_grid=(old_grid, old_grid),
-                mode=self.cfg.pos_embed_interp,
-            )
-            _log(
-                f"resampled pos_embed of {path} from {old} to {tuple(vit.pos_embed.shape)} "
-                f"(img_size {self.cfg.img_size}, {self.cfg.pos_embed_interp}'s interpolation)"
-            )
-        self._load_part(vit, encoder_state, path, "encoder", "")
-
-        dynamics: dict[str, Tensor] = {}
-        for key, value in export.dynamics_state.items():
-            dynamics[key[len("dynamics.") :] if key.startswith("dynamics.") else key] = value
-        backward_state = {k[len("backward.") :]: v for k, v in dynamics.items() if k.startswith("backward.")}
-        skipped = [k for k in dynamics if not k.startswith("backward.")]
-        if self.backward_blocks is not None:
-            if not backward_state:
-                raise MidwayExportError(
-                    f"MidwayViT cannot load {path}: feature_source='backward' needs the backward-layer weights "
-                    "(dynamics.backward.*), and the file has none (exported without dynamics?); use "
-                    "feature_source='encoder' or an export of the full model"
-                )
-            self._load_part(self.backward_blocks, backward_state, path, "backward layers", "dynamics.backward.")
-        else:
-            skipped += ["backward." + k for k in backward_state]
-        if skipped:
-            _log(
-                f"{len(skipped)} dynamics tensors of {path} are not used by this backbone "
-                f"(feature_source={self.feature_source!r}) and were skipped"
-            )
-        _log(
-            f"loaded {path} ({export.metadata.get('weights', 'unknown')} weights, "
-            f"feature_source={self.feature_source!r}, frozen={self.frozen})"
-        )
-
-    @staticmethod
-    def _load_part(module: nn.Module, state: Mapping[str, Tensor], path: Path, what: str, prefix: str) -> None:
-        own = module.state_dict()
-        missing = [k for k in own if k not in state]
-        unexpected = [k for k in state if k not in own]
-        mismatched = [
-            f"{prefix}{k} (file {tuple(state[k].shape)}, model {tuple(own[k].shape)})"
-            for k in own
-            if k in state and tuple(state[k].shape) != tuple(own[k].shape)
-        ]
-        if missing or mismatched:
-            problems = []
-            if missing:
-                problems.append(f"{len(missing)} missing {what} keys: {_format_keys([prefix + k for k in missing])}")
-            if mismatched:
-                problems.append(f"shape mismatches: {_format_keys(mismatched)}")
-            raise MidwayExportError(f"MidwayViT cannot load {path}: " + "; ".join(problems))
-        if unexpected:
-            _log(
-                f"{len(unexpected)} unexpected {what} keys in {path} were ignored: "
-                + _format_keys([prefix + k for k in unexpected]),
-                logging.WARNING,
-            )
-        module.load_state_dict({k: state[k] for k in own}, strict=True)
+        """Loads a Midway export into this backbone (see :func:`~.export_weights.load_backbone_weights`)."""
+        load_backbone_weights(self, path)
 
     # ------------------------------------------------------------------ forward
     def train(self, mode: bool = True) -> "MidwayViT":
@@ -432,7 +239,7 @@ class MidwayViT(BaseModule):
             x: ``(B, 3, H, W)`` images (any H, W; non-multiples of the patch size are padded bottom/right).
 
         Returns:
-            One ``(B, D, ceil(H/p), ceil(W/p))`` map per ``out_indices`` entry.
+            One ``(B, D, ceil(H/p), ceil(W/p))`` map per ``out_blocks`` entry.
         """
         if x.ndim != 4:
             raise ValueError(f"MidwayViT: expected a (B, C, H, W) batch, got shape {tuple(x.shape)}")

@@ -8,33 +8,40 @@ from midway_plugin.models.backward_layers import CrossBlock, top_down
 from midway_plugin.models.config import PRESET_NAMES, MidwayConfig
 from midway_plugin.models.encoder import MidwayEncoder
 from midway_plugin.models.export import (
+    EXPORT_PARTS,
     MidwayExport,
     build_from_export,
     load_export,
     load_timm_vit,
+    part_prefix,
     save_export,
 )
+from midway_plugin.models.export_header import read_export_config
 from midway_plugin.models.forward_predictor import ForwardPredictor, GatedBlock
+from midway_plugin.models.key_report import KeyReport, MidwayExportError, key_report
 from midway_plugin.models.layers import GatingMlp, unfused_attention
+from midway_plugin.models.levels import blocks_to_indices, indices_to_blocks, level_key
 from midway_plugin.models.loss import forward_prediction_loss
 from midway_plugin.models.midway import (
     DYNAMICS_PREFIX,
     DynamicsOutput,
-    MidwayExportError,
     MidwayNetwork,
     MidwayOutput,
 )
 from midway_plugin.models.midway_path import MidwayPath
 from midway_plugin.models.pos_embed import resample_pos_embed
+from midway_plugin.models.resolve import resolve_config
 
 __all__ = [
     "DYNAMICS_PREFIX",
+    "EXPORT_PARTS",
     "PRESET_NAMES",
     "CrossBlock",
     "DynamicsOutput",
     "ForwardPredictor",
     "GatedBlock",
     "GatingMlp",
+    "KeyReport",
     "MidwayConfig",
     "MidwayEncoder",
     "MidwayExport",
@@ -42,11 +49,18 @@ __all__ = [
     "MidwayNetwork",
     "MidwayOutput",
     "MidwayPath",
+    "blocks_to_indices",
     "build_from_export",
     "forward_prediction_loss",
+    "indices_to_blocks",
+    "key_report",
+    "level_key",
     "load_export",
     "load_timm_vit",
+    "part_prefix",
+    "read_export_config",
     "resample_pos_embed",
+    "resolve_config",
     "save_export",
     "top_down",
     "unfused_attention",

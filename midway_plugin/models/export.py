@@ -8,34 +8,64 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import timm
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save_file
+from safetensors.torch import safe_open, save_file
 
 from midway_plugin.models.config import MidwayConfig
-from midway_plugin.models.export_checks import check_export_config, check_finite, check_tensor_shapes
-from midway_plugin.models.midway import DYNAMICS_PREFIX, MidwayExportError, MidwayNetwork
+from midway_plugin.models.export_checks import check_finite
+from midway_plugin.models.export_header import EXPORT_FORMAT, EXPORT_FORMAT_VERSION, read_export_header
+from midway_plugin.models.key_report import MidwayExportError, key_report
+from midway_plugin.models.midway import DYNAMICS_PREFIX, MidwayNetwork
+from midway_plugin.models.resolve import resolve_config
 
-EXPORT_FORMAT = "midway-plugin-export"
-EXPORT_FORMAT_VERSION = "1"
+#: The parts of an export, by the core's module names: the encoder (timm key names, no prefix) and the dynamics
+#: networks (``dynamics.<part>.*``; see :meth:`MidwayNetwork.dynamics_modules`).
+EXPORT_PARTS = ("encoder", "backward", "midway", "predictor")
+
+
+def part_prefix(part: str) -> str:
+    """Key prefix of an export part in the file (``""`` for the encoder, ``"dynamics.backward."``, ...)."""
+    if part not in EXPORT_PARTS:
+        raise ValueError(f"unknown export part {part!r}; expected one of {EXPORT_PARTS}")
+    return "" if part == "encoder" else f"{DYNAMICS_PREFIX}{part}."
+
+
+def _part_of(key: str) -> str:
+    if not key.startswith(DYNAMICS_PREFIX):
+        return "encoder"
+    part = key[len(DYNAMICS_PREFIX):].split(".", 1)[0]
+    return part if part in EXPORT_PARTS else "dynamics"
 
 
 @dataclass
 class MidwayExport:
-    """A loaded export: its config, encoder tensors (timm names), dynamics tensors (``dynamics.*``), metadata."""
+    """A loaded export: its config, encoder tensors (timm names), dynamics tensors (``dynamics.*``), metadata.
+
+    Attributes:
+        skipped: keys of the file that were not read (outside the ``parts`` asked of :func:`load_export`).
+    """
 
     config: MidwayConfig
     encoder_state: dict[str, torch.Tensor]
     dynamics_state: dict[str, torch.Tensor]
     metadata: dict[str, str]
+    skipped: tuple[str, ...] = ()
 
     @property
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {**self.encoder_state, **self.dynamics_state}
+
+    def part(self, name: str) -> dict[str, torch.Tensor]:
+        """One part's tensors under the module's own key names (prefix removed), e.g. ``part("backward")``
+        for ``MidwayNetwork.backward.load_state_dict``; empty if the file has none."""
+        prefix = part_prefix(name)
+        return {k[len(prefix):]: v for k, v in self.state_dict.items() if k.startswith(prefix) and _part_of(k) == name}
 
 
 def save_export(
@@ -60,50 +90,31 @@ def save_export(
     return path
 
 
-def load_export(path: str | os.PathLike) -> MidwayExport:
+def load_export(path: str | os.PathLike, parts: Sequence[str] | None = None) -> MidwayExport:
     """Read an export; anything else raises :class:`MidwayExportError` naming the file and the problem.
 
-    The metadata may only describe this package's architectures within bounds, the tensor shapes must match it
-    (checked from the header, before any tensor is read) and every tensor must be finite (see
-    :mod:`~midway_plugin.models.export_checks`).
+    Args:
+        path: the export file.
+        parts: the parts to read (:data:`EXPORT_PARTS`, e.g. ``("encoder", "backward")``); None reads all.
+            The keys of the other parts are listed in ``MidwayExport.skipped``.
+
+    The header is checked first (:func:`read_export_header`), then every tensor read must be finite.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise MidwayExportError(f"{path}: no such file")
+    if parts is not None:
+        for name in parts:
+            part_prefix(name)  # validates the name
+    config, metadata, shapes = read_export_header(path)
+    wanted = [k for k in shapes if parts is None or _part_of(k) in parts]
     try:
         with safe_open(str(path), framework="pt") as f:
-            metadata = dict(f.metadata() or {})
-            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError) as err:
-        raise MidwayExportError(
-            f"{path}: not a Midway export (not a readable safetensors file: {err}). "
-            "Create one with `midway export CKPT OUT` or `midway import-official CKPT OUT`."
-        ) from err
-    if metadata.get("format") != EXPORT_FORMAT:
-        raise MidwayExportError(
-            f"{path}: not a Midway export (metadata format={metadata.get('format')!r}, expected {EXPORT_FORMAT!r}); "
-            "a plain timm/DINO ViT must first be converted (`midway import-official`)."
-        )
-    if metadata.get("format_version") != EXPORT_FORMAT_VERSION:
-        raise MidwayExportError(
-            f"{path}: export format version {metadata.get('format_version')!r} is not supported "
-            f"(this midway-plugin reads version {EXPORT_FORMAT_VERSION})"
-        )
-    try:
-        config = MidwayConfig.from_dict(json.loads(metadata["config"]))
-    except (KeyError, json.JSONDecodeError, TypeError, ValueError) as err:
-        raise MidwayExportError(f"{path}: invalid 'config' metadata: {err}") from err
-    # The metadata is data: only this package's architectures within bounds, shapes checked before loading.
-    check_export_config(config, str(path))
-    check_tensor_shapes(config, shapes, str(path))
-    try:
-        state = load_file(str(path))
+            state = {k: f.get_tensor(k) for k in wanted}
     except (SafetensorError, OSError, ValueError) as err:
         raise MidwayExportError(f"{path}: unreadable tensors: {err}") from err
     check_finite(state, str(path))
     encoder = {k: v for k, v in state.items() if not k.startswith(DYNAMICS_PREFIX)}
     dynamics = {k: v for k, v in state.items() if k.startswith(DYNAMICS_PREFIX)}
-    return MidwayExport(config, encoder, dynamics, metadata)
+    skipped = tuple(sorted(set(shapes) - set(state)))
+    return MidwayExport(config, encoder, dynamics, metadata, skipped)
 
 
 def build_from_export(
@@ -122,7 +133,7 @@ def build_from_export(
         strict: missing or unexpected keys raise :class:`MidwayExportError` naming them.
     """
     export = load_export(path)
-    cfg = export.config.replace(**(config_overrides or {}))
+    cfg = resolve_config(export.config, overrides=config_overrides, where=f"{path}: ", name="config")
     model = MidwayNetwork(cfg, with_teacher=with_teacher)
     model.load_export_state_dict(export.state_dict, strict=strict, source=str(path))
     return model
@@ -130,15 +141,13 @@ def build_from_export(
 
 def load_timm_vit(path: str | os.PathLike, **timm_kwargs) -> torch.nn.Module:
     """A plain timm ``VisionTransformer`` with an export's encoder weights (``num_classes=0`` unless given)."""
-    export = load_export(path)
+    export = load_export(path, parts=("encoder",))
     cfg = export.config
     kwargs = dict(pretrained=False, num_classes=0, img_size=cfg.img_size, **cfg.encoder_kwargs)
     kwargs.update(timm_kwargs)
     vit = timm.create_model(cfg.encoder, **kwargs)
-    missing, unexpected = vit.load_state_dict(export.encoder_state, strict=False)
-    missing = [k for k in missing if not k.startswith("head")]
-    if missing or unexpected:
-        raise MidwayExportError(
-            f"{path}: encoder weights do not fit {cfg.encoder}: missing {missing[:10]}, unexpected {unexpected[:10]}"
-        )
+    own = {k: v for k, v in vit.state_dict().items() if not k.startswith("head")}  # a classifier head is new
+    encoder = export.part("encoder")
+    key_report(own, encoder, str(path), f"timm {cfg.encoder} encoder").raise_for(limit=10)
+    vit.load_state_dict(encoder, strict=False)
     return vit

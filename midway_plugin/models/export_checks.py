@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from midway_plugin.models.config import PRESET_NAMES, MidwayConfig
-from midway_plugin.models.midway import MidwayExportError
+from midway_plugin.models.key_report import MidwayExportError
 
 #: timm encoders an export may name: those of this package's presets (ViT-S/16, ViT-B/16 and the tiny test ViT).
 ALLOWED_ENCODERS = frozenset(MidwayConfig.preset(name).encoder for name in PRESET_NAMES)

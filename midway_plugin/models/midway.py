@@ -11,22 +11,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
-from timm.layers import resample_abs_pos_embed, trunc_normal_
+from timm.layers import resample_abs_pos_embed
+from timm.models.vision_transformer import init_weights_vit_timm
 from torch import nn
 
 from midway_plugin.models.backward_layers import CrossBlock, top_down
 from midway_plugin.models.config import MidwayConfig
 from midway_plugin.models.encoder import MidwayEncoder
 from midway_plugin.models.forward_predictor import ForwardPredictor
+from midway_plugin.models.key_report import MidwayExportError, key_report
+from midway_plugin.models.levels import level_key
 from midway_plugin.models.loss import forward_prediction_loss
 from midway_plugin.models.midway_path import MidwayPath
 from midway_plugin.models.pos_embed import resample_pos_embed
 
 DYNAMICS_PREFIX = "dynamics."
-
-
-class MidwayExportError(ValueError):
-    """A weights file or state dict is not a (complete) Midway export."""
 
 
 @dataclass
@@ -102,7 +101,7 @@ class MidwayNetwork(nn.Module):
                 }
             )
             for module in self.dynamics_modules().values():
-                module.apply(_init_weights)
+                module.apply(init_weights_vit_timm)  # trunc-normal(0.02) linears, zero biases
 
         if with_teacher:
             self.teacher_encoder = MidwayEncoder(cfg, drop_path_rate=0.0)
@@ -117,8 +116,8 @@ class MidwayNetwork(nn.Module):
 
     # -- structure ---------------------------------------------------------------------------------------------
     def level_key(self, index: int) -> str:
-        """Module key of a level index, named after its block (e.g. 2 → ``"level9"``)."""
-        return f"level{self.cfg.feature_levels[index]}"
+        """Module key of a level index, named after its block (e.g. 2 → ``"level9"``; see :mod:`.levels`)."""
+        return level_key(self.cfg.feature_levels[index])
 
     def dynamics_modules(self) -> dict[str, nn.Module]:
         """The trainable dynamics networks by name (empty without latent dynamics)."""
@@ -292,17 +291,8 @@ class MidwayNetwork(nn.Module):
         state = dict(state)
         own = self.export_state_dict(use_teacher=False)
         self._resample_position_embeddings(state, own)
-        missing = sorted(set(own) - set(state))
-        unexpected = sorted(set(state) - set(own))
-        wrong = [
-            f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-            for k in sorted(set(own) & set(state))
-            if state[k].shape != own[k].shape
-        ]
-        if wrong:
-            raise MidwayExportError(f"{source}: tensor shapes do not match the model: " + "; ".join(wrong[:10]))
-        if strict and (missing or unexpected):
-            raise MidwayExportError(_key_report(source, missing, unexpected))
+        report = key_report(own, state, source, "Midway model")
+        report.raise_for(missing=strict, unexpected=strict, limit=10)  # shape mismatches always raise
         encoder_sd = {k: v for k, v in state.items() if not k.startswith(DYNAMICS_PREFIX) and k in own}
         self.encoder.vit.load_state_dict(encoder_sd, strict=False)
         for name, module in self.dynamics_modules().items():
@@ -316,7 +306,7 @@ class MidwayNetwork(nn.Module):
                 self.teacher_backward.load_state_dict(self.backward.state_dict())
             if hasattr(self, "teacher_embed"):
                 self.teacher_embed.load_state_dict(self.midway.src_embed.state_dict())
-        return missing, unexpected
+        return list(report.missing), list(report.unexpected)
 
     def _resample_position_embeddings(self, state: dict[str, torch.Tensor], own: dict[str, torch.Tensor]) -> None:
         for key, halves in (("pos_embed", 1), (f"{DYNAMICS_PREFIX}midway.pos_embed", 2)):
@@ -340,25 +330,3 @@ class MidwayNetwork(nn.Module):
     def _require_dynamics(self) -> None:
         if not self.has_dynamics:
             raise RuntimeError("this MidwayNetwork has no dynamics networks (latent_dynamics=False)")
-
-
-def _key_report(source: str, missing: list[str], unexpected: list[str]) -> str:
-    parts = [f"{source} does not match the Midway model"]
-    if missing:
-        parts.append(f"missing {len(missing)} key(s): {', '.join(missing[:12])}{' …' if len(missing) > 12 else ''}")
-    if unexpected:
-        parts.append(
-            f"unexpected {len(unexpected)} key(s): {', '.join(unexpected[:12])}{' …' if len(unexpected) > 12 else ''}"
-        )
-    return "; ".join(parts)
-
-
-def _init_weights(module: nn.Module) -> None:
-    """timm/DINO initialisation: truncated normal (std 0.02) linear weights, zero biases, unit LayerNorms."""
-    if isinstance(module, nn.Linear):
-        trunc_normal_(module.weight, std=0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.LayerNorm):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)

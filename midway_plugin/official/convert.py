@@ -42,6 +42,7 @@ from typing import Any
 import torch
 
 from midway_plugin.models.config import MidwayConfig
+from midway_plugin.models.levels import level_key
 from midway_plugin.official.layout import TRAINING_STATE_ENTRIES
 
 #: Entries of an official checkpoint that an export does not need (training state; the DINO centre).
@@ -422,7 +423,7 @@ def _map_dynamics(
     report: ConversionReport,
 ) -> None:
     """Maps the official dynamics module's tensors (``module.`` stripped) to ``dynamics.*`` export keys."""
-    level = {i: f"level{b}" for i, b in enumerate(config.feature_levels)}
+    level = {i: level_key(b) for i, b in enumerate(config.feature_levels)}
     backward_src = "teacher_feature_blocks_" if use_teacher else "student_feature_blocks_"
     backward_other = "student_feature_blocks_" if use_teacher else "teacher_feature_blocks_"
     shared = {"student_embed.": "midway.src_embed.", "motion_proj.": "midway.motion_proj."}

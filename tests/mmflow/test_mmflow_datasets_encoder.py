@@ -93,6 +93,24 @@ def test_vit_encoder_strides(tiny16_export, tiny_export) -> None:
         MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny16_export), out_stride=3))
 
 
+def test_vit_encoder_blocks_and_deprecated_levels_agree(tiny_export) -> None:
+    """``blocks`` (paper block numbers) and the deprecated ``levels`` (indices) / ``freeze`` build the same encoder."""
+    torch.manual_seed(0)
+    new = MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export), out_channels=16, blocks=(3, 4),
+                            frozen=True))
+    torch.manual_seed(0)
+    with pytest.warns(DeprecationWarning, match="use `blocks`"), pytest.warns(DeprecationWarning, match="`frozen`"):
+        old = MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export), out_channels=16, levels=(-2, -1),
+                                freeze=True))
+    assert new.blocks == old.blocks == (3, 4) and new.frozen and old.frozen
+    x = torch.randn(1, 3, 32, 48)
+    assert torch.equal(new(x), old(x))
+    default = MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export)))
+    assert default.blocks == (4,)  # the top level, as the old default levels=(-1,)
+    with pytest.raises(ValueError, match=r"blocks=\(12,\).*feature-level blocks \(1, 2, 3, 4\)"):
+        MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export), blocks=(12,)))
+
+
 def test_raft_runs_on_midway_features(tiny16_export) -> None:
     from mmengine.config import Config
     from mmengine.structures import PixelData

@@ -59,7 +59,7 @@ def test_out_indices_select_levels_and_bad_arguments_are_named() -> None:
         MidwayViT(arch="tiny", feature_source="raw")
     with pytest.raises(ValueError, match="unknown arch='vit-l16'"):
         MidwayViT(arch="vit-l16")
-    with pytest.raises(ValueError, match="unknown MidwayConfig key.*depth"):
+    with pytest.raises(ValueError, match="unknown arch key.*depth"):
         MidwayViT(arch=dict(depth=4))
     with pytest.raises(ValueError, match="init_cfg=.*Kaiming.*not supported"):
         MidwayViT(arch="tiny", init_cfg=dict(type="Kaiming"))
@@ -195,7 +195,10 @@ def _segmentor(config: str, export: Path, **backbone):
     from mmseg.registry import MODELS
 
     cfg = Config.fromfile(CONFIG_DIR / config)
-    cfg.model.backbone.update(arch="tiny", img_size=64, pretrained=str(export), **backbone)
+    # The ViT-S configs name ViT-S blocks (3, 6, 9, 12); the same levels of the tiny model are blocks 1..4.
+    vit_s, tiny = MidwayConfig.vit_small().feature_levels, MidwayConfig.tiny().feature_levels
+    blocks = tuple(tiny[vit_s.index(b)] for b in cfg.model.backbone.out_blocks)
+    cfg.model.backbone.update(arch="tiny", img_size=64, export=str(export), out_blocks=blocks, **backbone)
     cfg.model.data_preprocessor.size = (64, 64)
     for head in ("decode_head", "auxiliary_head", "neck"):
         if cfg.model.get(head):
@@ -281,3 +284,34 @@ def test_vit_s16_export_loads_at_512_and_runs_a_full_crop(tmp_path: Path) -> Non
     with torch.no_grad():
         (v3,) = backbone(images(1, 512, 512))
     assert v3.shape == (1, 384, 32, 32) and torch.isfinite(v3).all()
+
+
+# ----------------------------------------------------------------------------------------------- argument names
+def test_deprecated_names_build_and_load_the_same_backbone(tiny_export) -> None:
+    path, _ = tiny_export
+    new = MidwayViT(arch="tiny", img_size=32, export=str(path), out_blocks=(1, 4), feature_source="backward")
+    new.init_weights()
+    with pytest.warns(DeprecationWarning, match="use `export`"), pytest.warns(DeprecationWarning, match="out_blocks"):
+        old = MidwayViT(arch="tiny", img_size=32, pretrained=str(path), out_indices=(0, -1), feature_source="backward")
+    old.init_weights()
+    assert (old.out_blocks, old.out_indices) == (new.out_blocks, new.out_indices) == ((1, 4), (0, 3))
+    with torch.no_grad():
+        for a, b in zip(new.eval()(images()), old.eval()(images())):
+            assert torch.equal(a, b)
+    # Old `--cfg-options` on the new configs: a deprecated name given beside the new one wins.
+    with pytest.warns(DeprecationWarning):
+        both = MidwayViT(arch="tiny", export="elsewhere.safetensors", pretrained=str(path), out_blocks=(1,),
+                         out_indices=3)
+    assert (both.weights, both.out_blocks) == (str(path), (4,))
+
+
+def test_out_blocks_are_validated_against_the_feature_levels(tiny_export) -> None:
+    path, _ = tiny_export
+    with pytest.raises(ValueError, match=r"out_blocks=\(3, 5\).*feature-level blocks \(1, 2, 3, 4\)"):
+        MidwayViT(arch="tiny", out_blocks=(3, 5))
+    with pytest.raises(ValueError, match=r"out_blocks=12.*\(1, 2, 3, 4\)"):
+        MidwayViT(arch="vit-s16", export=str(path), out_blocks=12)  # the export's config decides the levels
+    with pytest.raises(ValueError, match=r"out_blocks \[1\] have no backward features.*among \(3, 4\)"):
+        MidwayViT(arch=dict(preset="tiny", multi_level=False), out_blocks=(1,), feature_source="backward")
+    with pytest.raises(ValueError, match="both export=.*init_cfg"):
+        MidwayViT(arch="tiny", export="a.safetensors", init_cfg=dict(type="Pretrained", checkpoint="b"))

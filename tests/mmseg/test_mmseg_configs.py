@@ -64,7 +64,7 @@ def test_config_follows_protocol_and_builds(path: Path) -> None:
     cfg = Config.fromfile(path)
     assert cfg.custom_imports == dict(imports=["midway_plugin.mmseg"], allow_failed_imports=False)
     assert cfg.model.backbone.type == "MidwayViT"
-    assert cfg.model.backbone.pretrained == cfg.checkpoint and cfg.checkpoint.endswith(".safetensors")
+    assert cfg.model.backbone.export == cfg.checkpoint and cfg.checkpoint.endswith(".safetensors")
     assert cfg.model.pretrained is None
 
     # Protocol (docs/paper.md §3.1): AdamW 3e-5 / wd 0.05, 60k iterations, batch 16 (4 for ADE20K finetuning),
@@ -82,10 +82,10 @@ def test_config_follows_protocol_and_builds(path: Path) -> None:
     backbone = cfg.model.backbone
     assert backbone.arch == f"vit-{m['arch']}"
     assert backbone.frozen is (m["finetune"] is None)
-    if m["head"] == "linear":  # the paper's linear readout reads the backward-layer features
-        assert (backbone.feature_source, tuple(backbone.out_indices)) == ("backward", (0,))
+    if m["head"] == "linear":  # the paper's linear readout reads the backward-layer features v^3
+        assert (backbone.feature_source, tuple(backbone.out_blocks)) == ("backward", (3,))
     else:
-        assert backbone.feature_source == "encoder" and tuple(backbone.out_indices) == (0, 1, 2, 3)
+        assert backbone.feature_source == "encoder" and tuple(backbone.out_blocks) == (3, 6, 9, 12)
         assert (cfg.model.neck.type, cfg.model.decode_head.type) == ("MultiLevelNeck", "UPerHead")
 
     init_default_scope("mmseg")
@@ -101,6 +101,22 @@ def test_config_follows_protocol_and_builds(path: Path) -> None:
     if m["head"] == "linear":
         assert isinstance(model.decode_head, BNLinearHead)
     model.eval()
+    image = torch.randn(1, 3, 64, 96, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        logits = model.encode_decode(torch.randn(1, 3, 64, 96), [dict(img_shape=(64, 96))])
+        logits = model.encode_decode(image, [dict(img_shape=(64, 96))])
     assert logits.shape == (1, num_classes, 64, 96)
+
+    # The deprecated names (out_indices = positions in the feature levels, pretrained = the export) build the
+    # same model: same tensors under the same seed, identical logits.
+    old = cfg.model.copy()
+    old.backbone = {k: v for k, v in cfg.model.backbone.items() if k not in ("out_blocks", "export")}
+    old.backbone.update(out_indices=(0,) if m["head"] == "linear" else (0, 1, 2, 3), pretrained=cfg.checkpoint)
+    torch.manual_seed(0)
+    with pytest.warns(DeprecationWarning, match="use `out_blocks`"):
+        old_model = revert_sync_batchnorm(MODELS.build(old)).eval()
+    assert old_model.backbone.out_blocks == model.backbone.out_blocks
+    new_state, old_state = model.state_dict(), old_model.state_dict()
+    assert list(new_state) == list(old_state)
+    assert all(torch.equal(new_state[k], old_state[k]) for k in new_state)
+    with torch.no_grad():
+        assert torch.equal(old_model.encode_decode(image, [dict(img_shape=(64, 96))]), logits)

@@ -1,6 +1,6 @@
 # Linear readout on a frozen Midway ViT-S/16: BatchNorm + 1x1 conv on the backward-layer features v^3.
 # Choices where the paper is silent (docs/paper.md §3.1, §7) — see the top-level configs for the full rationale:
-#   * level: v^3 (out_indices=(0,), the lowest backward level): the end of the top-down pathway, which has
+#   * level: v^3 (out_blocks=(3,), the lowest backward level): the end of the top-down pathway, which has
 #     integrated every higher level through the backward layers, like PooDLe's spatial decoder output that its
 #     linear readout reads.
 #   * head: BNLinearHead (per-channel BN + 1x1 conv), linear at inference; the backward features carry no final
@@ -22,7 +22,7 @@ model = dict(
         type='MidwayViT',
         arch='vit-s16',
         img_size=512,
-        out_indices=(0, ),
+        out_blocks=(3, ),
         feature_source='backward',
         frozen=True,
         drop_path_rate=0.0,
@@ -30,7 +30,7 @@ model = dict(
         # the authors' MMSegmentation evaluation used [inferred]; 'dino' = DINO's +0.1 scale factor
         # (docs/official-code.md).
         pos_embed_interp='timm',
-        pretrained=None),
+        export=None),
     decode_head=dict(
         type='BNLinearHead',
         in_channels=384,

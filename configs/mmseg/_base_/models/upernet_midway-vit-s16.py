@@ -12,7 +12,7 @@ model = dict(
         type='MidwayViT',
         arch='vit-s16',
         img_size=512,
-        out_indices=(0, 1, 2, 3),
+        out_blocks=(3, 6, 9, 12),
         feature_source='encoder',
         frozen=True,
         drop_path_rate=0.0,
@@ -20,7 +20,7 @@ model = dict(
         # the authors' MMSegmentation evaluation used [inferred]; 'dino' = DINO's +0.1 scale factor
         # (docs/official-code.md).
         pos_embed_interp='timm',
-        pretrained=None),
+        export=None),
     neck=dict(in_channels=[384, 384, 384, 384], out_channels=384),
     decode_head=dict(in_channels=[384, 384, 384, 384], num_classes=19),
     auxiliary_head=dict(in_channels=384, num_classes=19),
