@@ -454,13 +454,13 @@ def test_path_check_catches_missing_configs_and_files() -> None:
 
 
 def test_call_keyword_check_catches_renamed_parameters() -> None:
-    good = ("```python\nbackbone = dict(\n    type='MidwayViT',\n    out_indices=(0, 1),   # levels\n    frozen=True)\n"
-            "ds = VideoPairDataset('v/', repeat=5)\n```\n`MidwayViTEncoder(export, out_channels=256,\nfreeze=False)`")
+    good = ("```python\nbackbone = dict(\n    type='MidwayViT',\n    out_blocks=(3, 6),   # levels\n    frozen=True)\n"
+            "ds = VideoPairDataset('v/', repeat=5)\n```\n`MidwayViTEncoder(export, out_channels=256,\nfrozen=False)`")
     assert check_call_keywords(good) == []
-    assert check_call_keywords(good.replace("out_indices", "out_levels")) == [
+    assert check_call_keywords(good.replace("out_blocks", "out_levels")) == [
         "MidwayViT(...) has no parameter 'out_levels'"]
-    assert check_call_keywords(good.replace("freeze=False", "frozen=False")) == [
-        "MidwayViTEncoder(...) has no parameter 'frozen'"]
+    assert check_call_keywords(good.replace("frozen=False", "freezed=False")) == [
+        "MidwayViTEncoder(...) has no parameter 'freezed'"]
     assert check_call_keywords("```python\nds = VideoPairDataset('v/', repaet=5)\n```") == [
         "VideoPairDataset(...) has no parameter 'repaet'"]
     assert "python block does not parse" in check_call_keywords("```python\nx = dict(a=1\ny = 2\n```")[0]
