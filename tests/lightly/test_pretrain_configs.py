@@ -7,14 +7,8 @@ from pathlib import Path
 import pytest
 
 from midway_plugin.lightly.midway import Midway, resolve_model_config
-from midway_plugin.lightly.pretrain import (
-    PretrainConfigError,
-    build_transform,
-    lightning_max_epochs,
-    load_config,
-    method_kwargs,
-    parse_overrides,
-)
+from midway_plugin.lightly.builders import build_transform, lightning_max_epochs, method_kwargs
+from midway_plugin.lightly.pretrain_config import PretrainConfigError, load_config, parse_overrides
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs" / "pretrain").glob("*.yaml"))
 
