@@ -99,7 +99,7 @@ def load_config(path: str | os.PathLike | None, overrides: Mapping[str, Any] | N
     try:
         return OmegaConf.to_container(config, resolve=True)
     except OmegaConfBaseException as err:  # an interpolation (${...}) that does not resolve
-        raise PretrainConfigError(f"config: {str(err).splitlines()[0]}") from None
+        raise PretrainConfigError(f"config key '{err.full_key}': {str(err).splitlines()[0]}") from None
 
 
 def to_yaml(config: Mapping[str, Any]) -> str:
