@@ -7,6 +7,7 @@ from typing import Any
 _EPILOG = """\
 overrides: any config key as --section.key VALUE (YAML value), e.g.
   midway pretrain --config configs/pretrain/demo.yaml --trainer.max_steps 50 --data.root my_videos/
+every key with its value: --print_config (the printed YAML is a valid --config)
 multi-GPU / multi-node (Lightning DDP):
   midway pretrain --config configs/pretrain/midway_vit-s16_bdd100k.yaml --devices 2 --strategy ddp
   (multi-node: run the same command on every node with --num-nodes N and the MASTER_ADDR, MASTER_PORT,
@@ -62,7 +63,8 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (trainer.max_steps)")
     parser.add_argument(
-        "--print-config", action="store_true", help="print the resolved config and exit without training"
+        "--print_config", "--print-config", dest="print_config", action="store_true",
+        help="print the resolved config (YAML that --config reads back) and exit without training",
     )
     parser.set_defaults(func=run)
 
@@ -83,10 +85,8 @@ def _shortcuts(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import yaml
-
     from midway_plugin.commands.errors import CommandError
-    from midway_plugin.lightly.pretrain import PretrainConfigError, load_config, parse_overrides
+    from midway_plugin.lightly.pretrain_config import PretrainConfigError, load_config, parse_overrides, to_yaml
 
     try:
         overrides = parse_overrides(list(getattr(args, "unknown_args", []) or []))
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     except PretrainConfigError as err:
         raise CommandError(str(err)) from err
     if args.print_config:
-        print(yaml.safe_dump(config, sort_keys=False), end="")
+        print(to_yaml(config), end="")
         return 0
 
     from midway_plugin.data import NoUsableVideoError

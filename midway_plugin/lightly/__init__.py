@@ -10,7 +10,9 @@ Public API::
         MidwayImageTransform,  # benchmark.py: the paired transform as Lightly's single-image transform
     )
 
-Pretraining from video with a YAML config: :mod:`midway_plugin.lightly.pretrain` (``midway pretrain``).
+Pretraining from video with a YAML config (``midway pretrain``): :mod:`~midway_plugin.lightly.pretrain_config` (the
+config, read with OmegaConf), :mod:`~midway_plugin.lightly.builders` (the parts it describes) and
+:mod:`~midway_plugin.lightly.pretrain` (the run).
 """
 from __future__ import annotations
 

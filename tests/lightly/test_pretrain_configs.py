@@ -5,16 +5,11 @@ import inspect
 from pathlib import Path
 
 import pytest
+import yaml
 
 from midway_plugin.lightly.midway import Midway, resolve_model_config
-from midway_plugin.lightly.pretrain import (
-    PretrainConfigError,
-    build_transform,
-    lightning_max_epochs,
-    load_config,
-    method_kwargs,
-    parse_overrides,
-)
+from midway_plugin.lightly.builders import build_transform, lightning_max_epochs, method_kwargs
+from midway_plugin.lightly.pretrain_config import PretrainConfigError, load_config, parse_overrides
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs" / "pretrain").glob("*.yaml"))
 
@@ -64,3 +59,47 @@ def test_overrides_and_errors(tmp_path):
         load_config(bad)
     with pytest.raises(ValueError, match="unknown model key"):
         resolve_model_config({"preset": "tiny", "midway_dims": 3})
+
+
+@pytest.mark.parametrize("flag", ["--print_config", "--print-config"])
+def test_print_config_round_trips(flag, tmp_path, capsys):
+    """The printed YAML, read back as ``--config``, resolves to the same config (and prints the same text)."""
+    from midway_plugin.cli import main
+
+    demo = CONFIGS[0].parent / "demo.yaml"
+    args = ["--trainer.max_steps", "7", "--data.delta_t=[1, 3]", "--model.midway_dim", "64", "--optim.base_lr", "1e-3"]
+    assert main(["pretrain", "--config", str(demo), *args, flag]) == 0
+    printed = capsys.readouterr().out
+    (tmp_path / "printed.yaml").write_text(printed)
+    assert load_config(tmp_path / "printed.yaml") == load_config(demo, parse_overrides(args))
+    assert main(["pretrain", "--config", str(tmp_path / "printed.yaml"), "--print_config"]) == 0
+    assert capsys.readouterr().out == printed
+    assert "midway_dim: 64" in printed and "max_steps: 7" in printed and "base_lr: 0.001" in printed
+
+
+def test_every_key_is_printed_with_its_default(capsys):
+    from midway_plugin.cli import main
+
+    bdd = CONFIGS[0].parent / "midway_vit-s16_bdd100k.yaml"
+    assert main(["pretrain", "--config", str(bdd), "--print_config"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["optim"]["fused"] is None and printed["data"]["seek_check"] == "fallback"
+    assert set(printed) == {"seed", "output_dir", "model", "method", "optim", "data", "trainer"}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("5\n", "the top level must be a mapping, got int"),
+    ("- 1\n", "the top level must be a mapping, got list"),
+    ("trainer: [\n", "invalid YAML"),
+    ("seed: 1\nseed: 2\n", "invalid YAML"),
+    ("method:\n  dino_weight: 1\n  headz: 3\n", "unknown config key 'method.headz' (known at this level: center_momentum"),
+    ("data:\n  motion: {crop_size: big}\n", "config key 'data.motion.crop_size' = 'big' (str) must be an integer"),
+    ("output_dir: ${nowhere}\n", "config key 'output_dir': Interpolation key 'nowhere' not found"),
+])
+def test_bad_files_are_named(tmp_path, text, message):
+    bad = tmp_path / "cfg.yaml"
+    bad.write_text(text)
+    with pytest.raises(PretrainConfigError) as info:
+        load_config(bad)
+    assert message in str(info.value)
+    assert str(bad) in str(info.value) or message.startswith("config key")  # resolved after the merge

@@ -8,13 +8,9 @@ import pytest
 import torch
 
 from midway_plugin.data import write_synthetic_dataset
-from midway_plugin.lightly.pretrain import (
-    PretrainConfigError,
-    augment_on_device,
-    load_config,
-    resolve_precision,
-    run_pretraining,
-)
+from midway_plugin.lightly.builders import augment_on_device, resolve_precision
+from midway_plugin.lightly.pretrain import run_pretraining
+from midway_plugin.lightly.pretrain_config import PretrainConfigError, load_config
 
 DEMO = Path(__file__).resolve().parents[2] / "configs" / "pretrain" / "demo.yaml"
 

@@ -14,7 +14,8 @@ from midway_plugin.cli import main as cli_main
 from midway_plugin.data import write_synthetic_dataset
 from midway_plugin.lightly.checkpoint import load_lightning_checkpoint, network_from_checkpoint
 from midway_plugin.lightly.midway import NonFiniteLossError
-from midway_plugin.lightly.pretrain import PretrainConfigError, load_config, run_pretraining
+from midway_plugin.lightly.pretrain import run_pretraining
+from midway_plugin.lightly.pretrain_config import PretrainConfigError, load_config
 from midway_plugin.models import build_from_export, load_timm_vit
 
 DEMO = Path(__file__).resolve().parents[2] / "configs" / "pretrain" / "demo.yaml"

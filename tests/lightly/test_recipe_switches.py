@@ -10,7 +10,7 @@ import torch
 from pytorch_lightning import Callback, Trainer
 
 from midway_plugin.lightly.midway import Midway
-from midway_plugin.lightly.pretrain import load_config
+from midway_plugin.lightly.pretrain_config import load_config
 from midway_plugin.models import MidwayConfig, MidwayEncoder, MidwayNetwork, resample_pos_embed
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "pretrain"

@@ -14,7 +14,8 @@ from midway_plugin.lightly import atomic_checkpoint
 from midway_plugin.lightly.atomic_checkpoint import CheckpointSaveError, save_atomically
 from midway_plugin.lightly.checkpoint import load_lightning_checkpoint
 from midway_plugin.lightly.divergence import DivergedWeightsError
-from midway_plugin.lightly.pretrain import load_config, run_pretraining
+from midway_plugin.lightly.pretrain import run_pretraining
+from midway_plugin.lightly.pretrain_config import load_config
 from midway_plugin.lightly.resume import resolve_resume
 from tests.reliability.midway_process import DEMO, tiny_pretrain_args
 
