@@ -101,12 +101,6 @@ RULES = (
 # --------------------------------------------------------------------------------------------------------------
 # The real tree
 
-#: Import cycles that another branch of issue #12 removes: the modules of the cycle -> the branch.
-PENDING_CYCLES: dict[frozenset[str], str] = {
-    frozenset({f"{PACKAGE}.lightly.config_schema", f"{PACKAGE}.lightly.pretrain"}): "cfg",  # DEFAULTS <-> check_types
-}
-
-
 @pytest.fixture(scope="module")
 def graph() -> dict[str, frozenset[str]]:
     return with_registration(import_graph())
@@ -134,20 +128,13 @@ def test_rule_holds(graph, rule: Rule) -> None:
 
 
 def test_no_import_cycle(runtime_graph) -> None:
-    cycles = [c for c in import_cycles(runtime_graph) if frozenset(c) not in PENDING_CYCLES]
+    cycles = import_cycles(runtime_graph)
     assert not cycles, "import cycles: " + "; ".join(" <-> ".join(c) for c in cycles)
 
 
 def test_no_cycle_between_subpackages(runtime_graph) -> None:
     cycles = import_cycles(subpackage_graph(runtime_graph))
     assert not cycles, "sub-package cycles: " + "; ".join(" <-> ".join(c) for c in cycles)
-
-
-@pytest.mark.parametrize("cycle", [
-    pytest.param(cycle, marks=pytest.mark.xfail(strict=False, reason=f"fixed by the {branch} branch"),
-                 id="<->".join(sorted(cycle))) for cycle, branch in PENDING_CYCLES.items()])
-def test_pending_cycle_is_gone(runtime_graph, cycle: frozenset[str]) -> None:
-    assert cycle not in {frozenset(c) for c in import_cycles(runtime_graph)}
 
 
 def _loaded_by_importing(package: str) -> set[str]:
