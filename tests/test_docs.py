@@ -43,6 +43,14 @@ _PRETRAIN_KEY = re.compile(r"^((?:model|method|optim|data|trainer)\.[a-z_.]+)(?:
 #: Where the names a page may call come from (the first module that has a name wins).
 _API_MODULES = ("midway_plugin.models", "midway_plugin.data", "midway_plugin.lightly", "midway_plugin.analysis",
                 "midway_plugin.analysis.frames", "midway_plugin.mmseg", "midway_plugin.mmflow")
+#: Deprecated parameters (still accepted, so the other checks pass them) -> the name the docs must show: a page may
+#: name them only in a paragraph (or code line) that says "deprecated".
+DEPRECATED_PARAMETERS = {
+    ("MidwayViT", "out_indices"): "out_blocks",
+    ("MidwayViT", "pretrained"): "export",
+    ("MidwayViTEncoder", "levels"): "blocks",
+    ("MidwayViTEncoder", "freeze"): "frozen",
+}
 #: Pages about the released code, whose config names are the authors', not files of this repository.
 _FOREIGN_NAMES = {"paper.md", "official-code.md"}
 
@@ -349,6 +357,40 @@ def check_call_keywords(text: str) -> list[str]:
     return problems
 
 
+def _deprecated_uses(name: str) -> re.Pattern[str]:
+    """`name` as a keyword or config option (`out_indices=`, `model.backbone.pretrained=...`) or a bare code span."""
+    return re.compile(r"(?<![\w'\"])%s\s*=(?!=)|`%s`" % (re.escape(name), re.escape(name)))
+
+
+def check_deprecated_names(text: str) -> list[str]:
+    """Deprecated parameter names appear only where the text says they are deprecated: a prose paragraph or a
+    code line that contains the word "deprecated" (the docs show the new names)."""
+    chunks: list[tuple[str, str]] = []  # (the code it holds, the whole paragraph or code line)
+    paragraph: list[str] = []
+
+    def close() -> None:
+        whole = "\n".join(paragraph)
+        chunks.append((" ".join(f"`{s}`" for s in _INLINE_CODE.findall(whole)), whole))
+        paragraph.clear()
+
+    for line, code in _lines(text):
+        if code or not line.strip():
+            close()
+            if code:
+                chunks.append((line, line))
+        else:
+            paragraph.append(line)
+    close()
+    problems = []
+    for (owner, old), new in DEPRECATED_PARAMETERS.items():
+        pattern = _deprecated_uses(old)
+        for code, chunk in chunks:
+            if pattern.search(code) and "deprecated" not in chunk.lower():
+                snippet = " ".join(chunk.split())[:80]
+                problems.append(f"{owner}: {old!r} is deprecated, show {new!r} (or say 'deprecated'): {snippet!r}")
+    return problems
+
+
 # ---------------------------------------------------------------------------------------------- the pages
 @pytest.mark.parametrize("page", PAGES, ids=_rel)
 def test_links_resolve(page: Path) -> None:
@@ -382,6 +424,18 @@ def test_python_names_import(page: Path) -> None:
 @pytest.mark.parametrize("page", PAGES, ids=_rel)
 def test_call_keywords_exist(page: Path) -> None:
     assert check_call_keywords(page.read_text()) == []
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_rel)
+def test_docs_show_the_new_parameter_names(page: Path) -> None:
+    assert check_deprecated_names(page.read_text()) == []
+
+
+def test_deprecated_parameter_list_matches_the_code() -> None:
+    """Both the deprecated name and its replacement are parameters of the class (else the list is stale)."""
+    for (owner, old), new in DEPRECATED_PARAMETERS.items():
+        params = inspect.signature(_api()[owner]).parameters
+        assert old in params and new in params, f"{owner}{inspect.signature(_api()[owner])}: {old!r} / {new!r}"
 
 
 def test_every_docs_page_is_in_the_index() -> None:
@@ -477,3 +531,19 @@ def test_python_name_check_catches_names_that_do_not_import() -> None:
         "midway_plugin.nowhere.thing: midway_plugin has no 'nowhere'"]
     assert check_python_names("```python\nfrom midway_plugin.data import VideoPairDataset, Nope\n```") == [
         "midway_plugin.data.Nope: midway_plugin.data has no 'Nope'"]
+
+
+def test_deprecated_name_check_catches_old_names_outside_a_deprecation_note() -> None:
+    good = ("```python\nbackbone = dict(type='MidwayViT', out_blocks=(3,), export='e.safetensors')\n"
+            "enc = dict(type='MidwayViTEncoder', blocks=(12,), frozen=True, freeze_backbone=False)\n```\n"
+            "`--cfg-options model.backbone.export=E`, `pip freeze`, `init_dynamics='pretrained'`, a pretrained model.\n\n"
+            "`out_indices` (positions) and `pretrained` still work as deprecated aliases.\n")
+    assert check_deprecated_names(good) == []
+    assert check_deprecated_names("`--cfg-options model.backbone.pretrained=E`") == [
+        "MidwayViT: 'pretrained' is deprecated, show 'export' (or say 'deprecated'): "
+        "'`--cfg-options model.backbone.pretrained=E`'"]
+    problems = check_deprecated_names("```python\ndict(type='MidwayViT', out_indices=(0, 1))\n```\n")
+    assert len(problems) == 1 and "'out_indices' is deprecated, show 'out_blocks'" in problems[0]
+    assert "'freeze' is deprecated" in check_deprecated_names("`MidwayViTEncoder(export, freeze=False)`")[0]
+    assert "'levels' is deprecated" in check_deprecated_names("Set `levels` to choose.\n\nIt is deprecated.")[0]
+    assert check_deprecated_names("```python\nenc = dict(levels=(-1,))  # deprecated: use blocks\n```") == []
