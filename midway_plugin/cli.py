@@ -2,7 +2,9 @@
 
 Every module in :mod:`midway_plugin.commands` that defines ``register(subparsers)`` adds one
 subcommand; ``register`` creates its parser and sets ``func`` (called with the parsed namespace,
-returning an exit code).
+returning an exit code). A subcommand that also sets ``accepts_overrides=True`` receives the tokens its parser
+does not know (``--section.key VALUE`` config overrides) as ``args.overrides``; for any other subcommand they are
+an error.
 """
 from __future__ import annotations
 
@@ -31,7 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        if not getattr(args, "accepts_overrides", False):
+            parser.error(f"unrecognized arguments: {' '.join(extras)}")
+        args.overrides = extras
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 0

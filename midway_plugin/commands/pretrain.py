@@ -15,19 +15,6 @@ multi-GPU / multi-node (Lightning DDP):
 """
 
 
-class _OverridesParser(argparse.ArgumentParser):
-    """Collects unrecognised ``--section.key VALUE`` tokens into ``namespace.unknown_args`` (config overrides).
-
-    ``midway`` parses with ``parse_args``, which rejects unknown options; this subcommand's parser hands them to
-    :func:`run` instead, where unknown config keys are reported by name.
-    """
-
-    def parse_known_args(self, args=None, namespace=None):  # noqa: ANN001, ANN201
-        namespace, extras = super().parse_known_args(args, namespace)
-        namespace.unknown_args = list(getattr(namespace, "unknown_args", None) or []) + list(extras)
-        return namespace, []
-
-
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "pretrain",
@@ -41,7 +28,6 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
-    parser.__class__ = _OverridesParser
     parser.add_argument("--config", required=True, help="YAML config, e.g. configs/pretrain/demo.yaml")
     parser.add_argument(
         "--resume", metavar="CKPT",
@@ -66,7 +52,8 @@ def register(subparsers: Any) -> None:
         "--print_config", "--print-config", dest="print_config", action="store_true",
         help="print the resolved config (YAML that --config reads back) and exit without training",
     )
-    parser.set_defaults(func=run)
+    # Tokens the parser does not know (``--section.key VALUE``) reach `run` as `args.overrides` (see cli.main).
+    parser.set_defaults(func=run, accepts_overrides=True)
 
 
 def _shortcuts(args: argparse.Namespace) -> dict[str, Any]:
@@ -89,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from midway_plugin.lightly.pretrain_config import PretrainConfigError, load_config, parse_overrides, to_yaml
 
     try:
-        overrides = parse_overrides(list(getattr(args, "unknown_args", []) or []))
+        overrides = parse_overrides(list(getattr(args, "overrides", None) or []))
         overrides.update(_shortcuts(args))
         config = load_config(args.config, overrides)
     except PretrainConfigError as err:

@@ -10,8 +10,7 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 
-from midway_plugin.models import MidwayExportError, MidwayNetwork, save_export
-from midway_plugin.lightly.midway import resolve_model_config
+from midway_plugin.models import MidwayExportError, MidwayNetwork, resolve_config, save_export
 
 NETWORK_PREFIX = "network."
 
@@ -69,7 +68,7 @@ def network_from_checkpoint(path: str | os.PathLike) -> tuple[MidwayNetwork, dic
     """
     checkpoint = load_lightning_checkpoint(path)
     try:
-        cfg = resolve_model_config(checkpoint["hyper_parameters"]["model"])
+        cfg = resolve_config(checkpoint["hyper_parameters"]["model"], name="model")
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"{path}: invalid model config in the checkpoint: {err}") from err
     network = MidwayNetwork(cfg, with_teacher=True)

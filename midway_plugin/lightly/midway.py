@@ -53,15 +53,6 @@ class NonFiniteLossError(RuntimeError):
     """A loss term became NaN or infinite; raised before the optimizer step, so no bad update is made or saved."""
 
 
-def resolve_model_config(model: MidwayConfig | Mapping[str, Any] | None) -> MidwayConfig:
-    """A :class:`MidwayConfig` from the ``model`` section: :func:`midway_plugin.models.resolve_config`.
-
-    Raises:
-        ValueError: Unknown preset or unknown field (named).
-    """
-    return resolve_config(model, name="model")
-
-
 class Midway(LightningModule):
     """Midway Network pretraining: dense forward prediction (latent dynamics) + paired-frame DINO.
 
@@ -83,7 +74,8 @@ class Midway(LightningModule):
         batch_size_per_device: Dataset items per device and step (videos in folder mode; images in Lightly's
             benchmark). Each item holds ``repeat_sample`` pairs.
         num_classes: > 0 adds Lightly's ``OnlineLinearClassifier`` on the teacher CLS feature (benchmarks).
-        model: The core configuration (dict with optional ``preset``; see :func:`resolve_model_config`).
+        model: The core configuration: a preset name, a dict with optional ``preset``, a ``MidwayConfig``
+            (:func:`midway_plugin.models.resolve_config`).
         dino_weight: Weight of the DINO loss (code ``dino_weight: 1.0``); 0 disables the DINO branch.
         dynamics_weight: Weight of the dynamics loss (code ``midway_weights: [1, 1, 1]``); 0 disables it.
         head_output_dim: DINO prototypes (code ``out_dim: 65536``).
@@ -181,7 +173,7 @@ class Midway(LightningModule):
             )
         if dino_weight < 0 or dynamics_weight < 0:
             raise ValueError(f"loss weights must be >= 0, got dino {dino_weight}, dynamics {dynamics_weight}")
-        cfg = resolve_model_config(model)
+        cfg = resolve_config(model, name="model")
         if dino_weight == 0 and (dynamics_weight == 0 or not cfg.latent_dynamics):
             raise ValueError("nothing to train: dino_weight is 0 and the dynamics loss is off")
         self.cfg = cfg
@@ -528,5 +520,5 @@ def batch_idx_str(module: LightningModule) -> str:
         return "?"
 
 
-__all__ = ["CLIP_MODES", "EMA_SCHEDULES", "Midway", "NonFiniteLossError", "resolve_model_config"]
+__all__ = ["CLIP_MODES", "EMA_SCHEDULES", "Midway", "NonFiniteLossError"]
 

@@ -73,10 +73,10 @@ def run_pretraining(
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise PretrainConfigError(f"trainer.torch_threads must be an integer >= 1 or null, got {threads!r}")
         torch.set_num_threads(int(threads))
-    from midway_plugin.lightly.midway import resolve_model_config
+    from midway_plugin.models import resolve_config
 
     try:  # before the (possibly long) video scan: an unknown preset or model field fails at once
-        resolve_model_config(config["model"])
+        resolve_config(config["model"], name="model")
     except (TypeError, ValueError) as err:
         raise PretrainConfigError(f"model: {err}") from err
     out = Path(os.path.expanduser(str(config["output_dir"])))

@@ -83,15 +83,17 @@ class MidwayFlow(FlowEstimator):
 
     Args:
         export: ``midway export`` / ``midway import-official`` file with the pretrained weights, or ``None``
-            for a randomly initialised network from ``midway_config``.
-        arch: Architecture used only when the ``export`` file is absent (``'vit-s16'``, ``'vit-b16'``,
-            ``'tiny'`` or a dict of ``MidwayConfig`` fields): the model is built without weights so ``mim test``
-            can load an MMFlow checkpoint; training such a model is refused in :meth:`init_weights`.
-        midway_config: ``MidwayConfig`` fields (overrides of the export's config, or the whole config).
+            for a randomly initialised network from ``arch``.
+        arch: Architecture used when there is no ``export`` file (``'vit-s16'``, ``'vit-b16'``, ``'tiny'`` or a
+            dict of ``MidwayConfig`` fields). With a missing file the model is built without weights so
+            ``mim test`` can load an MMFlow checkpoint; training such a model is refused in :meth:`init_weights`.
         init_dynamics: ``"pretrained"`` or ``"random"`` (Table 1 "Midway (enc. only)": encoder weights only).
         freeze_backbone: Train only the DPT head (Table 7 frozen readout): encoder and dynamics keep their
             weights and run in eval mode without gradients.
-        config_overrides: Extra ``MidwayConfig`` changes (e.g. ``dict(drop_path_rate=0.0)``).
+        config_overrides: ``MidwayConfig`` fields changed on the export's (or ``arch``'s) config (e.g.
+            ``dict(drop_path_rate=0.0)``).
+        midway_config: Deprecated: the architecture without an export (now ``arch``), else overrides (now
+            ``config_overrides``).
         head: Keyword arguments of :class:`DPTHead` besides ``in_dims``/``num_outputs``.
         flow_loss: Loss config (default: :class:`LaplacianLossBounded`).
         data_preprocessor: MMFlow ``FlowDataPreprocessor`` config (default: ImageNet mean/std, BGR -> RGB).
@@ -106,7 +108,6 @@ class MidwayFlow(FlowEstimator):
     """
 
     def __init__(self, export: Optional[str] = None, arch: Union[str, Mapping[str, Any], None] = None,
-                 midway_config: Optional[Mapping[str, Any]] = None,
                  init_dynamics: DynamicsInit = "pretrained", freeze_backbone: bool = False,
                  config_overrides: Optional[Mapping[str, Any]] = None,
                  head: Optional[Mapping[str, Any]] = None,
@@ -114,7 +115,8 @@ class MidwayFlow(FlowEstimator):
                  data_preprocessor: Optional[Mapping[str, Any]] = None,
                  train_cfg: Optional[Mapping[str, Any]] = None,
                  test_cfg: Optional[Mapping[str, Any]] = None,
-                 init_cfg: Optional[Mapping[str, Any]] = None) -> None:
+                 init_cfg: Optional[Mapping[str, Any]] = None,
+                 midway_config: Optional[Mapping[str, Any]] = None) -> None:
         if data_preprocessor is None:
             data_preprocessor = FlowDataPreprocessor(
                 **{k: v for k, v in IMAGENET_PREPROCESSOR.items() if k != "type"})
@@ -122,8 +124,9 @@ class MidwayFlow(FlowEstimator):
                          test_cfg=test_cfg)
         self.test_cfg = self._check_test_cfg(test_cfg)
         where = "MidwayFlow (model.export)"
-        export, midway_config, self._missing_export = resolve_export(export, arch, midway_config, where)
-        self.backbone = build_network(export, midway_config, init_dynamics, config_overrides, where=where)
+        export, arch, config_overrides, self._missing_export = resolve_export(
+            export, arch, config_overrides, midway_config, where)
+        self.backbone = build_network(export, arch, init_dynamics, config_overrides, where=where)
         encoder = self.backbone.encoder
         self.patch_size: int = encoder.patch_size
         midway_dim = self.backbone.cfg.midway_dim

@@ -32,34 +32,35 @@ class MidwayViTEncoder(BaseModule):
     """Midway ViT features at MMFlow's stride 8.
 
     Args:
-        export: ``midway export`` file (only the encoder is used), or ``None`` with ``midway_config``.
-        arch: Architecture used only when the export file is absent (see ``MidwayFlow``); training is then
-            refused in :meth:`init_weights`.
-        midway_config: ``MidwayConfig`` fields (overrides of the export's config, or the whole config).
-        config_overrides: Further ``MidwayConfig`` changes.
+        export: ``midway export`` file (only the encoder is used), or ``None`` with ``arch``.
+        arch: Architecture used when there is no export file (see ``MidwayFlow``); with a missing file, training
+            is refused in :meth:`init_weights`.
+        config_overrides: ``MidwayConfig`` fields changed on the export's (or ``arch``'s) config.
         in_channels: Image channels (3); RAFT reads this attribute to split the image pair.
         out_channels: Output channels (RAFT: 256 for both the feature and the context encoder).
-        blocks: Which feature levels to concatenate, by encoder block as the paper numbers them (1-based, one of
+        out_blocks: Which feature levels to concatenate, by encoder block as the paper numbers them (1-based, one of
             ``feature_levels``, e.g. ``(12,)``); default the top level.
         out_stride: Output stride (RAFT's decoder: 8). Must divide the patch size.
         frozen: Keep the ViT frozen (eval mode, no gradients); only the projection trains.
         levels: Deprecated: the levels as indices into ``feature_levels`` (negative from the top); given, it
-            overrides ``blocks``.
+            overrides ``out_blocks``.
         freeze: Deprecated name of ``frozen``; given, it overrides ``frozen``.
+        midway_config: Deprecated: the architecture without an export (now ``arch``), else overrides (now
+            ``config_overrides``).
     """
 
     def __init__(self, export: Optional[str] = None, arch: Union[str, Mapping[str, Any], None] = None,
-                 midway_config: Optional[Mapping[str, Any]] = None,
                  config_overrides: Optional[Mapping[str, Any]] = None, in_channels: int = 3,
-                 out_channels: int = 256, blocks: Optional[Sequence[int]] = None, out_stride: int = 8,
+                 out_channels: int = 256, out_blocks: Optional[Sequence[int]] = None, out_stride: int = 8,
                  frozen: bool = False, levels: Optional[Sequence[int]] = None,
-                 freeze: Optional[bool] = None) -> None:
+                 freeze: Optional[bool] = None, midway_config: Optional[Mapping[str, Any]] = None) -> None:
         super().__init__()
         if in_channels != 3:
             raise ValueError(f"MidwayViTEncoder: in_channels must be 3 (RGB), got {in_channels}")
         where = "MidwayViTEncoder (export)"
-        export, midway_config, self._missing_export = resolve_export(export, arch, midway_config, where)
-        self.encoder, cfg = build_encoder(export, midway_config, config_overrides, where=where)
+        export, arch, config_overrides, self._missing_export = resolve_export(
+            export, arch, config_overrides, midway_config, where)
+        self.encoder, cfg = build_encoder(export, arch, config_overrides, where=where)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.patch_size: int = self.encoder.patch_size
@@ -68,14 +69,15 @@ class MidwayViTEncoder(BaseModule):
                              f"{self.patch_size}")
         self.out_stride = out_stride
         if levels is not None:
-            warnings.warn("MidwayViTEncoder: `levels` (indices into feature_levels) is deprecated; use `blocks` "
-                          "(encoder block numbers, e.g. blocks=(12,))", DeprecationWarning, stacklevel=2)
-            blocks = indices_to_blocks(levels, cfg.feature_levels, where="MidwayViTEncoder: levels")
-        elif blocks is None:
-            blocks = (cfg.feature_levels[-1],)
-        self.blocks = (blocks,) if isinstance(blocks, int) else tuple(blocks)
-        #: positions of ``blocks`` in ``feature_levels`` (the core's level indices)
-        self.levels = list(blocks_to_indices(self.blocks, cfg.feature_levels, where="MidwayViTEncoder: blocks"))
+            warnings.warn("MidwayViTEncoder: `levels` (indices into feature_levels) is deprecated; use `out_blocks` "
+                          "(encoder block numbers, e.g. out_blocks=(12,))", DeprecationWarning, stacklevel=2)
+            out_blocks = indices_to_blocks(levels, cfg.feature_levels, where="MidwayViTEncoder: levels")
+        elif out_blocks is None:
+            out_blocks = (cfg.feature_levels[-1],)
+        self.out_blocks = (out_blocks,) if isinstance(out_blocks, int) else tuple(out_blocks)
+        #: positions of ``out_blocks`` in ``feature_levels`` (the core's level indices)
+        self.levels = list(blocks_to_indices(self.out_blocks, cfg.feature_levels,
+                                             where="MidwayViTEncoder: out_blocks"))
         self.project = nn.Conv2d(len(self.levels) * self.encoder.embed_dim, out_channels, kernel_size=1)
         if freeze is not None:
             warnings.warn("MidwayViTEncoder: `freeze` is deprecated; use `frozen` (the name MidwayViT uses)",

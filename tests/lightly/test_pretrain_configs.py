@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from midway_plugin.lightly.midway import Midway, resolve_model_config
 from midway_plugin.lightly.builders import build_transform, lightning_max_epochs, method_kwargs
+from midway_plugin.lightly.midway import Midway
 from midway_plugin.lightly.pretrain_config import PretrainConfigError, load_config, parse_overrides
+from midway_plugin.models import resolve_config
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs" / "pretrain").glob("*.yaml"))
 
@@ -22,7 +23,7 @@ def test_all_configs_present():
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_config_maps_onto_the_method(path):
     config = load_config(path)
-    cfg = resolve_model_config(config["model"])
+    cfg = resolve_config(config["model"], name="model")
     inspect.signature(Midway).bind(**method_kwargs(config, config["trainer"]["epochs"]))
     transform = build_transform(config)
     assert transform.motion is not None and transform.dino is not None
@@ -38,7 +39,7 @@ def test_paper_recipe_numbers():
     assert pairs == 200
     wt = load_config(CONFIGS[0].parent / "midway_vit-s16_wt-venice.yaml")
     assert lightning_max_epochs(wt, "single") == 100 and wt["data"]["repeat"] == 1
-    vitb = resolve_model_config(load_config(CONFIGS[0].parent / "midway_vit-b16_bdd100k.yaml")["model"])
+    vitb = resolve_config(load_config(CONFIGS[0].parent / "midway_vit-b16_bdd100k.yaml")["model"], name="model")
     assert vitb.encoder == "vit_base_patch16_224" and vitb.forward_heads == 6 and vitb.backward_heads == 6
 
 
@@ -58,7 +59,7 @@ def test_overrides_and_errors(tmp_path):
     with pytest.raises(PretrainConfigError, match=r"bad.yaml: unknown config key 'trainer.devicez'"):
         load_config(bad)
     with pytest.raises(ValueError, match="unknown model key"):
-        resolve_model_config({"preset": "tiny", "midway_dims": 3})
+        resolve_config({"preset": "tiny", "midway_dims": 3}, name="model")
 
 
 @pytest.mark.parametrize("flag", ["--print_config", "--print-config"])

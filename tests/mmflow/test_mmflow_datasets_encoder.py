@@ -93,22 +93,22 @@ def test_vit_encoder_strides(tiny16_export, tiny_export) -> None:
         MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny16_export), out_stride=3))
 
 
-def test_vit_encoder_blocks_and_deprecated_levels_agree(tiny_export) -> None:
-    """``blocks`` (paper block numbers) and the deprecated ``levels`` (indices) / ``freeze`` build the same encoder."""
+def test_vit_encoder_out_blocks_and_deprecated_levels_agree(tiny_export) -> None:
+    """``out_blocks`` (paper block numbers) and the deprecated ``levels`` (indices) / ``freeze`` build the same encoder."""
     torch.manual_seed(0)
-    new = MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export), out_channels=16, blocks=(3, 4),
+    new = MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export), out_channels=16, out_blocks=(3, 4),
                             frozen=True))
     torch.manual_seed(0)
-    with pytest.warns(DeprecationWarning, match="use `blocks`"), pytest.warns(DeprecationWarning, match="`frozen`"):
+    with pytest.warns(DeprecationWarning, match="use `out_blocks`"), pytest.warns(DeprecationWarning, match="`frozen`"):
         old = MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export), out_channels=16, levels=(-2, -1),
                                 freeze=True))
-    assert new.blocks == old.blocks == (3, 4) and new.frozen and old.frozen
+    assert new.out_blocks == old.out_blocks == (3, 4) and new.frozen and old.frozen
     x = torch.randn(1, 3, 32, 48)
     assert torch.equal(new(x), old(x))
     default = MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export)))
-    assert default.blocks == (4,)  # the top level, as the old default levels=(-1,)
-    with pytest.raises(ValueError, match=r"blocks=\(12,\).*feature-level blocks \(1, 2, 3, 4\)"):
-        MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export), blocks=(12,)))
+    assert default.out_blocks == (4,)  # the top level, as the old default levels=(-1,)
+    with pytest.raises(ValueError, match=r"out_blocks=\(12,\).*feature-level blocks \(1, 2, 3, 4\)"):
+        MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export), out_blocks=(12,)))
 
 
 def test_raft_runs_on_midway_features(tiny16_export) -> None:
@@ -140,3 +140,20 @@ def test_raft_runs_on_midway_features(tiny16_export) -> None:
     with torch.no_grad():
         out = model.predict(data["inputs"], data["data_samples"])
     assert out[0].pred_flow_fw.data.shape == (2, 64, 96)
+
+
+def test_vit_encoder_deprecated_midway_config_is_arch_or_overrides(tiny_export) -> None:
+    """``midway_config`` (deprecated) means ``arch`` without an export and ``config_overrides`` with one."""
+    torch.manual_seed(0)
+    new = MODELS.build(dict(type="MidwayViTEncoder", arch="tiny", config_overrides=dict(img_size=48)))
+    torch.manual_seed(0)
+    with pytest.warns(DeprecationWarning, match="`midway_config` is deprecated"):
+        old = MODELS.build(dict(type="MidwayViTEncoder", midway_config=dict(preset="tiny", img_size=48)))
+    assert all(torch.equal(a, b) for a, b in zip(new.state_dict().values(), old.state_dict().values()))
+    with pytest.warns(DeprecationWarning, match="`midway_config` is deprecated"):
+        changed = MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export), midway_config=dict(img_size=48)))
+    same = MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export), config_overrides=dict(img_size=48)))
+    assert changed.encoder.vit.pos_embed.shape == same.encoder.vit.pos_embed.shape
+    assert torch.equal(changed.encoder.vit.pos_embed, same.encoder.vit.pos_embed)
+    with pytest.raises(ValueError, match="set `export`.*or `arch`"):
+        MODELS.build(dict(type="MidwayViTEncoder"))

@@ -32,7 +32,7 @@ def build(export: Path | None, flowdata, **kwargs) -> torch.nn.Module:
                data_preprocessor=PREPROCESSOR)
     if export is None:
         from midway_plugin.models import MidwayConfig
-        cfg["midway_config"] = MidwayConfig.tiny().to_dict()
+        cfg["arch"] = MidwayConfig.tiny().to_dict()
     cfg.update(kwargs)
     return MODELS.build(cfg)
 
@@ -203,7 +203,7 @@ def test_pretrained_and_random_dynamics(tiny_export, flowdata) -> None:
 
 def test_export_mismatch_is_reported_key_by_key(tiny_export, flowdata) -> None:
     with pytest.raises(MidwayExportError) as err:
-        build(tiny_export, flowdata, midway_config=dict(forward_depth=3))
+        build(tiny_export, flowdata, config_overrides=dict(forward_depth=3))
     text = str(err.value)
     missing = [k for k in MidwayNetwork(MidwayConfig.tiny(forward_depth=3), with_teacher=False).export_state_dict()
                if k.startswith("dynamics.predictor.") and ".blocks.2." in k]
