@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds .venv/ with the one stack that works (see README "What `make install` builds, and why").
+# Builds .venv/ with the one stack that works (see docs/install.md "What `make install` builds, and why").
 # Idempotent: a stamp records the hash of this script and setup.cfg; a second run with everything in
 # place only checks the imports (seconds).
 set -euo pipefail

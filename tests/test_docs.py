@@ -48,8 +48,11 @@ _API_MODULES = ("midway_plugin.models", "midway_plugin.data", "midway_plugin.lig
 DEPRECATED_PARAMETERS = {
     ("MidwayViT", "out_indices"): "out_blocks",
     ("MidwayViT", "pretrained"): "export",
-    ("MidwayViTEncoder", "levels"): "blocks",
+    ("MidwayViTEncoder", "levels"): "out_blocks",
     ("MidwayViTEncoder", "freeze"): "frozen",
+    ("MidwayViTEncoder", "midway_config"): "arch",
+    ("MidwayFlow", "midway_config"): "arch",
+    ("MidwayFlow", "freeze_backbone"): "frozen",
 }
 #: Pages about the released code, whose config names are the authors', not files of this repository.
 _FOREIGN_NAMES = {"paper.md", "official-code.md"}
@@ -535,7 +538,7 @@ def test_python_name_check_catches_names_that_do_not_import() -> None:
 
 def test_deprecated_name_check_catches_old_names_outside_a_deprecation_note() -> None:
     good = ("```python\nbackbone = dict(type='MidwayViT', out_blocks=(3,), export='e.safetensors')\n"
-            "enc = dict(type='MidwayViTEncoder', blocks=(12,), frozen=True, freeze_backbone=False)\n```\n"
+            "enc = dict(type='MidwayViTEncoder', out_blocks=(12,), frozen=True)\n```\n"
             "`--cfg-options model.backbone.export=E`, `pip freeze`, `init_dynamics='pretrained'`, a pretrained model.\n\n"
             "`out_indices` (positions) and `pretrained` still work as deprecated aliases.\n")
     assert check_deprecated_names(good) == []

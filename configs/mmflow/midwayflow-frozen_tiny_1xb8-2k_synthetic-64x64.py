@@ -9,5 +9,5 @@
 # Choice: the head alone learns with lr 1e-3 (the finetuning config's 2e-4 is for the whole network).
 _base_ = ['./midwayflow_tiny_1xb8-2k_synthetic-64x64.py']
 custom_imports = dict(imports=['midway_plugin.mmflow'], allow_failed_imports=False)
-model = dict(freeze_backbone=True)
+model = dict(frozen=True)
 optim_wrapper = dict(optimizer=dict(lr=1e-3))

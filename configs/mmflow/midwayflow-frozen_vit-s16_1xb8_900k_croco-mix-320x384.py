@@ -5,4 +5,4 @@
 # dynamics, as the paper's wording implies).
 _base_ = ['./midwayflow_vit-s16_1xb8_900k_croco-mix-320x384.py']
 custom_imports = dict(imports=['midway_plugin.mmflow'], allow_failed_imports=False)
-model = dict(freeze_backbone=True)
+model = dict(frozen=True)

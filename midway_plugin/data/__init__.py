@@ -24,7 +24,7 @@ Public API (stable; the Lightly method and the CLI build on it), by module::
     )
 
 The package uses torch, torchvision, PIL, numpy, decord and Lightly's *transforms* (plain torchvision transforms),
-never Lightly's or Lightning's training framework. See README ("Video data") for the layout, shapes and options.
+never Lightly's or Lightning's training framework. See docs/data.md for the layout, shapes and options.
 """
 from __future__ import annotations
 

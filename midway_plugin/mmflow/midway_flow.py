@@ -8,7 +8,7 @@ Reference:
     (block 9), (4) the forward prediction at the lowest objective level (block 3). Loss: CroCo-Flow's bounded
     Laplacian; test time: CroCo's confidence-weighted tiling.
 
-Choices where the paper is silent (documented in README, "Optical flow"):
+Choices where the paper is silent (documented in docs/mmflow.md):
     * The four maps go to DPT's four reassemble scales in the listed order (finest x4 ... coarsest x1/2), the
       order CroCo-Flow uses for its [encoder, decoder layers...] list.
     * Source = first image (the frame the flow starts from); target = second image. The encoder runs on both
@@ -19,6 +19,7 @@ Choices where the paper is silent (documented in README, "Optical flow"):
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Mapping, Optional, Union
 
 import torch
@@ -88,12 +89,13 @@ class MidwayFlow(FlowEstimator):
             dict of ``MidwayConfig`` fields). With a missing file the model is built without weights so
             ``mim test`` can load an MMFlow checkpoint; training such a model is refused in :meth:`init_weights`.
         init_dynamics: ``"pretrained"`` or ``"random"`` (Table 1 "Midway (enc. only)": encoder weights only).
-        freeze_backbone: Train only the DPT head (Table 7 frozen readout): encoder and dynamics keep their
-            weights and run in eval mode without gradients.
+        frozen: Train only the DPT head (Table 7 frozen readout): the pretrained encoder and dynamics keep their
+            weights and run in eval mode without gradients (the name ``MidwayViT`` and ``MidwayViTEncoder`` use).
         config_overrides: ``MidwayConfig`` fields changed on the export's (or ``arch``'s) config (e.g.
             ``dict(drop_path_rate=0.0)``).
         midway_config: Deprecated: the architecture without an export (now ``arch``), else overrides (now
             ``config_overrides``).
+        freeze_backbone: Deprecated name of ``frozen``; given, it overrides ``frozen``.
         head: Keyword arguments of :class:`DPTHead` besides ``in_dims``/``num_outputs``.
         flow_loss: Loss config (default: :class:`LaplacianLossBounded`).
         data_preprocessor: MMFlow ``FlowDataPreprocessor`` config (default: ImageNet mean/std, BGR -> RGB).
@@ -108,7 +110,7 @@ class MidwayFlow(FlowEstimator):
     """
 
     def __init__(self, export: Optional[str] = None, arch: Union[str, Mapping[str, Any], None] = None,
-                 init_dynamics: DynamicsInit = "pretrained", freeze_backbone: bool = False,
+                 init_dynamics: DynamicsInit = "pretrained", frozen: bool = False,
                  config_overrides: Optional[Mapping[str, Any]] = None,
                  head: Optional[Mapping[str, Any]] = None,
                  flow_loss: Optional[Mapping[str, Any]] = None,
@@ -116,7 +118,8 @@ class MidwayFlow(FlowEstimator):
                  train_cfg: Optional[Mapping[str, Any]] = None,
                  test_cfg: Optional[Mapping[str, Any]] = None,
                  init_cfg: Optional[Mapping[str, Any]] = None,
-                 midway_config: Optional[Mapping[str, Any]] = None) -> None:
+                 midway_config: Optional[Mapping[str, Any]] = None,
+                 freeze_backbone: Optional[bool] = None) -> None:
         if data_preprocessor is None:
             data_preprocessor = FlowDataPreprocessor(
                 **{k: v for k, v in IMAGENET_PREPROCESSOR.items() if k != "type"})
@@ -137,8 +140,12 @@ class MidwayFlow(FlowEstimator):
                 raise ValueError(f"MidwayFlow: model.head.{key} is fixed by the model; remove it")
         self.head = DPTHead(in_dims=(dim, midway_dim, dim, dim), num_outputs=3, **head_kwargs)
         self.flow_loss = MODELS.build(dict(flow_loss or dict(type="LaplacianLossBounded")))
-        self.freeze_backbone = bool(freeze_backbone)
-        if self.freeze_backbone:
+        if freeze_backbone is not None:
+            warnings.warn("MidwayFlow: `freeze_backbone` is deprecated; use `frozen` (the name MidwayViT and "
+                          "MidwayViTEncoder use)", DeprecationWarning, stacklevel=2)
+            frozen = freeze_backbone
+        self.frozen = bool(frozen)
+        if self.frozen:
             for p in self.backbone.parameters():
                 p.requires_grad_(False)
             self.backbone.eval()
@@ -185,7 +192,7 @@ class MidwayFlow(FlowEstimator):
     def train(self, mode: bool = True) -> "MidwayFlow":
         """Like ``nn.Module.train`` but a frozen backbone stays in eval mode (no stochastic depth)."""
         super().train(mode)
-        if getattr(self, "freeze_backbone", False):  # also called while the base class initialises
+        if getattr(self, "frozen", False):  # also called while the base class initialises
             self.backbone.eval()
         return self
 
@@ -200,7 +207,7 @@ class MidwayFlow(FlowEstimator):
         img1, img2 = inputs[:, :3], inputs[:, 3:]
         b = img1.shape[0]
         grid = self.backbone.encoder.grid_size(img1)
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_backbone):
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
             levels = self.backbone.encoder(torch.cat([img1, img2], dim=0))
             src = [lv[:b] for lv in levels]
             tgt = [lv[b:] for lv in levels]

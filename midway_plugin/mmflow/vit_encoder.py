@@ -1,7 +1,7 @@
 """MidwayViTEncoder: the Midway encoder as a plain MMFlow encoder (e.g. for RAFT's decoder).
 
 MMFlow's RAFT expects encoders mapping ``(B, 3, H, W)`` images to ``(B, C, H/8, W/8)`` maps (its decoder
-upsamples by ``2 ** (num_levels - 1)`` = 8, see README "MMFlow 1.0.0rc0 quirks"), with ``in_channels`` and
+upsamples by ``2 ** (num_levels - 1)`` = 8, see docs/install.md "MMFlow 1.0.0rc0 quirks"), with ``in_channels`` and
 ``out_channels`` attributes. A patch-16 ViT gives stride-16 tokens, so the chosen levels' patch tokens are
 projected with a 1x1 convolution and bilinearly upsampled by ``patch / out_stride`` (x2): the two commute, so
 the projection runs at the coarse resolution. Images are edge-padded at the bottom/right to the patch multiple

@@ -1,7 +1,7 @@
 """The one way to turn a user's model description (preset, dict, config or export file) into a `MidwayConfig`.
 
 Every adapter and command calls :func:`resolve_config`: the Lightning module's ``model`` section, mmseg's
-``arch``, mmflow's ``arch`` / ``midway_config``, ``midway info --config``.
+``arch``, mmflow's ``arch`` / ``config_overrides``, ``midway info --config``.
 """
 from __future__ import annotations
 

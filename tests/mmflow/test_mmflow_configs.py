@@ -71,9 +71,9 @@ def test_main_protocol_recipe() -> None:
     assert cfg.val_dataloader == cfg.test_dataloader[2:]
     assert cfg.model.test_cfg.mode == "tile" and cfg.model.flow_loss.type == "LaplacianLossBounded"
     frozen = Config.fromfile(str(MAIN.with_name("midwayflow-frozen_vit-s16_1xb8_900k_croco-mix-320x384.py")))
-    assert frozen.model.freeze_backbone is True and frozen.model.init_dynamics == "pretrained"
+    assert frozen.model.frozen is True and frozen.model.init_dynamics == "pretrained"
     enc_only = Config.fromfile(str(MAIN.with_name("midwayflow-enc-only_vit-s16_1xb8_900k_croco-mix-320x384.py")))
-    assert enc_only.model.init_dynamics == "random" and enc_only.model.freeze_backbone is False
+    assert enc_only.model.init_dynamics == "random" and enc_only.model.frozen is False
 
 
 def test_ablation_protocol_data() -> None:

@@ -130,7 +130,7 @@ def test_bad_test_cfg_is_named(tiny_export, flowdata) -> None:
 
 
 def test_frozen_backbone_keeps_its_weights(tiny_export, flowdata) -> None:
-    model = build(tiny_export, flowdata, freeze_backbone=True)
+    model = build(tiny_export, flowdata, frozen=True)
     model.train()
     assert not model.backbone.training and model.head.training
     before_backbone = {k: v.clone() for k, v in model.backbone.state_dict().items()}
@@ -264,3 +264,10 @@ def test_predict_undoes_input_resize(tiny_export, flowdata) -> None:
     assert out.shape == (2, 16, 32)
     expected = torch.nn.functional.interpolate(flow, size=(16, 32), mode="bilinear", align_corners=False)[0]
     torch.testing.assert_close(out, expected / torch.tensor([1.5, 2.0]).view(2, 1, 1))
+
+
+def test_deprecated_freeze_backbone_means_frozen(tiny_export, flowdata) -> None:
+    with pytest.warns(DeprecationWarning, match="`freeze_backbone` is deprecated; use `frozen`"):
+        model = build(tiny_export, flowdata, freeze_backbone=True)
+    assert model.frozen and not any(p.requires_grad for p in model.backbone.parameters())
+    assert not build(tiny_export, flowdata).frozen

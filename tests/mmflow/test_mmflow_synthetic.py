@@ -120,7 +120,7 @@ def test_finetune_config_gives_a_model_without_dynamics_random_dynamics(base_exp
     cfg.merge_from_dict({"model.export": str(base_export)})
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
-    assert model.backbone.cfg.latent_dynamics and not model.freeze_backbone
+    assert model.backbone.cfg.latent_dynamics and not model.frozen
     exported = load_file(str(base_export))
     torch.testing.assert_close(model.backbone.encoder.vit.blocks[0].attn.qkv.weight,
                                exported["blocks.0.attn.qkv.weight"])

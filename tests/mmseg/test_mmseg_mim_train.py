@@ -2,7 +2,8 @@
 
 The test config inherits the real BDD100K linear-readout config and overrides only the data root, the image /
 crop sizes, the iteration counts, the batch / loader settings, and the architecture of the tiny test model (whose
-export decides the backbone anyway). The weights are passed on the command line as README (segmentation section) shows.
+export decides the backbone anyway). The weights are passed on the command line as docs/mmseg.md ("From
+pretraining to mmseg") shows.
 """
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def test_mim_train_and_test_from_a_midway_export(tmp_path: Path, bdd_root: Path,
     config = write_test_config(tmp_path / "linear_tiny_bdd100k.py", bdd_root)
     work_dir = tmp_path / "work"
 
-    # The weights are given as in README; the config's own `checkpoint` does not exist in tmp_path.
+    # The weights are given as in docs/mmseg.md; the config's own `checkpoint` does not exist in tmp_path.
     train = mim(["train", "mmseg", str(config), "--work-dir", str(work_dir),
                  "--cfg-options", f"model.backbone.pretrained={export}"], cwd=tmp_path)
     out = train.stdout

@@ -16,7 +16,7 @@ model = dict(
     export=midway_export,
     arch='vit-s16',  # only used by `mim test` when the export file is absent
     init_dynamics='pretrained',
-    freeze_backbone=False,
+    frozen=False,
     # 320x384 crops: the 14x14 position embeddings are interpolated on the fly as DINO's ViT class (the only one in
     # the official code) does it, bicubic with its +0.1 scale factor [inferred: flow code unreleased]; 'timm' =
     # timm's size-based resampling (docs/official-code.md).
