@@ -1,9 +1,11 @@
 """Analysis of a trained Midway Network: forwarded-feature perturbation heatmaps and tracking (paper §4.4).
 
-Submodules: :mod:`~midway_plugin.analysis.perturbation` (the JVP heatmaps), :mod:`~.tracking` (perturbation
-and feature-similarity tracking), :mod:`~.frames` (reading/resizing frames, pixel ↔ token), :mod:`~.render`
-(pictures), :mod:`~.defaults` (torch-free defaults). Names are imported lazily so that ``midway --help`` does
-not import torch.
+Submodules: :mod:`~midway_plugin.analysis.levels` (which block to perturb), :mod:`~.pair` (the predictor's
+fixed inputs for a frame pair), :mod:`~.tangents` (jvp output tangents), :mod:`~.perturbation` (the heatmaps),
+:mod:`~.tracking` (perturbation and feature-similarity tracking), :mod:`~.frames` (reading/resizing frames,
+pixel ↔ token), :mod:`~.render` (pictures), :mod:`~.defaults` (torch-free defaults), :mod:`~.errors`. Levels are
+named by 1-based encoder block (paper notation). Names are imported lazily so that ``midway --help`` does not
+import torch.
 
 Reference:
     Hoang & Ren, "Midway Network: Learning Representations for Recognition and Motion from Latent Dynamics",
@@ -12,26 +14,33 @@ Reference:
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import Any
 
 _EXPORTS = {
     "DEFAULT_REPEATS": "defaults",
     "TOP_K": "defaults",
-    "AnalysisError": "perturbation",
-    "PerturbationPair": "perturbation",
-    "available_levels": "perturbation",
-    "default_level": "perturbation",
-    "encode_frames": "perturbation",
-    "forward_ad_attention": "perturbation",
-    "pair_from_levels": "perturbation",
+    "AnalysisError": "errors",
+    "PerturbationPair": "pair",
+    "available_levels": "levels",
+    "default_level": "levels",
+    "encode_frames": "pair",
+    "pair_from_levels": "pair",
     "perturbation_heatmaps": "perturbation",
-    "prepare_pair": "perturbation",
-    "resolve_level": "perturbation",
-    "tangent_cosines": "perturbation",
+    "prepare_pair": "pair",
+    "resolve_level": "levels",
+    "tangent_cosines": "tangents",
     "Track": "tracking",
     "track_feature_similarity": "tracking",
     "track_perturbation": "tracking",
     "write_tracks": "tracking",
+}
+
+#: Deprecated names: (module, its name now).
+_DEPRECATED = {
+    # It was the core's unfused_attention plus a math-kernel switch that nothing needed: every attention of
+    # the model has timm's ``fused_attn`` flag, which unfused_attention turns off.
+    "forward_ad_attention": ("midway_plugin.models", "unfused_attention"),
 }
 
 __all__ = sorted(_EXPORTS)
@@ -40,4 +49,9 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    if name in _DEPRECATED:
+        module, new = _DEPRECATED[name]
+        warnings.warn(f"midway_plugin.analysis.{name} is deprecated; use {module}.{new}", DeprecationWarning,
+                      stacklevel=2)
+        return getattr(importlib.import_module(module), new)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

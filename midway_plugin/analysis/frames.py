@@ -9,7 +9,7 @@ import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD  # the pretraining normalisation (§2.3)
 from torch import Tensor
 
-from midway_plugin.analysis.perturbation import AnalysisError
+from midway_plugin.analysis.errors import AnalysisError
 
 __all__ = [
     "frame_indices",

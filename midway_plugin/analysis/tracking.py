@@ -19,12 +19,10 @@ import torch
 from torch import Tensor
 
 from midway_plugin.analysis.defaults import DEFAULT_REPEATS, TOP_K
-from midway_plugin.analysis.perturbation import (
-    AnalysisError,
-    encode_frames,
-    pair_from_levels,
-    perturbation_heatmaps,
-)
+from midway_plugin.analysis.errors import AnalysisError
+from midway_plugin.analysis.levels import block_argument, feature_index
+from midway_plugin.analysis.pair import encode_frames, has_teacher, pair_from_levels
+from midway_plugin.analysis.perturbation import perturbation_heatmaps
 
 __all__ = ["TOP_K", "Track", "track_feature_similarity", "track_perturbation", "write_tracks"]
 
@@ -90,9 +88,10 @@ def track_feature_similarity(
     model: torch.nn.Module,
     frames: Tensor,
     start: tuple[int, int],
-    level_index: int,
+    block: int | None = None,
     *,
     frame_indices: list[int] | None = None,
+    level_index: int | None = None,
 ) -> Track:
     """Baseline: follow the current token to the most feature-similar token of the next frame.
 
@@ -100,13 +99,16 @@ def track_feature_similarity(
         model: a ``MidwayNetwork`` (only its encoder is used).
         frames: ``(T, 3, H, W)`` normalised frames.
         start: ``(row, col)`` start token in frame 0.
-        level_index: which encoder level's features to compare (same level as the perturbation tracker).
+        block: the 1-based encoder block whose features to compare (any feature level; use the perturbation
+            tracker's). ``None``: the highest level with a forward predictor, else the top feature level.
         frame_indices: video frame numbers for the output (default 0..T-1).
+        level_index: deprecated: the level as an index into ``feature_levels`` (now ``block``).
     """
+    block = block_argument(model, block, level_index, "track_feature_similarity", predicted=False)
     enc = model.encoder
     patch, prefix = int(enc.patch_size), int(enc.num_prefix_tokens)
     grid = (frames.shape[-2] // patch, frames.shape[-1] // patch)
-    feats = _spatial(encode_frames(model, frames), level_index, prefix)
+    feats = _spatial(encode_frames(model, frames), feature_index(model, block), prefix)
     cur = _start_index(start, grid)
     tokens, scores = [divmod(cur, grid[1])], [float("nan")]
     for t in range(frames.shape[0] - 1):
@@ -129,13 +131,14 @@ def track_perturbation(
     model: torch.nn.Module,
     frames: Tensor,
     start: tuple[int, int],
-    level_index: int,
+    block: int | None = None,
     *,
     repeats: int = DEFAULT_REPEATS,
     top_k: int = TOP_K,
     generator: torch.Generator | None = None,
     frame_indices: list[int] | None = None,
     method: str = "vmap",
+    level_index: int | None = None,
 ) -> Track:
     """Track a token with forwarded-feature perturbation heatmaps, frame pair by frame pair.
 
@@ -148,23 +151,25 @@ def track_perturbation(
         model: a ``MidwayNetwork`` in eval mode.
         frames: ``(T, 3, H, W)`` normalised frames, ``T >= 2``.
         start: ``(row, col)`` start token in frame 0.
-        level_index: predictor index of the perturbed level.
+        block: the 1-based encoder block to perturb (paper notation: 3, 6, 9); ``None``: the highest level with
+            a forward predictor.
         repeats: random tangents per heatmap.
         top_k: heatmap candidates per step.
         generator: random source of the tangents.
         frame_indices: video frame numbers for the output (default 0..T-1).
         method: jvp vectorisation (``"vmap"`` or ``"expand"``).
+        level_index: deprecated: the level as an index into ``feature_levels`` (now ``block``).
 
     Reference:
         Hoang & Ren, ICLR 2026, §4.4 (docs/paper.md §3.3, "High-level tracking").
     """
+    block = block_argument(model, block, level_index, "track_perturbation")
     enc = model.encoder
     patch, prefix = int(enc.patch_size), int(enc.num_prefix_tokens)
     grid = (frames.shape[-2] // patch, frames.shape[-1] // patch)
     levels = encode_frames(model, frames)
-    has_teacher = getattr(model, "has_teacher", False) and getattr(model, "teacher_encoder", None) is not None
-    teacher_levels = encode_frames(model, frames, teacher=True) if has_teacher else None
-    feats = _spatial(levels, level_index, prefix)
+    teacher_levels = encode_frames(model, frames, teacher=True) if has_teacher(model) else None
+    feats = _spatial(levels, feature_index(model, block), prefix)
     cur = _start_index(start, grid)
     tokens, scores, heat_values = [divmod(cur, grid[1])], [float("nan")], [float("nan")]
     k = min(top_k, grid[0] * grid[1])
@@ -172,7 +177,7 @@ def track_perturbation(
         src = [lv[t:t + 1] for lv in levels]
         tgt = [lv[t + 1:t + 2] for lv in levels]
         tgt_teacher = [lv[t + 1:t + 2] for lv in teacher_levels] if teacher_levels is not None else None
-        pair = pair_from_levels(model, src, tgt, level_index, target_levels_teacher=tgt_teacher, grid=grid)
+        pair = pair_from_levels(model, src, tgt, block, target_levels_teacher=tgt_teacher, grid=grid)
         heat = perturbation_heatmaps(model, pair, [cur], repeats=repeats, generator=generator, method=method)
         heat = heat.reshape(-1)
         candidates = heat.topk(k).indices

@@ -149,7 +149,7 @@ def model_predictions(model, pair: Pair, *, repeats: int, top_k: int, seed: int)
     import torch
 
     from midway_plugin.analysis.frames import normalize_frames
-    from midway_plugin.analysis.perturbation import encode_frames, perturbation_heatmaps, prepare_pair
+    from midway_plugin.analysis import encode_frames, perturbation_heatmaps, prepare_pair
 
     patch = int(model.encoder.patch_size)
     grid = (pair.frames.shape[1] // patch, pair.frames.shape[2] // patch)
@@ -163,7 +163,7 @@ def model_predictions(model, pair: Pair, *, repeats: int, top_k: int, seed: int)
     out = {"feature": _token_offsets(sims.argmax(dim=1).numpy(), grid, patch)}
     if not model.cfg.latent_dynamics:
         return out
-    p = prepare_pair(model, x[0:1], x[1:2], level_index)
+    p = prepare_pair(model, x[0:1], x[1:2], block)
     heat = perturbation_heatmaps(model, p, list(range(grid[0] * grid[1])), repeats=repeats,
                                  generator=torch.Generator().manual_seed(seed)).reshape(grid[0] * grid[1], -1)
     out["perturbation-peak"] = _token_offsets(heat.argmax(dim=1).numpy(), grid, patch)

@@ -121,11 +121,11 @@ def _print_help(parser: argparse.ArgumentParser) -> int:
 
 
 def _load(args: argparse.Namespace):
-    """Model, its device, frame size and the predictor index of the chosen level."""
+    """Model, its device, frame size and the chosen level's block."""
     import torch
 
     from midway_plugin.analysis.frames import parse_size
-    from midway_plugin.analysis.perturbation import AnalysisError, resolve_level
+    from midway_plugin.analysis import AnalysisError, resolve_level
     from midway_plugin.models import MidwayExportError, build_from_export
 
     if args.repeats < 1:
@@ -148,10 +148,10 @@ def _load(args: argparse.Namespace):
     patch = int(model.encoder.patch_size)
     try:
         size = parse_size(args.img_size if args.img_size is not None else model.cfg.img_size, patch)
-        level_index = resolve_level(model, args.level)
+        block = resolve_level(model, args.level)
     except AnalysisError as err:
         raise CommandError(str(err)) from None
-    return model, device, size, level_index
+    return model, device, size, block
 
 
 def _generator(seed: int):
@@ -168,9 +168,9 @@ def run_perturb(args: argparse.Namespace) -> int:
     from midway_plugin.analysis.frames import (
         normalize_frames, parse_point, point_to_token, read_images, read_video, resize_frames, token_center,
     )
-    from midway_plugin.analysis.perturbation import AnalysisError, perturbation_heatmaps, prepare_pair
+    from midway_plugin.analysis import AnalysisError, perturbation_heatmaps, prepare_pair
 
-    model, device, size, level_index = _load(args)
+    model, device, size, block = _load(args)
     h_px, w_px = size
     patch = int(model.encoder.patch_size)
     try:
@@ -198,7 +198,7 @@ def run_perturb(args: argparse.Namespace) -> int:
     grid = (h_px // patch, w_px // patch)
     flat = [r * grid[1] + c for r, c in tokens]
     try:
-        pair = prepare_pair(model, x[0:1], x[1:2], level_index)
+        pair = prepare_pair(model, x[0:1], x[1:2], block)
         heat, gains = perturbation_heatmaps(
             model, pair, flat, repeats=args.repeats, generator=_generator(args.seed), chunk_size=args.chunk_size,
             return_gains=True,
@@ -245,7 +245,7 @@ def run_perturb(args: argparse.Namespace) -> int:
     summary = {
         "weights": str(args.weights), "input": source_name, "frame_indices": indices,
         "img_size": [h_px, w_px], "patch_size": patch, "grid": list(grid), "level": pair.level_block,
-        "level_index": level_index, "repeats": args.repeats, "seed": args.seed, "points": records,
+        "level_index": pair.level_index, "repeats": args.repeats, "seed": args.seed, "points": records,
         "heatmaps": "heatmaps.npy: (P, h, w) float32, mean cosine(r, output tangent) per target token",
         "gains": "gains.npy: (P, h, w) float32, mean ||output tangent|| / ||r|| per target token",
     }
@@ -258,14 +258,14 @@ def run_track(args: argparse.Namespace) -> int:
     """``midway analyze track``: perturbation tracking (and the feature-similarity baseline) through a clip."""
     from midway_plugin.analysis import render
     from midway_plugin.analysis.frames import normalize_frames, parse_point, point_to_token, read_video, resize_frames
-    from midway_plugin.analysis.perturbation import AnalysisError
+    from midway_plugin.analysis import AnalysisError
     from midway_plugin.analysis.tracking import track_feature_similarity, track_perturbation, write_tracks
 
     if args.frames < 2:
         raise CommandError(f"--frames must be >= 2 to track, got {args.frames}")
     if args.top_k < 1:
         raise CommandError(f"--top-k must be >= 1, got {args.top_k}")
-    model, device, size, level_index = _load(args)
+    model, device, size, block = _load(args)
     patch = int(model.encoder.patch_size)
     try:
         start = point_to_token(parse_point(args.start), size, patch)
@@ -276,18 +276,18 @@ def run_track(args: argparse.Namespace) -> int:
     x = normalize_frames(frames, device)
     try:
         tracks = [track_perturbation(
-            model, x, start, level_index, repeats=args.repeats, top_k=args.top_k,
+            model, x, start, block, repeats=args.repeats, top_k=args.top_k,
             generator=_generator(args.seed), frame_indices=indices,
         )]
         if args.baseline:
-            tracks.append(track_feature_similarity(model, x, start, level_index, frame_indices=indices))
+            tracks.append(track_feature_similarity(model, x, start, block, frame_indices=indices))
     except AnalysisError as err:
         raise CommandError(str(err)) from None
 
     out = Path(args.out)
     write_tracks(tracks, out, metadata={
         "weights": str(args.weights), "video": str(args.video), "start": list(parse_point(args.start)),
-        "img_size": list(size), "level": int(model.cfg.feature_levels[level_index]), "repeats": args.repeats,
+        "img_size": list(size), "level": block, "repeats": args.repeats,
         "top_k": args.top_k, "seed": args.seed,
         "colors": {tr.method: list(render.TRACK_COLORS[k]) for k, tr in enumerate(tracks)},
     })
@@ -300,5 +300,5 @@ def run_track(args: argparse.Namespace) -> int:
     strip = render.hstack([render.labelled(f, c) for f, c in zip(drawn, captions)])
     render.save_png(render.labelled(strip, legend), out / "track_strip.png")
     render.save_gif(drawn, out / "track.gif")
-    print(f"tracked {len(indices)} frames at level {model.cfg.feature_levels[level_index]} ({legend}) to {out}")
+    print(f"tracked {len(indices)} frames at level {block} ({legend}) to {out}")
     return 0

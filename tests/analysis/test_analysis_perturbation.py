@@ -7,6 +7,7 @@ import torch
 from midway_plugin.analysis import (
     AnalysisError,
     PerturbationPair,
+    available_levels,
     default_level,
     perturbation_heatmaps,
     prepare_pair,
@@ -123,7 +124,8 @@ def test_without_gating_the_source_keeps_its_peak(hand_model, helpers):
 
 def test_level_resolution_and_errors():
     model = MidwayNetwork(MidwayConfig.tiny(), with_teacher=False)
-    assert default_level(model) == 3 and resolve_level(model, None) == 2 and resolve_level(model, 1) == 0
+    assert available_levels(model) == (1, 2, 3)
+    assert default_level(model) == 3 and resolve_level(model, None) == 3 and resolve_level(model, 1) == 1
     with pytest.raises(AnalysisError, match=r"level 4 has no forward predictor.*\[1, 2, 3\]"):
         resolve_level(model, 4)
     single = MidwayNetwork(MidwayConfig.tiny(multi_level=False), with_teacher=False)
@@ -138,13 +140,13 @@ def test_teacher_models_and_wrong_frames(tiny_model):
     torch.manual_seed(0)
     model = MidwayNetwork(MidwayConfig.tiny(), with_teacher=True).eval()
     frames = torch.randn(2, 3, 32, 32)
-    pair = prepare_pair(model, frames[:1], frames[1:], 1)
+    pair = prepare_pair(model, frames[:1], frames[1:], 2)
     assert pair.level_block == 2 and pair.grid == (4, 4)
     assert perturbation_heatmaps(model, pair, [3], repeats=2).shape == (1, 4, 4)
     with pytest.raises(AnalysisError, match="differ in shape"):
-        prepare_pair(model, frames[:1], frames[1:, :, :24], 1)
+        prepare_pair(model, frames[:1], frames[1:, :, :24], 2)
     with pytest.raises(AnalysisError, match="not divisible by the patch size 8"):
-        prepare_pair(model, frames[:1, :, :30, :30], frames[1:, :, :30, :30], 1)
+        prepare_pair(model, frames[:1, :, :30, :30], frames[1:, :, :30, :30], 2)
 
 
 def test_point_to_token_and_errors():

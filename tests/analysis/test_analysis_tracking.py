@@ -23,7 +23,7 @@ def test_perturbation_track_follows_the_predicted_motion(hand_model, helpers, st
     model = hand_model(SHIFT, gating=True, dtype=torch.float32)
     clip = helpers["rolled_clip"](helpers["random_frame"](3), SHIFT, 5)
     frames = normalize_frames(clip)
-    track = track_perturbation(model, frames, start, 2, repeats=3, generator=torch.Generator().manual_seed(0))
+    track = track_perturbation(model, frames, start, 3, repeats=3, generator=torch.Generator().manual_seed(0))
     assert track.method == "perturbation"
     assert track.tokens == _expected_tokens(start, 5)
     assert track.points[0] == ((start[1] + 0.5) * 8, (start[0] + 0.5) * 8)
@@ -35,9 +35,9 @@ def test_feature_similarity_baseline_and_outputs(hand_model, helpers, tmp_path):
     clip = helpers["rolled_clip"](helpers["random_frame"](4), SHIFT, 4)
     frames = normalize_frames(clip)
     # Content dominates the hand-built features, so plain similarity also finds the moved patch here.
-    base = track_feature_similarity(model, frames, (1, 1), 2, frame_indices=[10, 11, 12, 13])
+    base = track_feature_similarity(model, frames, (1, 1), 3, frame_indices=[10, 11, 12, 13])
     assert base.method == "feature-similarity" and base.tokens == _expected_tokens((1, 1), 4)
-    pert = track_perturbation(model, frames, (1, 1), 2, repeats=2, frame_indices=[10, 11, 12, 13])
+    pert = track_perturbation(model, frames, (1, 1), 3, repeats=2, frame_indices=[10, 11, 12, 13])
 
     csv_path, json_path = write_tracks([pert, base], tmp_path / "out", metadata={"level": 3})
     rows = list(csv.DictReader(csv_path.open()))
@@ -52,7 +52,7 @@ def test_track_start_outside_grid(hand_model, helpers):
     model = hand_model(SHIFT, dtype=torch.float32)
     frames = normalize_frames(helpers["rolled_clip"](helpers["random_frame"](0), SHIFT, 2))
     with pytest.raises(ValueError, match=r"\(row 4, col 0\) outside the 4x4 grid"):
-        track_perturbation(model, frames, (4, 0), 2)
+        track_perturbation(model, frames, (4, 0), 3)
 
 
 def test_feature_similarity_reranks_the_top_k(hand_model, helpers):
@@ -60,9 +60,9 @@ def test_feature_similarity_reranks_the_top_k(hand_model, helpers):
     token a close second; re-ranking the top-k candidates by feature similarity picks the moved patch."""
     model = hand_model(SHIFT, gating=False, dtype=torch.float64)
     frames = normalize_frames(helpers["rolled_clip"](helpers["random_frame"](5), SHIFT, 4)).double()
-    stuck = track_perturbation(model, frames, (0, 1), 2, repeats=2, top_k=1)
+    stuck = track_perturbation(model, frames, (0, 1), 3, repeats=2, top_k=1)
     assert stuck.tokens == [(0, 1)] * 4
-    moved = track_perturbation(model, frames, (0, 1), 2, repeats=2, top_k=5)
+    moved = track_perturbation(model, frames, (0, 1), 3, repeats=2, top_k=5)
     assert moved.tokens == _expected_tokens((0, 1), 4)
 
 
@@ -73,8 +73,8 @@ def test_tracking_with_a_teacher_model(helpers):
     torch.manual_seed(0)
     model = MidwayNetwork(MidwayConfig.tiny(), with_teacher=True).eval()
     frames = normalize_frames(helpers["rolled_clip"](helpers["random_frame"](6), SHIFT, 3))
-    track = track_perturbation(model, frames, (2, 2), 1, repeats=2)
+    track = track_perturbation(model, frames, (2, 2), 2, repeats=2)
     assert len(track.tokens) == 3 and all(0 <= r < 4 and 0 <= c < 4 for r, c in track.tokens)
     # A freshly initialised predictor is close to an identity (gates ≈ sigmoid(4)): the heatmap's maximum stays
     # on the source token (the top-5 re-ranking may then move it by feature similarity).
-    assert track_perturbation(model, frames, (2, 2), 1, repeats=2, top_k=1).tokens == [(2, 2)] * 3
+    assert track_perturbation(model, frames, (2, 2), 2, repeats=2, top_k=1).tokens == [(2, 2)] * 3

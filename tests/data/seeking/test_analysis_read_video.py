@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from midway_plugin.analysis.frames import read_video
-from midway_plugin.analysis.perturbation import AnalysisError
+from midway_plugin.analysis import AnalysisError
 from midway_plugin.data.readers import open_reader
 
 

@@ -1,0 +1,100 @@
+"""Levels are named by 1-based encoder block in the public surface; ``level_index`` is a deprecated alias."""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from midway_plugin.analysis import (
+    AnalysisError,
+    pair_from_levels,
+    perturbation_heatmaps,
+    prepare_pair,
+    track_feature_similarity,
+    track_perturbation,
+)
+from midway_plugin.analysis.pair import encode_frames
+from midway_plugin.models import unfused_attention
+
+DEPRECATED = r"level_index.*deprecated; use `block`"
+
+
+@pytest.fixture()
+def setup(tiny_model):
+    """A tiny model (feature_levels (1, 2, 3, 4), predictors at blocks 1, 2, 3) and three random 32x32 frames."""
+    model = tiny_model(torch.float64)
+    frames = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    return model, frames
+
+
+def _same_pair(a, b, *, exact: bool = True) -> None:
+    assert (a.level_index, a.level_block, a.grid) == (b.level_index, b.level_block, b.grid)
+    for name in ("inputs", "motion", "source_features", "target_features"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert torch.equal(x, y) if exact else torch.allclose(x, y, rtol=0, atol=1e-12), name
+
+
+def test_block_names_the_level_without_warnings(setup):
+    model, frames = setup
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pair = prepare_pair(model, frames[:1], frames[1:2], block=2)
+        default = prepare_pair(model, frames[:1], frames[1:2])
+    assert (pair.level_block, pair.level_index) == (2, 1)
+    assert (default.level_block, default.level_index) == (3, 2)  # the highest level with a predictor
+    levels = encode_frames(model, frames)  # batched: equal to the one-frame encoding up to rounding
+    from_levels = pair_from_levels(model, [lv[:1] for lv in levels], [lv[1:2] for lv in levels], 2, grid=(4, 4))
+    _same_pair(pair, from_levels, exact=False)
+    # What the predictor at block 2 consumes is the level-2 feature, not level 1's or 3's.
+    assert torch.allclose(pair.source_features, levels[1][:1], rtol=0, atol=1e-12)
+
+
+def test_deprecated_level_index_warns_and_means_the_same_level(setup):
+    model, frames = setup
+    pair = prepare_pair(model, frames[:1], frames[1:2], 2)
+    with pytest.warns(DeprecationWarning, match=r"prepare_pair: `" + DEPRECATED):
+        _same_pair(pair, prepare_pair(model, frames[:1], frames[1:2], level_index=1))
+    src, tgt = encode_frames(model, frames[:1]), encode_frames(model, frames[1:2])
+    with pytest.warns(DeprecationWarning, match=r"pair_from_levels: `" + DEPRECATED):
+        _same_pair(pair, pair_from_levels(model, src, tgt, level_index=1))
+    with pytest.warns(DeprecationWarning, match=DEPRECATED):
+        # The deprecated name overrides, as the adapters' deprecated names do.
+        _same_pair(pair, prepare_pair(model, frames[:1], frames[1:2], block=3, level_index=1))
+    heat = perturbation_heatmaps(model, pair, [0, 5], repeats=2, generator=torch.Generator().manual_seed(0))
+    assert heat.shape == (2, 4, 4)
+
+
+def test_tracking_takes_blocks_and_the_deprecated_index(setup):
+    model, frames = setup
+    new = track_perturbation(model, frames, (1, 2), 2, repeats=2, generator=torch.Generator().manual_seed(0))
+    with pytest.warns(DeprecationWarning, match=r"track_perturbation: `" + DEPRECATED):
+        old = track_perturbation(model, frames, (1, 2), level_index=1, repeats=2,
+                                 generator=torch.Generator().manual_seed(0))
+    assert old.tokens == new.tokens and old.heat[1:] == new.heat[1:]  # heat[0] is NaN
+    # Feature similarity compares any feature level, also one without a predictor (block 4).
+    top = track_feature_similarity(model, frames, (1, 2), 4)
+    with pytest.warns(DeprecationWarning, match=r"track_feature_similarity: `" + DEPRECATED):
+        assert track_feature_similarity(model, frames, (1, 2), level_index=-1).tokens == top.tokens
+    assert track_feature_similarity(model, frames, (1, 2)).tokens == track_feature_similarity(
+        model, frames, (1, 2), 3).tokens
+
+
+def test_bad_levels_name_the_value_and_the_valid_blocks(setup):
+    model, frames = setup
+    with pytest.raises(AnalysisError, match=r"level 4 has no forward predictor.*\[1, 2, 3\]"):
+        prepare_pair(model, frames[:1], frames[1:2], 4)
+    with pytest.raises(AnalysisError, match=r"level 9 has no forward predictor"):
+        track_perturbation(model, frames, (0, 0), 9)
+    with pytest.raises(AnalysisError, match=r"block=5: expected one or more of the feature-level blocks \(1, 2, 3, 4\)"):
+        track_feature_similarity(model, frames, (0, 0), 5)
+    with pytest.warns(DeprecationWarning), pytest.raises(AnalysisError, match=r"prepare_pair: level_index=7"):
+        prepare_pair(model, frames[:1], frames[1:2], level_index=7)
+
+
+def test_forward_ad_attention_is_a_deprecated_name_of_the_cores_unfused_attention():
+    import midway_plugin.analysis as analysis
+
+    with pytest.warns(DeprecationWarning, match="forward_ad_attention is deprecated; use midway_plugin.models"):
+        assert analysis.forward_ad_attention is unfused_attention
+    assert "forward_ad_attention" not in analysis.__all__
