@@ -53,6 +53,10 @@ DEPRECATED_PARAMETERS = {
     ("MidwayViTEncoder", "midway_config"): "arch",
     ("MidwayFlow", "midway_config"): "arch",
     ("MidwayFlow", "freeze_backbone"): "frozen",
+    ("prepare_pair", "level_index"): "block",
+    ("pair_from_levels", "level_index"): "block",
+    ("track_perturbation", "level_index"): "block",
+    ("track_feature_similarity", "level_index"): "block",
 }
 #: Pages about the released code, whose config names are the authors', not files of this repository.
 _FOREIGN_NAMES = {"paper.md", "official-code.md"}
