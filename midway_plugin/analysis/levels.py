@@ -7,6 +7,7 @@ functions that took an index before.
 """
 from __future__ import annotations
 
+import numbers
 import warnings
 
 import torch
@@ -51,7 +52,7 @@ def resolve_level(model: torch.nn.Module, block: int | None) -> int:
     levels = available_levels(model)
     if block is None:
         return max(levels)
-    if block not in levels:
+    if isinstance(block, bool) or not isinstance(block, numbers.Integral) or block not in levels:
         raise AnalysisError(
             f"level {block} has no forward predictor; this model predicts levels {sorted(levels)} "
             f"(blocks of feature_levels={tuple(model.cfg.feature_levels)})"

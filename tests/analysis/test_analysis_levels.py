@@ -15,7 +15,7 @@ from midway_plugin.analysis import (
     track_perturbation,
 )
 from midway_plugin.analysis.pair import encode_frames
-from midway_plugin.models import unfused_attention
+from midway_plugin.models import MidwayConfig, MidwayNetwork, unfused_attention
 
 DEPRECATED = r"level_index.*deprecated; use `block`"
 
@@ -90,6 +90,19 @@ def test_bad_levels_name_the_value_and_the_valid_blocks(setup):
         track_feature_similarity(model, frames, (0, 0), 5)
     with pytest.warns(DeprecationWarning), pytest.raises(AnalysisError, match=r"prepare_pair: level_index=7"):
         prepare_pair(model, frames[:1], frames[1:2], level_index=7)
+    with pytest.raises(AnalysisError, match=r"level True has no forward predictor"):
+        prepare_pair(model, frames[:1], frames[1:2], True)
+
+
+def test_feature_similarity_needs_no_dynamics():
+    torch.manual_seed(0)
+    model = MidwayNetwork(MidwayConfig.tiny(latent_dynamics=False), with_teacher=False).eval().double()
+    frames = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    # Without a predictor the default is the top feature level (block 4).
+    assert track_feature_similarity(model, frames, (0, 0)).tokens == track_feature_similarity(
+        model, frames, (0, 0), 4).tokens
+    with pytest.raises(AnalysisError, match="latent_dynamics=False"):
+        track_perturbation(model, frames, (0, 0), 3)
 
 
 def test_forward_ad_attention_is_a_deprecated_name_of_the_cores_unfused_attention():
