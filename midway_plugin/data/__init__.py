@@ -7,8 +7,8 @@ Public API (stable; the Lightly method and the CLI build on it), by module::
         VideoInfo, NoUsableVideoError, UnusableVideoWarning,  # video_info.py: a scanned file; how files fail
         VIDEO_EXTENSIONS,        # video_scan.py: finding and probing the files (index cache: video_index_cache.py;
                                  # pairs: pair_sampling.py; decoding: frame_decoding.py)
-        MidwayMotionTransform,   # transforms.py: the dynamics objective's motion crops
-        MidwayDINOTransform,     # transforms.py: the paired-frame DINO crops
+        MidwayMotionTransform,   # motion_transform.py: the dynamics objective's motion crops
+        MidwayDINOTransform,     # dino_transform.py: the paired-frame DINO crops (colours: color_view.py)
         MidwayTransform,         # transforms.py: both of the above, one dict per pair
         VIEW_ORDER, MidwayViews, unpack_batch, flatten_pairs,  # views.py: the view contract with the method
         PairGeometryTransform, collate_decoded, DeviceAugment,  # device_augment.py: views rendered on the GPU
@@ -39,7 +39,9 @@ _EXPORTS = {
     "flo_io": ("read_flo", "write_flo"),
     "video_encode": ("check_decord_readable", "write_video"),
     "synthetic_writer": ("write_synthetic_dataset",),
-    "transforms": ("MidwayDINOTransform", "MidwayMotionTransform", "MidwayTransform"),
+    "motion_transform": ("MidwayMotionTransform",),
+    "dino_transform": ("MidwayDINOTransform",),
+    "transforms": ("MidwayTransform",),
     "device_augment": ("DeviceAugment", "PairGeometryTransform", "collate_decoded"),
     "seek_check": ("InexactSeekWarning", "SeekReport", "check_random_access"),
     "readers": ("READERS", "OpenCVReader", "open_reader"),
@@ -66,7 +68,9 @@ if TYPE_CHECKING:
     from midway_plugin.data.device_augment import DeviceAugment, PairGeometryTransform, collate_decoded  # noqa
     from midway_plugin.data.readers import READERS, OpenCVReader, open_reader  # noqa: F401
     from midway_plugin.data.seek_check import InexactSeekWarning, SeekReport, check_random_access  # noqa: F401
-    from midway_plugin.data.transforms import MidwayDINOTransform, MidwayMotionTransform, MidwayTransform  # noqa
+    from midway_plugin.data.dino_transform import MidwayDINOTransform  # noqa: F401
+    from midway_plugin.data.motion_transform import MidwayMotionTransform  # noqa: F401
+    from midway_plugin.data.transforms import MidwayTransform  # noqa: F401
     from midway_plugin.data.video_info import NoUsableVideoError, UnusableVideoWarning, VideoInfo  # noqa: F401
     from midway_plugin.data.video_pairs import VideoPairDataset  # noqa: F401
     from midway_plugin.data.video_scan import VIDEO_EXTENSIONS  # noqa: F401

@@ -35,8 +35,9 @@ from torch import Tensor
 from torch.utils.data import default_collate
 from torchvision.ops import roi_align
 
+from midway_plugin.data.crop_box import sample_box
 from midway_plugin.data.tensor_augment import ColorSpec, photometric
-from midway_plugin.data.transforms import MidwayTransform, sample_box
+from midway_plugin.data.transforms import MidwayTransform
 
 #: Keys of the decoded items (besides ``frames``) holding geometry, per pair.
 GEOMETRY_KEYS = ("motion_box", "global_boxes", "global_flips", "local_boxes", "local_flips")

@@ -1,6 +1,6 @@
 """Batched photometric augmentation of DINO views on float tensors, on any device (one parameter draw per image).
 
-The tensor twin of :func:`~midway_plugin.data.transforms.color_view` (torchvision's ``ColorJitter`` in a random
+The tensor twin of :func:`~midway_plugin.data.color_view.color_view` (torchvision's ``ColorJitter`` in a random
 order, ``RandomGrayscale``, Lightly's ``GaussianBlur`` and ``RandomSolarization``, then ``Normalize``): the
 probabilities and parameter ranges read off those very transform objects (:meth:`ColorSpec.from_view`), drawn
 independently per image of a batch ``(N, 3, H, W)`` in ``[0, 1]``, so a whole batch of views is augmented with a
@@ -60,7 +60,7 @@ class ColorSpec:
 
     @classmethod
     def from_view(cls, view: Any) -> ColorSpec:
-        """The settings of a CPU view transform: :func:`~midway_plugin.data.transforms.color_view` or Lightly's
+        """The settings of a CPU view transform: :func:`~midway_plugin.data.color_view.color_view` or Lightly's
         ``DINOViewTransform`` (the augmentation parameters have one source: the transform objects themselves).
 
         Raises:

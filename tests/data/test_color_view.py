@@ -13,8 +13,8 @@ from lightly.transforms.utils import IMAGENET_NORMALIZE
 from PIL import Image
 
 from midway_plugin.data import DeviceAugment, MidwayDINOTransform, MidwayMotionTransform, MidwayTransform
+from midway_plugin.data.color_view import color_view
 from midway_plugin.data.tensor_augment import ColorSpec
-from midway_plugin.data.transforms import color_view
 
 
 def _dino_colour_steps(gaussian_blur: float, solarization_prob: float) -> T.Compose:

@@ -1,13 +1,9 @@
-"""Tiny models: one intra-op thread is faster than several (and much faster on a busy CPU)."""
+"""Tiny models: every test here runs with one intra-op thread (the root conftest's ``one_torch_thread``)."""
 from __future__ import annotations
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_torch_thread(one_torch_thread: None) -> None:
+    """Applies ``one_torch_thread`` to every test of this folder."""

@@ -92,12 +92,8 @@ def write_tartanair(root: Path, nested: bool = False, frames: int = 3, size=(48,
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one intra-op thread is ~10x faster than two on the shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_torch_thread: None) -> None:
+    """Tiny tensors: the root conftest's ``one_torch_thread`` for every test here (~10x faster than two threads)."""
 
 
 @pytest.fixture(scope="session")
