@@ -20,6 +20,7 @@ Each rule is checked on the real tree and, to show it can fail, on a small graph
 """
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -268,3 +269,46 @@ def test_a_stray_test_folder_is_named(tmp_path: Path) -> None:
     for folder in ("models", "cli", "foundation", "reliability", "__pycache__"):
         (tmp_path / "tests" / folder).mkdir(parents=True)
     assert stray_test_folders(tmp_path / "tests", tmp_path / "pkg") == ["foundation"]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# docs/architecture.md: the map of the package, kept true
+
+ARCHITECTURE = ROOT.parent / "docs" / "architecture.md"
+
+
+def architecture_problems(text: str, files: Iterable[str], graph: Graph) -> list[str]:
+    """What ``docs/architecture.md`` gets wrong: modules it misses or lists but that do not exist, and rows of its
+    sub-package table that differ from the import graph (``files``: paths relative to the package)."""
+    listed = set(re.findall(rf"\]\(\.\./{PACKAGE}/([\w/]+\.py)\)", text))
+    files = set(files)
+    problems = [f"module {f} is not on the page" for f in sorted(files - listed)]
+    problems += [f"the page lists {f}, which does not exist" for f in sorted(listed - files)]
+    table = {}
+    for sub, deps in re.findall(r"^\| `(\w+)` \| (.*?) \|$", text, flags=re.M):
+        table[sub] = set(re.findall(r"`(\w+)`", deps))
+    for node, imported in sorted(subpackage_graph(graph).items()):
+        sub = node.partition(".")[2]
+        real = {name.partition(".")[2] for name in imported if name.startswith(f"{PACKAGE}.")}
+        if sub not in table:
+            problems.append(f"sub-package {sub} is not in the import table")
+        elif table[sub] != real:
+            problems.append(f"sub-package {sub} imports {sorted(real)}, the page says {sorted(table[sub])}")
+    return problems
+
+
+def test_architecture_page_lists_every_module_and_the_real_graph(runtime_graph) -> None:
+    files = [str(path.relative_to(ROOT)) for path in module_names().values()]
+    assert architecture_problems(ARCHITECTURE.read_text(), files, runtime_graph) == []
+
+
+def test_architecture_check_catches_missing_modules_and_wrong_edges() -> None:
+    graph = _graph(**{"models.core": [], "data.reader": [f"{PACKAGE}.models.core"]})
+    good = ("| `data` | `models` |\n| `models` | — |\n"
+            f"[`models/core.py`](../{PACKAGE}/models/core.py) [`data/reader.py`](../{PACKAGE}/data/reader.py)\n")
+    files = ["models/core.py", "data/reader.py"]
+    assert architecture_problems(good, files, graph) == []
+    assert architecture_problems(good, files + ["data/new.py"], graph) == ["module data/new.py is not on the page"]
+    assert architecture_problems(good, files[:1], graph) == ["the page lists data/reader.py, which does not exist"]
+    assert architecture_problems(good.replace("| `data` | `models` |", "| `data` | — |"), files, graph) == [
+        "sub-package data imports ['models'], the page says []"]
