@@ -52,8 +52,8 @@ midway pretrain --config configs/pretrain/demo.yaml --data.root "$OUT/video/vide
 say "3/6 exporting the EMA teacher -> $OUT/midway_demo.safetensors"
 midway export "$OUT/pretrain/checkpoints/last.ckpt" "$OUT/midway_demo.safetensors"
 
-# `mim train` for ITERS iterations (validating and checkpointing at the end), then `mim test`, drawing the
-# test predictions into DIR/pictures:
+# `mim train` for ITERS iterations (validating and checkpointing at the end; seeded, so a rerun prints the same
+# numbers), then `mim test`, drawing the test predictions into DIR/pictures:
 #   train_and_test DIR TOOLBOX CONFIG ITERS CFG_OPTIONS...
 train_and_test() {
   local dir=$1 toolbox=$2 cfg=$3 iters=$4; shift 4
@@ -62,7 +62,7 @@ train_and_test() {
   rm -rf "$dir"
   run_mim "$dir/train.log" train "$toolbox" "$cfg" --work-dir "$dir" --cfg-options "$@" "${data[@]}" \
     "train_cfg.max_iters=$iters" "param_scheduler.1.end=$iters" "train_cfg.val_interval=$iters" \
-    "default_hooks.checkpoint.interval=$iters"
+    "default_hooks.checkpoint.interval=$iters" randomness.seed=0
   run_mim "$dir/test.log" test "$toolbox" "$cfg" --checkpoint "$dir/iter_$iters.pth" --work-dir "$dir/test" \
     --show-dir "$dir/pictures" --cfg-options "$@" "${data[@]}" default_hooks.visualization.interval=1
 }
