@@ -85,9 +85,11 @@ def test_vit_encoder_strides(tiny16_export, tiny_export) -> None:
     out = enc16(torch.randn(2, 3, 64, 96))
     assert out.shape == (2, 32, 8, 12)  # stride-16 tokens brought to stride 8
     assert enc16(torch.randn(1, 3, 40, 56)).shape == (1, 32, 5, 7)  # InputPad(exponent=3) sizes
-    enc8 = MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export), out_channels=16, levels=(-2, -1)))
+    enc8 = MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export), out_channels=16, out_blocks=(3, 4)))
     assert enc8(torch.randn(1, 3, 32, 48)).shape == (1, 16, 4, 6)
-    with pytest.raises(ValueError, match="levels"):
+    with pytest.raises(ValueError, match="out_blocks"):
+        MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export), out_blocks=(7,)))
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="levels"):
         MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export), levels=(7,)))
     with pytest.raises(ValueError, match="out_stride"):
         MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny16_export), out_stride=3))

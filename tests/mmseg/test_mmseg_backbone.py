@@ -32,7 +32,7 @@ def images(b: int = 2, h: int = 32, w: int = 32, seed: int = 1) -> torch.Tensor:
 
 
 def loaded(path: Path, **kwargs) -> MidwayViT:
-    backbone = MidwayViT(pretrained=str(path), **kwargs)
+    backbone = MidwayViT(export=str(path), **kwargs)
     backbone.init_weights()
     return backbone.eval()
 
@@ -49,11 +49,13 @@ def test_outputs_are_nchw_maps_for_any_input_size(source: str) -> None:
     assert backbone.encoder.vit.pos_embed.shape == (1, 1 + 8 * 8, 48)
 
 
-def test_out_indices_select_levels_and_bad_arguments_are_named() -> None:
-    backbone = MidwayViT(arch="tiny", img_size=32, out_indices=(0, 3)).eval()
+def test_out_blocks_select_levels_and_bad_arguments_are_named() -> None:
+    backbone = MidwayViT(arch="tiny", img_size=32, out_blocks=(1, 4)).eval()
     with torch.no_grad():
         assert len(backbone(images())) == 2
-    with pytest.raises(ValueError, match=r"out_indices=\(0, 7\)"):
+    with pytest.raises(ValueError, match=r"out_blocks=\(1, 7\).*feature-level blocks \(1, 2, 3, 4\)"):
+        MidwayViT(arch="tiny", out_blocks=(1, 7))
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match=r"out_indices=\(0, 7\)"):
         MidwayViT(arch="tiny", out_indices=(0, 7))
     with pytest.raises(ValueError, match="feature_source='raw'"):
         MidwayViT(arch="tiny", feature_source="raw")
@@ -63,7 +65,7 @@ def test_out_indices_select_levels_and_bad_arguments_are_named() -> None:
         MidwayViT(arch=dict(depth=4))
     with pytest.raises(ValueError, match="init_cfg=.*Kaiming.*not supported"):
         MidwayViT(arch="tiny", init_cfg=dict(type="Kaiming"))
-    with pytest.raises(ValueError, match="both pretrained="):
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="both pretrained="):
         MidwayViT(arch="tiny", pretrained="a.safetensors", init_cfg=dict(type="Pretrained", checkpoint="b"))
     with pytest.raises(ValueError, match="img_size"):
         MidwayViT(arch="tiny", img_size=(64, 96))
@@ -135,7 +137,7 @@ def test_plain_timm_vit_state_dict_is_refused(tmp_path: Path) -> None:
     ):
         write(path)
         with pytest.raises(MidwayExportError) as err:
-            MidwayViT(arch="tiny", pretrained=str(path))
+            MidwayViT(arch="tiny", export=str(path))
         msg = str(err.value)
         assert str(path) in msg and "not a Midway export" in msg and "midway export" in msg, msg
 
@@ -156,7 +158,7 @@ def test_export_with_missing_keys_is_refused_naming_them(tiny_export, tmp_path: 
     path, _ = tiny_export
     assert key in load_file(str(path)), "the test removes a key the export really has"
     broken = _rewrite_without(path, tmp_path / "broken.safetensors", key)
-    backbone = MidwayViT(arch="tiny", pretrained=str(broken), feature_source=source)
+    backbone = MidwayViT(arch="tiny", export=str(broken), feature_source=source)
     with pytest.raises(MidwayExportError) as err:
         backbone.init_weights()
     msg = str(err.value)
@@ -177,14 +179,14 @@ def test_unexpected_keys_are_reported_by_name(tiny_export, tmp_path: Path, mmlog
 
 def test_missing_file_and_dynamics_free_export(tiny_export, tmp_path: Path) -> None:
     missing = tmp_path / "nope.safetensors"
-    backbone = MidwayViT(arch="tiny", pretrained=str(missing))  # `mim test` builds before loading its checkpoint
+    backbone = MidwayViT(arch="tiny", export=str(missing))  # `mim test` builds before loading its checkpoint
     with pytest.raises(FileNotFoundError, match="nope.safetensors does not exist.*midway export"):
         backbone.init_weights()
 
     dino_only_net = MidwayNetwork(MidwayConfig.tiny(latent_dynamics=False), with_teacher=False)
     dino_only = save_export(dino_only_net, tmp_path / "dino_only.safetensors")
     with pytest.raises(ValueError, match="feature_source='backward' needs backward layers.*latent_dynamics=False"):
-        MidwayViT(pretrained=str(dino_only), feature_source="backward")
+        MidwayViT(export=str(dino_only), feature_source="backward")
     assert len(loaded(dino_only, feature_source="encoder")(images())) == 4
 
 
@@ -262,7 +264,7 @@ def test_frozen_backbone_does_not_change_and_finetuned_one_does(tiny_export, con
 
 def test_frozen_backbone_ignores_train_mode_and_dropout(tiny_export) -> None:
     path, _ = tiny_export
-    backbone = MidwayViT(pretrained=str(path), img_size=32, frozen=True, drop_path_rate=0.5)
+    backbone = MidwayViT(export=str(path), img_size=32, frozen=True, drop_path_rate=0.5)
     backbone.init_weights()
     backbone.train()
     assert not backbone.training and not any(m.training for m in backbone.modules())
@@ -278,7 +280,7 @@ def test_vit_s16_export_loads_at_512_and_runs_a_full_crop(tmp_path: Path) -> Non
     net = MidwayNetwork(MidwayConfig.vit_small(), with_teacher=False)
     path = save_export(net, tmp_path / "vit_s16.safetensors", use_teacher=False)
     cfg = Config.fromfile(CONFIG_DIR / "linear_midway-vit-s16_1xb16-60k_bdd100k-512x512.py").model.backbone
-    kwargs = {k: v for k, v in cfg.items() if k not in ("type", "pretrained")}
+    kwargs = {k: v for k, v in cfg.items() if k not in ("type", "export")}
     backbone = loaded(path, **kwargs)
     assert backbone.encoder.vit.pos_embed.shape == (1, 1 + 32 * 32, 384)
     with torch.no_grad():

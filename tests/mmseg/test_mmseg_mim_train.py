@@ -57,7 +57,7 @@ def test_mim_train_and_test_from_a_midway_export(tmp_path: Path, bdd_root: Path,
 
     # The weights are given as in docs/mmseg.md; the config's own `checkpoint` does not exist in tmp_path.
     train = mim(["train", "mmseg", str(config), "--work-dir", str(work_dir),
-                 "--cfg-options", f"model.backbone.pretrained={export}"], cwd=tmp_path)
+                 "--cfg-options", f"model.backbone.export={export}"], cwd=tmp_path)
     out = train.stdout
     assert f"MidwayViT: loaded {export}" in out, out[-4000:]
     assert "resampled pos_embed" in out  # 32 px export -> 64 px grid

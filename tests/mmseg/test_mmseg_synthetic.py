@@ -73,7 +73,7 @@ def test_mim_train_and_test_the_synthetic_config(tmp_path: Path, synthetic_root:
     export, _ = tiny_export
     work = tmp_path / "work"
     train = mim(["train", "mmseg", str(CONFIG), "--work-dir", str(work), "--cfg-options",
-                 f"model.backbone.pretrained={export}", *_data_options(synthetic_root), *SHORT], cwd=tmp_path)
+                 f"model.backbone.export={export}", *_data_options(synthetic_root), *SHORT], cwd=tmp_path)
     out = train.stdout
     assert f"MidwayViT: loaded {export}" in out and "resampled pos_embed" in out, out[-4000:]
     assert re.search(r"Iter\(train\) \[3/3\]", out), out[-3000:]
@@ -84,7 +84,7 @@ def test_mim_train_and_test_the_synthetic_config(tmp_path: Path, synthetic_root:
     assert checkpoint.is_file()
 
     test = mim(["test", "mmseg", str(CONFIG), "--checkpoint", str(checkpoint), "--work-dir", str(tmp_path / "t"),
-                "--cfg-options", f"model.backbone.pretrained={export}", *_data_options(synthetic_root)],
+                "--cfg-options", f"model.backbone.export={export}", *_data_options(synthetic_root)],
                cwd=tmp_path)
     tested = re.search(r"Iter\(test\) \[\d+/\d+\].*mIoU: (\d+\.\d+)", test.stdout)
     assert tested, test.stdout[-3000:]
@@ -101,8 +101,8 @@ def test_config_reads_a_model_without_dynamics_through_its_encoder(tmp_path: Pat
     base = save_export(MidwayNetwork(MidwayConfig.tiny(latent_dynamics=False), with_teacher=False),
                        tmp_path / "base.safetensors", use_teacher=False)
     cfg = Config.fromfile(CONFIG)
-    cfg.merge_from_dict({"model.backbone.pretrained": str(base), "model.backbone.feature_source": "encoder",
-                         "model.backbone.out_indices": 3})
+    cfg.merge_from_dict({"model.backbone.export": str(base), "model.backbone.feature_source": "encoder",
+                         "model.backbone.out_blocks": 4})
     model = MODELS.build(cfg.model)
     model.init_weights()
     logits = model(torch.zeros(2, 3, 64, 64), mode="tensor")
