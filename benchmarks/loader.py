@@ -22,7 +22,6 @@ drawn before rendering, so a reader could decode smaller when no crop would be u
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import statistics
@@ -36,6 +35,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from bench_output import finish  # benchmarks/ is on sys.path when a script here runs
 from midway_plugin.data import MidwayTransform, VideoPairDataset
 from midway_plugin.data.device_augment import DeviceAugment, PairGeometryTransform, collate_decoded
 from midway_plugin.data.readers import as_numpy, open_reader
@@ -262,8 +262,7 @@ def main() -> None:
             for name, ms in costs.items():
                 print(f"  {name:<34} {ms:6.2f}")
             result["videos"][video.name] = {"decode_ms_per_frame": costs}
-        if args.json:
-            Path(args.json).write_text(json.dumps(result, indent=2))
+        finish(result, args.json)
         return
     for video in videos:
         cases = cases_for(video, args.workers, args.render_device, args.render_items)
@@ -290,12 +289,7 @@ def main() -> None:
         entry["decode_scale_needed"] = {"median": float(np.median(scale)),
                                         "full_resolution": float((scale >= 1).mean())}
         result["videos"][f"{video.name} {info.width}x{info.height}"] = entry
-    result["load_average_after"] = os.getloadavg()
-    print(f"\nload average after: {' '.join(f'{v:.2f}' for v in result['load_average_after'])}")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2))
-        print(f"wrote {args.json}")
+    finish(result, args.json)
 
 
 if __name__ == "__main__":

@@ -17,18 +17,17 @@ Parts (each timed in interleaved rounds, median reported):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
-from pathlib import Path
 
 import torch
 from lightly.models.modules import DINOProjectionHead
 from torch import nn
 
+from bench_output import finish  # benchmarks/ is on sys.path when a script here runs
 from midway_plugin.lightly.midway import Midway
 from midway_plugin.lightly.train_step import (
     clip_grad_per_parameter_,
@@ -230,12 +229,7 @@ def main() -> None:
         if device.startswith("cuda"):
             result["peak_memory_mib"] = torch.cuda.max_memory_allocated() / 2**20
             print(f"peak CUDA memory {result['peak_memory_mib']:.0f} MiB")
-    result["load_average_after"] = os.getloadavg()
-    print(f"load average after: {' '.join(f'{v:.2f}' for v in result['load_average_after'])}")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2))
-        print(f"wrote {args.json}")
+    finish(result, args.json)
 
 
 if __name__ == "__main__":
