@@ -111,6 +111,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"  continue: midway pretrain --config {args.config} --output-dir {result['output_dir']} --resume last")
     if last is not None:
         print(f"  export: midway export {last} {result['output_dir']}/midway.safetensors")
+    if result.get("health") is not None:
+        from midway_plugin.lightly.health import format_summary
+
+        print(format_summary(result["health"]))
     if result["interrupted_by"]:
         import signal
 

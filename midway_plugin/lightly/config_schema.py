@@ -30,7 +30,7 @@ MIDWAY_KEYS: dict[str, dict[str, str]] = {
     "method": {key: key for key in (
         "dino_weight", "dynamics_weight", "head_output_dim", "head_hidden_dim", "head_bottleneck_dim",
         "teacher_temp", "student_temp", "center_momentum", "momentum_start", "momentum_end", "ema_schedule",
-        "freeze_last_layer_epochs", "freeze_last_layer_steps",
+        "freeze_last_layer_epochs", "freeze_last_layer_steps", "health_every", "health_warmup_steps",
     )},
     "optim": {
         **{key: key for key in ("base_lr", "lr_scaling_batch", "min_lr", "warmup_epochs", "weight_decay",

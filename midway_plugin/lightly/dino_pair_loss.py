@@ -90,6 +90,23 @@ class DINOPairLoss(nn.Module):
         self.student_temp = student_temp
         self.center = Center(size=(1, output_dim), mode="mean", momentum=center_momentum)
 
+    @torch.no_grad()
+    def teacher_probabilities(self, teacher: Tensor | Sequence[Tensor]) -> Tensor:
+        """The teacher's centred, sharpened distributions: ``softmax((teacher − centre) / teacher_temp)``.
+
+        The centre is the current one (before this batch's update in :meth:`forward`); the training-health
+        statistics call this before the loss so that they see what the loss sees.
+
+        Args:
+            teacher: ``(..., output_dim)`` teacher head outputs, or the list of ``(B, output_dim)`` views.
+
+        Returns:
+            float32 probabilities of the same shape (views stacked first for a list).
+        """
+        if not isinstance(teacher, Tensor):
+            teacher = torch.stack(list(teacher))
+        return F.softmax((teacher.float() - self.center.value) / self.teacher_temp, dim=-1)
+
     def forward(self, teacher_out: Sequence[Tensor], student_out: Sequence[Tensor]) -> Tensor:
         """Computes the loss and updates the centre.
 
@@ -112,8 +129,7 @@ class DINOPairLoss(nn.Module):
                 f"teacher views {tuple(teacher.shape[1:])} and student views {tuple(student.shape[1:])} must "
                 f"both be (batch, {self.output_dim})"
             )
-        with torch.no_grad():
-            teacher_probs = F.softmax((teacher - self.center.value) / self.teacher_temp, dim=-1)
+        teacher_probs = self.teacher_probabilities(teacher)
         student_logp = F.log_softmax(student / self.student_temp, dim=-1)
         # cross_entropy[t, v] = mean over the batch of -sum_k p_t log q_v
         cross_entropy = -torch.einsum("tbk,vbk->tv", teacher_probs, student_logp) / teacher.shape[1]

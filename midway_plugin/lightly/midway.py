@@ -34,6 +34,7 @@ from torch.optim import Optimizer
 
 from midway_plugin.data.views import unpack_batch
 from midway_plugin.lightly.dino_pair_loss import DINOPairLoss
+from midway_plugin.lightly.health import HealthMonitor
 from midway_plugin.lightly.train_step import (
     clip_grad_per_parameter_,
     compile_guarded,
@@ -42,6 +43,7 @@ from midway_plugin.lightly.train_step import (
     student_head_outputs,
 )
 from midway_plugin.models import MidwayConfig, MidwayNetwork, resolve_config
+from midway_plugin.models.health import cross_image_cosine, dino_teacher_stats, dynamics_health, view_image_ids
 
 CLIP_MODES = ("per_parameter", "norm")
 #: EMA momentum schedules: "paper" = cosine from ``momentum_start`` to ``momentum_end`` over the run (Table 8);
@@ -117,6 +119,14 @@ class Midway(LightningModule):
             torch's default (foreach).
         compile: ``torch.compile`` the student/teacher encoders and the dynamics networks at the start of
             training; a part that fails to compile runs eagerly (one warning with the reason).
+        health_every: Learning-health telemetry every this many steps (:mod:`midway_plugin.models.health`,
+            :mod:`midway_plugin.lightly.health`): DINO teacher entropies, prototypes used and cross-image CLS
+            cosine, and per level the copy-the-source and target-replaced-by-source ("motion use") losses and the
+            mean gates, logged beside the losses, with a warning once per collapse / identity-dynamics episode.
+            Observation only (no_grad); its one extra compute is a dynamics pass without the target frame. None =
+            the trainer's ``log_every_n_steps`` (checked on the steps Lightning logs); 0 = off.
+        health_warmup_steps: Steps before the identity-dynamics warning is looked for; None = the lr warmup
+            steps (10 % of the run when there is no warmup).
 
     Attributes:
         batch_augment: Renders decoded batches on the device (the accelerator-augment path,
@@ -156,6 +166,8 @@ class Midway(LightningModule):
         freeze_last_layer_steps: int | None = None,
         fused_optimizer: bool | None = None,
         compile: bool = False,
+        health_every: int | None = None,
+        health_warmup_steps: int | None = None,
     ) -> None:
         super().__init__()
         if batch_size_per_device < 1:
@@ -171,6 +183,9 @@ class Midway(LightningModule):
             raise ValueError(
                 f"freeze_last_layer_steps must be an integer >= 0 or null, got {freeze_last_layer_steps!r}"
             )
+        for name, value in (("health_every", health_every), ("health_warmup_steps", health_warmup_steps)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                raise ValueError(f"{name} must be an integer >= 0 or null, got {value!r}")
         if dino_weight < 0 or dynamics_weight < 0:
             raise ValueError(f"loss weights must be >= 0, got dino {dino_weight}, dynamics {dynamics_weight}")
         cfg = resolve_config(model, name="model")
@@ -186,6 +201,7 @@ class Midway(LightningModule):
         self.batch_augment: Any = None
         self.optimizer_implementation: str | None = None
         self.compiled: dict[str, Any] = {}
+        self.health = HealthMonitor()
         embed_dim = self.network.encoder.embed_dim
         head_kwargs = dict(
             input_dim=embed_dim,
@@ -305,6 +321,8 @@ class Midway(LightningModule):
         terms: dict[str, Tensor] = {}
         level_losses: dict[str, Tensor] = {}
         teacher_cls: Tensor | None = None
+        check_health = self.health_step(step)
+        health: dict[str, float] = {}
         if self.use_dino:
             if len(views.globals_) < 2 or len(views.globals_) % 2:
                 raise ValueError(f"the DINO loss needs 2 G global views (G per frame), got {len(views.globals_)}")
@@ -315,11 +333,14 @@ class Midway(LightningModule):
             student_out = student_head_outputs(
                 self.network.encoder.forward_cls, self.student_head, [views.globals_, views.locals_]
             )
+            if check_health:  # before the loss: the centre the loss uses, before its update
+                health.update(self._dino_health(teacher_out, teacher_cls, views.batch_size))
             terms["dino"] = self.criterion(teacher_out, student_out)
         if self.use_dynamics:
             if views.motion is None:
                 raise ValueError("the dynamics loss needs the motion crops, but the batch has none")
-            output = self.network(views.motion[0], views.motion[1])
+            output = self.network(views.motion[0], views.motion[1], return_gates=check_health,
+                                  return_features=check_health)
             terms["dynamics"] = output.loss
             level_losses = dict(output.level_losses)
         loss = sum(
@@ -336,6 +357,13 @@ class Midway(LightningModule):
             log[f"loss_dynamics_{name}"] = value.detach()
         self.log_dict(log, prog_bar=False, sync_dist=True, batch_size=batch_size)
         self.log("loss", loss.detach(), prog_bar=True, logger=False, batch_size=batch_size)
+        if check_health:
+            if self.use_dynamics:
+                health.update(self._dynamics_health(output))
+                output = None  # the kept features are not needed any more
+            self.log_dict(health, sync_dist=True, batch_size=batch_size)
+            self.health.emit = self.trainer.is_global_zero
+            self.health.update(step, {**health, **{k: float(v) for k, v in log.items() if k.startswith("loss_")}})
 
         if self.online_classifier is not None and views.targets is not None:
             if teacher_cls is None:
@@ -347,6 +375,55 @@ class Midway(LightningModule):
             self.log_dict(cls_log, sync_dist=True, batch_size=batch_size)
             loss = loss + cls_loss
         return loss
+
+    # ------------------------------------------------------------------ learning health
+    def health_every(self) -> int:
+        """Steps between health checks: ``health_every``, None = the trainer's ``log_every_n_steps``; 0 = off."""
+        every = self.hparams.get("health_every")
+        if every is None:
+            try:
+                every = int(self.trainer.log_every_n_steps)
+            except (RuntimeError, AttributeError):  # not attached to a (real) trainer
+                every = 0
+        return int(every)
+
+    def health_step(self, step: int) -> bool:
+        """Whether this step is checked: the steps Lightning logs, ``(step + 1) % every == 0``, when they coincide."""
+        every = self.health_every()
+        return every > 0 and (step + 1) % every == 0
+
+    def health_warmup_steps(self) -> int:
+        """``health_warmup_steps``, or the lr warmup steps (10 % of the run without warmup)."""
+        if self.hparams.get("health_warmup_steps") is not None:
+            return int(self.hparams.health_warmup_steps)
+        total = self._total_steps()
+        warmup = int(round(total * self.hparams.warmup_epochs / self._epochs()))
+        return min(total, warmup) if warmup > 0 else total // 10
+
+    def on_train_start(self) -> None:
+        self.health = HealthMonitor(warmup_steps=self.health_warmup_steps())
+
+    @torch.no_grad()
+    def _dino_health(self, teacher_out: Sequence[Tensor], teacher_cls: Tensor, batch_size: int) -> dict[str, float]:
+        """DINO teacher entropies / ln K and prototypes used (the loss's centre and temperature), cross-image cosine."""
+        stats = dino_teacher_stats(self.criterion.teacher_probabilities(teacher_out))
+        ids = view_image_ids(len(teacher_out), batch_size, device=teacher_cls.device)
+        return {**{f"dino_{k}": float(v) for k, v in stats.items()},
+                "dino_cross_image_cos": cross_image_cosine(teacher_cls, ids)}
+
+    @torch.no_grad()
+    def _dynamics_health(self, output: Any) -> dict[str, float]:
+        """Per level: copy loss, motion-use loss (one extra dynamics pass, RNG state restored), mean gate."""
+        devices = [output.loss.device] if output.loss.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            stats = dynamics_health(self.network, output)
+        out: dict[str, float] = {}
+        for level, row in stats.items():
+            out[f"loss_copy_{level}"] = row["copy"]
+            out[f"loss_motion_use_{level}"] = row["motion_use"]
+            if "gate" in row:
+                out[f"gate_{level}"] = row["gate"]
+        return out
 
     def _check_finite(
         self, step: int, loss: Tensor, terms: Mapping[str, Tensor], level_losses: Mapping[str, Tensor]

@@ -51,8 +51,10 @@ def run_pretraining(
 
     Returns:
         ``{"output_dir", "checkpoint_dir", "last_checkpoint", "checkpoints_written", "resumed_from", "resume_skipped",
-        "global_step", "interrupted_by", "csv_log", "tensorboard_dir", "dataset"}``; ``last_checkpoint`` is the
-        newest checkpoint this run wrote (None if none), ``interrupted_by`` the signal name that stopped it.
+        "global_step", "interrupted_by", "csv_log", "tensorboard_dir", "dataset", "health"}``; ``last_checkpoint`` is
+        the newest checkpoint this run wrote (None if none), ``interrupted_by`` the signal name that stopped it,
+        ``health`` the learning-health summary written to ``output_dir/health.json`` (with ``health.png``; see
+        :mod:`.health`), None on processes other than rank 0.
 
     Raises:
         PretrainConfigError: A bad config value, an occupied ``output_dir``, or a ``resume`` that does not load.
@@ -135,6 +137,7 @@ def run_pretraining(
             )
     except RuntimeError as err:
         if isinstance(err, NonFiniteLossError):
+            _health_report(model, trainer, out)  # what led there: the health curves up to the divergence
             raise type(err)(f"{err} {_newest_checkpoint_note(written, choice)}") from err
         if choice is not None and "state_dict" in str(err):
             first = str(err).splitlines()[0]
@@ -146,6 +149,7 @@ def run_pretraining(
     csv_logger = next(lg for lg in trainer.loggers if type(lg).__name__ == "CSVLogger")
     tb_logger = next(lg for lg in trainer.loggers if type(lg).__name__ == "TensorBoardLogger")
     last = ckpt_dir / "last.ckpt"
+    health = _health_report(model, trainer, out)
     return {
         "output_dir": out,
         "checkpoint_dir": ckpt_dir,
@@ -161,7 +165,23 @@ def run_pretraining(
         "compile": model.compile_status(),
         "optimizer": model.optimizer_implementation,
         "augment": "device" if model.batch_augment is not None else "cpu",
+        "health": health,
     }
+
+
+def _health_report(model, trainer, out: Path) -> dict[str, Any] | None:
+    """Rank 0: ``health.json`` + ``health.png`` (curves from this run's ``metrics.csv``) in ``out``; the summary."""
+    from midway_plugin.lightly.health import write_health_report
+
+    if not trainer.is_global_zero:
+        return None
+    csv_logger = next((lg for lg in trainer.loggers if type(lg).__name__ == "CSVLogger"), None)
+    csv_path = Path(csv_logger.log_dir) / "metrics.csv" if csv_logger is not None else None
+    try:
+        return write_health_report(model.health, out, csv_path)
+    except OSError as err:  # a report must not turn a finished run into a failed one
+        print(f"learning health: could not write the report into {out}: {err}", file=sys.stderr)
+        return None
 
 
 def _start_from_official(model, path: str | os.PathLike, resume: str | os.PathLike | None) -> None:

@@ -37,21 +37,36 @@ class DynamicsOutput:
         motion: motion latents used to predict each level, ``(B, K, d)``.
         backward: source-side backward features v_t^l fed to the predictor, ``(B, N, D)``.
         midway_target_tokens: target tokens as processed by the top midway level, ``(B, N, d)``.
+        gates: the forward predictor's spatial gates of blocks 2..depth, ``(B, N, D)`` each; filled only when
+            :meth:`MidwayNetwork.run_dynamics` is asked for them (``return_gates=True``) and gating is on.
     """
 
     predictions: dict[int, torch.Tensor] = field(default_factory=dict)
     motion: dict[int, torch.Tensor] = field(default_factory=dict)
     backward: dict[int, torch.Tensor] = field(default_factory=dict)
     midway_target_tokens: torch.Tensor | None = None
+    gates: dict[int, list[torch.Tensor]] = field(default_factory=dict)
 
 
 @dataclass
 class MidwayOutput:
-    """Result of :meth:`MidwayNetwork.forward`: the total dynamics loss and its per-level parts."""
+    """Result of :meth:`MidwayNetwork.forward`: the total dynamics loss and its per-level parts.
+
+    Attributes:
+        loss: the total dynamics loss.
+        level_losses: level key → that level's loss.
+        dynamics: the top-down pass's intermediate results.
+        src_levels: the student's source-side features (``return_features=True`` only), low → high, CLS first.
+        tgt_levels: the teacher's target features, detached (``return_features=True`` only).
+        grid: the token grid (H/p, W/p) of the pass (``return_features=True`` only).
+    """
 
     loss: torch.Tensor
     level_losses: dict[str, torch.Tensor]
     dynamics: DynamicsOutput | None = None
+    src_levels: list[torch.Tensor] | None = None
+    tgt_levels: list[torch.Tensor] | None = None
+    grid: tuple[int, int] | None = None
 
 
 class MidwayNetwork(nn.Module):
@@ -165,14 +180,15 @@ class MidwayNetwork(nn.Module):
         blocks = self.teacher_backward if teacher else self.backward
         return top_down(levels, blocks, {i: self.level_key(i) for i in self.objective_indices})
 
-    def predict_level(self, index: int, v: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
+    def predict_level(self, index: int, v: torch.Tensor, motion: torch.Tensor, return_gates: bool = False):
         """One level's forward prediction ẑ from source features ``v (B, N, D)`` and motion ``(B, K, d)``.
 
         A pure function of its inputs (use :func:`~midway_plugin.models.layers.unfused_attention` around
-        ``torch.func.jvp``).
+        ``torch.func.jvp``). With ``return_gates``: ``(prediction, spatial gates)`` as
+        :meth:`ForwardPredictor.forward <midway_plugin.models.ForwardPredictor.forward>` returns them.
         """
         self._require_dynamics()
-        return self.predictor[self.level_key(index)](self.midway.motion_proj(motion), v)
+        return self.predictor[self.level_key(index)](self.midway.motion_proj(motion), v, return_gates=return_gates)
 
     def run_dynamics(
         self,
@@ -183,6 +199,7 @@ class MidwayNetwork(nn.Module):
         motion: dict[int, torch.Tensor] | None = None,
         teacher: bool = True,
         grid: tuple[int, int] | None = None,
+        return_gates: bool = False,
     ) -> DynamicsOutput:
         """Algorithm 1's top-down pass on given features (both lists low → high, CLS first).
 
@@ -193,6 +210,8 @@ class MidwayNetwork(nn.Module):
             motion: level index → motion latents to use instead of running the midway path there.
             teacher: project target tokens with the EMA teacher's projector (detached); False = the student's.
             grid: token grid (H/p, W/p); None = square.
+            return_gates: also keep the forward predictors' spatial gates (``DynamicsOutput.gates``), from the
+                same pass.
 
         Returns:
             A :class:`DynamicsOutput`.
@@ -232,14 +251,28 @@ class MidwayNetwork(nn.Module):
                 m = new_m if m is None else new_m + m  # residual accumulation below the top (motion_agg_type add)
             out.motion[i] = m
             out.backward[i] = v_src[i]
-            out.predictions[i] = self.predict_level(i, v_src[i], m)
+            if return_gates:
+                out.predictions[i], gates = self.predict_level(i, v_src[i], m, return_gates=True)
+                if gates:
+                    out.gates[i] = gates
+            else:
+                out.predictions[i] = self.predict_level(i, v_src[i], m)
         return out
 
-    def forward(self, x_src: torch.Tensor, x_tgt: torch.Tensor) -> MidwayOutput:
+    def forward(
+        self, x_src: torch.Tensor, x_tgt: torch.Tensor, *, return_gates: bool = False, return_features: bool = False
+    ) -> MidwayOutput:
         """Dense forward-prediction loss of a batch of frame pairs (the "motion crops").
 
         Both orderings (t→t+Δ and t+Δ→t) share one batch when ``cfg.symmetric`` (docs/paper.md §1.10.4).
         Targets are the EMA teacher's raw encoder features at each objective level, under stop-gradient.
+
+        Args:
+            x_src: source frames ``(B, C, H, W)``.
+            x_tgt: target frames, same shape.
+            return_gates: keep the predictors' spatial gates in ``output.dynamics.gates`` (no second pass).
+            return_features: keep the encoder features and the grid in the output (``src_levels``,
+                ``tgt_levels``, ``grid``), e.g. for :mod:`midway_plugin.models.health`. The loss is the same.
         """
         if x_src.shape != x_tgt.shape:
             raise ValueError(f"source {tuple(x_src.shape)} and target {tuple(x_tgt.shape)} frames differ in shape")
@@ -253,14 +286,17 @@ class MidwayNetwork(nn.Module):
         with torch.no_grad():
             tgt_frames = torch.cat([x_tgt, x_src]) if self.cfg.symmetric else x_tgt
             tgt_levels = self.teacher_encoder(tgt_frames)
-        dyn = self.run_dynamics(src_levels, tgt_levels, teacher=True, grid=grid)
+        dyn = self.run_dynamics(src_levels, tgt_levels, teacher=True, grid=grid, return_gates=return_gates)
         level_losses = {
             self.level_key(i): forward_prediction_loss(dyn.predictions[i], tgt_levels[i])
             for i in self.objective_indices
         }
         total = torch.stack(list(level_losses.values()))
         loss = total.sum() if self.cfg.level_loss_reduction == "sum" else total.mean()
-        return MidwayOutput(loss=loss, level_losses=level_losses, dynamics=dyn)
+        if not return_features:
+            return MidwayOutput(loss=loss, level_losses=level_losses, dynamics=dyn)
+        return MidwayOutput(loss=loss, level_losses=level_losses, dynamics=dyn, src_levels=list(src_levels),
+                            tgt_levels=list(tgt_levels), grid=tuple(grid))
 
     # -- export ----------------------------------------------------------------------------------------------------
     def export_state_dict(self, use_teacher: bool = True) -> dict[str, torch.Tensor]:
