@@ -53,14 +53,14 @@ def dino_teacher_stats(probs: torch.Tensor) -> dict[str, float]:
             dimensions (views, batch) are samples.
 
     Returns:
-        ``{"teacher_entropy": mean over samples of H(p) / ln K, "teacher_batch_entropy": H(mean of p) / ln K,
+        ``{"teacher_entropy": mean over samples of H(p) / ln K, "batch_entropy": H(mean of p) / ln K,
         "prototypes_used": distinct argmax prototypes over the samples}``. Uniform collapse: ``teacher_entropy``
-        ≈ 1. One-hot collapse: ``teacher_batch_entropy`` ≈ 0 (then ``teacher_entropy`` ≈ 0 too) and one prototype.
+        ≈ 1. One-hot collapse: ``batch_entropy`` ≈ 0 (then ``teacher_entropy`` ≈ 0 too) and one prototype.
     """
     flat = probs.detach().float().reshape(-1, probs.shape[-1])
     return {
         "teacher_entropy": float(relative_entropy(flat).mean()),
-        "teacher_batch_entropy": float(relative_entropy(flat.mean(dim=0))),
+        "batch_entropy": float(relative_entropy(flat.mean(dim=0))),
         "prototypes_used": int(torch.unique(flat.argmax(dim=-1)).numel()),
     }
 

@@ -66,7 +66,7 @@ def test_collapse_warnings_fire_on_collapsed_teachers_and_not_on_a_healthy_one()
     peaked = torch.zeros(8, K)
     peaked[:, 3] = 5.0
     one_hot = dino_metrics([peaked.clone() for _ in range(4)], loss, cls)
-    assert one_hot["dino_teacher_batch_entropy"] < 0.01 and one_hot["dino_prototypes_used"] == 1
+    assert one_hot["dino_batch_entropy"] < 0.01 and one_hot["dino_prototypes_used"] == 1
     # Healthy: sharp per image, a different prototype per image.
     healthy_out = [5.0 * F.one_hot(torch.arange(8) * 7 + v, K).float() for v in range(4)]
     healthy = dino_metrics(healthy_out, loss, cls)

@@ -37,18 +37,18 @@ def test_entropy_relative_to_ln_k_is_one_for_uniform_and_zero_for_one_hot() -> N
     uniform = torch.full((3, 5, k), 1 / k)
     stats = dino_teacher_stats(uniform)
     assert stats["teacher_entropy"] == pytest.approx(1.0, abs=1e-6)
-    assert stats["teacher_batch_entropy"] == pytest.approx(1.0, abs=1e-6)
+    assert stats["batch_entropy"] == pytest.approx(1.0, abs=1e-6)
 
     one_prototype = F.one_hot(torch.full((4, 8), 7), k).float()  # every sample on prototype 7: one-hot collapse
     stats = dino_teacher_stats(one_prototype)
     assert stats["teacher_entropy"] == pytest.approx(0.0, abs=1e-6)
-    assert stats["teacher_batch_entropy"] == pytest.approx(0.0, abs=1e-6)
+    assert stats["batch_entropy"] == pytest.approx(0.0, abs=1e-6)
     assert stats["prototypes_used"] == 1
 
     distinct = F.one_hot(torch.arange(8), k).float()  # healthy: sharp per sample, spread over the batch
     stats = dino_teacher_stats(distinct)
     assert stats["teacher_entropy"] == pytest.approx(0.0, abs=1e-6)
-    assert stats["teacher_batch_entropy"] == pytest.approx(math.log(8) / math.log(k), rel=1e-5)
+    assert stats["batch_entropy"] == pytest.approx(math.log(8) / math.log(k), rel=1e-5)
     assert stats["prototypes_used"] == 8
     assert relative_entropy(torch.tensor([0.5, 0.5, 0.0, 0.0])) == pytest.approx(0.5)
 
@@ -102,6 +102,10 @@ def test_copy_loss_is_the_loss_of_the_source_features() -> None:
 @pytest.mark.parametrize("symmetric", [True, False])
 def test_motion_use_is_a_second_pass_with_the_source_frame_as_target(symmetric: bool) -> None:
     model = tiny(symmetric=symmetric)
+    with torch.no_grad():  # at initialisation the predictions hardly depend on the target frame: make them
+        for module in model.dynamics_modules().values():
+            for param in module.parameters():
+                param.add_(torch.randn_like(param) * 0.2)
     x, y = frames()
     out = model(x, y, return_features=True)
     still = motion_use_losses(model, out)
@@ -114,7 +118,7 @@ def test_motion_use_is_a_second_pass_with_the_source_frame_as_target(symmetric: 
         key = model.level_key(i)
         expected = float(forward_prediction_loss(dyn.predictions[i], tgt[i]))
         assert still[key] == pytest.approx(expected, abs=1e-5)
-        assert still[key] != pytest.approx(float(out.level_losses[key]), abs=1e-5)  # the target did matter
+        assert abs(float(still[key]) - float(out.level_losses[key].detach())) > 1e-3  # the target did matter
 
 
 def test_motion_use_equals_the_predictor_loss_when_the_target_is_the_source() -> None:
