@@ -125,8 +125,8 @@ class Midway(LightningModule):
             mean gates, logged beside the losses, with a warning once per collapse / identity-dynamics episode.
             Observation only (no_grad); its one extra compute is a dynamics pass without the target frame. None =
             the trainer's ``log_every_n_steps`` (checked on the steps Lightning logs); 0 = off.
-        health_warmup_steps: Steps before the identity-dynamics warning is looked for; None = the lr warmup
-            steps (10 % of the run when there is no warmup).
+        health_warmup_steps: Steps before the identity-dynamics warning is looked for; None = the longer of the
+            lr warmup and 10 % of the run (a young predictor is expected to copy).
 
     Attributes:
         batch_augment: Renders decoded batches on the device (the accelerator-augment path,
@@ -393,12 +393,12 @@ class Midway(LightningModule):
         return every > 0 and (step + 1) % every == 0
 
     def health_warmup_steps(self) -> int:
-        """``health_warmup_steps``, or the lr warmup steps (10 % of the run without warmup)."""
+        """``health_warmup_steps``, or the longer of the lr warmup and 10 % of the run."""
         if self.hparams.get("health_warmup_steps") is not None:
             return int(self.hparams.health_warmup_steps)
         total = self._total_steps()
         warmup = int(round(total * self.hparams.warmup_epochs / self._epochs()))
-        return min(total, warmup) if warmup > 0 else total // 10
+        return min(total, max(warmup, total // 10))
 
     def on_train_start(self) -> None:
         self.health = HealthMonitor(warmup_steps=self.health_warmup_steps())
