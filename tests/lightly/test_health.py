@@ -177,3 +177,27 @@ def test_pretrain_writes_the_health_summary_and_plot(videos, tmp_path, capsys) -
     for column in ("loss_dynamics_level3", "loss_motion_use_level3", "gate_level3", "dino_teacher_entropy",
                    "dino_batch_entropy", "dino_prototypes_used", "dino_cross_image_cos"):
         assert all(math.isfinite(float(r[column])) for r in rows), column
+
+
+def test_telemetry_only_observes(videos, tmp_path) -> None:
+    """The same run with a health check at every step and with none ends with identical weights and DINO centre."""
+    from midway_plugin.lightly.checkpoint import load_lightning_checkpoint
+    from midway_plugin.lightly.pretrain import run_pretraining
+    from midway_plugin.lightly.pretrain_config import load_config
+
+    states = {}
+    for every in (1, 0):
+        config = load_config(DEMO, {
+            "data.root": str(videos), "output_dir": str(tmp_path / str(every)), "data.batch_size_per_device": 2,
+            "data.repeat": 1, "trainer.max_steps": 3, "trainer.log_every_n_steps": 1, "trainer.progress_bar": False,
+            "trainer.deterministic": True, "method.head_output_dim": 64, "method.head_hidden_dim": 32,
+            "method.head_bottleneck_dim": 16, "method.health_every": every})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", LearningHealthWarning)
+            result = run_pretraining(config)
+        states[every] = load_lightning_checkpoint(result["last_checkpoint"])["state_dict"]
+        assert (result["health"]["checks"], result["health"]["status"] == "not checked") == (
+            (3, False) if every else (0, True))
+    assert states[1].keys() == states[0].keys()
+    for key, value in states[0].items():
+        assert torch.equal(states[1][key], value), key
