@@ -127,7 +127,7 @@ def format_token_stats(stats: dict[str, Any]) -> str:
     return (f"median {stats['median']:.2f} token, mean {stats['mean']:.2f}, p90 {stats['p90']:.2f}, "
             f">= 1 token {100 * stats['fraction_ge_1']:.0f}% ({stats['input_size']} px crops at scale "
             f"{sum(stats['crop_scale']) / 2:.2f} of {stats['frame_size'][0]}x{stats['frame_size'][1]}, patch "
-            f"{stats['patch_size']}, dt {dt} frames)")
+            f"{stats['patch_size']}, dt {dt} frame{'s' if hi > 1 else ''})")
 
 
 def warn_if_sub_token(stats: dict[str, Any], where: str, remedy: str) -> bool:
