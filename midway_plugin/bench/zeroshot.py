@@ -3,8 +3,8 @@
 Protocol (one number per method, the mean over every evaluated token of every pair):
 
 * Pairs: frames ``(t, t + gap)`` of the held-out videos, ``pairs_per_video`` source frames spread evenly.
-* Ground truth: the forward flows ``t → t+G → … → t+gap`` (``.flo`` files of ``midway make-video``, each spanning
-  its ``frame_gap`` G, 1 by default; ``gap`` must be a multiple of G) composed
+* Ground truth: the forward flows ``t → t+G → … → t+gap`` (``.flo`` files of ``midway make-video``, each
+  spanning its ``frame_gap`` G, 1 by default; ``gap`` must be a multiple of G) composed
   per pixel (bilinear lookup of each next flow at the moved position). A pixel that leaves the frame is
   invalid; composition through an occlusion follows the occluder (the flow files describe visible surfaces).
 * Token displacement: for the ``h x w`` grid of ``patch``-pixel tokens at the video's own resolution, the mean

@@ -47,8 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "(classes, fps, size, object trajectories), lossless PNG frames for the mmseg / mmflow benchmark "
             "datasets, a train/val split by video and flow magnitude statistics. Deterministic given --seed. "
             "Layout: OUT/videos/*.mp4 (train), OUT/videos_val/*.mp4 (held-out val), OUT/frames/NAME/NNNNNN.png, "
-            "OUT/flow/NAME/NNNNNN.flo (frame N -> N+G, G = --frame-gap), OUT/masks/NAME/NNNNNN.png, OUT/meta/NAME.json, "
-            "OUT/dataset.json."
+            "OUT/flow/NAME/NNNNNN.flo (frame N -> N+G, G = --frame-gap), OUT/masks/NAME/NNNNNN.png, "
+            "OUT/meta/NAME.json, OUT/dataset.json (with the motion in tokens at the model's input)."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -59,7 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate of the videos")
     parser.add_argument("--seed", type=int, default=0, help="random seed; video i uses SEED + i")
     parser.add_argument(
-        "--objects", type=int, default=None, metavar="K", help="moving objects per video (default: 3; 0 with --pan-only)"
+        "--objects", type=int, default=None, metavar="K",
+        help="moving objects per video (default: 3; 0 with --pan-only)",
     )
     parser.add_argument(
         "--val-videos", type=int, default=None, metavar="K",

@@ -11,7 +11,7 @@ import numpy as np
 
 #: Histogram bin width in pixels: medians and percentiles are exact to this resolution.
 BIN_PX = 0.01
-#: A pixel "moves" when its flow is at least this long (pixels per frame step).
+#: A pixel "moves" when its flow is at least this long (pixels per flow step, i.e. over the frame gap).
 MOVING_PX = 0.5
 
 
@@ -69,7 +69,7 @@ class FlowStatistics:
         return [round(self._quantile(q / 100), 3) for q in range(101)]
 
     def summary(self) -> dict[str, Any]:
-        """JSON-ready statistics (pixels per frame step; fractions of all pixels; ``percentiles``: 101 values of
+        """JSON-ready statistics (pixels per flow step; fractions of all pixels; ``percentiles``: 101 values of
         |flow|, see :meth:`percentiles`); empty dict without data."""
         if not self.count:
             return {}

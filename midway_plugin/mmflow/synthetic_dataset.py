@@ -21,7 +21,8 @@ __all__ = ["MidwaySyntheticFlow"]
 
 @DATASETS.register_module()
 class MidwaySyntheticFlow(BaseDataset):
-    """The frame pairs (t, t + G) (G: the folder's ``frame_gap``, 1 by default) of one split of a ``midway make-video`` output, with their flow.
+    """The frame pairs (t, t + G) of one split of a ``midway make-video`` output, with their flow (G: the
+    folder's ``frame_gap``, 1 by default).
 
     Args:
         data_root: The ``midway make-video --out`` folder.
