@@ -115,7 +115,7 @@ def test_make_video_pan_only_with_a_frame_gap(tmp_path: Path, capsys) -> None:
 
     out = tmp_path / "pan"
     argv = ["make-video", "--out", str(out), "--num-videos", "2", "--frames", "6", "--size", "32x32",
-            "--pan-only", "--camera-speed", "8,8", "--frame-gap", "2", "--no-save-frames"]
+            "--pan-only", "--camera-speed", "8,8", "--frame-gap", "2", "--no-save-frames", "--val-videos", "1"]
     with warnings.catch_warnings():
         warnings.simplefilter("error", SubTokenMotionWarning)  # 16 px per flow pair: several tokens
         assert cli_main(argv) == 0
