@@ -220,7 +220,8 @@ class Run:
                 link.symlink_to((self.data / entries[name]["video"]).resolve())
         for stage in self.stages:  # the zero-shot stages evaluate the held-out videos
             stage.cmd = [",".join(self.split["val"]) if a == "{val}" else a for a in stage.cmd]
-        return {"split": self.split, "flow_stats": index.get("flow_stats")}
+        # motion_tokens: motion of a pair in tokens (midway_plugin.data.motion_tokens.token_motion_stats)
+        return {"split": self.split, "flow_stats": index.get("flow_stats"), "motion_tokens": index.get("motion_tokens")}
 
     def _read_pretrain(self, pre: Path) -> dict[str, Any]:
         curve = readers.pretrain_curve(pre)

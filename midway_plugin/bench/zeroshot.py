@@ -3,7 +3,8 @@
 Protocol (one number per method, the mean over every evaluated token of every pair):
 
 * Pairs: frames ``(t, t + gap)`` of the held-out videos, ``pairs_per_video`` source frames spread evenly.
-* Ground truth: the forward flows ``t → t+1 → … → t+gap`` (``.flo`` files of ``midway make-video``) composed
+* Ground truth: the forward flows ``t → t+G → … → t+gap`` (``.flo`` files of ``midway make-video``, each
+  spanning its ``frame_gap`` G, 1 by default; ``gap`` must be a multiple of G) composed
   per pixel (bilinear lookup of each next flow at the moved position). A pixel that leaves the frame is
   invalid; composition through an occlusion follows the occluder (the flow files describe visible surfaces).
 * Token displacement: for the ``h x w`` grid of ``patch``-pixel tokens at the video's own resolution, the mean
@@ -93,15 +94,22 @@ def load_pairs(data_root: Path, videos: list[str], gap: int, pairs_per_video: in
     from midway_plugin.analysis.frames import read_video
     from midway_plugin.data.flo_io import read_flo
 
+    from midway_plugin.data.synthetic_index import frame_gap
+
     index_path = data_root / "dataset.json"
-    entries = {e["name"]: e for e in json.loads(index_path.read_text())["videos"]}
+    index = json.loads(index_path.read_text())
+    entries = {e["name"]: e for e in index["videos"]}
+    step = frame_gap(index)  # each .flo file spans `step` frames (make-video --frame-gap)
+    if gap % step:
+        raise ValueError(f"{index_path}: its flow files span {step} frames (--frame-gap); pairs {gap} frames apart "
+                         f"need a multiple of {step}")
     pairs = []
     for name in videos:
         if name not in entries:
             raise ValueError(f"{index_path}: no video named {name!r}")
         entry = entries[name]
         flow_dir = data_root / entry["flow_dir"]
-        count = len(sorted(flow_dir.glob("*.flo"))) + 1
+        count = len(sorted(flow_dir.glob("*.flo"))) + step
         if count - gap < 1:
             raise ValueError(f"{flow_dir}: {count} frames are too few for pairs {gap} frames apart")
         starts = np.unique(np.linspace(0, count - 1 - gap, pairs_per_video).round().astype(int))
@@ -110,7 +118,7 @@ def load_pairs(data_root: Path, videos: list[str], gap: int, pairs_per_video: in
             if frames.shape[1] % patch or frames.shape[2] % patch:
                 raise ValueError(f"{entry['video']}: frame size {frames.shape[1]}x{frames.shape[2]} is not a "
                                  f"multiple of the patch size {patch}")
-            flows = [read_flo(flow_dir / f"{k:06d}.flo") for k in range(t, t + gap)]
+            flows = [read_flo(flow_dir / f"{k:06d}.flo") for k in range(t, t + gap, step)]
             flow, valid = compose_flow(flows)
             token_flow, token_valid = token_average(flow, valid, patch)
             pairs.append(Pair(name, t, frames, token_flow, token_valid, flow, valid))

@@ -19,6 +19,7 @@ Public API (stable; the Lightly method and the CLI build on it), by module::
         check_random_access, SeekReport, InexactSeekWarning,   # seek_check.py: random access exact per file?
         open_reader, OpenCVReader, READERS,                     # readers.py: decord, OpenCV seek, sequential
         FlowStatistics,          # flow_stats.py: |flow| statistics of a generated dataset (make-video reports them)
+        token_motion_stats, SubTokenMotionWarning,  # motion_tokens.py: that motion in tokens at the model's input
         read_index, segmentation_samples, flow_samples, SyntheticIndexError,  # synthetic_index.py: the make-video
                                  # folder's layout, read as benchmark samples (what the mmseg / mmflow datasets read)
     )
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 # Names are imported on first use (PEP 562): `midway make-video` needs only numpy, not torch/Lightly.
 _EXPORTS = {
     "flow_stats": ("FlowStatistics",),
+    "motion_tokens": ("SubTokenMotionWarning", "token_motion_stats"),
     "synthetic_index": ("SyntheticIndexError", "flow_samples", "read_index", "segmentation_samples"),
     "synthetic_render": ("CLASS_NAMES", "PALETTE", "SyntheticVideo", "generate_video"),
     "flo_io": ("read_flo", "write_flo"),
@@ -62,6 +64,7 @@ if TYPE_CHECKING:
         segmentation_samples,
     )
     from midway_plugin.data.flo_io import read_flo, write_flo  # noqa: F401
+    from midway_plugin.data.motion_tokens import SubTokenMotionWarning, token_motion_stats  # noqa: F401
     from midway_plugin.data.synthetic_render import CLASS_NAMES, PALETTE, SyntheticVideo, generate_video  # noqa
     from midway_plugin.data.synthetic_writer import write_synthetic_dataset  # noqa: F401
     from midway_plugin.data.video_encode import check_decord_readable, write_video  # noqa: F401

@@ -11,7 +11,7 @@ import numpy as np
 
 #: Histogram bin width in pixels: medians and percentiles are exact to this resolution.
 BIN_PX = 0.01
-#: A pixel "moves" when its flow is at least this long (pixels per frame step).
+#: A pixel "moves" when its flow is at least this long (pixels per flow step, i.e. over the frame gap).
 MOVING_PX = 0.5
 
 
@@ -61,8 +61,16 @@ class FlowStatistics:
         index = int(np.searchsorted(np.cumsum(self.hist), rank, side="right"))
         return (index + 0.5) * BIN_PX
 
+    def percentiles(self) -> list[float]:
+        """The 0th, 1st, ..., 100th percentiles of |flow| (a compact distribution: what the token statistics of
+        :mod:`~midway_plugin.data.motion_tokens` read back from ``dataset.json``); empty without data."""
+        if not self.count:
+            return []
+        return [round(self._quantile(q / 100), 3) for q in range(101)]
+
     def summary(self) -> dict[str, Any]:
-        """JSON-ready statistics (pixels per frame step; fractions of all pixels); empty dict without data."""
+        """JSON-ready statistics (pixels per flow step; fractions of all pixels; ``percentiles``: 101 values of
+        |flow|, see :meth:`percentiles`); empty dict without data."""
         if not self.count:
             return {}
         fractions = {"moving_fraction": self.moving / self.count}
@@ -79,6 +87,7 @@ class FlowStatistics:
             "p95": round(self._quantile(0.95), 3),
             "max": round(self.max, 4),
             **{k: round(v, 4) for k, v in fractions.items()},
+            "percentiles": self.percentiles(),
         }
 
 

@@ -6,7 +6,8 @@
     OUT/videos/synth_0000.mp4            H.264 (lossless yuv444p by default), readable by decord: TRAIN videos
     OUT/videos_val/synth_0006.mp4        the held-out VAL videos (the last ``val_videos``), kept apart so that
                                          pretraining on OUT/videos never sees them
-    OUT/flow/synth_0000/000000.flo       Middlebury .flo, forward flow frame 0 -> 1 (num_frames - 1 files)
+    OUT/flow/synth_0000/000000.flo       Middlebury .flo, forward flow frame 0 -> 0 + G (G = dataset.json
+                                         "frame_gap", --frame-gap, 1 by default; num_frames - G files)
     OUT/masks/synth_0000/000000.png      8-bit PNG, class index per pixel (num_frames files)
     OUT/frames/synth_0000/000000.png     lossless RGB frames (save_frames=True, the default; the mmseg / mmflow
                                          datasets read these)
@@ -105,6 +106,14 @@ def _check_stride(frame_stride: int) -> int:
     return frame_stride
 
 
+def frame_gap(index: dict[str, Any]) -> int:
+    """The frames between the two ends of each ``.flo`` file: ``index["frame_gap"]`` (1 for older folders)."""
+    gap = index.get("frame_gap", 1)
+    if isinstance(gap, bool) or not isinstance(gap, int) or gap < 1:
+        raise SyntheticIndexError(f"{INDEX_FILE}: frame_gap must be a positive integer, got {gap!r}")
+    return gap
+
+
 def _existing(path: Path) -> str:
     if not path.is_file():
         raise SyntheticIndexError(f"{str(path)!r} is missing (the make-video output is incomplete)")
@@ -131,18 +140,20 @@ def segmentation_samples(root: str | os.PathLike, split: str, frame_stride: int 
 
 
 def flow_samples(root: str | os.PathLike, split: str, frame_stride: int = 1) -> tuple[dict, list[dict]]:
-    """``(index, samples)``: one sample per pair (t, t + 1), ``dict(img1_path, img2_path, flow_fw_path, video,
-    frame)`` for ``t = 0, s, 2s, ... < num_frames - 1`` of every video of ``split``."""
+    """``(index, samples)``: one sample per pair (t, t + G), ``dict(img1_path, img2_path, flow_fw_path, video,
+    frame)`` for ``t = 0, s, 2s, ... < num_frames - G`` of every video of ``split`` (``G``: the index's
+    ``frame_gap``, 1 when absent)."""
     stride = _check_stride(frame_stride)
     index, entries = split_videos(root, split, "frame_dir")
+    gap = frame_gap(index)
     root = Path(root)
     samples = []
     for entry in entries:
         frames = root / entry["frame_dir"]
-        for t in range(0, int(index["num_frames"]) - 1, stride):
+        for t in range(0, int(index["num_frames"]) - gap, stride):
             samples.append(dict(
                 img1_path=_existing(frames / f"{t:06d}.png"),
-                img2_path=_existing(frames / f"{t + 1:06d}.png"),
+                img2_path=_existing(frames / f"{t + gap:06d}.png"),
                 flow_fw_path=_existing(root / entry["flow_dir"] / f"{t:06d}.flo"),
                 video=entry["name"], frame=t,
             ))

@@ -3,9 +3,10 @@
 Every pixel is rendered analytically (no resampling of an image): the background is a sum of coloured sinusoidal
 gratings evaluated at world coordinates ``p + c_t`` (``c_t``: camera offset at frame t), and each object is a
 shape with its own procedural texture evaluated in the object's local coordinates
-``q = R(-theta_t) (p - center_t) / s_t``. The forward optical flow from frame t to t + 1 is therefore exact:
-``c_t - c_{t+1}`` on the background and ``center_{t+1} + s_{t+1} R(theta_{t+1}) q - p`` on an object (the flow of
-the surface visible at ``p`` in frame t; occluded destinations are not marked).
+``q = R(-theta_t) (p - center_t) / s_t``. The forward optical flow from frame t to t + g (``g``: the frame gap,
+1 by default) is therefore exact: ``c_t - c_{t+g}`` on the background and ``center_{t+g} + s_{t+g} R(theta_{t+g}) q
+- p`` on an object (the flow of the surface visible at ``p`` in frame t; occluded destinations are not marked).
+The camera moves at a constant velocity plus a slow sinusoidal wobble (``camera_wobble = 0``: a pure pan).
 
 Classes (the segmentation label of a pixel is the class of the topmost object, 0 = background):
 ``0 background, 1 disc, 2 square, 3 triangle``. Each class has its own texture family (rings, checks, stripes).
@@ -31,7 +32,8 @@ class SyntheticVideo:
 
     Attributes:
         frames: ``(T, H, W, 3)`` uint8 RGB frames.
-        flows: ``(T - 1, H, W, 2)`` float32 forward flow, ``flows[t]`` maps frame t to frame t + 1 (x, y order).
+        flows: ``(T - g, H, W, 2)`` float32 forward flow, ``flows[t]`` maps frame t to frame t + g (x, y order;
+            ``g``: the ``frame_gap``, 1 by default).
         masks: ``(T, H, W)`` uint8 class index of the visible surface (0 = background, see :data:`CLASS_NAMES`).
         instances: ``(T, H, W)`` uint8 object index + 1 of the visible surface (0 = background).
         meta: JSON-serialisable description: classes, fps, size, seed, objects and their trajectories.
@@ -115,6 +117,9 @@ def generate_video(
     object_speed: tuple[float, float] = (0.5, 2.5),
     rotation: bool = True,
     scaling: bool = True,
+    frame_gap: int = 1,
+    camera_wobble: float = 3.0,
+    texture_wavelength: tuple[float, float] | None = None,
 ) -> SyntheticVideo:
     """Renders one synthetic video with exact forward flow and class masks.
 
@@ -128,6 +133,12 @@ def generate_video(
         object_speed: Range of the object speeds in pixels per frame (objects bounce off the frame borders).
         rotation: Let objects rotate slowly (at most 0.03 rad per frame).
         scaling: Let objects breathe in size (up to +-10 %).
+        frame_gap: The flow ground truth maps frame t to frame t + ``frame_gap`` (1 <= gap < num_frames).
+        camera_wobble: Largest amplitude in pixels of the camera's sinusoidal wobble (each video draws its own in
+            ``[0, camera_wobble]``; period 20-60 frames); 0 = a constant-velocity pan.
+        texture_wavelength: ``(min, max)`` wavelength in pixels of the background gratings and the object patterns
+            (min >= 2); None = the defaults, relative to the frame size (background ``0.25-0.6 x`` the shorter
+            side, objects ``0.35-0.7 x`` their radius, at least 6 px). Longer waves stay matchable at larger motion.
 
     Returns:
         The :class:`SyntheticVideo`.
@@ -144,6 +155,15 @@ def generate_video(
         raise ValueError(f"num_objects must be in [0, 254], got {num_objects!r}")
     if not fps > 0:
         raise ValueError(f"fps must be positive, got {fps!r}")
+    if isinstance(frame_gap, bool) or int(frame_gap) != frame_gap or not 1 <= frame_gap < num_frames:
+        raise ValueError(f"frame_gap must be an integer in [1, num_frames - 1] = [1, {num_frames - 1}], "
+                         f"got {frame_gap!r}")
+    gap = int(frame_gap)
+    if not 0 <= camera_wobble < math.inf:
+        raise ValueError(f"camera_wobble must be a finite number >= 0 (pixels), got {camera_wobble!r}")
+    if texture_wavelength is not None and not 2 <= texture_wavelength[0] <= texture_wavelength[1] < math.inf:
+        raise ValueError(f"texture_wavelength must be (min, max) pixels with 2 <= min <= max, got "
+                         f"{tuple(texture_wavelength)!r}")
     rng = np.random.default_rng(seed)
     extent = min(height, width)
     t = np.arange(num_frames, dtype=np.float64)
@@ -151,7 +171,8 @@ def generate_video(
     # Camera: a pan at constant velocity plus a slow sinusoidal wobble; background pixel p shows world p + c_t.
     direction = rng.uniform(0, 2 * math.pi)
     speed = rng.uniform(*camera_speed)
-    wobble_amp, wobble_period, wobble_phase = rng.uniform(0, 3.0), rng.uniform(20, 60), rng.uniform(0, 2 * math.pi)
+    wobble_amp, wobble_period = rng.uniform(0, camera_wobble), rng.uniform(20, 60)
+    wobble_phase = rng.uniform(0, 2 * math.pi)
     camera = np.stack(
         [
             speed * math.cos(direction) * t + wobble_amp * np.sin(2 * math.pi * t / wobble_period + wobble_phase),
@@ -159,14 +180,20 @@ def generate_video(
         ],
         axis=1,
     )
-    background = _Gratings(rng, 6, (0.25 * extent + 4, 0.6 * extent + 8), contrast=0.45)
+    velocity_cam = (speed * math.cos(direction), speed * math.sin(direction))
+    background = _Gratings(rng, 6, texture_wavelength or (0.25 * extent + 4, 0.6 * extent + 8), contrast=0.45)
 
     objects: list[dict[str, Any]] = []
     for index in range(num_objects):
         cls = int(rng.integers(1, len(CLASS_NAMES)))
         radius = float(rng.uniform(0.08, 0.18) * extent)
         # Smallest pattern wavelength 6 px keeps bilinear interpolation error low while staying visible.
-        wavelength = float(max(6.0, rng.uniform(0.35, 0.7) * radius))
+        draw = rng.uniform(0.35, 0.7)
+        if texture_wavelength is None:
+            wavelength = float(max(6.0, draw * radius))
+        else:  # the same draw, mapped onto the requested range (the rest of the layout does not change)
+            lo, hi = texture_wavelength
+            wavelength = float(lo + (hi - lo) * (draw - 0.35) / 0.35)
         colors = rng.uniform(0, 1, (2, 3))
         colors[1] = 1 - colors[0] * rng.uniform(0.3, 0.9)  # contrast between the two pattern colours
         angle = rng.uniform(0, 2 * math.pi)
@@ -195,15 +222,16 @@ def generate_video(
 
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
     frames = np.empty((num_frames, height, width, 3), dtype=np.uint8)
-    flows = np.empty((num_frames - 1, height, width, 2), dtype=np.float32)
+    flows = np.empty((num_frames - gap, height, width, 2), dtype=np.float32)
     masks = np.zeros((num_frames, height, width), dtype=np.uint8)
     instances = np.zeros((num_frames, height, width), dtype=np.uint8)
     for f in range(num_frames):
         image = background(xs + camera[f, 0], ys + camera[f, 1])
-        if f + 1 < num_frames:
+        g = f + gap  # the flow's destination frame
+        if g < num_frames:
             flow = np.empty((height, width, 2), dtype=np.float64)
-            flow[..., 0] = camera[f, 0] - camera[f + 1, 0]
-            flow[..., 1] = camera[f, 1] - camera[f + 1, 1]
+            flow[..., 0] = camera[f, 0] - camera[g, 0]
+            flow[..., 1] = camera[f, 1] - camera[g, 1]
         for obj in objects:  # painter's order: later objects are on top
             cx, cy = obj["center"][f]
             theta, scale = obj["angle"][f], obj["scale"][f]
@@ -218,24 +246,31 @@ def generate_video(
             image[inside] = pattern * colors[0] + (1 - pattern) * colors[1]
             masks[f][inside] = obj["class_id"]
             instances[f][inside] = obj["index"] + 1
-            if f + 1 < num_frames:
-                nx, ny = obj["center"][f + 1]
-                ntheta, nscale = obj["angle"][f + 1], obj["scale"][f + 1]
+            if g < num_frames:
+                nx, ny = obj["center"][g]
+                ntheta, nscale = obj["angle"][g], obj["scale"][g]
                 ncos, nsin = math.cos(ntheta), math.sin(ntheta)
-                # p' = c_{t+1} + s_{t+1} R(theta_{t+1}) q
+                # p' = c_{t+g} + s_{t+g} R(theta_{t+g}) q
                 px = nx + nscale * (ncos * qx[inside] - nsin * qy[inside])
                 py = ny + nscale * (nsin * qx[inside] + ncos * qy[inside])
                 flow[inside, 0] = px - xs[inside]
                 flow[inside, 1] = py - ys[inside]
         frames[f] = np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
-        if f + 1 < num_frames:
+        if g < num_frames:
             flows[f] = flow
 
     meta = {
         **describe_videos(fps, height, width, num_frames),
         "seed": int(seed),
-        "flow": "forward, frame t -> t + 1, (u, v) = (x, y) pixels; exact for the surface visible at t",
-        "camera": {"offset": camera.tolist(), "convention": "background pixel p shows world point p + offset"},
+        "flow": f"forward, frame t -> t + {gap}, (u, v) = (x, y) pixels; exact for the surface visible at t",
+        "frame_gap": gap,
+        "camera": {
+            "offset": camera.tolist(),
+            "convention": "background pixel p shows world point p + offset; the offset grows by velocity per "
+                          "frame plus the wobble (a background pixel moves by -velocity per frame)",
+            "velocity": list(velocity_cam),
+            "wobble_amplitude": float(wobble_amp),
+        },
         "objects": [
             {**obj, "center_convention": "(x, y) pixels", "angle_unit": "radians"} for obj in objects
         ],

@@ -11,11 +11,29 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from midway_plugin.data import motion_tokens
 from midway_plugin.data.flo_io import write_flo
-from midway_plugin.data.flow_stats import FlowStatistics
+from midway_plugin.data.flow_stats import BIN_PX, FlowStatistics
 from midway_plugin.data.synthetic_index import INDEX_FILE, VIDEO_DIRS
 from midway_plugin.data.synthetic_render import describe_videos, generate_video
 from midway_plugin.data.video_encode import check_decord_readable, write_video
+
+
+def motion_token_summary(stats: dict[str, FlowStatistics], frame_size: tuple[int, int], frame_gap: int,
+                         recipe: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``dataset.json["motion_tokens"]``: per split, the motion in tokens of pretraining pairs (``recipe``) and of
+    the flow pairs (frames ``frame_gap`` apart, same crop), from the exact |flow| histograms."""
+    recipe = dict(recipe or {})
+    flow_recipe = {**recipe, "delta_t": (frame_gap, frame_gap)}
+    out: dict[str, Any] = {"formula": motion_tokens.FORMULA, "pretrain_pairs": {}, "flow_pairs": {}}
+    for split, s in stats.items():
+        centres = (np.arange(len(s.hist)) + 0.5) * BIN_PX
+        for key, kwargs in (("pretrain_pairs", recipe), ("flow_pairs", flow_recipe)):
+            out[key][split] = motion_tokens.token_motion_stats(
+                centres, frame_size, frame_gap=frame_gap, weights=s.hist, **kwargs)
+    return out
 
 
 def default_val_videos(num_videos: int) -> int:
@@ -39,6 +57,10 @@ def write_synthetic_dataset(
     val_videos: int | None = None,
     camera_speed: tuple[float, float] = (0.5, 2.0),
     object_speed: tuple[float, float] = (0.5, 2.5),
+    frame_gap: int = 1,
+    camera_wobble: float = 3.0,
+    texture_wavelength: tuple[float, float] | None = None,
+    token_recipe: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Writes ``num_videos`` synthetic videos with their ground truth under ``out``.
 
@@ -62,9 +84,16 @@ def write_synthetic_dataset(
             :func:`default_val_videos`: a quarter); their mp4 files go to ``OUT/videos_val``.
         camera_speed: Range of the camera pan speed, pixels per frame.
         object_speed: Range of the object speeds, pixels per frame.
+        frame_gap: ``flow_dir/NNNNNN.flo`` maps frame N to frame N + ``frame_gap`` (``num_frames - frame_gap``
+            files); the flow benchmark pairs frames ``frame_gap`` apart.
+        camera_wobble: Largest wobble amplitude of the camera, pixels (0: a constant-velocity pan).
+        texture_wavelength: ``(min, max)`` texture wavelength in pixels (None: relative to the frame size).
+        token_recipe: Keyword arguments of :func:`~midway_plugin.data.motion_tokens.token_motion_stats`
+            (``crop_scale``, ``input_size``, ``patch_size``, ``delta_t``) for the ``motion_tokens`` statistics of
+            the pretraining pairs (None: the tiny preset and the demo recipe).
 
     Returns:
-        The content of ``OUT/dataset.json`` (with ``splits`` and per-split ``flow_stats``).
+        The content of ``OUT/dataset.json`` (with ``splits``, per-split ``flow_stats`` and ``motion_tokens``).
 
     Raises:
         ValueError: An argument is out of range, or decord cannot read a written video back.
@@ -96,7 +125,8 @@ def write_synthetic_dataset(
         name = f"{prefix}_{i:04d}"
         split = "val" if i >= num_videos - num_val else "train"
         video = generate_video(num_frames, (height, width), num_objects, seed=seed + i, fps=fps,
-                               camera_speed=camera_speed, object_speed=object_speed)
+                               camera_speed=camera_speed, object_speed=object_speed, frame_gap=frame_gap,
+                               camera_wobble=camera_wobble, texture_wavelength=texture_wavelength)
         video_path = root / video_dirs[split] / f"{name}.mp4"
         # A rerun with another split must not leave the video in the other folder (pretraining reads a folder).
         for other in video_dirs.values():
@@ -109,7 +139,7 @@ def write_synthetic_dataset(
         mask_dir.mkdir(exist_ok=True)
         for f, flow in enumerate(video.flows):
             write_flo(flow_dir / f"{f:06d}.flo", flow)
-            stats[split].add(flow, video.instances[f], video.instances[f + 1])
+            stats[split].add(flow, video.instances[f], video.instances[f + frame_gap])
         for f, mask in enumerate(video.masks):
             Image.fromarray(mask, mode="L").save(mask_dir / f"{f:06d}.png")
         entry = {
@@ -135,16 +165,20 @@ def write_synthetic_dataset(
         "num_objects": int(num_objects),
         "camera_speed": [float(v) for v in camera_speed],
         "object_speed": [float(v) for v in object_speed],
+        "camera_wobble": float(camera_wobble),
+        "texture_wavelength": None if texture_wavelength is None else [float(v) for v in texture_wavelength],
+        "frame_gap": int(frame_gap),
         "video_codec": f"libx264 {pix_fmt} crf {int(crf)}",
         "seed": int(seed),
-        "flow_format": "Middlebury .flo, flow_dir/NNNNNN.flo = forward flow frame NNNNNN -> NNNNNN + 1",
+        "flow_format": f"Middlebury .flo, flow_dir/NNNNNN.flo = forward flow frame NNNNNN -> NNNNNN + {frame_gap}",
         "mask_format": "8-bit PNG, class index per pixel, 0 = background",
         "frame_format": "8-bit RGB PNG, frame_dir/NNNNNN.png" if save_frames else "not written (save_frames=False)",
         "splits": splits,
         "flow_stats": {
-            "unit": "pixels per frame step (|flow| of consecutive frames); fractions of all pixels",
+            "unit": f"pixels per flow step (|flow| of frames {frame_gap} apart); fractions of all pixels",
             **{split: s.summary() for split, s in stats.items()},
         },
+        "motion_tokens": motion_token_summary(stats, (height, width), frame_gap, token_recipe),
         "videos": entries,
     }
     (root / INDEX_FILE).write_text(json.dumps(summary, indent=2))

@@ -65,6 +65,7 @@ def run_pretraining(
     from pytorch_lightning import seed_everything
 
     from midway_plugin.lightly.divergence import WeightGuard
+    from midway_plugin.lightly.generated_motion import report_generated_motion
     from midway_plugin.lightly.midway import NonFiniteLossError
     from midway_plugin.lightly.preemption import StopOnSignal
     from midway_plugin.lightly.reproducible import SeedEveryStep
@@ -99,6 +100,7 @@ def run_pretraining(
         )
     seed_everything(int(config["seed"]), workers=True, verbose=False)
     dataset = build_dataset(config)
+    report_generated_motion(config)  # make-video output: the motion of a pair in tokens (warns below one)
     loader = build_dataloader(config, dataset)
     model = build_model(config, dataset.mode)
     if resume_official is not None:

@@ -1,7 +1,8 @@
 """`MidwaySyntheticFlow`: a ``midway make-video`` folder as an MMFlow dataset (frame pairs + exact forward flow).
 
 Reads the folder unchanged: ``dataset.json`` (the train/val split by video), the lossless PNG frames
-``frames/NAME/NNNNNN.png`` and the forward flow ``flow/NAME/NNNNNN.flo`` (frame N -> N + 1, Middlebury format,
+``frames/NAME/NNNNNN.png`` and the forward flow ``flow/NAME/NNNNNN.flo`` (frame N -> N + G, G = ``frame_gap`` of
+``dataset.json``, ``midway make-video --frame-gap``, 1 by default; Middlebury format,
 read by MMFlow's own ``LoadAnnotations``). Every pixel has ground truth (``gt_valid_fw`` is not set), so the EPE
 is over all pixels, occluded ones included (as Sintel's "all").
 """
@@ -20,7 +21,8 @@ __all__ = ["MidwaySyntheticFlow"]
 
 @DATASETS.register_module()
 class MidwaySyntheticFlow(BaseDataset):
-    """The consecutive frame pairs (t, t + 1) of one split of a ``midway make-video`` output, with their flow.
+    """The frame pairs (t, t + G) of one split of a ``midway make-video`` output, with their flow (G: the
+    folder's ``frame_gap``, 1 by default).
 
     Args:
         data_root: The ``midway make-video --out`` folder.

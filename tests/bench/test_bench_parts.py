@@ -9,7 +9,7 @@ import pytest
 from midway_plugin.bench.report import compare, markdown, summarize
 from midway_plugin.bench.stages import Stage, run_stages
 from midway_plugin.bench.variants import VARIANTS, parse_variants
-from midway_plugin.bench.zeroshot import compose_flow, evaluate, token_average
+from midway_plugin.bench.zeroshot import compose_flow, evaluate, load_pairs, token_average
 from midway_plugin.cli import main
 
 
@@ -19,6 +19,22 @@ def test_compose_flow_chains_translations_and_marks_pixels_that_leave() -> None:
     np.testing.assert_allclose(total, np.broadcast_to([3.5, -0.5], total.shape))
     assert not valid[:, -3:].any() and not valid[0].any()  # x + 3.5 > 15 and y - 0.5 < 0 leave the frame
     assert valid[1:, :12].all()
+
+
+def test_ground_truth_composes_flow_files_of_a_frame_gap(tmp_path, capsys) -> None:
+    """Flow files spanning 2 frames (make-video --frame-gap 2) give the same 4-frame ground truth as 1-frame ones."""
+    truth = {}
+    for gap in (1, 2):
+        out = tmp_path / f"gap{gap}"
+        argv = ["make-video", "--out", str(out), "--frames", "8", "--size", "32x32", "--pan-only", "--frame-gap",
+                str(gap), "--no-save-frames", "--camera-speed", "1,1"]
+        assert main(argv) == 0
+        pairs = load_pairs(out, ["synth_0000"], gap=4, pairs_per_video=2, patch=8)
+        truth[gap] = np.stack([p.pixel_flow for p in pairs])
+        assert [p.source_index for p in pairs] == [0, 3]
+    np.testing.assert_allclose(truth[2], truth[1], atol=1e-4)
+    with pytest.raises(ValueError, match="multiple of 2"):
+        load_pairs(tmp_path / "gap2", ["synth_0000"], gap=3, pairs_per_video=1, patch=8)
 
 
 def test_compose_flow_follows_a_varying_field() -> None:
