@@ -70,6 +70,9 @@ def register(subparsers: Any) -> None:
     g.add_argument("--zs-gap", type=int, help="frames between the two frames of a zero-shot pair")
     g.add_argument("--zs-pairs", type=int, help="zero-shot pairs per held-out video")
     q.set_defaults(func=run)
+    from midway_plugin.commands.bench_learnability import add_parser as add_learnability
+
+    add_learnability(sub)
 
 
 def settings_from_args(args: argparse.Namespace):
