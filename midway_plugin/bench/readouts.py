@@ -24,8 +24,9 @@ Pure computations (numpy + torch, no framework, nothing of the package) of the z
   error: the end-point error of the off-source argmax. Both are scored on moving tokens whose true destination
   token is itself off-source. Control: the same metric for a **uniform** heatmap on the same tokens
   (:func:`uniform_peak_error` for the peak: the mean error over the off-source tokens, the expected error of a
-  peak drawn at random), which is not 0 for the direction: the border clips the off-source region, and that
-  geometry alone correlates with motion (content near the left edge tends to move right, into the frame).
+  peak drawn at random). The uniform direction is not 0: the border clips the off-source region, so the
+  uniform centroid points into the frame, and that geometry alone can correlate with the motion of the scored
+  tokens. Only the difference from the control says that a heatmap measures motion.
 """
 from __future__ import annotations
 

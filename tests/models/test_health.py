@@ -9,7 +9,6 @@ import torch
 import torch.nn.functional as F
 
 from midway_plugin.models import MidwayConfig, MidwayNetwork, forward_prediction_loss
-from midway_plugin.models.midway import MidwayOutput
 from midway_plugin.models.health import (
     copy_losses,
     cross_image_cosine,
@@ -20,6 +19,7 @@ from midway_plugin.models.health import (
     relative_entropy,
     view_image_ids,
 )
+from midway_plugin.models.midway import MidwayOutput
 
 
 def tiny(**changes) -> MidwayNetwork:
