@@ -8,7 +8,9 @@ For every variant (:mod:`~midway_plugin.bench.variants`) and seed, on the same g
 4. ``mim train mmflow`` finetune (encoder + pretrained dynamics + DPT head; the base model gets randomly
    initialised dynamics of the same architecture) → ``mim test mmflow`` (EPE),
 5. ``mim train mmflow`` frozen readout (only the DPT head trains) → ``mim test mmflow`` (EPE),
-6. zero-shot token correspondence on held-out pairs (:mod:`~midway_plugin.bench.zeroshot`).
+6. zero-shot token correspondence on held-out pairs and the readouts of :mod:`~midway_plugin.bench.readouts`
+   (local-window matching per level, the dynamics' share of the headroom, off-source heatmap readouts beside a
+   uniform heatmap) at the pair gap ``zs_gap`` (:mod:`~midway_plugin.bench.zeroshot`).
 
 Once per run: ``midway make-video`` (split by video into train and val) and the model-free references (zero
 flow, OpenCV Farneback, the token oracle). Everything lands in ``--out``: ``results.json`` (rewritten after every
@@ -82,6 +84,8 @@ class Settings:
     zs_gap: int = 4
     zs_pairs: int = 4
     zs_repeats: int = 8
+    zs_window: int = 3  # local-window matching: ±k tokens
+    zs_offsource_radius: int = 1  # heatmap readouts: tokens this close to the source are excluded
 
     def units(self) -> list[tuple[Variant, int]]:
         """(variant, seed) in run order: every headline seed first (seed by seed), then the ablations."""
@@ -142,7 +146,8 @@ class Run:
 
     def _zs_args(self) -> list[str]:
         s = self.settings
-        return ["--gap", str(s.zs_gap), "--pairs-per-video", str(s.zs_pairs), "--repeats", str(s.zs_repeats)]
+        return ["--gap", str(s.zs_gap), "--pairs-per-video", str(s.zs_pairs), "--repeats", str(s.zs_repeats),
+                "--window", str(s.zs_window), "--offsource-radius", str(s.zs_offsource_radius)]
 
     def _unit(self, variant: Variant, seed: int) -> None:
         s = self.settings

@@ -67,8 +67,47 @@ def summarize(units: dict[str, dict[str, Any]], variants: list[str]) -> dict[str
     out: dict[str, Any] = {"variants": per_variant, "reference": refs,
                            "zeroshot_data": (reference.get("result") or {}).get("data"),
                            "flow_zero_epe": stats.get("mean") if stats else None, "flow_stats": stats}
+    out["readouts"] = summarize_readouts(units, variants)
     if "base" in per_variant and "full" in per_variant:
         out["full_vs_base"] = compare(per_variant["base"], per_variant["full"])
+    return out
+
+
+def _leaves(value: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested dict flattened to ``"a.b.c"`` keys."""
+    if not isinstance(value, dict):
+        return {prefix: value}
+    out: dict[str, Any] = {}
+    for key, v in value.items():
+        out.update(_leaves(v, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def summarize_readouts(units: dict[str, dict[str, Any]], variants: list[str]) -> dict[str, Any]:
+    """Per variant, mean ± std over seeds of every number of the zero-shot readouts (``readouts`` of the stage).
+
+    Returns:
+        Variant → ``{"values": {"local_window.levels.level3": mean_std, ...}, "reasons": [why a number is
+        missing, ...], "dynamics": whether the headroom and heatmap readouts exist}``; variants without any
+        zero-shot readouts are left out.
+    """
+    out: dict[str, Any] = {}
+    for name in variants:
+        per_seed = [u["zeroshot"]["result"]["readouts"] for key, u in sorted(units.items())
+                    if key.startswith(f"{name}/seed") and u.get("zeroshot", {}).get("status") == "ok"
+                    and isinstance((u["zeroshot"].get("result") or {}).get("readouts"), dict)]
+        if not per_seed:
+            continue
+        numbers: dict[str, list[float]] = {}
+        reasons: set[str] = set()
+        for readouts in per_seed:
+            for key, v in _leaves(readouts).items():
+                if key.endswith("reason") and isinstance(v, str):
+                    reasons.add(v)
+                elif isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                    numbers.setdefault(key, []).append(float(v))
+        out[name] = {"values": {k: _mean_std(v) for k, v in numbers.items()}, "reasons": sorted(reasons),
+                     "dynamics": any(r.get("headroom") is not None for r in per_seed)}
     return out
 
 
@@ -151,6 +190,7 @@ def markdown(results: dict[str, Any]) -> str:
                      f"{summary['flow_zero_epe']:.2f} (the mean flow magnitude; median {st['median']:.2f}, 95th "
                      f"percentile {st['p95']:.2f}, max {st['max']:.2f} px; {st['occluded_fraction']:.1%} of the "
                      "pixels occluded in the next frame)."]
+    text += readouts_markdown(summary.get("readouts") or {})
     comparison = summary.get("full_vs_base") or {}
     if comparison:
         text += ["", "## Full Midway vs base", "",
@@ -168,6 +208,63 @@ def markdown(results: dict[str, Any]) -> str:
         text += ["", "## Stages that did not succeed", ""]
         text += [f"- `{f['stage']}`: {f['status']}: {f['error']} (log `{f['log']}`)" for f in results["failures"]]
     return "\n".join(text) + "\n"
+
+
+def readouts_markdown(readouts: dict[str, Any]) -> list[str]:
+    """The three zero-shot readout tables (docs/bench.md, "Definitions"); no lines without readouts."""
+    if not readouts:
+        return []
+
+    def cell(values: dict[str, Any], key: str, digits: int = 2) -> str:
+        return _fmt(values.get(key), digits)
+
+    first = next(iter(readouts.values()))["values"]
+    levels = sorted({k.split(".")[2] for r in readouts.values() for k in r["values"]
+                     if k.startswith("local_window.levels.")}, key=lambda k: int(k.removeprefix("level")))
+    text = ["", "## Zero-shot readouts (moving tokens only)", "",
+            f"(a) Local-window matching (±{cell(first, 'local_window.window', 0)} tokens) of the encoder features "
+            "per level: EPE (px) ↓ on tokens that move at least one token; references on the same tokens.", "",
+            "| Variant | moving tokens | " + " | ".join(f"block {k.removeprefix('level')}" for k in levels) + " |",
+            "|" + "---|" * (2 + len(levels))]
+    for name, r in readouts.items():
+        v = r["values"]
+        text.append(f"| {VARIANTS[name].label} | {cell(v, 'local_window.moving_tokens', 0)} | "
+                    + " | ".join(cell(v, f"local_window.levels.{k}") for k in levels) + " |")
+    text += ["", "References on the same tokens: " + ", ".join(
+        f"{label} {cell(first, f'local_window.references.{m}')}"
+        for m, label in (("zero", "zero flow"), ("farneback", "OpenCV Farneback"),
+                         ("window-oracle", "window oracle (the best token in the window)"))) + "."]
+    dyn = {n: r for n, r in readouts.items() if r["dynamics"]}
+    if dyn:
+        text += ["", "(b) The dynamics' share of the headroom, (copy − predictor) / (copy − ground-truth warp), and "
+                     "the same share with the target frame replaced by the source (motion use); losses are means "
+                     "over the pairs.", "",
+                 "| Variant | level | copy | predictor | GT warp | share ↑ | motion-use share | share − motion-use |",
+                 "|---|---|---|---|---|---|---|---|"]
+        for name, r in dyn.items():
+            v = r["values"]
+            keys = sorted({k.split(".")[1] for k in v if k.startswith("headroom.")},
+                          key=lambda k: int(k.removeprefix("level")))
+            for k in keys:
+                h = f"headroom.{k}"
+                text.append(f"| {VARIANTS[name].label} | block {k.removeprefix('level')} | {cell(v, h + '.copy', 4)} | "
+                            f"{cell(v, h + '.predictor', 4)} | {cell(v, h + '.warp', 4)} | {cell(v, h + '.share', 3)} | "
+                            f"{cell(v, h + '.motion_use_share', 3)} | {cell(v, h + '.share_minus_motion_use', 3)} |")
+        text += ["", "(c) Off-source perturbation heatmap (the source token and tokens within the off-source radius "
+                     "excluded), each beside a uniform heatmap on the same tokens.", "",
+                 "| Variant | block | tokens | direction ↑ | uniform | difference | peak EPE ↓ | uniform | "
+                 "difference |", "|---|---|---|---|---|---|---|---|---|"]
+        for name, r in dyn.items():
+            v = r["values"]
+            text.append(f"| {VARIANTS[name].label} | {cell(v, 'heatmap.block', 0)} | "
+                        f"{cell(v, 'heatmap.direction_tokens', 0)} | {cell(v, 'heatmap.direction', 3)} | "
+                        f"{cell(v, 'heatmap.direction_uniform', 3)} | {cell(v, 'heatmap.direction_minus_uniform', 3)} | "
+                        f"{cell(v, 'heatmap.peak_epe')} | {cell(v, 'heatmap.peak_epe_uniform')} | "
+                        f"{cell(v, 'heatmap.peak_epe_minus_uniform')} |")
+    reasons = sorted({(VARIANTS[n].label, why) for n, r in readouts.items() for why in r["reasons"]})
+    if reasons:
+        text += ["", "Missing readouts (—): " + "; ".join(f"{label}: {why}" for label, why in reasons) + "."]
+    return text
 
 
 def _yes_no(value: bool | None) -> str:

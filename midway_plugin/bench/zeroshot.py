@@ -152,33 +152,179 @@ def reference_predictions(pair: Pair, patch: int) -> dict[str, np.ndarray]:
     }
 
 
-def model_predictions(model, pair: Pair, *, repeats: int, top_k: int, seed: int) -> dict[str, np.ndarray]:
-    """Token displacements of feature matching and (with dynamics) perturbation for one pair."""
+@dataclass
+class Encoded:
+    """One pair through a model: features at every level and (with dynamics) the perturbation heatmaps."""
+
+    source: list  # (1, N, D) per feature level, low → high, CLS first
+    target: list
+    grid: tuple[int, int]
+    patch: int
+    prefix: int
+    block: int  # the perturbed / plain-matching level (the highest objective level)
+    heat: "object | None"  # torch (N, N) perturbation heatmap of every source token, None without dynamics
+
+
+def encode_pair(model, pair: Pair, *, repeats: int, seed: int) -> Encoded:
+    """Encodes a pair once; the perturbation heatmaps of every source token at the analysis' default level."""
     import torch
 
+    from midway_plugin.analysis import encode_frames, pair_from_levels, perturbation_heatmaps
     from midway_plugin.analysis.frames import normalize_frames
-    from midway_plugin.analysis import encode_frames, perturbation_heatmaps, prepare_pair
 
     patch = int(model.encoder.patch_size)
     grid = (pair.frames.shape[1] // patch, pair.frames.shape[2] // patch)
     x = normalize_frames(pair.frames)
     block = int(model.cfg.feature_levels[-2])  # the highest objective level (analysis default), also without dynamics
-    level_index = list(model.cfg.feature_levels).index(block)
-    prefix = int(model.encoder.num_prefix_tokens)
     with torch.no_grad():
-        feats = torch.nn.functional.normalize(encode_frames(model, x)[level_index][:, prefix:], dim=-1)
+        levels = encode_frames(model, x)
+    src, tgt = [f[0:1] for f in levels], [f[1:2] for f in levels]
+    heat = None
+    if model.cfg.latent_dynamics:
+        p = pair_from_levels(model, src, tgt, block, grid=grid)
+        heat = perturbation_heatmaps(model, p, list(range(grid[0] * grid[1])), repeats=repeats,
+                                     generator=torch.Generator().manual_seed(seed)).reshape(grid[0] * grid[1], -1)
+    return Encoded(src, tgt, grid, patch, int(model.encoder.num_prefix_tokens), block, heat)
+
+
+def model_predictions(model, enc: Encoded, *, top_k: int) -> dict[str, np.ndarray]:
+    """Token displacements of feature matching and (with dynamics) perturbation for one encoded pair."""
+    import torch
+
+    level_index = list(model.cfg.feature_levels).index(enc.block)
+    feats = torch.nn.functional.normalize(torch.cat([enc.source[level_index], enc.target[level_index]])[:, enc.prefix:],
+                                          dim=-1)
     sims = feats[0] @ feats[1].T  # (source, target)
-    out = {"feature": _token_offsets(sims.argmax(dim=1).numpy(), grid, patch)}
-    if not model.cfg.latent_dynamics:
+    out = {"feature": _token_offsets(sims.argmax(dim=1).numpy(), enc.grid, enc.patch)}
+    if enc.heat is None:
         return out
-    p = prepare_pair(model, x[0:1], x[1:2], block)
-    heat = perturbation_heatmaps(model, p, list(range(grid[0] * grid[1])), repeats=repeats,
-                                 generator=torch.Generator().manual_seed(seed)).reshape(grid[0] * grid[1], -1)
-    out["perturbation-peak"] = _token_offsets(heat.argmax(dim=1).numpy(), grid, patch)
+    heat = enc.heat
+    out["perturbation-peak"] = _token_offsets(heat.argmax(dim=1).numpy(), enc.grid, enc.patch)
     candidates = heat.topk(min(top_k, heat.shape[1]), dim=1).indices  # (source, k)
     picked = sims.gather(1, candidates).argmax(dim=1)
-    out["perturbation-track"] = _token_offsets(candidates[torch.arange(len(picked)), picked].numpy(), grid, patch)
+    out["perturbation-track"] = _token_offsets(candidates[torch.arange(len(picked)), picked].numpy(), enc.grid,
+                                               enc.patch)
     return out
+
+
+#: Ground-truth motion (tokens) from which a token counts as moving in the readouts.
+MIN_MOTION_TOKENS = 1.0
+
+
+class Readouts:
+    """Collects the readouts of :mod:`~midway_plugin.bench.readouts` over the pairs of one model (see there).
+
+    Args:
+        model: the ``MidwayNetwork`` in eval mode.
+        window: local-window half-size ``k`` in tokens.
+        radius: off-source radius of the heatmap readouts in tokens.
+    """
+
+    def __init__(self, model, window: int, radius: int) -> None:
+        from midway_plugin.bench.readouts import offsource_mask, window_mask
+
+        window_mask((1, 1), window)  # checks k
+        offsource_mask((1, 1), radius)  # checks the radius
+        self.model, self.window, self.radius = model, window, radius
+        self.matching: dict[str, list[np.ndarray]] = {}
+        self.losses: list[dict[str, dict[str, float]]] = []
+        self.heatmap: dict[str, list[np.ndarray]] = {}
+        self.block: int | None = None
+
+    def add(self, pair: Pair, enc: Encoded) -> None:
+        """Scores one encoded pair."""
+        from midway_plugin.bench import readouts as r
+
+        self.block = enc.block
+        moving = r.moving_tokens(pair.token_flow, pair.token_valid, enc.patch, MIN_MOTION_TOKENS)
+        dense = _farneback(pair.frames)
+        refs = {"zero": np.zeros_like(pair.token_flow),
+                "farneback": token_average(dense, np.ones(dense.shape[:2], dtype=bool), enc.patch)[0],
+                "window-oracle": r.window_oracle(pair.token_flow, enc.patch, self.window)}
+        for name, disp in refs.items():
+            self.matching.setdefault(name, []).append(r.endpoint_errors(disp, pair.token_flow, moving))
+        for i, block in enumerate(self.model.cfg.feature_levels):
+            match = r.local_window_match(enc.source[i][0, enc.prefix:], enc.target[i][0, enc.prefix:], enc.grid,
+                                         self.window) * enc.patch
+            self.matching.setdefault(self.model.level_key(i), []).append(
+                r.endpoint_errors(match, pair.token_flow, moving))
+        if not self.model.has_dynamics:
+            return
+        self.losses.append(self._losses(pair, enc))
+        scored = (moving & r.offsource_destinations(pair.token_flow, enc.patch, self.radius)).ravel()
+        heat = enc.heat.numpy().astype(np.float64)
+        uniform = np.ones_like(heat)
+        values = {
+            "direction": r.heatmap_direction(heat, pair.token_flow, self.radius),
+            "direction_uniform": r.heatmap_direction(uniform, pair.token_flow, self.radius),
+            "peak_epe": r.offsource_peak_error(heat, pair.token_flow, enc.patch, self.radius),
+            "peak_epe_uniform": r.uniform_peak_error(pair.token_flow, enc.patch, self.radius),
+        }
+        for name, v in values.items():
+            self.heatmap.setdefault(name, []).append(v[scored])
+
+    def _losses(self, pair: Pair, enc: Encoded) -> dict[str, dict[str, float]]:
+        """Per objective level: copy, predictor, motion-use (``models.health``) and ground-truth-warp losses."""
+        import torch
+
+        from midway_plugin.bench.readouts import warp_tokens
+        from midway_plugin.models import forward_prediction_loss
+        from midway_plugin.models.health import dynamics_health
+        from midway_plugin.models.midway import MidwayOutput
+
+        model, src, tgt = self.model, enc.source, enc.target
+        with torch.no_grad():
+            dyn = model.run_dynamics(src, tgt, teacher=False, grid=enc.grid)
+            level_losses = {model.level_key(i): forward_prediction_loss(dyn.predictions[i], tgt[i])
+                            for i in model.objective_indices}
+            output = MidwayOutput(loss=torch.stack(list(level_losses.values())).mean(), level_losses=level_losses,
+                                  dynamics=dyn, src_levels=src, tgt_levels=tgt, grid=enc.grid)
+            rows = dynamics_health(model, output, source_features=src)  # the target frame replaced by the source
+            for i in model.objective_indices:
+                spatial = warp_tokens(src[i][0, enc.prefix:], pair.token_flow, pair.token_valid, enc.patch)
+                warped = torch.cat([src[i][0, :enc.prefix], spatial])[None]
+                rows[model.level_key(i)]["warp"] = float(forward_prediction_loss(warped, tgt[i]))
+        return rows
+
+    def result(self) -> dict:
+        """``local_window``, ``headroom`` and ``heatmap`` (the last two None for a model without dynamics)."""
+        from midway_plugin.bench.readouts import headroom_share, mean_or_nan
+
+        what = f"moving tokens (ground-truth motion >= {MIN_MOTION_TOKENS:g} token)"
+        refs = {m: mean_or_nan(self.matching.get(m, []), what) for m in ("zero", "farneback", "window-oracle")}
+        some = refs["zero"]
+        local = {"window": self.window, "moving_tokens": some["tokens"], "reason": some["reason"],
+                 "references": {m: v["value"] for m, v in refs.items()},
+                 "levels": {self.model.level_key(i): mean_or_nan(self.matching.get(self.model.level_key(i), []),
+                                                                 what)["value"]
+                            for i in range(len(self.model.cfg.feature_levels))}}
+        out = {"local_window": local, "headroom": None, "heatmap": None}
+        if not self.model.has_dynamics:
+            return out
+        headroom = {}
+        for key in self.losses[0] if self.losses else []:
+            mean = {k: float(np.mean([row[key][k] for row in self.losses])) for k in ("copy", "predictor",
+                                                                                      "motion_use", "warp")}
+            share, reason = headroom_share(mean["copy"], mean["predictor"], mean["warp"])
+            still, _ = headroom_share(mean["copy"], mean["motion_use"], mean["warp"])
+            headroom[key] = {**mean, "share": share, "motion_use_share": still, "share_minus_motion_use": share - still,
+                             "reason": reason}
+        out["headroom"] = headroom
+        what = (f"moving tokens whose true destination is off-source (more than {self.radius} token(s) from the "
+                "source)")
+        heat = {}
+        for metric in ("direction", "peak_epe"):
+            model_v = np.concatenate(self.heatmap.get(metric, [np.zeros(0)]))
+            uniform = np.concatenate(self.heatmap.get(f"{metric}_uniform", [np.zeros(0)]))
+            both = np.isfinite(model_v) & np.isfinite(uniform)  # the same tokens for the model and its control
+            m, u = mean_or_nan([model_v[both]], what), mean_or_nan([uniform[both]], what)
+            heat[metric] = m["value"]
+            heat[f"{metric}_uniform"] = u["value"]
+            heat[f"{metric}_minus_uniform"] = m["value"] - u["value"]
+            heat[f"{metric}_tokens"] = m["tokens"]
+            heat.setdefault("reason", m["reason"])
+        out["heatmap"] = {"block": self.block, "offsource_radius": self.radius, **heat}
+        return out
 
 
 def evaluate(pairs: list[Pair], predict, patch: int) -> dict[str, dict[str, float]]:
@@ -210,20 +356,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=8)
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--window", type=int, default=3,
+                        help="local-window matching: half-size k in tokens (readout a; needs --export)")
+    parser.add_argument("--offsource-radius", type=int, default=1,
+                        help="heatmap readouts: target tokens within this many tokens of the source are excluded")
     parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
     args = parser.parse_args(argv)
+    if args.window < 1 or args.offsource_radius < 0:
+        print(f"zeroshot: error: --window must be >= 1 (got {args.window}) and --offsource-radius >= 0 (got "
+              f"{args.offsource_radius}), in tokens", file=sys.stderr)
+        return 2
     import torch
 
     torch.set_num_threads(1)
     start = time.perf_counter()
+    readouts = None
     if args.export is not None:
         from midway_plugin.models import build_from_export
 
         model = build_from_export(args.export).eval()
         patch = int(model.encoder.patch_size)
+        readouts = Readouts(model, args.window, args.offsource_radius)
 
         def predict(pair: Pair) -> dict[str, np.ndarray]:
-            return model_predictions(model, pair, repeats=args.repeats, top_k=args.top_k, seed=args.seed)
+            enc = encode_pair(model, pair, repeats=args.repeats, seed=args.seed)
+            readouts.add(pair, enc)
+            return model_predictions(model, enc, top_k=args.top_k)
     else:
         patch = args.patch
 
@@ -237,15 +395,20 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "methods": evaluate(pairs, predict, patch),
         "data": data_summary(pairs),
-        "settings": {"gap": args.gap, "pairs_per_video": args.pairs_per_video, "patch": patch,
+        "settings": {"gap": args.gap, "window": args.window, "offsource_radius": args.offsource_radius,
+                     "min_motion_tokens": MIN_MOTION_TOKENS, "pairs_per_video": args.pairs_per_video, "patch": patch,
                      "repeats": args.repeats, "top_k": args.top_k, "seed": args.seed,
                      "videos": args.videos.split(","), "export": str(args.export) if args.export else None},
         "seconds": time.perf_counter() - start,
     }
+    if readouts is not None:
+        result["readouts"] = readouts.result()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     for method, r in result["methods"].items():
         print(f"{method}: EPE {r['epe']:.3f} px over {r['tokens']} tokens")
+    if readouts is not None:
+        print("readouts:", json.dumps(result["readouts"]))
     return 0
 
 

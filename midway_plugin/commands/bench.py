@@ -69,6 +69,9 @@ def register(subparsers: Any) -> None:
     g.add_argument("--flow-iters", type=int, help="mmflow finetune / frozen readout iterations")
     g.add_argument("--zs-gap", type=int, help="frames between the two frames of a zero-shot pair")
     g.add_argument("--zs-pairs", type=int, help="zero-shot pairs per held-out video")
+    g.add_argument("--zs-window", type=int, help="zero-shot local-window matching: half-size k in tokens (default 3)")
+    g.add_argument("--zs-offsource-radius", type=int,
+                   help="zero-shot heatmap readouts: exclude target tokens this close to the source (default 1)")
     q.set_defaults(func=run)
     from midway_plugin.commands.bench_learnability import add_parser as add_learnability
 
@@ -87,7 +90,7 @@ def settings_from_args(args: argparse.Namespace):
     values: dict[str, Any] = dict(QUICK) if args.quick else {}
     flags = ("seeds", "ablation_seeds", "num_videos", "val_videos", "frames", "size", "objects", "pretrain_videos",
              "pretrain_config", "preset", "pretrain_steps", "batch_size", "accelerator", "devices", "configs_dir",
-             "seg_iters", "flow_iters", "zs_gap", "zs_pairs")
+             "seg_iters", "flow_iters", "zs_gap", "zs_pairs", "zs_window", "zs_offsource_radius")
     values.update({k: getattr(args, k) for k in flags if getattr(args, k) is not None})
     settings = Settings(out=args.out, variants=variants, jobs=args.jobs, **values)
     _check(settings)
@@ -106,6 +109,8 @@ def _check(s) -> None:
                                 f"got {s.pretrain_steps}"),
         (s.seg_iters >= 1 and s.flow_iters >= 1, "--seg-iters and --flow-iters must be >= 1"),
         (s.zs_gap >= 1 and s.zs_pairs >= 1, "--zs-gap and --zs-pairs must be >= 1"),
+        (s.zs_window >= 1, f"--zs-window must be >= 1 (tokens), got {s.zs_window}"),
+        (s.zs_offsource_radius >= 0, f"--zs-offsource-radius must be >= 0 (tokens), got {s.zs_offsource_radius}"),
         (s.pretrain_config.is_file(), f"--pretrain-config {str(s.pretrain_config)!r} does not exist"),
         (s.configs_dir.is_dir(), f"--configs-dir {str(s.configs_dir)!r} is not a directory"),
         (s.pretrain_videos is None or s.pretrain_videos.exists(),

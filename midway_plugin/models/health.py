@@ -127,7 +127,9 @@ def source_frame_features(network: MidwayNetwork, output: MidwayOutput) -> list[
 
 
 @torch.no_grad()
-def motion_use_losses(network: MidwayNetwork, output: MidwayOutput) -> dict[str, torch.Tensor]:
+def motion_use_losses(
+    network: MidwayNetwork, output: MidwayOutput, source_features: list[torch.Tensor] | None = None
+) -> dict[str, torch.Tensor]:
     """The predictor's loss per level when the target frame is replaced by the source frame.
 
     The same top-down pass (:meth:`MidwayNetwork.run_dynamics`, teacher projections) on the same student source
@@ -138,12 +140,15 @@ def motion_use_losses(network: MidwayNetwork, output: MidwayOutput) -> dict[str,
     Args:
         network: the network that produced ``output``.
         output: :meth:`MidwayNetwork.forward` with ``return_features=True``.
+        source_features: the source frame's features standing in for the target's (low → high, CLS first);
+            None = :func:`source_frame_features` (the layout of a pretraining batch). An evaluation of single
+            pairs (``midway_plugin.bench.zeroshot``) passes the source features it encoded.
 
     Returns:
         Level key → 0-dim loss.
     """
     src, tgt = _features(output)
-    still = source_frame_features(network, output)
+    still = source_frame_features(network, output) if source_features is None else source_features
     dyn = network.run_dynamics([s.detach() for s in src], still, teacher=True, grid=output.grid)
     return {network.level_key(i): forward_prediction_loss(dyn.predictions[i], tgt[i])
             for i in network.objective_indices}
@@ -162,17 +167,20 @@ def gate_means(network: MidwayNetwork, dynamics: DynamicsOutput) -> dict[str, to
 
 
 @torch.no_grad()
-def dynamics_health(network: MidwayNetwork, output: MidwayOutput) -> dict[str, dict[str, float]]:
+def dynamics_health(
+    network: MidwayNetwork, output: MidwayOutput, source_features: list[torch.Tensor] | None = None
+) -> dict[str, dict[str, float]]:
     """Per level: the predictor's loss, the copy loss, the motion-use loss and the mean gate.
 
     Args:
         network: the network that produced ``output``.
         output: :meth:`MidwayNetwork.forward` with ``return_features=True`` (and ``return_gates=True`` for gates).
+        source_features: passed to :func:`motion_use_losses`.
 
     Returns:
         Level key → ``{"predictor", "copy", "motion_use"[, "gate"]}`` floats.
     """
-    copy, still = copy_losses(network, output), motion_use_losses(network, output)
+    copy, still = copy_losses(network, output), motion_use_losses(network, output, source_features)
     gates = gate_means(network, output.dynamics) if output.dynamics is not None else {}
     out: dict[str, dict[str, float]] = {}
     for key, loss in output.level_losses.items():

@@ -19,6 +19,7 @@ from midway_plugin.models.health import (
     relative_entropy,
     view_image_ids,
 )
+from midway_plugin.models.midway import MidwayOutput
 
 
 def tiny(**changes) -> MidwayNetwork:
@@ -136,3 +137,17 @@ def test_health_needs_the_features() -> None:
     model = tiny()
     with pytest.raises(ValueError, match="return_features=True"):
         copy_losses(model, model(*frames()))
+
+
+def test_motion_use_takes_explicit_source_features() -> None:
+    """A single evaluated pair (the zero-shot readouts) passes its own source features, whatever the batch layout."""
+    model = tiny()
+    x, y = frames()
+    with torch.no_grad():
+        src, tgt = model.encoder(x), model.encoder(y)
+        dyn = model.run_dynamics(src, src, teacher=True, grid=(4, 4))
+    out = MidwayOutput(loss=torch.zeros(()), level_losses={}, src_levels=src, tgt_levels=tgt, grid=(4, 4))
+    still = motion_use_losses(model, out, source_features=src)
+    for i in model.objective_indices:
+        expected = float(forward_prediction_loss(dyn.predictions[i], tgt[i]))
+        assert float(still[model.level_key(i)]) == pytest.approx(expected, abs=1e-6)
