@@ -2,7 +2,8 @@
 
 For every variant (:mod:`~midway_plugin.bench.variants`) and seed, on the same generated videos:
 
-1. ``midway pretrain`` on the training videos (``configs/pretrain/demo.yaml`` + the variant's model switches),
+1. ``midway pretrain`` on the training videos (the recipe's config, :mod:`~midway_plugin.bench.recipes`, + the knobs,
+   :mod:`~midway_plugin.bench.knobs`, + the variant's model switches),
 2. ``midway export`` of the EMA teacher,
 3. ``mim train mmseg`` linear readout on frozen features → ``mim test mmseg`` (mIoU on the held-out videos),
 4. ``mim train mmflow`` finetune (encoder + pretrained dynamics + DPT head; the base model gets randomly
@@ -12,7 +13,8 @@ For every variant (:mod:`~midway_plugin.bench.variants`) and seed, on the same g
    (local-window matching per level, the dynamics' share of the headroom, off-source heatmap readouts beside a
    uniform heatmap) at the pair gap ``zs_gap`` (:mod:`~midway_plugin.bench.zeroshot`).
 
-Once per run: ``midway make-video`` (split by video into train and val) and the model-free references (zero
+Once per run: ``midway make-video`` (split by video into train and val; with ``--pan-only`` also a pan-only control
+set, pretrained and evaluated as the units ``base@pan`` and ``full@pan``) and the model-free references (zero
 flow, OpenCV Farneback, the token oracle). Everything lands in ``--out``: ``results.json`` (rewritten after every
 stage), ``results.md`` and ``results.png`` (:mod:`~midway_plugin.bench.report`), and one log per stage.
 """
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from midway_plugin.bench import readers
+from midway_plugin.bench.knobs import make_video_knob_args
 from midway_plugin.bench.stages import Stage, midway_cmd, mim_cmd, read_json, run_stages
 from midway_plugin.bench.variants import HEADLINE, Variant
 
@@ -57,6 +60,7 @@ class Settings:
 
     out: Path
     variants: list[Variant]
+    recipe: str = "demo"  # midway_plugin.bench.recipes
     seeds: int = 3  # for the headline variants (base, full)
     ablation_seeds: int = 1
     jobs: int = 2
@@ -68,6 +72,13 @@ class Settings:
     objects: int = 4
     data_seed: int = 0
     pretrain_videos: Path | None = None
+    # data knobs (None: make-video's default)
+    object_speed: tuple[float, float] | None = None
+    camera_speed: tuple[float, float] | None = None
+    texture_wavelength: tuple[float, float] | None = None
+    frame_gap: int = 1
+    pan_only: bool = False  # also a pan-only control set: units base@pan, full@pan
+    pan_seeds: int = 1
     # pretraining (`midway pretrain`)
     pretrain_config: Path = REPO / "configs" / "pretrain" / "demo.yaml"
     preset: str = "tiny"
@@ -75,6 +86,20 @@ class Settings:
     batch_size: int = 4
     accelerator: str = "cpu"
     devices: str = "1"
+    # pretraining knobs (None: the pretraining config's value; midway_plugin.bench.knobs)
+    patch_size: int | None = None
+    embed_dim: int | None = None
+    depth: int | None = None
+    heads: int | None = None
+    delta_t: tuple[int, int] | None = None
+    head_output_dim: int | None = None
+    head_hidden_dim: int | None = None
+    head_bottleneck_dim: int | None = None
+    teacher_temp: float | None = None
+    student_temp: float | None = None
+    momentum_start: float | None = None
+    dino_photometric: float | None = None  # in [0, 1]: scales the paper's jitter/grayscale/blur/solarisation
+    motion_photometric: float | None = None
     # downstream (`mim train` / `mim test`)
     configs_dir: Path = REPO / "configs"
     seg_iters: int = 300
@@ -95,6 +120,13 @@ class Settings:
         order += [(v, s) for s in range(self.ablation_seeds) for v in others]
         return order
 
+    def pan_units(self) -> list[tuple[Variant, int]]:
+        """(variant, seed) of the pan-only control set (``--pan-only``): base and full, ``pan_seeds`` seeds."""
+        if not self.pan_only:
+            return []
+        headline = [v for v in self.variants if v.name in HEADLINE]
+        return [(v, s) for s in range(self.pan_seeds) for v in headline]
+
     def record(self) -> dict[str, Any]:
         d = asdict(self)
         d["variants"] = [v.name for v in self.variants]
@@ -114,6 +146,7 @@ class Run:
     stages: list[Stage] = field(default_factory=list)
     split: dict[str, list[str]] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
+    pretraining: Pretraining | None = None  # set by build()
 
     # -- paths ----------------------------------------------------------------------------------------------
     @property
@@ -126,52 +159,69 @@ class Run:
     # -- building the stage graph -------------------------------------------------------------------------
     def build(self) -> None:
         s = self.settings
-        logs = s.out / "logs"
-        self.stages.append(Stage(
-            "data/make-video", "data", "make-video",
-            midway_cmd("make-video", "--out", str(self.data), "--num-videos", str(s.num_videos), "--val-videos",
-                       str(s.val_videos), "--frames", str(s.frames), "--size", f"{s.size[0]}x{s.size[1]}",
-                       "--objects", str(s.objects), "--seed", str(s.data_seed)),
-            logs / "data" / "make-video.log", parse=self._read_split,
-        ))
+        self.pretraining = resolve_pretraining(s)
+        self._data_stage("data", self.data, [])
+        if s.pan_units():
+            self._data_stage("data@pan", self.data_pan, ["--pan-only"])
         self.stages.append(Stage(
             "reference/zeroshot", "reference", "zeroshot",
             [sys.executable, "-m", "midway_plugin.bench.zeroshot", "--data", str(self.data), "--videos", "{val}",
-             "--patch", "8", *self._zs_args(), "--out", str(s.out / "reference" / "zeroshot.json")],
-            logs / "reference" / "zeroshot.log", after=("data/make-video",),
+             "--patch", str(self.pretraining.patch_size), *self._zs_args(), "--out",
+             str(s.out / "reference" / "zeroshot.json")],
+            s.out / "logs" / "reference" / "zeroshot.log", after=("data/make-video",),
             parse=lambda: readers.read_zeroshot(s.out / "reference" / "zeroshot.json"),
         ))
         for variant, seed in s.units():
-            self._unit(variant, seed)
+            self._unit(variant, seed, "")
+        for variant, seed in s.pan_units():
+            self._unit(variant, seed, "@pan")
+
+    @property
+    def data_pan(self) -> Path:
+        return self.settings.out / "data_pan"
+
+    def _data_stage(self, unit: str, data: Path, extra: list[str]) -> None:
+        s = self.settings
+        objects = [] if "--pan-only" in extra else ["--objects", str(s.objects)]
+        self.stages.append(Stage(
+            f"{unit}/make-video", unit, "make-video",
+            midway_cmd("make-video", "--out", str(data), "--num-videos", str(s.num_videos), "--val-videos",
+                       str(s.val_videos), "--frames", str(s.frames), "--size", f"{s.size[0]}x{s.size[1]}",
+                       *objects, "--seed", str(s.data_seed), *make_video_knob_args(s),
+                       *self.pretraining.stats_args, *extra),
+            s.out / "logs" / unit / "make-video.log",
+            parse=lambda: self._read_split(data, "{val" + unit[len("data"):] + "}"),
+        ))
 
     def _zs_args(self) -> list[str]:
         s = self.settings
         return ["--gap", str(s.zs_gap), "--pairs-per-video", str(s.zs_pairs), "--repeats", str(s.zs_repeats),
                 "--window", str(s.zs_window), "--offsource-radius", str(s.zs_offsource_radius)]
 
-    def _unit(self, variant: Variant, seed: int) -> None:
+    def _unit(self, variant: Variant, seed: int, tag: str) -> None:
+        """The stages of one (variant, seed) on the main data (``tag`` "") or the pan-only set (``"@pan"``)."""
         s = self.settings
-        unit = f"{variant.name}/seed{seed}"
-        root = self.unit_dir(variant, seed)
-        logs = s.out / "logs" / variant.name / f"seed{seed}"
+        name = variant.name + tag
+        unit = f"{name}/seed{seed}"
+        root = s.out / "runs" / name / f"seed{seed}"
+        logs = s.out / "logs" / name / f"seed{seed}"
+        data = self.data_pan if tag else self.data
+        data_stages = ("data/make-video", "data@pan/make-video") if tag else ("data/make-video",)
         pre = root / "pretrain"
         export = root / "midway.safetensors"
         every = max(1, s.pretrain_steps // 4)
+        root_videos = data / "train_videos" if tag or s.pretrain_videos is None else s.pretrain_videos
         overrides = {
-            "seed": seed, "data.root": str(self._pretrain_root()), "model.preset": s.preset,
-            "trainer.max_steps": s.pretrain_steps, "trainer.checkpoint_every_n_steps": every,
-            "trainer.log_every_n_steps": max(1, min(5, s.pretrain_steps // 4)), "trainer.progress_bar": False,
-            "trainer.torch_threads": 1, "trainer.accelerator": s.accelerator, "trainer.devices": s.devices,
-            "data.batch_size_per_device": s.batch_size,
+            "seed": seed, "data.root": str(root_videos), **self.pretraining.overrides,
             **{f"model.{k}": v for k, v in variant.model.items()},
         }
-        if s.pretrain_videos is not None:
+        if s.pretrain_videos is not None and not tag:
             overrides["data.decode_short_side"] = 2 * max(s.size)
         args = ["pretrain", "--config", str(s.pretrain_config), "--output-dir", str(pre)]
         for key, value in overrides.items():
             args += [f"--{key}", json.dumps(value) if not isinstance(value, str) else value]
         self.stages.append(Stage(f"{unit}/pretrain", unit, "pretrain", midway_cmd(*args), logs / "pretrain.log",
-                                 after=("data/make-video",), parse=lambda: self._read_pretrain(pre),
+                                 after=data_stages, parse=lambda: self._read_pretrain(pre),
                                  prepare=lambda: _fresh(pre)))
         self.stages.append(Stage(f"{unit}/export", unit, "export",
                                  midway_cmd("export", str(pre / "checkpoints" / "last.ckpt"), str(export)),
@@ -180,7 +230,7 @@ class Run:
         for ds in DOWNSTREAM:
             config = s.configs_dir / ds.toolbox / ds.config
             work = root / ds.name
-            options = downstream_options(ds, self.data, export, s, seed)
+            options = downstream_options(ds, data, export, s, seed, self.pretraining.model)
             self.stages.append(Stage(
                 f"{unit}/{ds.name}-train", unit, f"{ds.name}-train",
                 mim_cmd("train", ds.toolbox, str(config), "--work-dir", str(work), "--cfg-options", *options),
@@ -192,8 +242,8 @@ class Run:
         zs_out = root / "zeroshot.json"
         self.stages.append(Stage(
             f"{unit}/zeroshot", unit, "zeroshot",
-            [sys.executable, "-m", "midway_plugin.bench.zeroshot", "--data", str(self.data), "--videos", "{val}",
-             "--export", str(export), "--seed", str(seed), *self._zs_args(), "--out", str(zs_out)],
+            [sys.executable, "-m", "midway_plugin.bench.zeroshot", "--data", str(data), "--videos",
+             "{val" + tag + "}", "--export", str(export), "--seed", str(seed), *self._zs_args(), "--out", str(zs_out)],
             logs / "zeroshot.log", after=(f"{unit}/export",), parse=lambda: readers.read_zeroshot(zs_out),
         ))
         for ds in DOWNSTREAM:
@@ -202,31 +252,30 @@ class Run:
             stage = Stage(f"{unit}/{ds.name}-test", unit, f"{ds.name}-test", [], logs / f"{ds.name}-test.log",
                           after=(f"{unit}/{ds.name}-train",), cwd=s.out,
                           parse=lambda test=test, ds=ds: _metric(test, ds.metric))
-            options = downstream_options(ds, self.data, export, s, seed)
+            options = downstream_options(ds, data, export, s, seed, self.pretraining.model)
             stage.prepare = _test_command(stage, ds, config, work, test, options)
             self.stages.append(stage)
 
-    def _pretrain_root(self) -> Path:
-        return self.settings.pretrain_videos or self.data / "train_videos"
-
     # -- parsers -------------------------------------------------------------------------------------------
-    def _read_split(self) -> dict[str, Any]:
-        index = read_json(self.data / "dataset.json")
+    def _read_split(self, data: Path, placeholder: str) -> dict[str, Any]:
+        index = read_json(data / "dataset.json")
         splits = index.get("splits")
         if not isinstance(splits, dict) or not splits.get("train") or not splits.get("val"):
-            raise ValueError(f"{self.data / 'dataset.json'}: no 'splits' with train and val video names")
-        self.split = {k: list(splits[k]) for k in ("train", "val")}
+            raise ValueError(f"{data / 'dataset.json'}: no 'splits' with train and val video names")
+        split = {k: list(splits[k]) for k in ("train", "val")}
+        if data == self.data:
+            self.split = split
         entries = {e["name"]: e for e in index["videos"]}
-        folder = self.data / "train_videos"  # pretraining sees the training videos only
+        folder = data / "train_videos"  # pretraining sees the training videos only
         folder.mkdir(exist_ok=True)
-        for name in self.split["train"]:
+        for name in split["train"]:
             link = folder / Path(entries[name]["video"]).name
             if not link.exists():
-                link.symlink_to((self.data / entries[name]["video"]).resolve())
+                link.symlink_to((data / entries[name]["video"]).resolve())
         for stage in self.stages:  # the zero-shot stages evaluate the held-out videos
-            stage.cmd = [",".join(self.split["val"]) if a == "{val}" else a for a in stage.cmd]
+            stage.cmd = [",".join(split["val"]) if a == placeholder else a for a in stage.cmd]
         # motion_tokens: motion of a pair in tokens (midway_plugin.data.motion_tokens.token_motion_stats)
-        return {"split": self.split, "flow_stats": index.get("flow_stats"), "motion_tokens": index.get("motion_tokens")}
+        return {"split": split, "flow_stats": index.get("flow_stats"), "motion_tokens": index.get("motion_tokens")}
 
     def _read_pretrain(self, pre: Path) -> dict[str, Any]:
         curve = readers.pretrain_curve(pre)
@@ -245,20 +294,95 @@ class Run:
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
             "elapsed_seconds": round(time.time() - self.started, 1),
             "settings": self.settings.record(),
+            "pretrain_overrides": self.pretraining.overrides if self.pretraining else None,
             "environment": environment(),
             "units": units,
-            "summary": summarize(units, [v.name for v in self.settings.variants]),
+            "summary": self._summary(units),
             "failures": [{"stage": st.key, "status": st.status, "error": st.error, "log": str(st.log)}
                          for st in self.stages if st.status in ("failed", "skipped")],
         }
 
+    def _summary(self, units: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """The summary of the main data; with ``--pan-only`` its ``pan_only``: base and full on the pan-only set."""
+        from midway_plugin.bench.report import summarize
 
-#: Encoder width of each preset (the linear head's input channels).
-EMBED_DIM = {"tiny": 48, "vit-s16": 384, "vit-b16": 768}
+        summary = summarize(units, [v.name for v in self.settings.variants])
+        if self.settings.pan_units():
+            pan = {key.replace("@pan/", "/"): u for key, u in units.items() if "@pan/" in key}
+            pan_summary = summarize(pan, sorted({v.name for v, _ in self.settings.pan_units()}, key=HEADLINE.index))
+            summary["pan_only"] = {"variants": pan_summary["variants"],
+                                   "full_vs_base": pan_summary.get("full_vs_base"),
+                                   "motion_tokens": _pretrain_tokens(units.get("data@pan", {}))}
+        summary["motion_tokens"] = _pretrain_tokens(units.get("data", {}))
+        return summary
 
 
-def downstream_options(ds: Downstream, data: Path, export: Path, s: Settings, seed: int) -> list[str]:
+def _pretrain_tokens(data_unit: dict[str, Any]) -> dict[str, Any] | None:
+    """Token statistics of the pretraining pairs of the training videos (make-video's ``motion_tokens``)."""
+    result = (data_unit.get("make-video") or {}).get("result") or {}
+    return ((result.get("motion_tokens") or {}).get("pretrain_pairs") or {}).get("train")
+
+
+@dataclass(frozen=True)
+class Pretraining:
+    """What every pretraining run of a bench shares, resolved once before anything runs.
+
+    Attributes:
+        overrides: ``midway pretrain`` overrides of every variant and seed (steps, trainer, the knobs).
+        config: The resolved pretraining config (``--pretrain-config`` + ``overrides``; ``data.root`` unset).
+        model: Its :class:`~midway_plugin.models.MidwayConfig` (the full model's).
+        patch_size: The encoder's patch size in pixels.
+        stats_args: ``midway make-video --stats-*`` flags: the token statistics of this recipe's pairs.
+    """
+
+    overrides: dict[str, Any]
+    config: dict[str, Any]
+    model: Any
+    patch_size: int
+    stats_args: list[str]
+
+
+def resolve_pretraining(s: Settings) -> Pretraining:
+    """The shared pretraining overrides and config of ``s``.
+
+    Raises:
+        midway_plugin.bench.knobs.KnobError: A knob out of range (named).
+        midway_plugin.lightly.pretrain_config.PretrainConfigError: The config does not load with the overrides.
+        ValueError: The model does not resolve.
+    """
+    from midway_plugin.bench.knobs import pretrain_knob_overrides
+    from midway_plugin.lightly.builders import build_transform
+    from midway_plugin.lightly.generated_motion import patch_size
+    from midway_plugin.lightly.pretrain_config import load_config
+    from midway_plugin.models import resolve_config
+
+    every = max(1, s.pretrain_steps // 4)
+    overrides: dict[str, Any] = {
+        "model.preset": s.preset, "trainer.max_steps": s.pretrain_steps, "trainer.checkpoint_every_n_steps": every,
+        "trainer.log_every_n_steps": max(1, min(5, s.pretrain_steps // 4)), "trainer.progress_bar": False,
+        "trainer.torch_threads": 1, "trainer.accelerator": s.accelerator, "trainer.devices": s.devices,
+        "data.batch_size_per_device": s.batch_size,
+    }
+    base = resolve_config(load_config(s.pretrain_config, overrides)["model"], name="model")
+    overrides.update(pretrain_knob_overrides(s, base))
+    config = load_config(s.pretrain_config, overrides)
+    model = resolve_config(config["model"], name="model")
+    patch = patch_size(model)
+    stats: list[str] = []
+    motion = build_transform(config).motion
+    data = config["data"]
+    if motion is not None and data["delta_unit"] == "frames":
+        lo, hi = (data["delta_t"], data["delta_t"]) if isinstance(data["delta_t"], (int, float)) else data["delta_t"]
+        stats = ["--stats-input-size", str(motion.crop_size), "--stats-patch-size", str(patch),
+                 "--stats-crop-scale", "{:g},{:g}".format(*motion.crop_scale), "--stats-delta-t",
+                 f"{int(lo)},{int(hi)}"]
+    return Pretraining(overrides, config, model, patch, stats)
+
+
+def downstream_options(ds: Downstream, data: Path, export: Path, s: Settings, seed: int, model: Any) -> list[str]:
     """``--cfg-options`` of one OpenMMLab run: the generated dataset, the export, iterations and the seed.
+
+    ``model`` is the pretrained :class:`~midway_plugin.models.MidwayConfig` (its width and top block).
 
     The keys are the ones the configs' headers document. Validation during training is switched off
     (``val_begin`` after the last iteration): ``mim test`` measures the same held-out videos afterwards.
@@ -273,10 +397,8 @@ def downstream_options(ds: Downstream, data: Path, export: Path, s: Settings, se
                 f"default_hooks.checkpoint.interval={iters}", f"default_hooks.logger.interval={max(1, iters // 20)}",
                 f"randomness.seed={seed}"]
     if ds.toolbox == "mmseg":
-        dim = EMBED_DIM[s.preset]
-        from midway_plugin.models import MidwayConfig
-
-        top_block = MidwayConfig.preset(s.preset).feature_levels[-1]  # z^L, the level every variant has
+        dim = model.encoder_kwargs.get("embed_dim") or {"tiny": 48, "vit-s16": 384, "vit-b16": 768}[s.preset]
+        top_block = model.feature_levels[-1]  # z^L, the level every variant has
         options += [f"model.backbone.export={export}", "model.backbone.feature_source=encoder",
                     f"model.backbone.out_blocks={top_block}", f"model.decode_head.in_channels={dim}",
                     f"model.decode_head.channels={dim}"]
@@ -340,6 +462,13 @@ def run_quality(settings: Settings, log=print) -> tuple[dict[str, Any], int]:
         why = f": {stage.error}" if stage.error else ""
         log(f"[{time.time() - run.started:7.1f}s] {stage.unit:<22} {stage.step:<18} {stage.status:<7} "
             f"{stage.seconds:6.1f}s{why}{where}", flush=True)
+        if stage.step == "make-video" and stage.status == "ok":
+            tokens = _pretrain_tokens({"make-video": {"result": stage.result}})
+            if tokens:
+                from midway_plugin.data.motion_tokens import format_token_stats
+
+                log(f"           motion of the pretraining pairs ({stage.unit}, train): {format_token_stats(tokens)}",
+                    flush=True)
         _write_json(results_path, run.results())
 
     n = len(run.stages)

@@ -11,6 +11,8 @@ _EPILOG = """\
 examples:
   midway bench quality --out bench_out                 # the default run (~30-60 min on 2 CPU cores)
   midway bench quality --out bench_quick --quick       # every stage once, tiny sizes (< 3 min)
+  midway bench quality --out bench_small --recipe small --seeds 3 --variants base,full   # the small-scale recipe
+  midway bench quality --out bench_pan --recipe small --variants base,full --pan-only    # + the pan-only control
   midway bench quality --out bench_gpu --accelerator gpu --pretrain-steps 3000 --batch-size 32 \\
       --num-videos 200 --size 128x128 --seg-iters 4000 --flow-iters 4000 --jobs 1
   midway bench quality --out bench_real --pretrain-videos my_videos/   # pretrain on real video
@@ -20,6 +22,18 @@ results: OUT/results.json (every number), OUT/results.md (table), OUT/results.pn
 
 def _size(text: str) -> tuple[int, int]:
     from midway_plugin.commands.make_video import _size as parse
+
+    return parse(text)
+
+
+def _range(text: str) -> tuple[float, float]:
+    from midway_plugin.commands.make_video import _range as parse
+
+    return parse(text)
+
+
+def _int_range(text: str) -> tuple[int, int]:
+    from midway_plugin.commands.make_video import _int_range as parse
 
     return parse(text)
 
@@ -42,6 +56,9 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     q.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (created)")
+    q.add_argument("--recipe", default="demo", help="named settings, flags on top: demo (default: the pipeline "
+                   "check, configs/pretrain/demo.yaml) or small (the small-scale recipe, "
+                   "configs/pretrain/small_synthetic.yaml; docs/bench.md)")
     q.add_argument("--quick", action="store_true", help="tiny sizes, one seed of base and full (the test suite's run)")
     q.add_argument("--variants", default="all", help="comma-separated: base, full, no-backward, single-level, "
                    "no-refinement, no-gating, or all (default)")
@@ -56,6 +73,12 @@ def register(subparsers: Any) -> None:
     g.add_argument("--objects", type=int, help="moving objects per video")
     g.add_argument("--pretrain-videos", type=Path, metavar="DIR",
                    help="pretrain on this folder of real videos instead; evaluation stays on the generated videos")
+    g.add_argument("--object-speed", type=_range, metavar="MIN,MAX", help="object speeds, px/frame")
+    g.add_argument("--camera-speed", type=_range, metavar="MIN,MAX", help="camera pan speeds, px/frame")
+    g.add_argument("--texture-wavelength", type=_range, metavar="MIN,MAX", help="texture wavelengths, px")
+    g.add_argument("--frame-gap", type=int, metavar="G", help="frames spanned by a flow pair (default 1)")
+    g.add_argument("--pan-only", action="store_true", help="also a pan-only control set (make-video --pan-only), "
+                   "pretrained and evaluated as units base@pan and full@pan (seed 0; --seeds N: N seeds)")
     g = q.add_argument_group("pretraining (midway pretrain)")
     g.add_argument("--pretrain-config", type=Path, help="base YAML (default configs/pretrain/demo.yaml)")
     g.add_argument("--preset", help="model preset: tiny (default), vit-s16, vit-b16")
@@ -63,6 +86,21 @@ def register(subparsers: Any) -> None:
     g.add_argument("--batch-size", type=int, help="videos per pretraining batch")
     g.add_argument("--accelerator", help="Lightning accelerator (cpu, gpu, auto)")
     g.add_argument("--devices", help="Lightning devices per pretraining run")
+    g = q.add_argument_group("pretraining knobs (midway pretrain --section.key overrides; unset: the config's value)")
+    g.add_argument("--patch-size", type=int, metavar="PX", help="encoder patch size (model.encoder_kwargs)")
+    g.add_argument("--embed-dim", type=int, help="encoder width (model.encoder_kwargs)")
+    g.add_argument("--depth", type=int, help="encoder blocks (model.encoder_kwargs; 4 feature levels spread over them)")
+    g.add_argument("--heads", type=int, help="attention heads of the encoder, backward layers and predictor")
+    g.add_argument("--delta-t", type=_int_range, metavar="MIN,MAX", help="frame gap of the pairs (data.delta_t)")
+    g.add_argument("--head-output-dim", type=int, metavar="K", help="DINO prototypes (method.head_output_dim)")
+    g.add_argument("--head-hidden-dim", type=int, help="DINO head hidden width (method.head_hidden_dim)")
+    g.add_argument("--head-bottleneck-dim", type=int, help="DINO head bottleneck (method.head_bottleneck_dim)")
+    g.add_argument("--teacher-temp", type=float, help="DINO teacher temperature (method.teacher_temp)")
+    g.add_argument("--student-temp", type=float, help="DINO student temperature (method.student_temp)")
+    g.add_argument("--momentum-start", type=float, help="EMA momentum at step 0 (method.momentum_start)")
+    g.add_argument("--dino-photometric", type=float, metavar="S", help="in [0, 1]: the DINO views' colour jitter, "
+                   "grayscale, blur and solarisation probabilities times S (1 = the paper's, 0 = none)")
+    g.add_argument("--motion-photometric", type=float, metavar="S", help="the same for the motion crops")
     g = q.add_argument_group("evaluation (mim train / mim test)")
     g.add_argument("--configs-dir", type=Path, help="the repository's configs/ (default: next to the package)")
     g.add_argument("--seg-iters", type=int, help="mmseg linear readout iterations")
@@ -87,12 +125,24 @@ def settings_from_args(args: argparse.Namespace):
         variants = parse_variants(args.variants if not (args.quick and args.variants == "all") else "base,full")
     except ValueError as err:
         raise CommandError(f"--variants: {err}") from None
-    values: dict[str, Any] = dict(QUICK) if args.quick else {}
+    from midway_plugin.bench.recipes import recipe_settings
+
+    try:
+        values: dict[str, Any] = recipe_settings(args.recipe)
+    except ValueError as err:
+        raise CommandError(f"--recipe: {err}") from None
+    if args.quick:
+        values.update(QUICK)
     flags = ("seeds", "ablation_seeds", "num_videos", "val_videos", "frames", "size", "objects", "pretrain_videos",
              "pretrain_config", "preset", "pretrain_steps", "batch_size", "accelerator", "devices", "configs_dir",
-             "seg_iters", "flow_iters", "zs_gap", "zs_pairs", "zs_window", "zs_offsource_radius")
+             "seg_iters", "flow_iters", "zs_gap", "zs_pairs", "object_speed", "camera_speed", "texture_wavelength",
+             "frame_gap", "patch_size", "embed_dim", "depth", "heads", "delta_t", "head_output_dim",
+             "head_hidden_dim", "head_bottleneck_dim", "teacher_temp", "student_temp", "momentum_start",
+             "dino_photometric", "motion_photometric", "zs_window", "zs_offsource_radius")
     values.update({k: getattr(args, k) for k in flags if getattr(args, k) is not None})
-    settings = Settings(out=args.out, variants=variants, jobs=args.jobs, **values)
+    if args.pan_only:
+        values.update(pan_only=True, pan_seeds=args.seeds or 1)
+    settings = Settings(out=args.out, variants=variants, jobs=args.jobs, recipe=args.recipe, **values)
     _check(settings)
     return settings
 
@@ -126,6 +176,20 @@ def _check(s) -> None:
             raise CommandError(f"--configs-dir {str(s.configs_dir)!r} has no {ds.toolbox}/{ds.config}")
     if s.out.exists() and not s.out.is_dir():
         raise CommandError(f"--out {str(s.out)!r} exists and is not a directory")
+    if s.pan_only and not any(v.name in ("base", "full") for v in s.variants):
+        raise CommandError("--pan-only runs base and full: add one of them to --variants")
+    from midway_plugin.bench.knobs import KnobError, make_video_knob_args
+    from midway_plugin.bench.quality import resolve_pretraining
+    from midway_plugin.lightly.pretrain_config import PretrainConfigError
+
+    try:
+        make_video_knob_args(s)
+        resolve_pretraining(s)
+    except KnobError as err:
+        raise CommandError(str(err)) from None
+    except (PretrainConfigError, ValueError) as err:
+        raise CommandError(f"the pretraining config {str(s.pretrain_config)!r} with the bench's overrides: {err}") \
+            from None
 
 
 def run(args: argparse.Namespace) -> int:
