@@ -67,6 +67,10 @@ def register(subparsers: Any) -> None:
     g.add_argument("--configs-dir", type=Path, help="the repository's configs/ (default: next to the package)")
     g.add_argument("--seg-iters", type=int, help="mmseg linear readout iterations")
     g.add_argument("--flow-iters", type=int, help="mmflow finetune / frozen readout iterations")
+    g.add_argument("--flow-loss", choices=("laplacian", "l1"),
+                   help="loss of the mmflow finetune / frozen readouts: laplacian (the paper's bounded Laplacian, "
+                        "default) or l1 (plain L1; the Laplacian learns no flow on small generated data, "
+                        "docs/mmflow.md)")
     g.add_argument("--zs-gap", type=int, help="frames between the two frames of a zero-shot pair")
     g.add_argument("--zs-pairs", type=int, help="zero-shot pairs per held-out video")
     q.set_defaults(func=run)
@@ -84,7 +88,7 @@ def settings_from_args(args: argparse.Namespace):
     values: dict[str, Any] = dict(QUICK) if args.quick else {}
     flags = ("seeds", "ablation_seeds", "num_videos", "val_videos", "frames", "size", "objects", "pretrain_videos",
              "pretrain_config", "preset", "pretrain_steps", "batch_size", "accelerator", "devices", "configs_dir",
-             "seg_iters", "flow_iters", "zs_gap", "zs_pairs")
+             "seg_iters", "flow_iters", "flow_loss", "zs_gap", "zs_pairs")
     values.update({k: getattr(args, k) for k in flags if getattr(args, k) is not None})
     settings = Settings(out=args.out, variants=variants, jobs=args.jobs, **values)
     _check(settings)
@@ -111,9 +115,9 @@ def _check(s) -> None:
     for ok, message in checks:
         if not ok:
             raise CommandError(message)
-    from midway_plugin.bench.quality import DOWNSTREAM
+    from midway_plugin.bench.quality import downstream
 
-    for ds in DOWNSTREAM:
+    for ds in downstream(s.flow_loss):
         if not (s.configs_dir / ds.toolbox / ds.config).is_file():
             raise CommandError(f"--configs-dir {str(s.configs_dir)!r} has no {ds.toolbox}/{ds.config}")
     if s.out.exists() and not s.out.is_dir():
