@@ -105,6 +105,10 @@ def register(subparsers: Any) -> None:
     g.add_argument("--configs-dir", type=Path, help="the repository's configs/ (default: next to the package)")
     g.add_argument("--seg-iters", type=int, help="mmseg linear readout iterations")
     g.add_argument("--flow-iters", type=int, help="mmflow finetune / frozen readout iterations")
+    g.add_argument("--flow-loss", choices=("laplacian", "l1"),
+                   help="loss of the mmflow finetune / frozen readouts: laplacian (the paper's bounded Laplacian, "
+                        "default) or l1 (plain L1; the Laplacian learns no flow on small generated data, "
+                        "docs/mmflow.md)")
     g.add_argument("--zs-gap", type=int, help="frames between the two frames of a zero-shot pair")
     g.add_argument("--zs-pairs", type=int, help="zero-shot pairs per held-out video")
     g.add_argument("--zs-window", type=int, help="zero-shot local-window matching: half-size k in tokens (default 3)")
@@ -138,7 +142,7 @@ def settings_from_args(args: argparse.Namespace):
              "seg_iters", "flow_iters", "zs_gap", "zs_pairs", "object_speed", "camera_speed", "texture_wavelength",
              "frame_gap", "patch_size", "embed_dim", "depth", "heads", "delta_t", "head_output_dim",
              "head_hidden_dim", "head_bottleneck_dim", "teacher_temp", "student_temp", "momentum_start",
-             "dino_photometric", "motion_photometric", "zs_window", "zs_offsource_radius")
+             "dino_photometric", "motion_photometric", "zs_window", "zs_offsource_radius", "flow_loss")
     values.update({k: getattr(args, k) for k in flags if getattr(args, k) is not None})
     if args.pan_only:
         values.update(pan_only=True, pan_seeds=args.seeds or 1)
@@ -169,9 +173,9 @@ def _check(s) -> None:
     for ok, message in checks:
         if not ok:
             raise CommandError(message)
-    from midway_plugin.bench.quality import DOWNSTREAM
+    from midway_plugin.bench.quality import downstream
 
-    for ds in DOWNSTREAM:
+    for ds in downstream(s.flow_loss):
         if not (s.configs_dir / ds.toolbox / ds.config).is_file():
             raise CommandError(f"--configs-dir {str(s.configs_dir)!r} has no {ds.toolbox}/{ds.config}")
     if s.out.exists() and not s.out.is_dir():

@@ -34,6 +34,7 @@ from mmflow.structures import FlowDataSample
 from mmflow.utils import OptSampleList, SampleList
 
 from .dpt_head import DPTHead
+from .flow_losses import check_flow_loss, flow_loss_value, loss_mask
 from .tiling import tiled_flow
 from .weights import DynamicsInit, build_network, resolve_export
 
@@ -97,7 +98,8 @@ class MidwayFlow(FlowEstimator):
             ``config_overrides``).
         freeze_backbone: Deprecated name of ``frozen``; given, it overrides ``frozen``.
         head: Keyword arguments of :class:`DPTHead` besides ``in_dims``/``num_outputs``.
-        flow_loss: Loss config (default: :class:`LaplacianLossBounded`).
+        flow_loss: Loss config (default: :class:`LaplacianLossBounded`, the paper's); MMFlow's ``SequenceLoss``
+            (plain L1) or a one-level ``MultiLevelEPE`` train the flow alone (:mod:`.flow_losses`).
         data_preprocessor: MMFlow ``FlowDataPreprocessor`` config (default: ImageNet mean/std, BGR -> RGB).
         train_cfg: Unused (kept for MMFlow's interface).
         test_cfg: ``dict(mode='whole')`` or ``dict(mode='tile', crop_size=(h, w), overlap=0.5,
@@ -140,6 +142,7 @@ class MidwayFlow(FlowEstimator):
                 raise ValueError(f"MidwayFlow: model.head.{key} is fixed by the model; remove it")
         self.head = DPTHead(in_dims=(dim, midway_dim, dim, dim), num_outputs=3, **head_kwargs)
         self.flow_loss = MODELS.build(dict(flow_loss or dict(type="LaplacianLossBounded")))
+        check_flow_loss(self.flow_loss)
         if freeze_backbone is not None:
             warnings.warn("MidwayFlow: `freeze_backbone` is deprecated; use `frozen` (the name MidwayViT and "
                           "MidwayViTEncoder use)", DeprecationWarning, stacklevel=2)
@@ -235,14 +238,13 @@ class MidwayFlow(FlowEstimator):
 
     # -- MMFlow interface ----------------------------------------------------------------------------------
     def loss(self, inputs: Tensor, data_samples: SampleList) -> dict[str, Tensor]:
-        """Bounded Laplacian loss against ``gt_flow_fw`` (masked by ``gt_valid_fw`` when present)."""
+        """``flow_loss`` against ``gt_flow_fw`` (masked by ``gt_valid_fw`` when present); logs ``train_epe``."""
         flow, conf = self.flow_and_confidence(inputs[:, :3], inputs[:, 3:])
         gt, valid = _stack_gt(data_samples)
         gt, valid = gt.to(flow.device), None if valid is None else valid.to(flow.device)
-        loss = self.flow_loss(flow, conf, gt, valid)
+        loss = flow_loss_value(self.flow_loss, flow, conf, gt, valid)
         with torch.no_grad():
-            mask = self.flow_loss.valid_mask(gt, valid) if hasattr(self.flow_loss, "valid_mask") \
-                else torch.isfinite(gt).all(dim=1)
+            mask = loss_mask(self.flow_loss, gt, valid)
             epe = (flow - torch.nan_to_num(gt)).norm(dim=1)
             train_epe = epe[mask].mean() if bool(mask.any()) else epe.new_zeros(())
         return dict(loss_flow=loss, train_epe=train_epe)

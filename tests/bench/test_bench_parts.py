@@ -136,3 +136,31 @@ def test_bad_flags_are_named(tmp_path, capsys, flags, message) -> None:
     assert main(["bench", "quality", "--out", str(tmp_path / "o"), *flags]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_flow_loss_chooses_the_flow_readout_configs(tmp_path) -> None:
+    """`--flow-loss l1` swaps both flow readouts' configs (and only them) for existing L1 configs."""
+    import argparse
+
+    from midway_plugin.bench.quality import DOWNSTREAM, FLOW_CONFIGS, Run, downstream
+    from midway_plugin.commands.bench import register, settings_from_args
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["bench", "quality", "--out", str(tmp_path / "o"), "--quick", "--flow-loss", "l1"])
+    settings = settings_from_args(args)
+    assert settings.flow_loss == "l1" and settings.record()["flow_loss"] == "l1"
+    assert downstream() == DOWNSTREAM
+    chosen = {ds.name: ds.config for ds in downstream("l1")}
+    assert chosen["seg"] == DOWNSTREAM[0].config
+    assert (chosen["flow"], chosen["flow-frozen"]) == ("midwayflow-l1_tiny_1xb8-2k_synthetic-64x64.py",
+                                                        "midwayflow-frozen-l1_tiny_1xb8-2k_synthetic-64x64.py")
+    assert all((settings.configs_dir / "mmflow" / name).is_file() for name in FLOW_CONFIGS["l1"].values())
+    run = Run(settings)
+    run.build()
+    flow_cmds = [" ".join(st.cmd) for st in run.stages if st.step in ("flow-train", "flow-frozen-train")]
+    assert len(flow_cmds) == 2 * len(settings.units()) and all("-l1_tiny" in c for c in flow_cmds), flow_cmds
+    with pytest.raises(ValueError, match="--flow-loss must be one of"):
+        downstream("huber")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["bench", "quality", "--out", "o", "--flow-loss", "huber"])
