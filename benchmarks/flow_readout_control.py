@@ -32,9 +32,9 @@ MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
 
 
 def _tensors(root: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    from midway_plugin.bench.motion_probe import _load_pairs
+    from midway_plugin.bench.motion_probe import load_pairs
 
-    first, second, flows = _load_pairs(root, split)
+    first, second, flows = load_pairs(root, split)
     x = torch.cat([torch.from_numpy(first), torch.from_numpy(second)], -1).permute(0, 3, 1, 2).float()
     x = (x - torch.tensor(MEAN * 2).view(1, 6, 1, 1)) / torch.tensor(STD * 2).view(1, 6, 1, 1)
     return x, torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2).float()
