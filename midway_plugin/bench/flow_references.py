@@ -1,7 +1,7 @@
-"""Constant-flow references for the mmflow readouts on a ``midway make-video`` folder: what a readout that learned
-no flow scores.
+"""Constant-flow references for the mmflow readouts: the EPE of a readout that learned no flow.
 
-On the pairs ``MidwaySyntheticFlow`` evaluates (every pixel of the ``(t, t + G)`` pairs of the val videos):
+On a ``midway make-video`` folder, over the pairs ``MidwaySyntheticFlow`` evaluates (every pixel of the
+``(t, t + G)`` pairs of the val videos):
 
 * ``zero``: predicting zero flow everywhere (the EPE is the mean flow magnitude);
 * ``train_mean``: predicting, everywhere, the mean flow vector of the training pairs (the best constant a

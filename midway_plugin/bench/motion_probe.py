@@ -28,7 +28,7 @@ from midway_plugin.data.flo_io import read_flo
 from midway_plugin.data.synthetic_index import flow_samples
 
 
-def _load_pairs(root: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+def load_pairs(root: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """``(frames1 (N, H, W, 3) uint8, frames2, flows [(H, W, 2)])`` of one split."""
     from PIL import Image
 
@@ -74,7 +74,7 @@ def probe(model, root: str | Path, alpha: float = 1.0) -> dict[str, Any]:
     root = Path(root)
     x_train, y_train, x_val, flows_val = [], [], [], []
     for split in ("train", "val"):
-        first, second, flows = _load_pairs(root, split)
+        first, second, flows = load_pairs(root, split)
         feats = motion_features(model, first, second)
         if split == "train":
             x_train, y_train = feats, np.stack([f.reshape(-1, 2).mean(axis=0) for f in flows])

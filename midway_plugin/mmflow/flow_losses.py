@@ -1,5 +1,4 @@
-"""How :class:`~midway_plugin.mmflow.midway_flow.MidwayFlow` applies its ``flow_loss``: a confidence loss or
-one of MMFlow's flow-only losses.
+"""How MidwayFlow applies its ``flow_loss``: the bounded Laplacian or one of MMFlow's flow-only losses.
 
 ``MidwayFlow`` predicts flow plus a raw confidence. Its default loss, the paper's :class:`LaplacianLossBounded`,
 uses both. A flow-only loss ignores the confidence channel (it stays untrained, so use whole-image inference,
