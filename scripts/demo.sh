@@ -12,7 +12,7 @@
 # and print one summary: the learning-health verdict of pretraining (health.json), mIoU and EPE beside their trivial
 # references, and where each picture and log is. Everything goes to demo_output/ (gitignored).
 # Environment: PY (python, default .venv/bin/python), DEMO_STEPS (pretraining steps, default 150), DEMO_SEG_ITERS /
-# DEMO_FLOW_ITERS (readout / finetuning iterations, defaults 300 / 200), DEMO_FRAMES (frames per video, default 16),
+# DEMO_FLOW_ITERS (readout / finetuning iterations, defaults 300 / 100), DEMO_FRAMES (frames per video, default 16),
 # DEMO_OUT (output folder, default demo_output).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +20,7 @@ PY=${PY:-.venv/bin/python}
 OUT=${DEMO_OUT:-demo_output}
 STEPS=${DEMO_STEPS:-150}
 SEG_ITERS=${DEMO_SEG_ITERS:-300}
-FLOW_ITERS=${DEMO_FLOW_ITERS:-200}
+FLOW_ITERS=${DEMO_FLOW_ITERS:-100}
 FRAMES=${DEMO_FRAMES:-16}
 [[ -x $PY ]] || { echo "demo: $PY not found; run 'make install' first" >&2; exit 1; }
 PYBIN=$(cd "$(dirname "$PY")" && pwd)

@@ -387,7 +387,8 @@ def health_verdict(summary: Mapping[str, Any]) -> list[str]:
         ended = "; ".join(f"{names.get(e['kind'], e['kind'])} at steps {e['start_step']}-{e['end_step']}, ended"
                           for e in collapses)
         lines.append(f"DINO collapse: no (teacher entropy {_fmt(dino.get('dino_teacher_entropy', {}).get('last'))} "
-                     f"x ln K, batch-mean {_fmt(dino.get('dino_batch_entropy', {}).get('last'))} x ln K at the last "
+                     f"x ln K, batch-mean {_fmt(dino.get('dino_batch_entropy', {}).get('last'))} x ln K, "
+                     f"{_fmt(dino.get('dino_prototypes_used', {}).get('last'), '.0f')} prototypes used at the last "
                      f"check{'; earlier: ' + ended if ended else ''})")
     rows = summary.get("dynamics", {})
     for level, row in rows.items():

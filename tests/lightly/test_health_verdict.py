@@ -27,7 +27,8 @@ def test_dynamics_that_ignore_the_target_are_a_plain_no() -> None:
     assert lines[-1].startswith("dynamics use the target: no (at every level")
     assert "level1: predictor 1.0812, copy source 1.2650, target = source 1.0815: beats copy yes, uses the target " \
            "no" in lines
-    assert lines[1].startswith("DINO collapse: no (teacher entropy 0.830 x ln K")
+    assert lines[1] == "DINO collapse: no (teacher entropy 0.830 x ln K, batch-mean 0.400 x ln K, 4 prototypes " \
+                       "used at the last check)"
 
 
 def test_dynamics_that_use_the_target_everywhere_are_a_yes_and_mixed_levels_partly() -> None:
