@@ -23,6 +23,9 @@ SEG_ITERS=${DEMO_SEG_ITERS:-300}
 FLOW_ITERS=${DEMO_FLOW_ITERS:-100}
 FRAMES=${DEMO_FRAMES:-16}
 [[ -x $PY ]] || { echo "demo: $PY not found; run 'make install' first" >&2; exit 1; }
+for var in DEMO_STEPS:$STEPS DEMO_SEG_ITERS:$SEG_ITERS DEMO_FLOW_ITERS:$FLOW_ITERS DEMO_FRAMES:$FRAMES; do
+  [[ ${var#*:} =~ ^[1-9][0-9]*$ ]] || { echo "demo: ${var%%:*} must be a positive integer, got '${var#*:}'" >&2; exit 1; }
+done
 PYBIN=$(cd "$(dirname "$PY")" && pwd)
 midway() { "$PY" -c 'import sys; from midway_plugin.cli import main; sys.exit(main())' "$@"; }
 say() { printf '\n\033[1m[demo]\033[0m %s\n' "$*"; }
