@@ -1,24 +1,31 @@
 #!/usr/bin/env bash
-# The end-to-end demo (`make demo`, README's first command), on the CPU in a few minutes:
-#   1. generate 24 short synthetic videos with exact flow and masks (`midway make-video`; the last 6 are held out),
-#   2. pretrain the tiny Midway model of configs/pretrain/demo.yaml on the 18 training videos,
+# The end-to-end demo (`make demo`, README's first command), on the CPU in a few minutes, with the model and data
+# settings of the small-scale recipe (`midway bench quality --recipe small`: configs/pretrain/small_synthetic.yaml and
+# midway_plugin/bench/recipes.py, read from there):
+#   1. generate 24 short synthetic videos with exact flow and masks (`midway make-video` with the recipe's frame
+#      size, object and camera speeds and texture wavelengths; the last 6 are held out),
+#   2. pretrain the recipe's model (configs/pretrain/small_synthetic.yaml) on the 18 training videos, DEMO_STEPS steps,
 #   3. export the weights (timm / mmseg / mmflow loadable safetensors),
 #   4. segmentation: `mim train mmseg` linear readout on the frozen export, `mim test mmseg` -> mIoU on held-out videos,
 #   5. optical flow: `mim train mmflow` finetuning (pretrained dynamics + DPT head), `mim test mmflow` -> EPE,
 #   6. draw forwarded-feature perturbation heatmaps of the exported dynamics (`midway analyze perturb`),
-# and print one summary: mIoU, EPE and where each picture and log is. Everything goes to demo_output/ (gitignored).
-# Environment: PY (python, default .venv/bin/python), DEMO_STEPS (pretraining steps, default: the config's 200),
-# DEMO_SEG_ITERS / DEMO_FLOW_ITERS (readout / finetuning iterations, defaults 300 / 200), DEMO_FRAMES (frames
-# per video, default 16), DEMO_OUT (output folder, default demo_output).
+# and print one summary: the learning-health verdict of pretraining (health.json), mIoU and EPE beside their trivial
+# references, and where each picture and log is. Everything goes to demo_output/ (gitignored).
+# Environment: PY (python, default .venv/bin/python), DEMO_STEPS (pretraining steps, default 150), DEMO_SEG_ITERS /
+# DEMO_FLOW_ITERS (readout / finetuning iterations, defaults 300 / 100), DEMO_FRAMES (frames per video, default 16),
+# DEMO_OUT (output folder, default demo_output).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 OUT=${DEMO_OUT:-demo_output}
-STEPS=${DEMO_STEPS:-}
+STEPS=${DEMO_STEPS:-150}
 SEG_ITERS=${DEMO_SEG_ITERS:-300}
-FLOW_ITERS=${DEMO_FLOW_ITERS:-200}
+FLOW_ITERS=${DEMO_FLOW_ITERS:-100}
 FRAMES=${DEMO_FRAMES:-16}
 [[ -x $PY ]] || { echo "demo: $PY not found; run 'make install' first" >&2; exit 1; }
+for var in DEMO_STEPS:$STEPS DEMO_SEG_ITERS:$SEG_ITERS DEMO_FLOW_ITERS:$FLOW_ITERS DEMO_FRAMES:$FRAMES; do
+  [[ ${var#*:} =~ ^[1-9][0-9]*$ ]] || { echo "demo: ${var%%:*} must be a positive integer, got '${var#*:}'" >&2; exit 1; }
+done
 PYBIN=$(cd "$(dirname "$PY")" && pwd)
 midway() { "$PY" -c 'import sys; from midway_plugin.cli import main; sys.exit(main())' "$@"; }
 say() { printf '\n\033[1m[demo]\033[0m %s\n' "$*"; }
@@ -35,19 +42,25 @@ run_mim() {
   fi
 }
 start=$SECONDS
+# The small-scale recipe: its pretraining config and its make-video flags (frame size, speeds, texture wavelengths,
+# and the token statistics of its pretraining pairs), as `midway bench quality --recipe small` uses them.
+recipe=$("$PY" -m midway_plugin.bench.recipes small)
+CONFIG=$(sed -n 1p <<<"$recipe"); CONFIG=${CONFIG#"$PWD/"}
+read -r -a VIDEO_ARGS <<<"$(sed -n 2p <<<"$recipe")"
 # Many short videos rather than a few long ones: each has its own camera pan, so a flow head cannot get by on
 # recognising the few training backgrounds.
-say "1/6 generating 24 synthetic videos ($FRAMES frames, 64x64; the last 6 held out for evaluation) -> $OUT/video"
+say "1/6 generating 24 synthetic videos ($FRAMES frames of ${VIDEO_ARGS[1]}; the last 6 held out for evaluation) -> $OUT/video"
 rm -rf "$OUT/video"
-midway make-video --out "$OUT/video" --num-videos 24 --val-videos 6 --frames "$FRAMES" --size 64x64 --seed 0 \
-  --objects 5 --object-speed 1,4
+midway make-video --out "$OUT/video" --num-videos 24 --val-videos 6 --frames "$FRAMES" --seed 0 --objects 5 \
+  "${VIDEO_ARGS[@]}"
 
-say "2/6 pretraining configs/pretrain/demo.yaml on the 18 training videos, on the CPU -> $OUT/pretrain"
+say "2/6 pretraining $CONFIG ($STEPS steps) on the 18 training videos, on the CPU -> $OUT/pretrain"
 rm -rf "$OUT/pretrain"  # a fresh run: no stale checkpoints or log versions from an earlier demo
-extra=()
-[[ -n $STEPS ]] && extra+=(--max-steps "$STEPS")
-midway pretrain --config configs/pretrain/demo.yaml --data.root "$OUT/video/videos" --output-dir "$OUT/pretrain" \
-  --trainer.progress_bar false "${extra[@]}"
+# Losses and health checks about every tenth step (at least one check in a short run).
+every=$(( STEPS / 10 < 1 ? 1 : (STEPS / 10 > 10 ? 10 : STEPS / 10) ))
+midway pretrain --config "$CONFIG" --data.root "$OUT/video/videos" --output-dir "$OUT/pretrain" \
+  --trainer.progress_bar false --trainer.max_steps "$STEPS" --trainer.log_every_n_steps "$every" \
+  --trainer.checkpoint_every_n_steps "$STEPS"
 
 say "3/6 exporting the EMA teacher -> $OUT/midway_demo.safetensors"
 midway export "$OUT/pretrain/checkpoints/last.ckpt" "$OUT/midway_demo.safetensors"
@@ -106,6 +119,12 @@ if rows:
     print(f"                step {rows[-1]['step']}: {fmt(rows[-1])}")
 else:
     print("                (no losses logged: the run was shorter than trainer.log_every_n_steps)")
+from midway_plugin.lightly.health import health_verdict
+health = out / "pretrain" / "health.json"
+verdict = health_verdict(json.loads(health.read_text()))
+print(f"  health        {health}  (curves: {health.with_suffix('.png')})")
+for line in verdict:
+    print(f"                {line}")
 export = out / "midway_demo.safetensors"
 print(f"  export        {export}  ({export.stat().st_size / 1e6:.1f} MB)")
 
@@ -147,4 +166,6 @@ vit = load_timm_vit(export)
 params = sum(p.numel() for p in net.parameters()) / 1e6
 print(f"  reload        build_from_export -> MidwayNetwork ({params:.2f} M params); "
       f"load_timm_vit -> {type(vit).__name__} (embed dim {vit.embed_dim})")
+print(f"  in short      {verdict[-1]}; mIoU {miou:.1f} (all background {trivial:.1f}); EPE {epe:.2f} px "
+      f"(zero flow {stats['val']['mean']:.2f} px)")
 PYEOF

@@ -8,6 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from PIL import Image
+
+from midway_plugin.bench.recipes import RECIPES
+from midway_plugin.lightly.health import health_verdict
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -36,3 +41,13 @@ def test_demo_script_produces_everything_it_announces(tmp_path: Path) -> None:
     assert 0 <= float(miou.group(1)) <= 100 and float(epe.group(1)) > 0
     assert str(out / "seg" / "test.log") in summary and str(out / "flow" / "test.log") in summary
     assert str(out / "midway_demo.safetensors") in summary
+    # the small-scale recipe's data and model, and the learning-health verdict of the run's health.json
+    frame = next((out / "video" / "frames").rglob("*.png"))
+    assert Image.open(frame).size == RECIPES["small"]["size"][::-1]
+    assert str(out / "pretrain" / "health.json") in summary
+    health = json.loads((out / "pretrain" / "health.json").read_text())
+    for line in health_verdict(health):
+        assert line in summary
+    assert re.search(r"dynamics use the target: (yes|partly|no) \(", summary), summary
+    assert re.search(r"in short +dynamics use the target: .*; mIoU \d+\.\d \(all background \d+\.\d\); EPE "
+                     r"\d+\.\d\d px \(zero flow \d+\.\d\d px\)", summary), summary

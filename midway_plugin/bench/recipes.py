@@ -33,3 +33,37 @@ def recipe_settings(name: str) -> dict[str, Any]:
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
     return dict(RECIPES[name])
+
+
+def make_video_args(name: str) -> list[str]:
+    """The ``midway make-video`` flags of recipe ``name``'s data (``make demo`` generates its videos with them).
+
+    The frame size, the object / camera speeds and texture wavelengths (:func:`~midway_plugin.bench.knobs.make_video_knob_args`)
+    and the ``--stats-*`` flags that describe the recipe's pretraining pairs in tokens, as the bench passes them.
+
+    Raises:
+        ValueError: An unknown name.
+    """
+    from midway_plugin.bench.knobs import make_video_knob_args
+    from midway_plugin.bench.quality import resolve_pretraining
+
+    s = _settings(name)
+    return ["--size", f"{s.size[0]}x{s.size[1]}", *make_video_knob_args(s), *resolve_pretraining(s).stats_args]
+
+
+def _settings(name: str) -> Any:
+    from midway_plugin.bench.quality import Settings
+
+    return Settings(out=Path("."), variants=[], recipe=name, **recipe_settings(name))
+
+
+if __name__ == "__main__":  # `python -m midway_plugin.bench.recipes NAME`: the recipe's pretraining config and
+    import sys  # make-video flags, one line each (scripts/demo.sh reads them)
+
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m midway_plugin.bench.recipes NAME")
+    try:
+        print(_settings(sys.argv[1]).pretrain_config)
+        print(" ".join(make_video_args(sys.argv[1])))
+    except ValueError as err:
+        sys.exit(f"recipe: {err}")

@@ -357,6 +357,63 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def health_verdict(summary: Mapping[str, Any]) -> list[str]:
+    """The learning-health verdict of a run's ``health.json``, as the lines ``make demo`` prints.
+
+    Lines: the DINO collapse status (an episode ongoing at the last check is a collapse; one that ended is named as
+    such), then per level the last predictor, copy and motion-use losses (the predictor's loss with the target frame
+    replaced by the source) with whether the predictor beats copying the source and uses the target, and last the
+    one-line verdict ``dynamics use the target: yes | partly | no | not measured``: yes when every level's
+    predictor loss changes by at least the margin without the target frame, no when none does.
+
+    Args:
+        summary: The parsed ``health.json`` (:meth:`HealthMonitor.summary`).
+    """
+    status = summary.get("status", "not checked")
+    lines = [f"learning health: {status} ({summary.get('checks', 0)} checks, steps {summary.get('first_step')}-"
+             f"{summary.get('last_step')})"]
+    episodes = summary.get("episodes", [])
+    dino = summary.get("dino", {})
+    collapses = [e for e in episodes if str(e.get("kind", "")).startswith("dino_")]
+    names = {"dino_uniform": "uniform", "dino_one_hot": "one-hot"}
+    if not dino:
+        lines.append("DINO collapse: not measured (no health check ran)")
+    elif any(e.get("ongoing") for e in collapses):
+        e = next(e for e in collapses if e.get("ongoing"))
+        lines.append(f"DINO collapse: yes, {names.get(e['kind'], e['kind'])} since step {e['start_step']} and still "
+                     f"at the last check (teacher entropy {_fmt(dino.get('dino_teacher_entropy', {}).get('last'))} "
+                     f"x ln K)")
+    else:
+        ended = "; ".join(f"{names.get(e['kind'], e['kind'])} at steps {e['start_step']}-{e['end_step']}, ended"
+                          for e in collapses)
+        lines.append(f"DINO collapse: no (teacher entropy {_fmt(dino.get('dino_teacher_entropy', {}).get('last'))} "
+                     f"x ln K, batch-mean {_fmt(dino.get('dino_batch_entropy', {}).get('last'))} x ln K, "
+                     f"{_fmt(dino.get('dino_prototypes_used', {}).get('last'), '.0f')} prototypes used at the last "
+                     f"check{'; earlier: ' + ended if ended else ''})")
+    rows = summary.get("dynamics", {})
+    for level, row in rows.items():
+        lines.append(f"{level}: predictor {_fmt(row.get('predictor'), '.4f')}, copy source "
+                     f"{_fmt(row.get('copy'), '.4f')}, target = source {_fmt(row.get('motion_use'), '.4f')}: "
+                     f"beats copy {'yes' if row.get('beats_copy') else 'no'}, uses the target "
+                     f"{'yes' if row.get('uses_target') else 'no'}")
+    margin = summary.get("thresholds", {}).get("dynamics_margin", DYNAMICS_MARGIN)
+    using = [level for level, row in rows.items() if row.get("uses_target")]
+    if not rows:
+        why = "no health check ran" if not summary.get("checks") else "the model has no latent dynamics"
+        verdict = f"not measured ({why})"
+    elif len(using) == len(rows):
+        verdict = (f"yes (at every level the predictor's loss changes by >= {margin:.0%} when the target frame is "
+                   "replaced by the source)")
+    elif using:
+        verdict = (f"partly (at {', '.join(using)}; at {', '.join(k for k in rows if k not in using)} the "
+                   f"predictor's loss is the same within {margin:.0%} without the target frame)")
+    else:
+        verdict = (f"no (at every level the predictor's loss is the same within {margin:.0%} when the target frame "
+                   "is replaced by the source: the motion latents carry nothing the predictor reads)")
+    lines.append(f"dynamics use the target: {verdict}")
+    return lines
+
+
 def _fmt(value: float | None, spec: str = ".3f") -> str:
     return "n/a" if value is None or (isinstance(value, float) and not math.isfinite(value)) else format(value, spec)
 
@@ -375,6 +432,7 @@ __all__ = [
     "SUMMARY_NAME",
     "UNIFORM_ENTROPY_MIN",
     "format_summary",
+    "health_verdict",
     "plot_health",
     "read_metrics_csv",
     "write_health_report",

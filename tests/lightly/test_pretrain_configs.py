@@ -104,3 +104,19 @@ def test_bad_files_are_named(tmp_path, text, message):
         load_config(bad)
     assert message in str(info.value)
     assert str(bad) in str(info.value) or message.startswith("config key")  # resolved after the merge
+
+
+def test_small_recipe_at_vit_s16_differs_only_in_model_crops_and_trainer():
+    """small_synthetic_vit-s16.yaml (benchmarks/gpu_table3.sh) is the small-scale recipe with the paper's encoder."""
+    small = load_config(CONFIGS[0].parent / "small_synthetic.yaml")
+    vits = load_config(CONFIGS[0].parent / "small_synthetic_vit-s16.yaml")
+    assert vits["method"] == small["method"] and vits["optim"] == small["optim"]
+    sizes = {"crop_size", "global_crop_size", "local_crop_size"}
+    for key in ("motion", "dino"):
+        assert {k: v for k, v in vits["data"][key].items() if k not in sizes} == \
+            {k: v for k, v in small["data"][key].items() if k not in sizes}, key
+    for key in ("delta_t", "delta_unit", "repeat", "mode"):
+        assert vits["data"][key] == small["data"][key], key
+    cfg = resolve_config(vits["model"], name="model")
+    assert cfg.img_size == 224 and cfg.encoder == "vit_small_patch16_224" and cfg.feature_levels == (3, 6, 9, 12)
+    assert build_transform(vits).motion.crop_size == 224
