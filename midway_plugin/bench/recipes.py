@@ -20,6 +20,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         object_speed=(3.0, 6.0), camera_speed=(2.0, 4.0),  # px/frame: >= 1 token at patch 4 over delta_t 1-3
         texture_wavelength=(12.0, 24.0),  # above twice the per-frame motion: features stay matchable
         pretrain_steps=1200,
+        zs_gap=2,  # zero-shot pairs at the middle of the pretraining delta_t (1-3 frames)
     ),
 }
 

@@ -78,7 +78,9 @@ def register(subparsers: Any) -> None:
     g.add_argument("--texture-wavelength", type=_range, metavar="MIN,MAX", help="texture wavelengths, px")
     g.add_argument("--frame-gap", type=int, metavar="G", help="frames spanned by a flow pair (default 1)")
     g.add_argument("--pan-only", action="store_true", help="also a pan-only control set (make-video --pan-only), "
-                   "pretrained and evaluated as units base@pan and full@pan (seed 0; --seeds N: N seeds)")
+                   "pretrained and evaluated as units base@pan and full@pan (seeds: --pan-seeds)")
+    g.add_argument("--pan-seeds", type=int, default=1, metavar="N",
+                   help="seeds of the pan-only control, 0..N-1 (default 1: seed 0 alone, whatever --seeds says)")
     g = q.add_argument_group("pretraining (midway pretrain)")
     g.add_argument("--pretrain-config", type=Path, help="base YAML (default configs/pretrain/demo.yaml)")
     g.add_argument("--preset", help="model preset: tiny (default), vit-s16, vit-b16")
@@ -145,7 +147,7 @@ def settings_from_args(args: argparse.Namespace):
              "dino_photometric", "motion_photometric", "zs_window", "zs_offsource_radius", "flow_loss")
     values.update({k: getattr(args, k) for k in flags if getattr(args, k) is not None})
     if args.pan_only:
-        values.update(pan_only=True, pan_seeds=args.seeds or 1)
+        values.update(pan_only=True, pan_seeds=args.pan_seeds)
     settings = Settings(out=args.out, variants=variants, jobs=args.jobs, recipe=args.recipe, **values)
     _check(settings)
     return settings
@@ -180,6 +182,8 @@ def _check(s) -> None:
             raise CommandError(f"--configs-dir {str(s.configs_dir)!r} has no {ds.toolbox}/{ds.config}")
     if s.out.exists() and not s.out.is_dir():
         raise CommandError(f"--out {str(s.out)!r} exists and is not a directory")
+    if s.pan_only and s.pan_seeds < 1:
+        raise CommandError(f"--pan-seeds must be >= 1, got {s.pan_seeds}")
     if s.pan_only and not any(v.name in ("base", "full") for v in s.variants):
         raise CommandError("--pan-only runs base and full: add one of them to --variants")
     from midway_plugin.bench.knobs import KnobError, make_video_knob_args

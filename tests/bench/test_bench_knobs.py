@@ -98,7 +98,8 @@ def test_data_knobs_reach_make_video_and_the_pan_only_control(tmp_path) -> None:
     assert run.results()["settings"]["frame_gap"] == 2 and run.results()["settings"]["pan_only"] is True
     # --seeds N gives the control N seeds too
     assert run.settings.pan_seeds == 1
-    assert _run(tmp_path, "--pan-only", "--seeds", "2").settings.pan_seeds == 2
+    assert _run(tmp_path, "--pan-only", "--seeds", "2").settings.pan_seeds == 1  # the control stays seed 0
+    assert _run(tmp_path, "--pan-only", "--pan-seeds", "2").settings.pan_seeds == 2
 
 
 def test_small_recipe(tmp_path) -> None:
@@ -142,6 +143,7 @@ def test_small_recipe_config_prints(capsys) -> None:
     (["--frame-gap", "0"], "--frame-gap must be >= 1"),
     (["--head-output-dim", "0"], "--head-output-dim must be >= 1"),
     (["--pan-only", "--variants", "no-gating"], "--pan-only runs base and full"),
+    (["--pan-only", "--pan-seeds", "0"], "--pan-seeds must be >= 1"),
 ])
 def test_bad_knobs_are_named(tmp_path, capsys, flags, message) -> None:
     assert main(["bench", "quality", "--out", str(tmp_path / "o"), *flags]) == 2
