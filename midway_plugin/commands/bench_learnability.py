@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -67,13 +66,9 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, args.threads))
     try:
         cfg = resolve_config(args.preset, name="--preset")
-        kwargs = {**cfg.encoder_kwargs, "patch_size": args.patch_size}
-        changes = _overrides(args.set)
-        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(cfg)})
-        if unknown:
-            raise CommandError(f"--set: unknown MidwayConfig field(s) {', '.join(unknown)}; known: "
-                               f"{', '.join(f.name for f in dataclasses.fields(cfg))}")
-        cfg = cfg.replace(encoder_kwargs=kwargs, **changes)
+        encoder_kwargs = {**cfg.encoder_kwargs, "patch_size": args.patch_size}
+        cfg = resolve_config(cfg, overrides={"encoder_kwargs": encoder_kwargs, **_overrides(args.set)},
+                             where="--set: ", name="MidwayConfig field")
         settings = ProbeSettings(grid=args.grid, max_shift=args.max_shift, steps=args.steps,
                                  batch_size=args.batch_size, lr=args.lr, seed=args.seed)
     except (ValueError, TypeError, KeyError) as err:
