@@ -15,8 +15,10 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-UNIFORM_ENTROPY = 0.98  # the telemetry's uniform-collapse threshold (relative to ln K)
-USE_MARGIN = 0.02  # what the target must buy at every level (midway bench learnability's margin)
+from midway_plugin.bench.learnability import USE_MARGIN  # what the target must buy at every level
+from midway_plugin.lightly.health import SUMMARY_NAME
+from midway_plugin.lightly.health import UNIFORM_ENTROPY_MIN as UNIFORM_ENTROPY  # uniform-collapse threshold / ln K
+
 SHARE_MARGIN = 0.05  # (b): headroom share minus its motion-use counterpart
 HEATMAP_MARGIN = 0.05  # (c): off-source direction minus the uniform-heatmap control
 #: metric -> (label, True when higher is better)
@@ -27,7 +29,7 @@ METRICS = {"miou": ("mIoU (e)", True), "epe_finetune": ("flow EPE, finetune (d)"
 def health_rows(out: Path, units: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for name in sorted(units):
-        path = out / "runs" / name / "pretrain" / "health.json"
+        path = out / "runs" / name / "pretrain" / SUMMARY_NAME
         if "/" not in name or not path.is_file():
             continue
         h = json.loads(path.read_text())
