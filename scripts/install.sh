@@ -71,7 +71,9 @@ fi
 log "installing the OpenMMLab, Lightly and video stack"
 "${PIP[@]}" install -q "${LOCK[@]}" mmengine==0.10.7 mmsegmentation==1.2.2 mmflow==1.0.0rc0 \
   timm==1.0.31 lightly==1.6.0 decord==0.6.0 safetensors ftfy regex \
-  'setuptools>=77,<81' tensorboard imageio imageio-ffmpeg matplotlib pytest
+  'setuptools>=77,<81' tensorboard imageio imageio-ffmpeg matplotlib pytest av==14.0.1
+# The checks `make lint` and pre-commit run (CONTRIBUTING.md).
+"${PIP[@]}" install -q "${LOCK[@]}" ruff==0.17.6 mypy==2.4.1 pre-commit
 # openmim's own requirements pin setuptools 60, which breaks torch: install it without them.
 # (pip then reports "openmim 0.3.9 requires opendatalab, which is not installed": expected, harmless.)
 "${PIP[@]}" install -q "${LOCK[@]}" --no-deps openmim==0.3.9
