@@ -20,7 +20,6 @@ import torch
 from lightly.models.modules import DINOProjectionHead
 from lightly.models.utils import deactivate_requires_grad, update_momentum
 from lightly.utils.scheduler import cosine_schedule
-from torch import nn
 
 from midway_plugin.data import MidwayTransform, VideoPairDataset, unpack_batch
 from midway_plugin.lightly import DINOPairLoss

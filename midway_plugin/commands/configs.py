@@ -67,7 +67,7 @@ def find_config(name: str, root: Path) -> Path:
     raise CommandError(f"no config named {name!r} in {root}{hint}")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "configs",
         help="list the packaged configs, or print the path of one (for mim train)",
