@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
+import sys
 from pathlib import Path
 
 from midway_plugin.commands.errors import CommandError
@@ -100,6 +102,10 @@ def run(args: argparse.Namespace) -> int:
     family = getattr(args, "list_family", None) or args.family
     configs = list_configs(root, family)
     width = max(len(name) for name, _ in configs)
-    for name, path in configs:
-        print(f"{name:<{width}}  {path}")
+    try:
+        for name, path in configs:
+            print(f"{name:<{width}}  {path}")
+        sys.stdout.flush()
+    except BrokenPipeError:  # `midway configs | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
