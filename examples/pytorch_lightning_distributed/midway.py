@@ -1,5 +1,5 @@
 # This example requires the following dependencies to be installed:
-# pip install midway-plugin   (brings lightly, timm and decord)
+# pip install midway_plugin-0.1.0-py3-none-any.whl   (the built wheel; brings lightly, timm and decord)
 #
 # Midway Network (Hoang & Ren, ICLR 2026): self-supervised pretraining on frame pairs of video, with latent
 # dynamics (a midway path infers motion latents between two frames, a gated forward predictor predicts the target
