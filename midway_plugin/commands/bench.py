@@ -203,7 +203,16 @@ def _check(s) -> None:
 def run(args: argparse.Namespace) -> int:
     """Runs the benchmark; exit code 1 when a stage failed (the run goes on with the other variants)."""
     from midway_plugin.bench.quality import run_quality
+    from midway_plugin.data.output_lock import OutputLock, OutputLockError
 
     settings = settings_from_args(args)
-    _, code = run_quality(settings)
+    lock = OutputLock(settings.out, "--out")
+    try:
+        lock.acquire()  # one benchmark per output folder
+    except OutputLockError as err:
+        raise CommandError(str(err)) from None
+    try:
+        _, code = run_quality(settings)
+    finally:
+        lock.release()
     return code

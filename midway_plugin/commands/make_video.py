@@ -173,6 +173,21 @@ def run(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.out.is_dir():
         raise CommandError(f"--out {str(args.out)!r} exists and is not a directory")
 
+    from midway_plugin.data.output_lock import OutputLock, OutputLockError
+
+    lock = OutputLock(args.out, "--out")
+    try:
+        lock.acquire()  # one writer per output folder
+    except OutputLockError as err:
+        raise CommandError(str(err)) from None
+    try:
+        return _write(args, height, width)
+    finally:
+        lock.release()
+
+
+def _write(args: argparse.Namespace, height: int, width: int) -> int:
+    """Writes the dataset into the held ``--out`` and prints where everything is."""
     from midway_plugin.data.flow_stats import format_flow_stats
     from midway_plugin.data.motion_tokens import format_token_stats, warn_if_sub_token
     from midway_plugin.data.synthetic_writer import write_synthetic_dataset
