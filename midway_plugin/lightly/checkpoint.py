@@ -11,6 +11,7 @@ import torch
 from safetensors import SafetensorError
 
 from midway_plugin.models import MidwayExportError, MidwayNetwork, resolve_config, save_export
+from midway_plugin.models.refused_pickle import refusal_message
 
 NETWORK_PREFIX = "network."
 
@@ -33,13 +34,8 @@ def load_lightning_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
         checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        # torch's message advises weights_only=False; the refused global is in the unpickler's own error.
-        original = err.__context__ if isinstance(err.__context__, pickle.UnpicklingError) else err
-        detail = str(original).strip().splitlines()[0] if str(original).strip() else type(err).__name__
-        raise CheckpointError(
-            f"{path}: refused: not a plain-data checkpoint ({detail}); nothing in it was run"
-        ) from None
+    except pickle.UnpicklingError as err:  # torch's message advises weights_only=False: never passed on
+        raise CheckpointError(refusal_message(str(path), err)) from None
     except Exception as err:  # zip errors of truncated/empty files, EOFError, ...
         first = f"{type(err).__name__}: {err}".splitlines()[0] if str(err).strip() else type(err).__name__
         first = first.split(". ")[0]  # torch appends paragraphs of generic advice
