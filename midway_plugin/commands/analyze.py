@@ -120,6 +120,16 @@ def _print_help(parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def _check_out(args: argparse.Namespace) -> None:
+    """``--out`` is a folder this process can write (checked before the model loads)."""
+    from midway_plugin.data.output_lock import OutputLockError, check_writable
+
+    try:
+        check_writable(args.out, "--out")
+    except OutputLockError as err:
+        raise CommandError(str(err)) from None
+
+
 def _load(args: argparse.Namespace):
     """Model, its device, frame size and the chosen level's block."""
     import torch
@@ -170,6 +180,7 @@ def run_perturb(args: argparse.Namespace) -> int:
     )
     from midway_plugin.analysis import AnalysisError, perturbation_heatmaps, prepare_pair
 
+    _check_out(args)
     model, device, size, block = _load(args)
     h_px, w_px = size
     patch = int(model.encoder.patch_size)
@@ -265,6 +276,7 @@ def run_track(args: argparse.Namespace) -> int:
         raise CommandError(f"--frames must be >= 2 to track, got {args.frames}")
     if args.top_k < 1:
         raise CommandError(f"--top-k must be >= 1, got {args.top_k}")
+    _check_out(args)
     model, device, size, block = _load(args)
     patch = int(model.encoder.patch_size)
     try:

@@ -180,8 +180,6 @@ def _check(s) -> None:
     for ds in downstream(s.flow_loss):
         if not (s.configs_dir / ds.toolbox / ds.config).is_file():
             raise CommandError(f"--configs-dir {str(s.configs_dir)!r} has no {ds.toolbox}/{ds.config}")
-    if s.out.exists() and not s.out.is_dir():
-        raise CommandError(f"--out {str(s.out)!r} exists and is not a directory")
     if s.pan_only and s.pan_seeds < 1:
         raise CommandError(f"--pan-seeds must be >= 1, got {s.pan_seeds}")
     if s.pan_only and not any(v.name in ("base", "full") for v in s.variants):

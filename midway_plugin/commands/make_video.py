@@ -170,8 +170,6 @@ def run(args: argparse.Namespace) -> int:
     for ok, message in checks:
         if not ok:
             raise CommandError(message)
-    if args.out.exists() and not args.out.is_dir():
-        raise CommandError(f"--out {str(args.out)!r} exists and is not a directory")
 
     from midway_plugin.data.output_lock import OutputLock, OutputLockError
 

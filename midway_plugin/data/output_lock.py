@@ -72,6 +72,52 @@ def _folder_problem(target: Path, folder: Path, what: str, err: OSError | None) 
     return OutputLockError(f"{what} {str(target)!r} cannot be written: {reason}")
 
 
+def _unwritable_reason(folder: Path) -> str | None:
+    """Why files cannot be created in the existing ``folder`` (None if they can)."""
+    if os.access(folder, os.W_OK | os.X_OK):
+        return None
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    return "it is on a read-only file system" if read_only else "permission denied (not writable)"
+
+
+def check_writable(target: str | os.PathLike[str], what: str, *, folder: bool = True) -> Path:
+    """Creates the output folder (of ``target``, or ``target`` itself) and checks that it can be written.
+
+    Args:
+        target: The output folder, or the output file when ``folder=False``.
+        what: How messages name it (``"--out"``, ``"output_dir"``).
+        folder: Whether ``target`` is a folder.
+
+    Returns:
+        ``target`` as a ``Path`` (``~`` expanded).
+
+    Raises:
+        OutputLockError: ``target`` (or a parent) is a file, a file target is a folder, or the folder cannot be
+            created or is not writable (read-only mount, permissions); the message names ``what`` and ``target``.
+    """
+    target = Path(os.path.expanduser(os.fspath(target)))
+    parent = target if folder else target.parent
+    if not folder and target.is_dir():
+        raise OutputLockError(f"{what} {str(target)!r} cannot be written: it is a folder, not a file")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _folder_problem(target, parent, what, err) from None
+    if not parent.is_dir():
+        raise _folder_problem(target, parent, what, None)
+    reason = _unwritable_reason(parent)
+    if reason is not None:
+        if parent != target:
+            reason = f"its folder {str(parent)!r}: {reason}"
+        raise OutputLockError(f"{what} {str(target)!r} cannot be written: {reason}")
+    if not folder and target.exists() and not os.access(target, os.W_OK):
+        raise OutputLockError(f"{what} {str(target)!r} cannot be written: the file is read-only")
+    return target
+
+
 class OutputLock:
     """Holds one output (a folder or a file) for this process; a context manager.
 
@@ -103,15 +149,8 @@ class OutputLock:
         """Takes the lock without waiting; records this process as the holder."""
         if self._fd is not None:
             return self
-        parent = self.target if self.folder else self.target.parent
-        if not self.folder and self.target.is_dir():
-            raise OutputLockError(f"{self.what} {str(self.target)!r} is a folder, not a file")
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise _folder_problem(self.target, parent, self.what, err) from None
-        if not parent.is_dir():
-            raise _folder_problem(self.target, parent, self.what, None)
+        parent = check_writable(self.target, self.what, folder=self.folder)
+        parent = parent if self.folder else parent.parent
         while True:
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -166,4 +205,4 @@ class OutputLock:
             os.close(fd)
 
 
-__all__ = ["FOLDER_LOCK_NAME", "OutputLock", "OutputLockError", "is_launching_process", "lock_path"]
+__all__ = ["FOLDER_LOCK_NAME", "OutputLock", "OutputLockError", "check_writable", "is_launching_process", "lock_path"]
