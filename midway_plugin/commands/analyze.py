@@ -134,8 +134,8 @@ def _load(args: argparse.Namespace):
     """Model, its device, frame size and the chosen level's block."""
     import torch
 
-    from midway_plugin.analysis.frames import parse_size
     from midway_plugin.analysis import AnalysisError, resolve_level
+    from midway_plugin.analysis.frames import parse_size
     from midway_plugin.models import MidwayExportError, build_from_export
 
     if args.repeats < 1:
@@ -174,11 +174,16 @@ def run_perturb(args: argparse.Namespace) -> int:
     """``midway analyze perturb``: heatmaps for several source points of one frame pair."""
     import numpy as np
 
-    from midway_plugin.analysis import render
+    from midway_plugin.analysis import AnalysisError, perturbation_heatmaps, prepare_pair, render
     from midway_plugin.analysis.frames import (
-        normalize_frames, parse_point, point_to_token, read_images, read_video, resize_frames, token_center,
+        normalize_frames,
+        parse_point,
+        point_to_token,
+        read_images,
+        read_video,
+        resize_frames,
+        token_center,
     )
-    from midway_plugin.analysis import AnalysisError, perturbation_heatmaps, prepare_pair
 
     _check_out(args)
     model, device, size, block = _load(args)
@@ -229,7 +234,7 @@ def run_perturb(args: argparse.Namespace) -> int:
     render.save_png(render.draw_points(src_img, shown, labels=labels), out / "source.png")
 
     rows, records = [], []
-    for k, ((r, c), hm) in enumerate(zip(tokens, heat)):
+    for k, ((r, c), hm) in enumerate(zip(tokens, heat, strict=True)):
         peak_r, peak_c = np.unravel_index(int(np.argmax(hm)), hm.shape)
         peak_xy = token_center(int(peak_r), int(peak_c), patch)
         records.append({
@@ -267,9 +272,8 @@ def run_perturb(args: argparse.Namespace) -> int:
 
 def run_track(args: argparse.Namespace) -> int:
     """``midway analyze track``: perturbation tracking (and the feature-similarity baseline) through a clip."""
-    from midway_plugin.analysis import render
+    from midway_plugin.analysis import AnalysisError, render
     from midway_plugin.analysis.frames import normalize_frames, parse_point, point_to_token, read_video, resize_frames
-    from midway_plugin.analysis import AnalysisError
     from midway_plugin.analysis.tracking import track_feature_similarity, track_perturbation, write_tracks
 
     if args.frames < 2:
@@ -309,7 +313,7 @@ def run_track(args: argparse.Namespace) -> int:
     drawn = render.draw_tracks(big, paths)
     captions = [f"frame {i}" for i in indices]
     legend = ", ".join(f"{tr.method}={_COLOR_NAMES[k]}" for k, tr in enumerate(tracks))
-    strip = render.hstack([render.labelled(f, c) for f, c in zip(drawn, captions)])
+    strip = render.hstack([render.labelled(f, c) for f, c in zip(drawn, captions, strict=True)])
     render.save_png(render.labelled(strip, legend), out / "track_strip.png")
     render.save_gif(drawn, out / "track.gif")
     print(f"tracked {len(indices)} frames at level {block} ({legend}) to {out}")

@@ -32,12 +32,13 @@ import os.path as osp
 import pickle
 import pickletools
 import re
-from typing import IO, Any, Callable, Union
+from collections.abc import Callable
+from typing import IO, Any
 
 import numpy as np
 import torch
 
-FileLike = Union[str, os.PathLike, IO[bytes]]
+FileLike = str | os.PathLike | IO[bytes]
 
 #: Methods a checkpoint may reference through ``getattr(<class>, name)``.
 #: HistoryBuffer pickles its ``_statistics_methods`` (mmengine/logging/history_buffer.py);
@@ -373,7 +374,7 @@ class allow_listed_globals:  # noqa: N801 (used like torch.serialization.safe_gl
         self._built: list[np.dtype] = []
         self._token: contextvars.Token[list[np.dtype] | None] | None = None
 
-    def __enter__(self) -> "allow_listed_globals":
+    def __enter__(self) -> allow_listed_globals:
         self._inner.__enter__()
         self._token = _BUILT_DTYPES.set(self._built)
         return self
