@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from midway_plugin.analysis.defaults import DEFAULT_GAP, DEFAULT_REPEATS, DEFAULT_TRACK_FRAMES, TOP_K
 from midway_plugin.commands.errors import CommandError
@@ -24,7 +25,7 @@ _REPEATS_HELP = (
 )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``midway analyze {perturb,track}``."""
     parser = subparsers.add_parser(
         "analyze",
@@ -130,7 +131,7 @@ def _check_out(args: argparse.Namespace) -> None:
         raise CommandError(str(err)) from None
 
 
-def _load(args: argparse.Namespace):
+def _load(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
     """Model, its device, frame size and the chosen level's block."""
     import torch
 
@@ -164,7 +165,7 @@ def _load(args: argparse.Namespace):
     return model, device, size, block
 
 
-def _generator(seed: int):
+def _generator(seed: int) -> Any:
     import torch
 
     return torch.Generator().manual_seed(seed)
@@ -233,7 +234,8 @@ def run_perturb(args: argparse.Namespace) -> int:
     labels = None if every_token else [str(k) for k in range(len(points))]
     render.save_png(render.draw_points(src_img, shown, labels=labels), out / "source.png")
 
-    rows, records = [], []
+    rows: list[Any] = []
+    records: list[dict[str, Any]] = []
     for k, ((r, c), hm) in enumerate(zip(tokens, heat, strict=True)):
         peak_r, peak_c = np.unravel_index(int(np.argmax(hm)), hm.shape)
         peak_xy = token_center(int(peak_r), int(peak_c), patch)
@@ -272,6 +274,8 @@ def run_perturb(args: argparse.Namespace) -> int:
 
 def run_track(args: argparse.Namespace) -> int:
     """``midway analyze track``: perturbation tracking (and the feature-similarity baseline) through a clip."""
+    import numpy as np
+
     from midway_plugin.analysis import AnalysisError, render
     from midway_plugin.analysis.frames import normalize_frames, parse_point, point_to_token, read_video, resize_frames
     from midway_plugin.analysis.tracking import track_feature_similarity, track_perturbation, write_tracks
@@ -310,7 +314,7 @@ def run_track(args: argparse.Namespace) -> int:
     scale = render.display_scale(size)
     big = [render.upscale(f, scale) for f in frames]
     paths = [[(px * scale, py * scale) for px, py in tr.points] for tr in tracks]
-    drawn = render.draw_tracks(big, paths)
+    drawn = render.draw_tracks(np.stack(big), paths)
     captions = [f"frame {i}" for i in indices]
     legend = ", ".join(f"{tr.method}={_COLOR_NAMES[k]}" for k, tr in enumerate(tracks))
     strip = render.hstack([render.labelled(f, c) for f, c in zip(drawn, captions, strict=True)])

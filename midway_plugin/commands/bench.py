@@ -122,7 +122,7 @@ def register(subparsers: Any) -> None:
     add_learnability(sub)
 
 
-def settings_from_args(args: argparse.Namespace):
+def settings_from_args(args: argparse.Namespace) -> Any:
     """The :class:`~midway_plugin.bench.quality.Settings` of the command line (``--quick`` first, flags on top)."""
     from midway_plugin.bench.quality import QUICK, Settings
     from midway_plugin.bench.variants import parse_variants
@@ -153,7 +153,7 @@ def settings_from_args(args: argparse.Namespace):
     return settings
 
 
-def _check(s) -> None:
+def _check(s: Any) -> None:
     checks = [
         (s.jobs >= 1, f"--jobs must be >= 1, got {s.jobs}"),
         (s.seeds >= 1, f"--seeds must be >= 1, got {s.seeds}"),

@@ -14,7 +14,7 @@ from pathlib import Path
 from midway_plugin.commands.errors import CommandError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``midway check-videos``."""
     parser = subparsers.add_parser(
         "check-videos",
@@ -104,5 +104,6 @@ def run(args: argparse.Namespace) -> int:
         "frames (largest mean difference in grey levels)."
     )
     for info in inexact:
+        assert info.seek is not None  # inexact holds checked videos only
         print(f"  {os.path.relpath(info.path, base)}: {info.seek.describe()}")
     return 1 if args.strict and (inexact or skipped) else 0

@@ -35,7 +35,7 @@ def _int_range(text: str) -> tuple[int, int]:
     return int(lo), int(hi)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``midway make-video``."""
     parser = subparsers.add_parser(
         "make-video",

@@ -33,12 +33,12 @@ import pickle
 import pickletools
 import re
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import numpy as np
 import torch
 
-FileLike = str | os.PathLike | IO[bytes]
+FileLike = str | os.PathLike[str] | IO[bytes]
 
 #: Methods a checkpoint may reference through ``getattr(<class>, name)``.
 #: HistoryBuffer pickles its ``_statistics_methods`` (mmengine/logging/history_buffer.py);
@@ -72,13 +72,15 @@ class _RefusedGetattr(pickle.UnpicklingError):
 def _param_scheduler_base() -> type:
     from mmengine.optim.scheduler.param_scheduler import _ParamScheduler
 
-    return _ParamScheduler
+    base: type = _ParamScheduler
+    return base
 
 
 def _history_buffer() -> type:
     from mmengine.logging.history_buffer import HistoryBuffer
 
-    return HistoryBuffer
+    buffer: type = HistoryBuffer
+    return buffer
 
 
 def _param_scheduler_classes() -> list[type]:
@@ -88,10 +90,11 @@ def _param_scheduler_classes() -> list[type]:
     or through the config's ``custom_imports``), i.e. it is code the user already runs.
     """
     seen: list[type] = []
-    stack = [_param_scheduler_base()]
+    stack: list[type] = [_param_scheduler_base()]
     while stack:
         cls = stack.pop()
-        for sub in cls.__subclasses__():
+        subclasses: list[type] = cls.__subclasses__()
+        for sub in subclasses:
             if sub not in seen:
                 seen.append(sub)
                 stack.append(sub)
@@ -174,7 +177,7 @@ def _checked_dtype(*args: Any) -> np.dtype:
     follows in the pickle cannot rewrite a dtype the whole process uses. Its state is only set after this returns,
     so every dtype built is recorded and checked again when the load ends (:class:`allow_listed_globals`).
     """
-    dtype = np.dtype(args[0], bool(args[1]) if len(args) > 1 else False, True)
+    dtype: np.dtype[Any] = np.dtype(args[0], bool(args[1]) if len(args) > 1 else False, True)
     problem = _dtype_problem(dtype)
     if problem is not None:
         raise pickle.UnpicklingError(f"GLOBAL numpy.dtype({args[0]!r}): {problem}")
@@ -222,7 +225,7 @@ def _checked_reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
         raise pickle.UnpicklingError(f"GLOBAL numpy _reconstruct of {_describe(subtype)} (only numpy.ndarray)")
     if isinstance(dtype, np.dtype):  # numpy writes a typecode (b"b") here; the array's dtype comes in its state
         _check_built(dtype, "GLOBAL numpy _reconstruct")
-    return multiarray._reconstruct(_CheckedArray, shape, dtype)
+    return cast(np.ndarray, multiarray._reconstruct(_CheckedArray, shape, dtype))
 
 
 def _plain_arrays(obj: Any, seen: dict[int, Any] | None = None) -> Any:
@@ -375,12 +378,12 @@ class allow_listed_globals:  # noqa: N801 (used like torch.serialization.safe_gl
         self._token: contextvars.Token[list[np.dtype] | None] | None = None
 
     def __enter__(self) -> allow_listed_globals:
-        self._inner.__enter__()
+        self._inner.__enter__()  # type: ignore[no-untyped-call]
         self._token = _BUILT_DTYPES.set(self._built)
         return self
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
-        self._inner.__exit__(exc_type, exc, tb)
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        self._inner.__exit__(exc_type, exc, tb)  # type: ignore[no-untyped-call]
         if self._token is not None:
             _BUILT_DTYPES.reset(self._token)
             self._token = None
@@ -394,7 +397,6 @@ class allow_listed_globals:  # noqa: N801 (used like torch.serialization.safe_gl
                 f"{refusal_message(self.source, exc)} If this file is trusted and legitimately needs another "
                 "class, add it in midway_plugin/compat/safe_checkpoint.py."
             ) from None
-        return False
 
 
 def load_from_local(filename: str, map_location: Any = None) -> Any:

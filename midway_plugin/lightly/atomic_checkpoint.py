@@ -39,7 +39,7 @@ def temp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}{TEMP_MARKER}{os.getpid()}")
 
 
-def save_atomically(obj: Any, path: str | os.PathLike) -> int:
+def save_atomically(obj: Any, path: str | os.PathLike[str]) -> int:
     """``torch.save(obj)`` to ``path`` so that ``path`` is never seen incomplete.
 
     Returns:

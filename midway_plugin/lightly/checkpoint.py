@@ -20,7 +20,7 @@ class CheckpointError(ValueError):
     """The file is not a readable ``midway pretrain`` checkpoint; the message names the file and the problem."""
 
 
-def load_lightning_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+def load_lightning_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """``torch.load(path, weights_only=True)`` of a Lightning checkpoint written by ``midway pretrain``.
 
     The :class:`~midway_plugin.lightly.Midway` module saves only plain hyperparameters, so no global needs to be
@@ -52,7 +52,7 @@ def load_lightning_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return dict(checkpoint)
 
 
-def network_from_checkpoint(path: str | os.PathLike) -> tuple[MidwayNetwork, dict[str, Any]]:
+def network_from_checkpoint(path: str | os.PathLike[str]) -> tuple[MidwayNetwork, dict[str, Any]]:
     """Rebuilds the :class:`~midway_plugin.models.MidwayNetwork` (student, dynamics and EMA teacher) of a checkpoint.
 
     Returns:
@@ -79,7 +79,7 @@ def network_from_checkpoint(path: str | os.PathLike) -> tuple[MidwayNetwork, dic
 
 
 def export_checkpoint(
-    path: str | os.PathLike, out: str | os.PathLike, *, use_teacher: bool = True
+    path: str | os.PathLike[str], out: str | os.PathLike[str], *, use_teacher: bool = True
 ) -> tuple[Path, dict[str, Any]]:
     """Writes the Midway export (safetensors, see docs/core-api.md) of a ``midway pretrain`` checkpoint.
 
