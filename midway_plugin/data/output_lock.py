@@ -3,7 +3,8 @@
 ``midway pretrain``, ``export``, ``make-video`` and ``bench`` hold what they write into for as long as they write:
 ``fcntl.flock`` on a lock file (``.midway.lock`` inside a folder, ``.NAME.lock`` beside a file). The kernel drops
 the lock when the holding process ends, ``kill -9`` included, so a lock file left behind by a crash holds nothing
-and the next run takes it over. The holder writes its pid, host, command and start time into the file, so a refused
+and the next run takes it over (processes forked from the holder, such as data-loader workers, close their copy
+of the lock at once, so they cannot keep it after the holder died). The holder writes its pid, host, command and start time into the file, so a refused
 run can say who holds the output. The file is removed on a clean release; a run that finds the file replaced
 under it (released and removed meanwhile) opens the new one, so two runs never hold two different files.
 
@@ -28,6 +29,24 @@ FOLDER_LOCK_NAME = ".midway.lock"
 #: Environment variables that name a process's rank (Lightning, torchrun, SLURM); any non-zero one means the
 #: process was started by a launcher and is not the one that holds the output.
 _RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID")
+
+
+#: The locks this process holds, by descriptor: a forked child (a data-loader worker) closes its copies at once
+#: (:func:`_forget_in_child`), so that the lock ends with the process that took it, not with its last worker.
+_HELD: dict[int, OutputLock] = {}
+
+
+def _forget_in_child() -> None:
+    for fd, lock in list(_HELD.items()):
+        lock._fd = None
+        try:
+            os.close(fd)  # the parent's descriptor keeps the flock; this copy would outlive a killed parent
+        except OSError:
+            pass
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 class OutputLockError(ValueError):
@@ -172,6 +191,7 @@ class OutputLock:
                 break
             os.close(fd)
         self._fd = fd
+        _HELD[fd] = self
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "command": self.command,
                   "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
         try:
@@ -189,6 +209,7 @@ class OutputLock:
             self.path.unlink()
         except OSError:
             pass
+        _HELD.pop(self._fd, None)
         os.close(self._fd)  # closing the last descriptor drops the flock
         self._fd = None
 
@@ -202,6 +223,7 @@ class OutputLock:
     def __del__(self) -> None:
         fd: Any = getattr(self, "_fd", None)
         if fd is not None:
+            _HELD.pop(fd, None)
             os.close(fd)
 
 

@@ -21,13 +21,18 @@ _HOLD = (
     "import sys, time\n"
     "from midway_plugin.data.output_lock import OutputLock\n"
     "lock = OutputLock(sys.argv[1], 'x', folder=sys.argv[2] == 'folder', command='the holder').acquire()\n"
+    "import os\n"
+    "if len(sys.argv) > 3 and os.fork() == 0:  # a forked worker that outlives its killed parent\n"
+    "    time.sleep(60)\n"
+    "    os._exit(0)\n"
     "print('held', flush=True)\n"
     "time.sleep(600)\n"
 )
 
 
-def _holder(target: Path, folder: bool = True) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(target), "folder" if folder else "file"],
+def _holder(target: Path, folder: bool = True, fork: bool = False) -> subprocess.Popen:
+    extra = ["fork"] if fork else []
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(target), "folder" if folder else "file", *extra],
                             stdout=subprocess.PIPE, text=True, env=midway_env())
     assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
     return proc
@@ -79,10 +84,12 @@ def test_export_to_a_held_file_is_refused(trained_run, tmp_path, capsys):
     assert target.is_file() and not lock_path(target, folder=False).exists()
 
 
-def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
-    """kill -9: the kernel drops the flock; the lock file left behind holds nothing."""
+@pytest.mark.parametrize("fork", [False, True], ids=["alone", "with a forked worker"])
+def test_a_killed_holder_leaves_no_stale_lock(tmp_path, fork):
+    """kill -9: the kernel drops the flock; the lock file left behind holds nothing. A process forked from the
+    holder (a data-loader worker, still alive) does not keep it."""
     out = tmp_path / "out"
-    proc = _holder(out)
+    proc = _holder(out, fork=fork)
     with pytest.raises(OutputLockError, match=f"pid {proc.pid}"):
         OutputLock(out, "output_dir").acquire()
     os.kill(proc.pid, signal.SIGKILL)
