@@ -57,7 +57,8 @@ def run_pretraining(
         :mod:`.health`), None on processes other than rank 0.
 
     Raises:
-        PretrainConfigError: A bad config value, an occupied ``output_dir``, or a ``resume`` that does not load.
+        PretrainConfigError: A bad config value, an occupied ``output_dir`` (checkpoints of an earlier run, or
+            another run holding it: see :mod:`midway_plugin.data.output_lock`), or a ``resume`` that does not load.
         midway_plugin.lightly.atomic_checkpoint.CheckpointSaveError: A checkpoint could not be written (full disk).
         midway_plugin.lightly.midway.NonFiniteLossError: Training diverged (names the newest finite checkpoint).
     """
