@@ -5,8 +5,9 @@
 the lock when the holding process ends, ``kill -9`` included, so a lock file left behind by a crash holds nothing
 and the next run takes it over (processes forked from the holder, such as data-loader workers, close their copy
 of the lock at once, so they cannot keep it after the holder died). The holder writes its pid, host, command and
-start time into the file, so a refused run can say who holds the output. The file is removed on a clean release; a run that finds the file replaced
-under it (released and removed meanwhile) opens the new one, so two runs never hold two different files.
+start time into the file, so a refused run can say who holds the output. The file is removed on a clean release;
+a run that finds the file replaced under it (released and removed meanwhile) opens the new one, so two runs never
+hold two different files.
 
 Under DDP only the launching process (global rank 0) holds the lock: the processes Lightning or ``torchrun``
 start run with ``LOCAL_RANK``/``RANK``/``NODE_RANK`` set (:func:`is_launching_process`).
