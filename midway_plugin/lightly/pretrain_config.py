@@ -82,8 +82,9 @@ def load_config(path: str | os.PathLike | None, overrides: Mapping[str, Any] | N
     """Defaults ← the YAML file ← dotted-key overrides (``{"trainer.max_steps": 10}``), as a plain dict.
 
     Raises:
-        PretrainConfigError: Unreadable file, invalid YAML, unknown key, wrong structure or a value of the wrong
-            type (named with its source, key, value and expected type).
+        PretrainConfigError: Unreadable file, invalid YAML, unknown key, wrong structure, a value of the wrong
+            type (named with its source, key, value and expected type), or a value outside what its key takes
+            (:mod:`.config_values`: named with the key, the value and what is valid).
     """
     defaults = default_config()
     config = _schema(defaults)
