@@ -138,6 +138,14 @@ def check_writable(target: str | os.PathLike[str], what: str, *, folder: bool = 
     return target
 
 
+def _this_command() -> str:
+    """This process's command line as the user typed it (``python -m midway_plugin.cli`` shows as ``midway``)."""
+    program = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+    if program in ("cli.py", "__main__.py", "midway"):
+        program = "midway"
+    return " ".join([program, *sys.argv[1:]])
+
+
 class OutputLock:
     """Holds one output (a folder or a file) for this process; a context manager.
 
@@ -157,7 +165,7 @@ class OutputLock:
         self.target = Path(os.path.expanduser(os.fspath(target)))
         self.what = what
         self.folder = folder
-        self.command = command if command is not None else " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+        self.command = command if command is not None else _this_command()
         self.path = lock_path(self.target, folder=folder)
         self._fd: int | None = None
 
