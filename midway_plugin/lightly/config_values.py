@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 
+_UNSET = object()
+
+
 class ConfigValueError(ValueError):
     """A config value outside what its key takes; the message names the key, the value and what is valid."""
 
@@ -147,6 +150,19 @@ def _rules() -> dict[str, Rule]:
         "seed": Rule(low=0, high=2**32 - 1, integer=True),
         "output_dir": Rule(nonempty=True),
         "model.preset": Rule(nonempty=True),
+        # model: MidwayConfig fields (free-form section: checked when set; the core checks how they fit together)
+        "model.encoder": Rule(nonempty=True),
+        "model.img_size": Rule(low=1, high=2**14, integer=True),
+        "model.drop_path_rate": Rule(low=0, high=1, high_open=True),
+        "model.feature_levels": Rule(item=Rule(low=1, high=1024, integer=True)),
+        "model.midway_dim": dim,
+        "model.midway_depth": Rule(low=1, high=1024, integer=True),
+        "model.midway_heads": Rule(low=1, high=2**12, integer=True),
+        "model.num_motion_tokens": Rule(low=1, high=2**16, integer=True),
+        "model.forward_depth": Rule(low=1, high=1024, integer=True),
+        "model.forward_heads": Rule(low=1, high=2**12, integer=True),
+        "model.backward_heads": Rule(low=1, high=2**12, integer=True),
+        "model.gating_bias": Rule(),
         "method.dino_weight": non_negative,
         "method.dynamics_weight": non_negative,
         "method.head_output_dim": dim,
@@ -241,7 +257,9 @@ def check_values(config: Mapping[str, Any]) -> None:
     for key in rules():
         value: Any = config
         for part in key.split("."):
-            value = value.get(part) if isinstance(value, Mapping) else None
+            value = value.get(part, _UNSET) if isinstance(value, Mapping) else _UNSET
+        if value is _UNSET:  # a free-form key left to its default
+            continue
         problem = value_problem(key, value)
         if problem is not None:
             raise ConfigValueError(

@@ -7,6 +7,7 @@ process, and one test shows that ``main()`` reaches the same entry.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Mapping
@@ -20,6 +21,7 @@ from midway_plugin.lightly import config_values
 from midway_plugin.lightly.config_schema import default_config, expected_type
 from midway_plugin.lightly.config_types import Mismatch, coerce
 from midway_plugin.lightly.pretrain_config import PretrainConfigError, load_config
+from midway_plugin.models import MidwayConfig
 from tests.reliability.midway_process import DEMO, run_midway
 
 
@@ -33,7 +35,8 @@ def _leaves(tree: Mapping[str, Any], path: tuple[str, ...] = ()) -> list[tuple[s
     return out
 
 
-KEYS = [".".join(path) for path in _leaves(default_config())]
+KEYS = list(dict.fromkeys([".".join(path) for path in _leaves(default_config())]
+                           + [f"model.{field.name}" for field in dataclasses.fields(MidwayConfig)]))
 
 #: The kinds of bad value, each as the override value the CLI would parse from YAML.
 BAD_VALUES: dict[str, Any] = {
