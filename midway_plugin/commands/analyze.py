@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from midway_plugin.analysis.defaults import DEFAULT_GAP, DEFAULT_REPEATS, DEFAULT_TRACK_FRAMES, TOP_K
 from midway_plugin.commands.errors import CommandError
@@ -24,7 +25,7 @@ _REPEATS_HELP = (
 )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``midway analyze {perturb,track}``."""
     parser = subparsers.add_parser(
         "analyze",
@@ -120,12 +121,22 @@ def _print_help(parser: argparse.ArgumentParser) -> int:
     return 0
 
 
-def _load(args: argparse.Namespace):
+def _check_out(args: argparse.Namespace) -> None:
+    """``--out`` is a folder this process can write (checked before the model loads)."""
+    from midway_plugin.data.output_lock import OutputLockError, check_writable
+
+    try:
+        check_writable(args.out, "--out")
+    except OutputLockError as err:
+        raise CommandError(str(err)) from None
+
+
+def _load(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
     """Model, its device, frame size and the chosen level's block."""
     import torch
 
-    from midway_plugin.analysis.frames import parse_size
     from midway_plugin.analysis import AnalysisError, resolve_level
+    from midway_plugin.analysis.frames import parse_size
     from midway_plugin.models import MidwayExportError, build_from_export
 
     if args.repeats < 1:
@@ -154,7 +165,7 @@ def _load(args: argparse.Namespace):
     return model, device, size, block
 
 
-def _generator(seed: int):
+def _generator(seed: int) -> Any:
     import torch
 
     return torch.Generator().manual_seed(seed)
@@ -164,12 +175,18 @@ def run_perturb(args: argparse.Namespace) -> int:
     """``midway analyze perturb``: heatmaps for several source points of one frame pair."""
     import numpy as np
 
-    from midway_plugin.analysis import render
+    from midway_plugin.analysis import AnalysisError, perturbation_heatmaps, prepare_pair, render
     from midway_plugin.analysis.frames import (
-        normalize_frames, parse_point, point_to_token, read_images, read_video, resize_frames, token_center,
+        normalize_frames,
+        parse_point,
+        point_to_token,
+        read_images,
+        read_video,
+        resize_frames,
+        token_center,
     )
-    from midway_plugin.analysis import AnalysisError, perturbation_heatmaps, prepare_pair
 
+    _check_out(args)
     model, device, size, block = _load(args)
     h_px, w_px = size
     patch = int(model.encoder.patch_size)
@@ -217,8 +234,9 @@ def run_perturb(args: argparse.Namespace) -> int:
     labels = None if every_token else [str(k) for k in range(len(points))]
     render.save_png(render.draw_points(src_img, shown, labels=labels), out / "source.png")
 
-    rows, records = [], []
-    for k, ((r, c), hm) in enumerate(zip(tokens, heat)):
+    rows: list[Any] = []
+    records: list[dict[str, Any]] = []
+    for k, ((r, c), hm) in enumerate(zip(tokens, heat, strict=True)):
         peak_r, peak_c = np.unravel_index(int(np.argmax(hm)), hm.shape)
         peak_xy = token_center(int(peak_r), int(peak_c), patch)
         records.append({
@@ -256,15 +274,17 @@ def run_perturb(args: argparse.Namespace) -> int:
 
 def run_track(args: argparse.Namespace) -> int:
     """``midway analyze track``: perturbation tracking (and the feature-similarity baseline) through a clip."""
-    from midway_plugin.analysis import render
+    import numpy as np
+
+    from midway_plugin.analysis import AnalysisError, render
     from midway_plugin.analysis.frames import normalize_frames, parse_point, point_to_token, read_video, resize_frames
-    from midway_plugin.analysis import AnalysisError
     from midway_plugin.analysis.tracking import track_feature_similarity, track_perturbation, write_tracks
 
     if args.frames < 2:
         raise CommandError(f"--frames must be >= 2 to track, got {args.frames}")
     if args.top_k < 1:
         raise CommandError(f"--top-k must be >= 1, got {args.top_k}")
+    _check_out(args)
     model, device, size, block = _load(args)
     patch = int(model.encoder.patch_size)
     try:
@@ -294,10 +314,10 @@ def run_track(args: argparse.Namespace) -> int:
     scale = render.display_scale(size)
     big = [render.upscale(f, scale) for f in frames]
     paths = [[(px * scale, py * scale) for px, py in tr.points] for tr in tracks]
-    drawn = render.draw_tracks(big, paths)
+    drawn = render.draw_tracks(np.stack(big), paths)
     captions = [f"frame {i}" for i in indices]
     legend = ", ".join(f"{tr.method}={_COLOR_NAMES[k]}" for k, tr in enumerate(tracks))
-    strip = render.hstack([render.labelled(f, c) for f, c in zip(drawn, captions)])
+    strip = render.hstack([render.labelled(f, c) for f, c in zip(drawn, captions, strict=True)])
     render.save_png(render.labelled(strip, legend), out / "track_strip.png")
     render.save_gif(drawn, out / "track.gif")
     print(f"tracked {len(indices)} frames at level {block} ({legend}) to {out}")

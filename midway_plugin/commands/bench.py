@@ -122,7 +122,7 @@ def register(subparsers: Any) -> None:
     add_learnability(sub)
 
 
-def settings_from_args(args: argparse.Namespace):
+def settings_from_args(args: argparse.Namespace) -> Any:
     """The :class:`~midway_plugin.bench.quality.Settings` of the command line (``--quick`` first, flags on top)."""
     from midway_plugin.bench.quality import QUICK, Settings
     from midway_plugin.bench.variants import parse_variants
@@ -153,7 +153,7 @@ def settings_from_args(args: argparse.Namespace):
     return settings
 
 
-def _check(s) -> None:
+def _check(s: Any) -> None:
     checks = [
         (s.jobs >= 1, f"--jobs must be >= 1, got {s.jobs}"),
         (s.seeds >= 1, f"--seeds must be >= 1, got {s.seeds}"),
@@ -180,8 +180,6 @@ def _check(s) -> None:
     for ds in downstream(s.flow_loss):
         if not (s.configs_dir / ds.toolbox / ds.config).is_file():
             raise CommandError(f"--configs-dir {str(s.configs_dir)!r} has no {ds.toolbox}/{ds.config}")
-    if s.out.exists() and not s.out.is_dir():
-        raise CommandError(f"--out {str(s.out)!r} exists and is not a directory")
     if s.pan_only and s.pan_seeds < 1:
         raise CommandError(f"--pan-seeds must be >= 1, got {s.pan_seeds}")
     if s.pan_only and not any(v.name in ("base", "full") for v in s.variants):
@@ -203,7 +201,16 @@ def _check(s) -> None:
 def run(args: argparse.Namespace) -> int:
     """Runs the benchmark; exit code 1 when a stage failed (the run goes on with the other variants)."""
     from midway_plugin.bench.quality import run_quality
+    from midway_plugin.data.output_lock import OutputLock, OutputLockError
 
     settings = settings_from_args(args)
-    _, code = run_quality(settings)
+    lock = OutputLock(settings.out, "--out")
+    try:
+        lock.acquire()  # one benchmark per output folder
+    except OutputLockError as err:
+        raise CommandError(str(err)) from None
+    try:
+        _, code = run_quality(settings)
+    finally:
+        lock.release()
     return code

@@ -73,10 +73,19 @@ def run(args: argparse.Namespace) -> int:
                                  batch_size=args.batch_size, lr=args.lr, seed=args.seed)
     except (ValueError, TypeError, KeyError) as err:
         raise CommandError(str(err)) from None
+    if args.json:
+        from midway_plugin.data.output_lock import OutputLockError, check_writable
+
+        try:  # before the probe trains, not after
+            check_writable(args.json, "--json", folder=False)
+        except OutputLockError as err:
+            raise CommandError(str(err)) from None
     result = run_learnability(cfg, settings, log=print)
     print(format_table(result))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+        try:
+            args.json.write_text(json.dumps(result, indent=2))
+        except OSError as err:
+            raise CommandError(f"--json {str(args.json)!r} cannot be written: {err.strerror or err}") from None
         print(f"wrote {args.json}")
     return 0

@@ -27,11 +27,13 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from midway_plugin.commands.errors import CommandError
+    from midway_plugin.data.output_lock import OutputLock, OutputLockError
     from midway_plugin.lightly.checkpoint import CheckpointError, export_checkpoint
 
     try:
-        written, info = export_checkpoint(args.checkpoint, args.output, use_teacher=not args.student)
-    except CheckpointError as err:
+        with OutputLock(args.output, "export file", folder=False):  # one writer per export file
+            written, info = export_checkpoint(args.checkpoint, args.output, use_teacher=not args.student)
+    except (CheckpointError, OutputLockError) as err:
         raise CommandError(str(err)) from err
     print(f"Exported {args.checkpoint} (global step {info['global_step']}, {info['weights']} weights) -> {written}")
     print("  load it with midway_plugin.models.build_from_export / load_timm_vit, or in the mmseg/mmflow configs")

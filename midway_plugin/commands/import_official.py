@@ -57,6 +57,23 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from midway_plugin.commands.errors import CommandError
+    from midway_plugin.data.output_lock import OutputLock, OutputLockError
+
+    overrides = parse_overrides(args.overrides)
+    lock = OutputLock(args.output, "export file", folder=False)
+    try:
+        lock.acquire()  # one writer per export file; a path that cannot be written fails before the load
+    except OutputLockError as err:
+        raise CommandError(str(err)) from None
+    try:
+        return _convert(args, overrides)
+    finally:
+        lock.release()
+
+
+def _convert(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
+    """Converts into the held ``args.output``."""
     import dataclasses
     from pathlib import Path
 
@@ -68,7 +85,6 @@ def run(args: argparse.Namespace) -> int:
         load_official_checkpoint,
     )
 
-    overrides = parse_overrides(args.overrides)
     known = {f.name for f in dataclasses.fields(MidwayConfig)}
     unknown_fields = sorted(set(overrides) - known)
     if unknown_fields:
@@ -98,17 +114,20 @@ def run(args: argparse.Namespace) -> int:
         model.load_export_state_dict(conversion.state_dict, strict=True, source=args.checkpoint)
     except MidwayExportError as err:
         raise CommandError(str(err)) from err
-    out = save_export(
-        model,
-        Path(args.output),
-        use_teacher=False,
-        metadata={
-            "source": "official-checkpoint",
-            "source_file": Path(args.checkpoint).name,
-            "source_weights": report.weights,
-            "zero_filled_biases": str(len(report.zero_filled)),
-        },
-    )
+    try:
+        out = save_export(
+            model,
+            Path(args.output),
+            use_teacher=False,
+            metadata={
+                "source": "official-checkpoint",
+                "source_file": Path(args.checkpoint).name,
+                "source_weights": report.weights,
+                "zero_filled_biases": str(len(report.zero_filled)),
+            },
+        )
+    except (OSError, MidwayExportError) as err:
+        raise CommandError(f"cannot write the export {args.output}: {err}") from err
     print(f"Converted {args.checkpoint} ({report.weights} weights, {report.used} tensors) -> {out}")
     cfg = conversion.config
     print(f"  config: encoder={cfg.encoder} img_size={cfg.img_size} feature_levels={list(cfg.feature_levels)} "

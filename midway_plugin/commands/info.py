@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 # Paper Table 9 (parameters in M; training cost in GFLOPs per example).
 PAPER_TABLE9 = {
@@ -10,7 +11,7 @@ PAPER_TABLE9 = {
 }
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "info",
         help="parameter counts and training FLOPs per example (vs paper Table 9)",
@@ -31,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _load(config: str):
+def _load(config: str) -> tuple[Any, Any, Any]:
     from midway_plugin.commands.errors import CommandError
     from midway_plugin.models import resolve_config
 
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg, head_cfg, crops = _load(args.config)
 
-    def head_factory(dim: int):
+    def head_factory(dim: int) -> Any:
         with warnings.catch_warnings():  # lightly's head uses the deprecated torch weight_norm
             warnings.simplefilter("ignore", FutureWarning)
             return DINOProjectionHead(dim, head_cfg["hidden_dim"], head_cfg["bottleneck_dim"], head_cfg["output_dim"])

@@ -35,7 +35,7 @@ def _int_range(text: str) -> tuple[int, int]:
     return int(lo), int(hi)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``midway make-video``."""
     parser = subparsers.add_parser(
         "make-video",
@@ -170,9 +170,22 @@ def run(args: argparse.Namespace) -> int:
     for ok, message in checks:
         if not ok:
             raise CommandError(message)
-    if args.out.exists() and not args.out.is_dir():
-        raise CommandError(f"--out {str(args.out)!r} exists and is not a directory")
 
+    from midway_plugin.data.output_lock import OutputLock, OutputLockError
+
+    lock = OutputLock(args.out, "--out")
+    try:
+        lock.acquire()  # one writer per output folder
+    except OutputLockError as err:
+        raise CommandError(str(err)) from None
+    try:
+        return _write(args, height, width)
+    finally:
+        lock.release()
+
+
+def _write(args: argparse.Namespace, height: int, width: int) -> int:
+    """Writes the dataset into the held ``--out`` and prints where everything is."""
     from midway_plugin.data.flow_stats import format_flow_stats
     from midway_plugin.data.motion_tokens import format_token_stats, warn_if_sub_token
     from midway_plugin.data.synthetic_writer import write_synthetic_dataset

@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         print(to_yaml(config), end="")
         return 0
 
-    from midway_plugin.data import NoUsableVideoError
+    from midway_plugin.data.video_info import NoUsableVideoError
     from midway_plugin.lightly.atomic_checkpoint import CheckpointSaveError
     from midway_plugin.lightly.midway import NonFiniteLossError
     from midway_plugin.lightly.pretrain import run_pretraining
@@ -106,7 +106,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"  checkpoints written by this run ({result['checkpoint_dir']}): {', '.join(p.name for p in written)}")
     else:
         print("  this run wrote no checkpoint")
-    print(f"  logs: {result['csv_log']} and {result['tensorboard_dir']} (tensorboard --logdir {result['output_dir']})")
+    if result["csv_log"].is_file():
+        print(f"  logs: {result['csv_log']} and {result['tensorboard_dir']} "
+              f"(tensorboard --logdir {result['output_dir']})")
+    else:  # e.g. resuming a finished run: no step trained, Lightning wrote no log of this run
+        print(f"  logs: this run logged no step (earlier runs' logs: {result['output_dir']}/csv, "
+              f"tensorboard --logdir {result['output_dir']})")
     if result["interrupted_by"]:
         print(f"  continue: midway pretrain --config {args.config} --output-dir {result['output_dir']} --resume last")
     if last is not None:

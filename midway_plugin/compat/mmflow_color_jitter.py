@@ -43,10 +43,11 @@ def adjust_hue(img: np.ndarray, hue_factor: float | None) -> np.ndarray:
     hsv = mmcv.bgr2hsv(img)
     # OpenCV stores 8-bit hue in [0, 180); compute in int64 so the shift cannot wrap the uint8.
     hsv[:, :, 0] = (hsv[:, :, 0].astype(np.int64) + int(hue_factor * 180.0) + 180) % 180
-    return mmcv.hsv2bgr(hsv)
+    bgr: np.ndarray = mmcv.hsv2bgr(hsv)
+    return bgr
 
 
-class ColorJitter(_UpstreamColorJitter):
+class ColorJitter(_UpstreamColorJitter):  # type: ignore[misc]  # mmflow is untyped
     """mmflow's ``ColorJitter`` (same arguments and behaviour) using the corrected hue shift.
 
     See :class:`mmflow.datasets.transforms.ColorJitter` for the arguments.

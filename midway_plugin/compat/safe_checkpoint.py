@@ -25,17 +25,20 @@ the allow-list without any change to configs or command lines.
 """
 from __future__ import annotations
 
+import contextvars
 import functools
 import os
 import os.path as osp
 import pickle
+import pickletools
 import re
-from typing import IO, Any, Callable, Union
+from collections.abc import Callable
+from typing import IO, Any, cast
 
 import numpy as np
 import torch
 
-FileLike = Union[str, os.PathLike, IO[bytes]]
+FileLike = str | os.PathLike[str] | IO[bytes]
 
 #: Methods a checkpoint may reference through ``getattr(<class>, name)``.
 #: HistoryBuffer pickles its ``_statistics_methods`` (mmengine/logging/history_buffer.py);
@@ -50,10 +53,12 @@ _NUMPY_DTYPE_CLASS_NAMES = (
     "UByteDType", "ShortDType", "UShortDType", "IntDType", "UIntDType", "LongDType", "ULongDType",
     "Float16DType", "Float32DType", "Float64DType", "LongDoubleDType", "Complex64DType",
     "Complex128DType", "CLongDoubleDType", "BytesDType", "StrDType", "DateTime64DType",
-    "TimeDelta64DType",
+    "TimeDelta64DType", "VoidDType",
 )
 
 _ENV_DISABLING_ALLOW_LIST = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"
+#: The sentence every refusal ends with (as in ``midway_plugin.models.refused_pickle``).
+TRUST_ADVICE = "nothing in it was run. Only load checkpoints from sources you trust"
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
@@ -67,13 +72,15 @@ class _RefusedGetattr(pickle.UnpicklingError):
 def _param_scheduler_base() -> type:
     from mmengine.optim.scheduler.param_scheduler import _ParamScheduler
 
-    return _ParamScheduler
+    base: type = _ParamScheduler
+    return base
 
 
 def _history_buffer() -> type:
     from mmengine.logging.history_buffer import HistoryBuffer
 
-    return HistoryBuffer
+    buffer: type = HistoryBuffer
+    return buffer
 
 
 def _param_scheduler_classes() -> list[type]:
@@ -83,10 +90,11 @@ def _param_scheduler_classes() -> list[type]:
     or through the config's ``custom_imports``), i.e. it is code the user already runs.
     """
     seen: list[type] = []
-    stack = [_param_scheduler_base()]
+    stack: list[type] = [_param_scheduler_base()]
     while stack:
         cls = stack.pop()
-        for sub in cls.__subclasses__():
+        subclasses: list[type] = cls.__subclasses__()
+        for sub in subclasses:
             if sub not in seen:
                 seen.append(sub)
                 stack.append(sub)
@@ -129,24 +137,146 @@ def _describe(obj: Any) -> str:
     return f"<{type(obj).__module__}.{type(obj).__qualname__} object>"
 
 
-def _checked_dtype(*args: Any) -> np.dtype:
-    """``numpy.dtype`` that refuses dtypes holding Python object references."""
-    dtype = np.dtype(*args)
+#: The dtypes the unpickler built during the current load, checked once their state is set (see _checked_dtype).
+_BUILT_DTYPES: contextvars.ContextVar[list[np.dtype] | None] = contextvars.ContextVar("_BUILT_DTYPES", default=None)
+
+
+def _canonical_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype numpy itself builds from ``dtype``'s description (its flags are the true ones)."""
+    if dtype.fields is not None:
+        names = list(dtype.fields)
+        return np.dtype({"names": names, "formats": [_canonical_dtype(dtype.fields[n][0]) for n in names],
+                         "offsets": [dtype.fields[n][1] for n in names], "itemsize": dtype.itemsize},
+                        align=dtype.isalignedstruct)
+    if dtype.subdtype is not None:
+        return np.dtype((_canonical_dtype(dtype.subdtype[0]), dtype.subdtype[1]))
+    return np.dtype(dtype.str)
+
+
+def _dtype_problem(dtype: Any) -> str | None:
+    """Why a dtype built from a file is not plain data (None if it is): object references, or flags (set by a
+    ``BUILD``/``__setstate__`` after the dtype was created) that its description does not have."""
+    if not isinstance(dtype, np.dtype):
+        return f"{type(dtype).__name__} where a numpy dtype belongs"
     if dtype.hasobject:
-        raise pickle.UnpicklingError(f"GLOBAL numpy.dtype({args[0]!r}) holds Python objects")
+        return f"numpy dtype {dtype} holds Python objects"
+    try:
+        canonical = _canonical_dtype(dtype)
+    except (TypeError, ValueError) as err:
+        return f"numpy dtype {dtype} does not rebuild from its description ({err})"
+    if dtype.flags != canonical.flags or dtype.itemsize != canonical.itemsize:
+        return (f"numpy dtype {dtype} has flags {dtype.flags:#x} and itemsize {dtype.itemsize} where numpy builds it "
+                f"with {canonical.flags:#x} and {canonical.itemsize} (its state was rewritten)")
+    return None
+
+
+def _checked_dtype(*args: Any) -> np.dtype:
+    """``numpy.dtype`` that refuses dtypes holding Python object references.
+
+    Always a new dtype object (``copy=True``), never numpy's shared one for the type, so that the ``BUILD`` that
+    follows in the pickle cannot rewrite a dtype the whole process uses. Its state is only set after this returns,
+    so every dtype built is recorded and checked again when the load ends (:class:`allow_listed_globals`).
+    """
+    dtype: np.dtype[Any] = np.dtype(args[0], bool(args[1]) if len(args) > 1 else False, True)
+    problem = _dtype_problem(dtype)
+    if problem is not None:
+        raise pickle.UnpicklingError(f"GLOBAL numpy.dtype({args[0]!r}): {problem}")
+    built = _BUILT_DTYPES.get()
+    if built is not None:
+        built.append(dtype)
     return dtype
+
+
+def _check_built(dtype: Any, where: str) -> None:
+    problem = _dtype_problem(dtype)
+    if problem is not None:
+        raise pickle.UnpicklingError(f"{where}: {problem}")
+
+
+class _CheckedArray(np.ndarray):
+    """What the unpickler builds an ndarray as: its state's dtype is checked before numpy reads the data with it
+    (the ``BUILD`` that sets the state may carry a dtype rewritten since it was created). Turned back into plain
+    ``ndarray`` views before the checkpoint is returned (:func:`_plain_arrays`)."""
+
+    def __setstate__(self, state: Any) -> None:
+        dtypes = [item for item in state if isinstance(item, np.dtype)] if isinstance(state, tuple) else []
+        if len(dtypes) != 1:
+            raise pickle.UnpicklingError("numpy.ndarray state without exactly one dtype")
+        _check_built(dtypes[0], "numpy.ndarray state")
+        super().__setstate__(state)
+
+
+class _NdarrayName:
+    """What the name ``numpy.ndarray`` resolves to in a checkpoint: the subtype argument of ``_reconstruct``; it
+    cannot be called (``numpy.ndarray(...)`` would build an array whose state nothing checks)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise pickle.UnpicklingError("GLOBAL numpy.ndarray may only be rebuilt through numpy's _reconstruct")
+
+
+_NDARRAY = _NdarrayName()
+
+
+def _checked_reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
+    """``numpy.core.multiarray._reconstruct`` for plain ``ndarray``s only, built as :class:`_CheckedArray`."""
+    from numpy._core import multiarray
+
+    if subtype is not _NDARRAY:
+        raise pickle.UnpicklingError(f"GLOBAL numpy _reconstruct of {_describe(subtype)} (only numpy.ndarray)")
+    if isinstance(dtype, np.dtype):  # numpy writes a typecode (b"b") here; the array's dtype comes in its state
+        _check_built(dtype, "GLOBAL numpy _reconstruct")
+    return cast(np.ndarray, multiarray._reconstruct(_CheckedArray, shape, dtype))
+
+
+def _plain_arrays(obj: Any, seen: dict[int, Any] | None = None) -> Any:
+    """``obj`` with every :class:`_CheckedArray` in it (containers, allow-listed objects' attributes) a plain
+    ``ndarray`` view again; shared references stay shared."""
+    seen = {} if seen is None else seen
+    if id(obj) in seen:
+        return seen[id(obj)]
+    if isinstance(obj, _CheckedArray):
+        out: Any = obj.view(np.ndarray)
+    elif isinstance(obj, tuple) and not hasattr(obj, "_fields"):
+        out = tuple(_plain_arrays(item, seen) for item in obj)
+    elif isinstance(obj, (dict, list)):
+        seen[id(obj)] = obj
+        items = obj.items() if isinstance(obj, dict) else enumerate(obj)
+        for key, value in list(items):
+            obj[key] = _plain_arrays(value, seen)
+        return obj
+    elif isinstance(obj, set):
+        out = obj  # a set cannot hold arrays (unhashable)
+    elif hasattr(obj, "__dict__") and not isinstance(obj, (type, torch.Tensor)) and not callable(obj):
+        seen[id(obj)] = obj
+        for key, value in list(vars(obj).items()):
+            setattr(obj, key, _plain_arrays(value, seen))
+        return obj
+    else:
+        out = obj
+    seen[id(obj)] = out
+    return out
+
+
+def _checked_scalar(dtype: Any, *args: Any) -> Any:
+    """``numpy.core.multiarray.scalar`` with a checked dtype (its state is set by now: it is an argument)."""
+    from numpy._core import multiarray
+
+    _check_built(dtype, "GLOBAL numpy scalar")
+    return multiarray.scalar(dtype, *args)
 
 
 @functools.lru_cache(maxsize=1)
 def _numpy_globals() -> tuple[Any, ...]:
-    from numpy._core import multiarray  # numpy >= 2; checkpoints from numpy 1.x use numpy.core
-
-    entries: list[Any] = [np.ndarray]
+    # numpy >= 2 names numpy._core; checkpoints from numpy 1.x numpy.core. The classes built here are allow-listed
+    # for BUILD only, under names no GLOBAL opcode can spell (a line break): a file gets them through the
+    # checked callables alone.
+    entries: list[Any] = [(_NDARRAY, "numpy.ndarray"), (_CheckedArray, "build only\nnumpy.ndarray (checked)")]
     for module in ("numpy._core.multiarray", "numpy.core.multiarray"):
-        entries += [(multiarray._reconstruct, f"{module}._reconstruct"),
-                    (multiarray.scalar, f"{module}.scalar")]
+        entries += [(_checked_reconstruct, f"{module}._reconstruct"), (_checked_scalar, f"{module}.scalar")]
     entries.append((_checked_dtype, "numpy.dtype"))
-    entries += [getattr(np.dtypes, name) for name in _NUMPY_DTYPE_CLASS_NAMES
+    # The dtype classes must be allow-listed for the BUILD that sets a dtype's state, but calling one returns
+    # numpy's shared dtype, which that BUILD would rewrite for the whole process.
+    entries += [(getattr(np.dtypes, name), f"build only\nnumpy.dtypes.{name}") for name in _NUMPY_DTYPE_CLASS_NAMES
                 if hasattr(np.dtypes, name)]
     return tuple(entries)
 
@@ -165,17 +295,40 @@ def allowed_globals() -> list[Any]:
     ]
 
 
-def _refusal_reason(exc: pickle.UnpicklingError) -> tuple[str, str]:
-    """(refused global, unpickler message) of a weights_only failure.
+def _opcode_name(code: int) -> str:
+    for opcode in pickletools.opcodes:
+        if ord(opcode.code.encode("latin-1")) == code:
+            return opcode.name
+    return "not a pickle opcode"
 
-    torch re-raises the unpickler's error with a long advice text (``from None``); the original,
-    short message is kept in ``__context__``.
+
+def refusal_reason(err: BaseException) -> str:
+    """What the restricted unpickler refused, in words, from its own message (torch's advice dropped).
+
+    torch re-raises the unpickler's error with advice to unpickle without restrictions (``from None``); the
+    original, short message is kept in ``__context__``. Worded as ``midway_plugin.models.refused_pickle`` words
+    it (this module may import nothing of the package; tests/compat holds the two together).
     """
-    original = exc.__context__ if isinstance(exc.__context__, pickle.UnpicklingError) else exc
-    detail = str(original).strip().split("\n", 1)[0]
-    found = re.search(r"GLOBAL ([\w.]+(?:\([^)]*\))?)", detail) or re.search(
-        r"unrecognized function (.+?)(?: which belongs|$)", detail)
-    return (found.group(1) if found else "a global outside the allow-list"), detail
+    original = err.__context__ if isinstance(err.__context__, pickle.UnpicklingError) else err
+    detail = str(original).strip().split("\n", 1)[0] or type(original).__name__
+    found = re.search(r"GLOBAL ([\w.]+(?:\([^)]*\))?)", detail)
+    if found and ("unsupported GLOBAL" in detail or "Unsupported global" in detail
+                  or "not an allowed global" in detail or "is blocked" in detail or "is not allow-listed" in detail):
+        return f"it references the global {found.group(1)}, which is not on the allow-list ({detail})"
+    found = re.search(r"unrecognized function (.+?)(?: which belongs|$)", detail)
+    if found:
+        return f"it calls {found.group(1)}, which is not on the allow-list ({detail})"
+    found = re.fullmatch(r"Unsupported operand (\d+)", detail)
+    if found:
+        code = int(found.group(1))
+        return (f"it uses the pickle opcode {code} (0x{code:02x}, {_opcode_name(code)}), which the restricted "
+                "unpickler does not implement")
+    return f"the restricted unpickler refused it: {detail}"
+
+
+def refusal_message(source: str, err: BaseException) -> str:
+    """The package's one refusal message (see ``midway_plugin.models.refused_pickle.refusal_message``)."""
+    return f"refused to load checkpoint {source!r}: {refusal_reason(err)}; {TRUST_ADVICE}."
 
 
 def _source_name(source: Any) -> str:
@@ -208,7 +361,7 @@ def safe_torch_load(source: FileLike, map_location: Any = None) -> Any:
     """
     _refuse_if_allow_list_disabled()
     with allow_listed_globals(_source_name(source)):
-        return torch.load(source, map_location=map_location, weights_only=True)
+        return _plain_arrays(torch.load(source, map_location=map_location, weights_only=True))
 
 
 class allow_listed_globals:  # noqa: N801 (used like torch.serialization.safe_globals)
@@ -221,22 +374,29 @@ class allow_listed_globals:  # noqa: N801 (used like torch.serialization.safe_gl
     def __init__(self, source: str) -> None:
         self.source = source
         self._inner = torch.serialization.safe_globals(allowed_globals())
+        self._built: list[np.dtype] = []
+        self._token: contextvars.Token[list[np.dtype] | None] | None = None
 
-    def __enter__(self) -> "allow_listed_globals":
-        self._inner.__enter__()
+    def __enter__(self) -> allow_listed_globals:
+        self._inner.__enter__()  # type: ignore[no-untyped-call]
+        self._token = _BUILT_DTYPES.set(self._built)
         return self
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
-        self._inner.__exit__(exc_type, exc, tb)
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        self._inner.__exit__(exc_type, exc, tb)  # type: ignore[no-untyped-call]
+        if self._token is not None:
+            _BUILT_DTYPES.reset(self._token)
+            self._token = None
+        if exc is None or isinstance(exc, Exception) and not isinstance(exc, pickle.UnpicklingError):
+            # check what was built, not only what was named: a dtype's state is set after its check
+            problems = [p for p in map(_dtype_problem, self._built) if p is not None]
+            if problems:
+                exc = pickle.UnpicklingError(f"a numpy dtype was rewritten while loading: {problems[0]}")
         if isinstance(exc, pickle.UnpicklingError) and not isinstance(exc, UnsafeCheckpointError):
-            refused, detail = _refusal_reason(exc)
             raise UnsafeCheckpointError(
-                f"refused to load checkpoint {self.source!r}: it references {refused}, which is "
-                f"not on midway_plugin's allow-list, so nothing in it was run ({detail}). Only "
-                "load checkpoints from sources you trust; if this file is trusted and legitimately "
-                "needs another class, add it in midway_plugin/compat/safe_checkpoint.py."
+                f"{refusal_message(self.source, exc)} If this file is trusted and legitimately needs another "
+                "class, add it in midway_plugin/compat/safe_checkpoint.py."
             ) from None
-        return False
 
 
 def load_from_local(filename: str, map_location: Any = None) -> Any:
@@ -256,7 +416,7 @@ def _guarded(loader: Callable[..., Any]) -> Callable[..., Any]:
     def load(filename: str, map_location: Any = None, *args: Any, **kwargs: Any) -> Any:
         _refuse_if_allow_list_disabled()
         with allow_listed_globals(filename):
-            return loader(filename, map_location, *args, **kwargs)
+            return _plain_arrays(loader(filename, map_location, *args, **kwargs))
 
     load._midway_allow_list = True  # type: ignore[attr-defined]
     return load

@@ -39,7 +39,7 @@ def temp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}{TEMP_MARKER}{os.getpid()}")
 
 
-def save_atomically(obj: Any, path: str | os.PathLike) -> int:
+def save_atomically(obj: Any, path: str | os.PathLike[str]) -> int:
     """``torch.save(obj)`` to ``path`` so that ``path`` is never seen incomplete.
 
     Returns:
@@ -98,9 +98,16 @@ def _running(pid: int) -> bool:
 
 
 def _no_space(path: Path, needed: int, free: int) -> str:
+    existing = sorted((p for p in path.parent.glob("*.ckpt") if p.is_file() and TEMP_MARKER not in p.name),
+                      key=lambda p: p.stat().st_mtime, reverse=True)
+    if existing:
+        after = (f"the {len(existing)} checkpoint(s) already in {path.parent} are intact (newest: "
+                 f"{existing[0].name}; free some space, then resume with --resume last)")
+    else:
+        after = "no checkpoint had been written yet, so there is nothing to resume (free some space and start again)"
     return (
         f"cannot save checkpoint {path}: it needs {_megabytes(needed)} and the filesystem has {_megabytes(free)} "
-        "free; the checkpoints written before are intact (free some space, then resume with --resume last)"
+        f"free; {after}"
     )
 
 

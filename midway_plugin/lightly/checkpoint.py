@@ -11,6 +11,7 @@ import torch
 from safetensors import SafetensorError
 
 from midway_plugin.models import MidwayExportError, MidwayNetwork, resolve_config, save_export
+from midway_plugin.models.refused_pickle import refusal_message
 
 NETWORK_PREFIX = "network."
 
@@ -19,7 +20,7 @@ class CheckpointError(ValueError):
     """The file is not a readable ``midway pretrain`` checkpoint; the message names the file and the problem."""
 
 
-def load_lightning_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+def load_lightning_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """``torch.load(path, weights_only=True)`` of a Lightning checkpoint written by ``midway pretrain``.
 
     The :class:`~midway_plugin.lightly.Midway` module saves only plain hyperparameters, so no global needs to be
@@ -33,13 +34,8 @@ def load_lightning_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
         checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        # torch's message advises weights_only=False; the refused global is in the unpickler's own error.
-        original = err.__context__ if isinstance(err.__context__, pickle.UnpicklingError) else err
-        detail = str(original).strip().splitlines()[0] if str(original).strip() else type(err).__name__
-        raise CheckpointError(
-            f"{path}: refused: not a plain-data checkpoint ({detail}); nothing in it was run"
-        ) from None
+    except pickle.UnpicklingError as err:  # torch's message advises weights_only=False: never passed on
+        raise CheckpointError(refusal_message(str(path), err)) from None
     except Exception as err:  # zip errors of truncated/empty files, EOFError, ...
         first = f"{type(err).__name__}: {err}".splitlines()[0] if str(err).strip() else type(err).__name__
         first = first.split(". ")[0]  # torch appends paragraphs of generic advice
@@ -56,7 +52,7 @@ def load_lightning_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return dict(checkpoint)
 
 
-def network_from_checkpoint(path: str | os.PathLike) -> tuple[MidwayNetwork, dict[str, Any]]:
+def network_from_checkpoint(path: str | os.PathLike[str]) -> tuple[MidwayNetwork, dict[str, Any]]:
     """Rebuilds the :class:`~midway_plugin.models.MidwayNetwork` (student, dynamics and EMA teacher) of a checkpoint.
 
     Returns:
@@ -83,7 +79,7 @@ def network_from_checkpoint(path: str | os.PathLike) -> tuple[MidwayNetwork, dic
 
 
 def export_checkpoint(
-    path: str | os.PathLike, out: str | os.PathLike, *, use_teacher: bool = True
+    path: str | os.PathLike[str], out: str | os.PathLike[str], *, use_teacher: bool = True
 ) -> tuple[Path, dict[str, Any]]:
     """Writes the Midway export (safetensors, see docs/core-api.md) of a ``midway pretrain`` checkpoint.
 

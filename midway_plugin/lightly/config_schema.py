@@ -61,10 +61,10 @@ def _parameter_defaults(func: Any, names: Mapping[str, str]) -> dict[str, Any]:
 
 def default_config() -> dict[str, Any]:
     """Every key with its default: the shipped YAML plus the defaults of the ``Midway`` / dataset signatures."""
-    from midway_plugin.data import VideoPairDataset
+    from midway_plugin.data.video_pairs import VideoPairDataset
     from midway_plugin.lightly.midway import Midway
 
-    config = yaml.safe_load(Path(__file__).with_name("pretrain_defaults.yaml").read_text())
+    config: dict[str, Any] = yaml.safe_load(Path(__file__).with_name("pretrain_defaults.yaml").read_text())
     for section, names in MIDWAY_KEYS.items():
         config[section] = _parameter_defaults(Midway, names)
     data = config["data"]
@@ -79,7 +79,9 @@ def _section_hints() -> dict[tuple[str, ...], list[dict[str, Any]]]:
     from pytorch_lightning import Trainer
     from torch.utils.data import DataLoader
 
-    from midway_plugin.data import MidwayDINOTransform, MidwayMotionTransform, VideoPairDataset
+    from midway_plugin.data.dino_transform import MidwayDINOTransform
+    from midway_plugin.data.motion_transform import MidwayMotionTransform
+    from midway_plugin.data.video_pairs import VideoPairDataset
     from midway_plugin.lightly.midway import Midway
     from midway_plugin.models import MidwayConfig
 

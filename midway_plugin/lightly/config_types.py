@@ -80,6 +80,8 @@ def coerce(value: Any, annotation: Any) -> Any:
             raise Mismatch
         return float(number)
     if annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value  # exactly, also beyond float precision (range checks say "too large", not "not an integer")
         number = _number(value)
         if number is None or not math.isfinite(number) or float(number) != int(number):
             raise Mismatch

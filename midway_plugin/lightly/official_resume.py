@@ -77,7 +77,7 @@ def _head_state(official: dict[str, torch.Tensor], head: nn.Module, entry: str, 
     return out
 
 
-def load_official_training_state(module: Midway, path: str | os.PathLike) -> OfficialResume:
+def load_official_training_state(module: Midway, path: str | os.PathLike[str]) -> OfficialResume:
     """Loads an official checkpoint's student, EMA teacher, DINO heads and centre into ``module``.
 
     Raises:

@@ -57,10 +57,33 @@ def run_pretraining(
         :mod:`.health`), None on processes other than rank 0.
 
     Raises:
-        PretrainConfigError: A bad config value, an occupied ``output_dir``, or a ``resume`` that does not load.
+        PretrainConfigError: A bad config value, an occupied ``output_dir`` (checkpoints of an earlier run, or
+            another run holding it: see :mod:`midway_plugin.data.output_lock`), or a ``resume`` that does not load.
         midway_plugin.lightly.atomic_checkpoint.CheckpointSaveError: A checkpoint could not be written (full disk).
         midway_plugin.lightly.midway.NonFiniteLossError: Training diverged (names the newest finite checkpoint).
     """
+    from midway_plugin.data.output_lock import OutputLock, OutputLockError, is_launching_process
+
+    # One run, one directory, held for the whole run (DDP: by the launching process; see data/output_lock.py).
+    lock = OutputLock(str(config["output_dir"]), "output_dir")
+    try:
+        if is_launching_process():
+            lock.acquire()
+    except OutputLockError as err:
+        raise PretrainConfigError(str(err)) from None
+    try:
+        return _run(config, resume=resume, callbacks=callbacks, resume_official=resume_official)
+    finally:
+        lock.release()
+
+
+def _run(
+    config: Mapping[str, Any],
+    *,
+    resume: str | os.PathLike | None,
+    callbacks: list | None,
+    resume_official: str | os.PathLike | None,
+) -> dict[str, Any]:
     import torch
     from pytorch_lightning import seed_everything
 

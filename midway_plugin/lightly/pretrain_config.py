@@ -25,6 +25,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
+from midway_plugin.lightly import config_values
 from midway_plugin.lightly.config_schema import OPEN_SECTIONS, ConfigTypeError, check_types, default_config
 
 
@@ -81,8 +82,9 @@ def load_config(path: str | os.PathLike | None, overrides: Mapping[str, Any] | N
     """Defaults ← the YAML file ← dotted-key overrides (``{"trainer.max_steps": 10}``), as a plain dict.
 
     Raises:
-        PretrainConfigError: Unreadable file, invalid YAML, unknown key, wrong structure or a value of the wrong
-            type (named with its source, key, value and expected type).
+        PretrainConfigError: Unreadable file, invalid YAML, unknown key, wrong structure, a value of the wrong
+            type (named with its source, key, value and expected type), or a value outside what its key takes
+            (:mod:`.config_values`: named with the key, the value and what is valid).
     """
     defaults = default_config()
     config = _schema(defaults)
@@ -97,9 +99,14 @@ def load_config(path: str | os.PathLike | None, overrides: Mapping[str, Any] | N
             raise PretrainConfigError(f"{source}: {str(err).splitlines()[0]}") from None
         config = _merge(config, OmegaConf.to_container(layer), source, defaults)
     try:
-        return OmegaConf.to_container(config, resolve=True)
+        loaded = OmegaConf.to_container(config, resolve=True)
     except OmegaConfBaseException as err:  # an interpolation (${...}) that does not resolve
         raise PretrainConfigError(f"config key '{err.full_key}': {str(err).splitlines()[0]}") from None
+    try:  # ranges, before any model is built (config_values.py: what each key takes)
+        config_values.check_values(loaded)
+    except config_values.ConfigValueError as err:
+        raise PretrainConfigError(str(err)) from None
+    return loaded
 
 
 def to_yaml(config: Mapping[str, Any]) -> str:

@@ -58,7 +58,7 @@ def newest_loadable(
     return None, skipped
 
 
-def resolve_resume(resume: str | os.PathLike, output_dir: str | os.PathLike) -> ResumeChoice:
+def resolve_resume(resume: str | os.PathLike[str], output_dir: str | os.PathLike[str]) -> ResumeChoice:
     """The checkpoint ``--resume RESUME`` means.
 
     Args:

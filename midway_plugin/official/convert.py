@@ -33,6 +33,7 @@ Reference:
 from __future__ import annotations
 
 import os
+import pickle
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ import torch
 
 from midway_plugin.models.config import MidwayConfig
 from midway_plugin.models.levels import level_key
+from midway_plugin.models.refused_pickle import refusal_message
 from midway_plugin.official.layout import TRAINING_STATE_ENTRIES
 
 #: Entries of an official checkpoint that an export does not need (training state; the DINO centre).
@@ -163,6 +165,8 @@ def load_official_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         with torch.serialization.safe_globals(stubs):
             checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:  # torch's message advises weights_only=False: never passed on
+        raise OfficialCheckpointError(refusal_message(str(path), err)) from None
     except Exception as err:
         detail = f"{type(err).__name__}: {err}".splitlines()[0]
         hint = f" (zip scan: {first_error})" if first_error is not None else ""

@@ -1,6 +1,7 @@
 """The allow-list checkpoint loader: mmengine checkpoints load, code-running pickles are refused."""
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import subprocess
@@ -152,3 +153,85 @@ def test_missing_file_is_reported(tmp_path: Path) -> None:
 
     with pytest.raises(FileNotFoundError, match="nope.pth"):
         _load_checkpoint(str(tmp_path / "nope.pth"))
+
+
+class _RewrittenDtype:
+    """A dtype the allow-list passes when it is created, whose ``BUILD`` then sets object flags (or any flags)."""
+
+    def __init__(self, code: str, flags: int, copy: bool = True) -> None:
+        self.code, self.flags, self.copy = code, flags, copy
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        state = list(np.dtype(self.code).__reduce__()[2])
+        state[7] = self.flags
+        return np.dtype, (self.code, False, self.copy), tuple(state)
+
+
+class _ArrayOfRewrittenDtype:
+    def __reduce__(self) -> tuple[Any, ...]:
+        reconstruct, args, state = np.zeros(2, dtype="S8").__reduce__()
+        return reconstruct, args, (state[0], state[1], _RewrittenDtype("S8", 0x3F), state[3], [b"a", b"b"])
+
+
+class _CallsDtypeClass:
+    def __reduce__(self) -> tuple[Any, ...]:
+        return np.dtypes.Float64DType, ()
+
+
+@pytest.mark.parametrize("payload", [
+    _RewrittenDtype("S8", 0x01),  # the reported case: hasobject set after the dtype check passed
+    _RewrittenDtype("S8", 0x3F),
+    _RewrittenDtype("f8", 0x01),
+    _ArrayOfRewrittenDtype(),  # the array would be read with the rewritten dtype
+], ids=["S8-hasobject", "S8-object-flags", "f8-hasobject", "array-of-it"])
+def test_a_dtype_rewritten_after_its_check_is_refused(tmp_path: Path, payload: Any) -> None:
+    path = tmp_path / "dtype.pth"
+    torch.save({"meta": payload}, path)
+    with pytest.raises(UnsafeCheckpointError, match=r"dtype.pth.*holds Python objects.*nothing in it was run"):
+        safe_torch_load(path)
+
+
+def test_a_file_cannot_rewrite_numpy_s_shared_dtypes(tmp_path: Path) -> None:
+    """``numpy.dtype('f8', copy=False)`` is the process-wide float64; the BUILD after it must not reach it."""
+    path = tmp_path / "shared.pth"
+    torch.save({"meta": _RewrittenDtype("f8", 0x01, copy=False)}, path)
+    with pytest.raises(UnsafeCheckpointError):
+        safe_torch_load(path)
+    assert not np.dtype("f8").hasobject and np.dtype("f8").flags == 0
+    torch.save({"meta": _CallsDtypeClass()}, path)  # calling the dtype class also returns the shared one
+    with pytest.raises(UnsafeCheckpointError, match="Float64DType"):
+        safe_torch_load(path)
+
+
+def test_loaded_arrays_are_plain_ndarrays(tmp_path: Path) -> None:
+    path = tmp_path / "arrays.pth"
+    shared = np.arange(3.0)
+    torch.save({"a": shared, "b": [shared, (np.zeros((2, 2), dtype=[("x", "<f4"), ("y", "<i8")]),)],
+                "s": np.float32(2.5), "u": np.array(["ab"])}, path)
+    loaded = safe_torch_load(path)
+    assert type(loaded["a"]) is np.ndarray and loaded["b"][0] is loaded["a"]
+    assert type(loaded["b"][1][0]) is np.ndarray and loaded["b"][1][0].dtype.names == ("x", "y")
+    assert loaded["s"] == np.float32(2.5) and loaded["u"][0] == "ab"
+
+
+def test_an_unsupported_opcode_is_named_as_such(tmp_path: Path) -> None:
+    path = tmp_path / "raw.pkl"
+    path.write_bytes(b"\x80\x02\xff.")
+    with pytest.raises(UnsafeCheckpointError, match=r"pickle opcode 255 \(0xff.*does not implement") as err:
+        safe_torch_load(path)
+    assert "global" not in str(err.value)
+
+
+def test_refusals_are_worded_as_everywhere_else_in_the_package(tmp_path: Path) -> None:
+    """compat may not import the package, so it keeps its own copy of the wording: the two must agree."""
+    from midway_plugin.compat.safe_checkpoint import refusal_message
+    from midway_plugin.models.refused_pickle import refusal_message as core_message
+
+    for data in (pickle.dumps({"a": _RunsShell("true")}, protocol=2), b"\x80\x02\xff."):
+        try:
+            torch.load(io.BytesIO(data), weights_only=True)
+        except pickle.UnpicklingError as err:
+            assert refusal_message("x.ckpt", err) == core_message("x.ckpt", err)
+            assert "weights_only" not in refusal_message("x.ckpt", err)
+        else:
+            raise AssertionError("torch loaded a refused pickle")

@@ -77,7 +77,10 @@ CASES: dict[str, Case] = {
         tiny_pretrain_args(v, t / "o", 1, "--resume", str(_text(t / "notes.ckpt"))), ["notes.ckpt"]),
     "resume from a hostile pickle": lambda t, v, r: (
         tiny_pretrain_args(v, t / "o", 1, "--resume", str(_hostile_pickle(t / "evil.ckpt"))),
-        ["evil.ckpt", "refused", "nothing in it was run"]),
+        _refused(t / "evil.ckpt")),
+    "resume-official a hostile pickle": lambda t, v, r: (
+        tiny_pretrain_args(v, t / "o", 1, "--resume-official", str(_hostile_pickle(t / "evil.pth"))),
+        _refused(t / "evil.pth")),
     "resume from a missing file": lambda t, v, r: (
         tiny_pretrain_args(v, t / "o", 1, "--resume", str(t / "gone.ckpt")), ["gone.ckpt"]),
     "resume from an empty directory": lambda t, v, r: (
@@ -89,18 +92,32 @@ CASES: dict[str, Case] = {
     "second run into a used output_dir": lambda t, v, r: (
         tiny_pretrain_args(v, r, 1), [str(r), "--resume last"]),
     "import-official a hostile pickle": lambda t, v, r: (
-        ["import-official", str(_hostile_pickle(t / "evil.pth")), str(t / "x.safetensors")], ["evil.pth"]),
+        ["import-official", str(_hostile_pickle(t / "evil.pth")), str(t / "x.safetensors")], _refused(t / "evil.pth")),
     "analyze a file that is not an export": lambda t, v, r: (
         ["analyze", "perturb", "--weights", str(_text(t / "w.safetensors")), "--out", str(t / "a"), "--video",
          str(next(v.glob("*.mp4")))], ["w.safetensors"]),
     "export a hostile pickle": lambda t, v, r: (
-        ["export", str(_hostile_pickle(t / "evil.ckpt")), str(t / "x.safetensors")], ["evil.ckpt", "refused"]),
+        ["export", str(_hostile_pickle(t / "evil.ckpt")), str(t / "x.safetensors")], _refused(t / "evil.ckpt")),
+    "export a raw pickle with an opcode the restricted unpickler lacks": lambda t, v, r: (
+        ["export", str(_bytes(t / "raw.ckpt", b"\x80\x02\xff.")), str(t / "x.safetensors")],
+        [f"refused to load checkpoint {str(t / 'raw.ckpt')!r}: it uses the pickle opcode 255", "nothing in it was run"]),
     "export an empty checkpoint": lambda t, v, r: (
         ["export", str(_touch(t / "zero.ckpt")), str(t / "x.safetensors")], ["zero.ckpt", "empty file"]),
     "export to an unwritable path": lambda t, v, r: (
         ["export", str(r / "checkpoints" / "last.ckpt"), str(_text(t / "a_file") / "x.safetensors")],
         [str(t / "a_file" / "x.safetensors")]),
 }
+
+
+def _refused(path: Path) -> list[str]:
+    """The one refusal message of every loader (models/refused_pickle.py), whichever command loads the file."""
+    return [f"refused to load checkpoint {str(path)!r}: it references the global posix.system, which is not on the "
+            "allow-list", "; nothing in it was run. Only load checkpoints from sources you trust."]
+
+
+def _bytes(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
 
 
 def _yaml(t: Path, text: str) -> Path:

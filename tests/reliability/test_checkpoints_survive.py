@@ -39,6 +39,20 @@ def test_a_full_disk_names_the_file_and_the_space_needed_and_keeps_the_old_check
     assert torch.load(target, weights_only=True)["step"] == 1
 
 
+def test_a_full_disk_says_what_is_left(tmp_path, monkeypatch):
+    """Before any checkpoint exists there is nothing "intact" to resume from; after, the message names the newest."""
+    monkeypatch.setattr(atomic_checkpoint, "_free_bytes", lambda directory: 100)
+    big = {"big": torch.zeros(100_000)}
+    with pytest.raises(CheckpointSaveError, match="no checkpoint had been written yet") as err:
+        save_atomically(big, tmp_path / "step-00000002.ckpt")
+    assert "intact" not in str(err.value) and "--resume" not in str(err.value)
+    monkeypatch.undo()
+    save_atomically({"step": 2}, tmp_path / "step-00000002.ckpt")
+    monkeypatch.setattr(atomic_checkpoint, "_free_bytes", lambda directory: 100)
+    with pytest.raises(CheckpointSaveError, match=r"the 1 checkpoint\(s\) .* are intact \(newest: step-00000002\.ckpt"):
+        save_atomically(big, tmp_path / "step-00000004.ckpt")
+
+
 def test_enospc_during_the_write_leaves_no_temp_file(tmp_path, monkeypatch):
     target = tmp_path / "last.ckpt"
     save_atomically({"step": 1}, target)
