@@ -373,10 +373,10 @@ def resolve_pretraining(s: Settings) -> Pretraining:
         midway_plugin.lightly.pretrain_config.PretrainConfigError: The config does not load with the overrides.
         ValueError: The model does not resolve.
     """
-    from midway_plugin.bench.knobs import pretrain_knob_overrides
+    # Lightning and torch load here, not with the module: the bench orchestrates subprocesses and starts fast.
     from midway_plugin.lightly.builders import build_transform
     from midway_plugin.lightly.generated_motion import patch_size
-    from midway_plugin.lightly.pretrain_config import load_config
+    from midway_plugin.lightly.pretrain_plan import PretrainPlan
     from midway_plugin.models import resolve_config
 
     every = max(1, s.pretrain_steps // 4)
@@ -392,7 +392,7 @@ def resolve_pretraining(s: Settings) -> Pretraining:
     model = resolve_config(config["model"], name="model")
     patch = patch_size(model)
     stats: list[str] = []
-    motion = build_transform(config).motion
+    motion = build_transform(PretrainPlan.from_config(config)).motion
     data = config["data"]
     if motion is not None and data["delta_unit"] == "frames":
         lo, hi = (data["delta_t"], data["delta_t"]) if isinstance(data["delta_t"], (int, float)) else data["delta_t"]
