@@ -9,6 +9,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from midway_plugin.data import MidwayDINOTransform, MidwayMotionTransform
+
 #: The photometric probabilities of the DINO views / motion crops, scaled by ``--dino-photometric`` /
 #: ``--motion-photometric``: colour jitter, grayscale, blur (one per view kind), solarisation.
 PHOTOMETRIC_KEYS = ("cj_prob", "random_gray_scale", "gaussian_blur", "solarization_prob")
@@ -56,7 +58,6 @@ def pretrain_knob_overrides(s: Any, model: Any) -> dict[str, Any]:
     Raises:
         KnobError: A value out of range (the message names the flag).
     """
-    from midway_plugin.data import MidwayDINOTransform, MidwayMotionTransform
 
     out: dict[str, Any] = {}
     for flag, value in (("--patch-size", s.patch_size), ("--embed-dim", s.embed_dim), ("--depth", s.depth),

@@ -23,14 +23,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from PIL import Image
 
+from midway_plugin.analysis.frames import normalize_frames
 from midway_plugin.data.flo_io import read_flo
 from midway_plugin.data.synthetic_index import flow_samples
+from midway_plugin.models import MidwayConfig, MidwayNetwork, build_from_export
 
 
 def load_pairs(root: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """``(frames1 (N, H, W, 3) uint8, frames2, flows [(H, W, 2)])`` of one split."""
-    from PIL import Image
 
     _, samples = flow_samples(root, split)
     first = np.stack([np.asarray(Image.open(s["img1_path"]).convert("RGB")) for s in samples])
@@ -41,9 +44,6 @@ def load_pairs(root: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[np.
 def motion_features(model, first: np.ndarray, second: np.ndarray, batch: int = 32) -> np.ndarray:
     """Flattened top-level motion latents ``(N, K * d)`` of frame pairs ``(N, H, W, 3)`` (H, W multiples of the
     patch size)."""
-    import torch
-
-    from midway_plugin.analysis.frames import normalize_frames
 
     if not model.cfg.latent_dynamics:
         raise ValueError("motion probe: the model has no latent dynamics (an export with latent_dynamics: false)")
@@ -104,11 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alpha", type=float, default=1.0, help="ridge penalty on standardised features")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights (--arch)")
     args = parser.parse_args(argv)
-    import torch
 
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
-    from midway_plugin.models import MidwayConfig, MidwayNetwork, build_from_export
 
     try:
         net = build_from_export(args.export) if args.export else MidwayNetwork(MidwayConfig.preset(args.arch))

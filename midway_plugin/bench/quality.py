@@ -22,17 +22,27 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from midway_plugin.bench import readers
-from midway_plugin.bench.knobs import make_video_knob_args
+from midway_plugin.bench.knobs import make_video_knob_args, pretrain_knob_overrides
+from midway_plugin.bench.report import summarize, write_report
 from midway_plugin.bench.stages import Stage, midway_cmd, mim_cmd, read_json, run_stages
 from midway_plugin.bench.variants import HEADLINE, Variant
+from midway_plugin.data.motion_tokens import format_token_stats
+from midway_plugin.lightly.builders import build_transform
+from midway_plugin.lightly.generated_motion import patch_size
+from midway_plugin.lightly.pretrain_config import load_config
+from midway_plugin.lightly.pretrain_plan import PretrainPlan
+from midway_plugin.models import resolve_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -307,8 +317,6 @@ class Run:
 
     # -- results ---------------------------------------------------------------------------------------------
     def results(self) -> dict[str, Any]:
-        from midway_plugin.bench.report import summarize
-
         units: dict[str, dict[str, Any]] = {}
         for st in self.stages:
             units.setdefault(st.unit, {})[st.step] = st.record()
@@ -327,7 +335,6 @@ class Run:
 
     def _summary(self, units: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """The summary of the main data; with ``--pan-only`` its ``pan_only``: base and full on the pan-only set."""
-        from midway_plugin.bench.report import summarize
 
         summary = summarize(units, [v.name for v in self.settings.variants])
         if self.settings.pan_units():
@@ -373,11 +380,6 @@ def resolve_pretraining(s: Settings) -> Pretraining:
         midway_plugin.lightly.pretrain_config.PretrainConfigError: The config does not load with the overrides.
         ValueError: The model does not resolve.
     """
-    # Lightning and torch load here, not with the module: the bench orchestrates subprocesses and starts fast.
-    from midway_plugin.lightly.builders import build_transform
-    from midway_plugin.lightly.generated_motion import patch_size
-    from midway_plugin.lightly.pretrain_plan import PretrainPlan
-    from midway_plugin.models import resolve_config
 
     every = max(1, s.pretrain_steps // 4)
     overrides: dict[str, Any] = {
@@ -448,7 +450,6 @@ def _metric(test_dir: Path, name: str) -> dict[str, Any]:
 
 def _fresh(path: Path) -> None:
     """Removes an earlier attempt's output so that readers never see stale files."""
-    import shutil
 
     if path.exists():
         shutil.rmtree(path)
@@ -456,9 +457,6 @@ def _fresh(path: Path) -> None:
 
 def environment() -> dict[str, Any]:
     """Machine and package versions."""
-    import os
-
-    from importlib import metadata
 
     versions = {}
     for pkg in ("midway-plugin", "torch", "timm", "lightly", "pytorch-lightning", "mmengine", "mmcv",
@@ -473,7 +471,6 @@ def environment() -> dict[str, Any]:
 
 def run_quality(settings: Settings, log=print) -> tuple[dict[str, Any], int]:
     """Runs the benchmark; returns the results and the exit code (1 when a stage failed or was skipped)."""
-    from midway_plugin.bench.report import write_report
 
     settings.out.mkdir(parents=True, exist_ok=True)
     run = Run(settings)
@@ -488,7 +485,6 @@ def run_quality(settings: Settings, log=print) -> tuple[dict[str, Any], int]:
         if stage.step == "make-video" and stage.status == "ok":
             tokens = _pretrain_tokens({"make-video": {"result": stage.result}})
             if tokens:
-                from midway_plugin.data.motion_tokens import format_token_stats
 
                 log(f"           motion of the pretraining pairs ({stage.unit}, train): {format_token_stats(tokens)}",
                     flush=True)

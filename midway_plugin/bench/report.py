@@ -273,7 +273,7 @@ def _yes_no(value: bool | None) -> str:
 
 def plot(results: dict[str, Any], path: Path) -> None:
     """results.png: one bar chart per metric (error bars = std over seeds, dots = seeds) and the loss curves."""
-    import matplotlib
+    import matplotlib  # here: loads in a second and is needed only for the figure at the end of a run
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -30,7 +30,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
+import torch
+
+from midway_plugin.analysis import encode_frames, pair_from_levels, perturbation_heatmaps
+from midway_plugin.analysis.frames import normalize_frames, read_video
+from midway_plugin.bench import readouts as r
+from midway_plugin.bench.readouts import headroom_share, mean_or_nan, offsource_mask, warp_tokens, window_mask
+from midway_plugin.data.flo_io import read_flo
+from midway_plugin.data.synthetic_index import frame_gap
+from midway_plugin.models import build_from_export, forward_prediction_loss
+from midway_plugin.models.health import dynamics_health
+from midway_plugin.models.midway import MidwayOutput
 
 REFERENCE_METHODS = ("zero", "token-oracle", "farneback")
 MODEL_METHODS = ("feature", "perturbation-peak", "perturbation-track")
@@ -91,10 +103,6 @@ def load_pairs(data_root: Path, videos: list[str], gap: int, pairs_per_video: in
     Raises:
         ValueError: an unknown video name, missing flow files, too short videos or a size not divisible by the patch.
     """
-    from midway_plugin.analysis.frames import read_video
-    from midway_plugin.data.flo_io import read_flo
-
-    from midway_plugin.data.synthetic_index import frame_gap
 
     index_path = data_root / "dataset.json"
     index = json.loads(index_path.read_text())
@@ -134,8 +142,6 @@ def _token_offsets(matches: np.ndarray, grid: tuple[int, int], patch: int) -> np
 
 
 def _farneback(frames: np.ndarray) -> np.ndarray:
-    import cv2
-
     gray = [cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in frames]
     # OpenCV's documented example parameters (pyramid 0.5, 3 levels, window 15, 3 iterations, poly 5 / 1.2).
     return cv2.calcOpticalFlowFarneback(gray[0], gray[1], None, 0.5, 3, 15, 3, 5, 1.2, 0)
@@ -167,10 +173,6 @@ class Encoded:
 
 def encode_pair(model, pair: Pair, *, repeats: int, seed: int) -> Encoded:
     """Encodes a pair once; the perturbation heatmaps of every source token at the analysis' default level."""
-    import torch
-
-    from midway_plugin.analysis import encode_frames, pair_from_levels, perturbation_heatmaps
-    from midway_plugin.analysis.frames import normalize_frames
 
     patch = int(model.encoder.patch_size)
     grid = (pair.frames.shape[1] // patch, pair.frames.shape[2] // patch)
@@ -189,7 +191,6 @@ def encode_pair(model, pair: Pair, *, repeats: int, seed: int) -> Encoded:
 
 def model_predictions(model, enc: Encoded, *, top_k: int) -> dict[str, np.ndarray]:
     """Token displacements of feature matching and (with dynamics) perturbation for one encoded pair."""
-    import torch
 
     level_index = list(model.cfg.feature_levels).index(enc.block)
     feats = torch.nn.functional.normalize(torch.cat([enc.source[level_index], enc.target[level_index]])[:, enc.prefix:],
@@ -221,8 +222,6 @@ class Readouts:
     """
 
     def __init__(self, model, window: int, radius: int) -> None:
-        from midway_plugin.bench.readouts import offsource_mask, window_mask
-
         window_mask((1, 1), window)  # checks k
         offsource_mask((1, 1), radius)  # checks the radius
         self.model, self.window, self.radius = model, window, radius
@@ -233,7 +232,6 @@ class Readouts:
 
     def add(self, pair: Pair, enc: Encoded) -> None:
         """Scores one encoded pair."""
-        from midway_plugin.bench import readouts as r
 
         self.block = enc.block
         moving = r.moving_tokens(pair.token_flow, pair.token_valid, enc.patch, MIN_MOTION_TOKENS)
@@ -265,12 +263,6 @@ class Readouts:
 
     def _losses(self, pair: Pair, enc: Encoded) -> dict[str, dict[str, float]]:
         """Per objective level: copy, predictor, motion-use (``models.health``) and ground-truth-warp losses."""
-        import torch
-
-        from midway_plugin.bench.readouts import warp_tokens
-        from midway_plugin.models import forward_prediction_loss
-        from midway_plugin.models.health import dynamics_health
-        from midway_plugin.models.midway import MidwayOutput
 
         model, src, tgt = self.model, enc.source, enc.target
         with torch.no_grad():
@@ -288,7 +280,6 @@ class Readouts:
 
     def result(self) -> dict:
         """``local_window``, ``headroom`` and ``heatmap`` (the last two None for a model without dynamics)."""
-        from midway_plugin.bench.readouts import headroom_share, mean_or_nan
 
         what = f"moving tokens (ground-truth motion >= {MIN_MOTION_TOKENS:g} token)"
         refs = {m: mean_or_nan(self.matching.get(m, []), what) for m in ("zero", "farneback", "window-oracle")}
@@ -366,13 +357,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"zeroshot: error: --window must be >= 1 (got {args.window}) and --offsource-radius >= 0 (got "
               f"{args.offsource_radius}), in tokens", file=sys.stderr)
         return 2
-    import torch
 
     torch.set_num_threads(1)
     start = time.perf_counter()
     readouts = None
     if args.export is not None:
-        from midway_plugin.models import build_from_export
 
         model = build_from_export(args.export).eval()
         patch = int(model.encoder.patch_size)

@@ -251,7 +251,7 @@ def plot_health(columns: Mapping[str, list[tuple[int, float]]], path: str | Path
     motion-use losses; the DINO teacher entropies / ln K with the collapse thresholds and the cross-image cosine;
     the mean gates. Panels without data say so.
     """
-    import matplotlib
+    import matplotlib  # here: loads in a second and is needed only for the report at the end of a run
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

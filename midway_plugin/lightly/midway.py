@@ -32,7 +32,7 @@ from pytorch_lightning import LightningModule
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from midway_plugin.data.views import unpack_batch
+from midway_plugin.data.views import flatten_pairs, unpack_batch
 from midway_plugin.lightly.dino_pair_loss import DINOPairLoss
 from midway_plugin.lightly.health import HealthMonitor
 from midway_plugin.lightly.train_step import (
@@ -289,9 +289,7 @@ class Midway(LightningModule):
         """
         if self.batch_augment is not None and isinstance(batch, Mapping) and isinstance(batch.get("views"), Mapping):
             if "frames" in batch["views"]:
-                from midway_plugin.data.views import flatten_pairs  # (B, R, ...) -> (B * R, ...), any rank
-
-                with torch.no_grad():
+                with torch.no_grad():  # flatten_pairs: (B, R, ...) -> (B * R, ...), any rank
                     batch = {**batch, "views": self.batch_augment(flatten_pairs(batch["views"]))}
         return batch
 
