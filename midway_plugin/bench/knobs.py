@@ -24,7 +24,8 @@ def photometric(transform: type, strength: float, flag: str) -> dict[str, Any]:
     """The transform's photometric probabilities times ``strength``: 1 = its defaults (the paper's), 0 = none.
 
     Args:
-        transform: :class:`~midway_plugin.data.MidwayDINOTransform` or :class:`~midway_plugin.data.MidwayMotionTransform`.
+        transform: :class:`~midway_plugin.data.MidwayDINOTransform` or
+            :class:`~midway_plugin.data.MidwayMotionTransform`.
         strength: In [0, 1].
         flag: The flag named in the error.
 

@@ -125,7 +125,8 @@ def shifted_feature_pairs(
     """
     content = torch.randn(n, dim, grid, grid, generator=generator)
     shifts = torch.randint(-max_shift, max_shift + 1, (n, 2), generator=generator)
-    moved = torch.stack([torch.roll(c, (int(dy), int(dx)), dims=(1, 2)) for c, (dy, dx) in zip(content, shifts)])
+    moved = torch.stack([torch.roll(c, (int(dy), int(dx)), dims=(1, 2))
+                         for c, (dy, dx) in zip(content, shifts, strict=True)])
     position = build_sincos2d_pos_embed([grid, grid], dim=dim, temperature=10000.0) * pos_scale
 
     def tokens(x: torch.Tensor) -> torch.Tensor:
@@ -182,7 +183,9 @@ def probe_dynamics(cfg: MidwayConfig, settings: ProbeSettings, mode: str = "infe
     def motion(shifts: torch.Tensor) -> dict[int, torch.Tensor] | None:
         return None if oracle is None else {i: oracle(shifts) for i in net.objective_indices}
 
-    def losses(src: torch.Tensor, tgt: torch.Tensor, shifts: torch.Tensor, seen: torch.Tensor) -> dict[int, torch.Tensor]:
+    def losses(
+        src: torch.Tensor, tgt: torch.Tensor, shifts: torch.Tensor, seen: torch.Tensor
+    ) -> dict[int, torch.Tensor]:
         # `seen` is what the midway path gets as the target frame (the target itself, or the source for motion use)
         dyn = net.run_dynamics([src] * levels, [seen] * levels, grid=grid, motion=motion(shifts))
         return {i: forward_prediction_loss(dyn.predictions[i], tgt) for i in net.objective_indices}

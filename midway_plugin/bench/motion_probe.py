@@ -88,7 +88,8 @@ def probe(model, root: str | Path, alpha: float = 1.0) -> dict[str, Any]:
     for name, guess in guesses.items():
         result[name] = {
             "vector_error": float(np.linalg.norm(guess - truth, axis=1).mean()),
-            "epe": float(np.mean([np.hypot(*(f - g).reshape(-1, 2).T).mean() for f, g in zip(flows_val, guess)])),
+            "epe": float(np.mean([np.hypot(*(f - g).reshape(-1, 2).T).mean()
+                                  for f, g in zip(flows_val, guess, strict=True)])),
         }
     result.update(features=int(x_train.shape[1]), train_pairs=len(x_train), val_pairs=len(x_val), alpha=alpha)
     return result

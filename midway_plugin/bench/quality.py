@@ -242,7 +242,6 @@ class Run:
         data_stages = ("data/make-video", "data@pan/make-video") if tag else ("data/make-video",)
         pre = root / "pretrain"
         export = root / "midway.safetensors"
-        every = max(1, s.pretrain_steps // 4)
         root_videos = data / "train_videos" if tag or s.pretrain_videos is None else s.pretrain_videos
         overrides = {
             "seed": seed, "data.root": str(root_videos), **self.pretraining.overrides,

@@ -43,8 +43,9 @@ def recipe_settings(name: str) -> dict[str, Any]:
 def make_video_args(name: str) -> list[str]:
     """The ``midway make-video`` flags of recipe ``name``'s data (``make demo`` generates its videos with them).
 
-    The frame size, the object / camera speeds and texture wavelengths (:func:`~midway_plugin.bench.knobs.make_video_knob_args`)
-    and the ``--stats-*`` flags that describe the recipe's pretraining pairs in tokens, as the bench passes them.
+    The frame size, the object / camera speeds and texture wavelengths
+    (:func:`~midway_plugin.bench.knobs.make_video_knob_args`) and the ``--stats-*`` flags that describe the recipe's
+    pretraining pairs in tokens, as the bench passes them.
 
     Raises:
         ValueError: An unknown name.

@@ -248,7 +248,8 @@ def readouts_markdown(readouts: dict[str, Any]) -> list[str]:
             for k in keys:
                 h = f"headroom.{k}"
                 text.append(f"| {VARIANTS[name].label} | block {k.removeprefix('level')} | {cell(v, h + '.copy', 4)} | "
-                            f"{cell(v, h + '.predictor', 4)} | {cell(v, h + '.warp', 4)} | {cell(v, h + '.share', 3)} | "
+                            f"{cell(v, h + '.predictor', 4)} | {cell(v, h + '.warp', 4)} | "
+                            f"{cell(v, h + '.share', 3)} | "
                             f"{cell(v, h + '.motion_use_share', 3)} | {cell(v, h + '.share_minus_motion_use', 3)} |")
         text += ["", "(c) Off-source perturbation heatmap (the source token and tokens within the off-source radius "
                      "excluded), each beside a uniform heatmap on the same tokens.", "",
@@ -258,7 +259,8 @@ def readouts_markdown(readouts: dict[str, Any]) -> list[str]:
             v = r["values"]
             text.append(f"| {VARIANTS[name].label} | {cell(v, 'heatmap.block', 0)} | "
                         f"{cell(v, 'heatmap.direction_tokens', 0)} | {cell(v, 'heatmap.direction', 3)} | "
-                        f"{cell(v, 'heatmap.direction_uniform', 3)} | {cell(v, 'heatmap.direction_minus_uniform', 3)} | "
+                        f"{cell(v, 'heatmap.direction_uniform', 3)} | "
+                        f"{cell(v, 'heatmap.direction_minus_uniform', 3)} | "
                         f"{cell(v, 'heatmap.peak_epe')} | {cell(v, 'heatmap.peak_epe_uniform')} | "
                         f"{cell(v, 'heatmap.peak_epe_minus_uniform')} |")
     reasons = sorted({(VARIANTS[n].label, why) for n, r in readouts.items() for why in r["reasons"]})
@@ -284,7 +286,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     panels = ("miou", "epe_finetune", "epe_frozen", "epe_tracking", "epe_feature")
     fig, axes = plt.subplots(2, 3, figsize=(13, 7))
     refs = summary.get("reference") or {}
-    for ax, metric in zip(axes.flat, panels):
+    for ax, metric in zip(axes.flat, panels, strict=False):  # 6 axes, 5 panels
         for i, name in enumerate(names):
             stat = summary["variants"][name][metric]
             if stat is None:

@@ -168,7 +168,7 @@ class Encoded:
     patch: int
     prefix: int
     block: int  # the perturbed / plain-matching level (the highest objective level)
-    heat: "object | None"  # torch (N, N) perturbation heatmap of every source token, None without dynamics
+    heat: object | None  # torch (N, N) perturbation heatmap of every source token, None without dynamics
 
 
 def encode_pair(model, pair: Pair, *, repeats: int, seed: int) -> Encoded:
@@ -241,7 +241,7 @@ class Readouts:
                 "window-oracle": r.window_oracle(pair.token_flow, enc.patch, self.window)}
         for name, disp in refs.items():
             self.matching.setdefault(name, []).append(r.endpoint_errors(disp, pair.token_flow, moving))
-        for i, block in enumerate(self.model.cfg.feature_levels):
+        for i in range(len(self.model.cfg.feature_levels)):
             match = r.local_window_match(enc.source[i][0, enc.prefix:], enc.target[i][0, enc.prefix:], enc.grid,
                                          self.window) * enc.patch
             self.matching.setdefault(self.model.level_key(i), []).append(
@@ -394,8 +394,8 @@ def main(argv: list[str] | None = None) -> int:
         result["readouts"] = readouts.result()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    for method, r in result["methods"].items():
-        print(f"{method}: EPE {r['epe']:.3f} px over {r['tokens']} tokens")
+    for method, row in result["methods"].items():
+        print(f"{method}: EPE {row['epe']:.3f} px over {row['tokens']} tokens")
     if readouts is not None:
         print("readouts:", json.dumps(result["readouts"]))
     return 0

@@ -42,7 +42,7 @@ from midway_plugin.lightly.train_step import (
     make_adamw,
     student_head_outputs,
 )
-from midway_plugin.models import MidwayConfig, MidwayNetwork, resolve_config
+from midway_plugin.models import MidwayNetwork, resolve_config
 from midway_plugin.models.health import cross_image_cosine, dino_teacher_stats, dynamics_health, view_image_ids
 
 CLIP_MODES = ("per_parameter", "norm")

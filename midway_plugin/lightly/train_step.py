@@ -20,7 +20,6 @@ import torch
 from torch import Tensor, nn
 from torch.optim import AdamW
 
-
 #: Device types whose AdamW has fused kernels in the torch versions this project supports (>= 2.4 for the CPU).
 FUSED_DEVICES = ("cuda", "cpu")
 

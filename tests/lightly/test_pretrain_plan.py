@@ -33,7 +33,8 @@ class _Recorded(Mapping):
     def __getitem__(self, key: str) -> Any:
         value = self._data[key]
         frame = sys._getframe(1)
-        while frame.f_globals.get("__name__") in ("_collections_abc", "collections.abc", __name__):  # Mapping.get / __contains__
+        # Skip Mapping.get / __contains__ (and this class) to the module that asked.
+        while frame.f_globals.get("__name__") in ("_collections_abc", "collections.abc", __name__):
             frame = frame.f_back
         self._reads.append((".".join((*self._path, key)), frame.f_globals["__name__"]))
         return _Recorded(value, self._reads, (*self._path, key)) if isinstance(value, Mapping) else value
