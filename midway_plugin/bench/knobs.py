@@ -9,7 +9,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from midway_plugin.data import MidwayDINOTransform, MidwayMotionTransform
+from midway_plugin.data.dino_transform import MidwayDINOTransform
+from midway_plugin.data.motion_transform import MidwayMotionTransform
 
 #: The photometric probabilities of the DINO views / motion crops, scaled by ``--dino-photometric`` /
 #: ``--motion-photometric``: colour jitter, grayscale, blur (one per view kind), solarisation.

@@ -12,8 +12,11 @@ from pytorch_lightning import Callback, Trainer
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from torch.utils.data import DataLoader
 
-from midway_plugin.data import MidwayDINOTransform, MidwayMotionTransform, MidwayTransform, VideoPairDataset
 from midway_plugin.data.device_augment import DeviceAugment, PairGeometryTransform, collate_decoded
+from midway_plugin.data.dino_transform import MidwayDINOTransform
+from midway_plugin.data.motion_transform import MidwayMotionTransform
+from midway_plugin.data.transforms import MidwayTransform
+from midway_plugin.data.video_pairs import VideoPairDataset
 from midway_plugin.lightly.atomic_checkpoint import AtomicCheckpointIO
 from midway_plugin.lightly.midway import Midway
 from midway_plugin.lightly.preemption import ignore_stop_signals
@@ -60,7 +63,7 @@ def build_dataset(plan: PretrainPlan, transform: MidwayTransform) -> VideoPairDa
         raise PretrainConfigError(f"data: {err}") from err
 
 
-def build_dataloader(plan: PretrainPlan, dataset: VideoPairDataset) -> DataLoader:
+def build_dataloader(plan: PretrainPlan, dataset: VideoPairDataset) -> DataLoader[dict[str, Any]]:
     """DataLoader whose batches are a function of (seed, global step, sample): see :mod:`.reproducible`.
 
     Its ``batch_sampler`` is a :class:`~midway_plugin.lightly.reproducible.StepBatchSampler` (sharded over DDP

@@ -11,11 +11,12 @@ import sys
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from pytorch_lightning import Callback, Trainer, seed_everything
 
+from midway_plugin.lightly.atomic_checkpoint import AtomicCheckpointIO
 from midway_plugin.lightly.builders import (
     build_dataloader,
     build_dataset,
@@ -31,7 +32,7 @@ from midway_plugin.lightly.official_resume import load_official_training_state
 from midway_plugin.lightly.preemption import StopOnSignal
 from midway_plugin.lightly.pretrain_config import PretrainConfigError
 from midway_plugin.lightly.pretrain_plan import PretrainPlan
-from midway_plugin.lightly.reproducible import SeedEveryStep
+from midway_plugin.lightly.reproducible import SeedEveryStep, StepBatchSampler
 from midway_plugin.lightly.resume import ResumeChoice, ResumeError, checkpoint_files, resolve_resume
 from midway_plugin.official.convert import OfficialCheckpointError
 
@@ -42,9 +43,9 @@ _MAX_LR = 1e30
 def run_pretraining(
     config: Mapping[str, Any],
     *,
-    resume: str | os.PathLike | None = None,
+    resume: str | os.PathLike[str] | None = None,
     callbacks: list[Callback] | None = None,
-    resume_official: str | os.PathLike | None = None,
+    resume_official: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Trains from a loaded config; returns paths and the final global step.
 
@@ -99,9 +100,8 @@ def run_pretraining(
     if resume_official is not None:
         _start_from_official(model, resume_official, resume)
     stop_on_signal = StopOnSignal()
-    trainer = build_trainer(
-        plan, callbacks=[SeedEveryStep(loader.batch_sampler), WeightGuard(), stop_on_signal, *(callbacks or [])]
-    )
+    sampler = cast(StepBatchSampler, loader.batch_sampler)
+    trainer = build_trainer(plan, callbacks=[SeedEveryStep(sampler), WeightGuard(), stop_on_signal, *(callbacks or [])])
     plan.check_batch(len(dataset), trainer.world_size)
     peak_lr = model.peak_lr(trainer.world_size)
     if not math.isfinite(peak_lr) or peak_lr > _MAX_LR:
@@ -109,7 +109,7 @@ def run_pretraining(
             f"optim.base_lr={plan.base_lr!r} gives a peak learning rate of {peak_lr:g} (base_lr x "
             f"batch / 256), beyond what float32 weights survive (> {_MAX_LR:g}); use a learning rate near 5e-4"
         )
-    written = trainer.strategy.checkpoint_io.written
+    written = cast(AtomicCheckpointIO, trainer.strategy.checkpoint_io).written  # build_trainer's plugin
     try:
         with warnings.catch_warnings():
             # Expected here: validation_step serves Lightly's benchmarks only, and the EMA teacher stays in eval mode.
@@ -146,8 +146,8 @@ def run_pretraining(
         "resume_skipped": list(choice.skipped) if choice else [],
         "global_step": int(trainer.global_step),
         "interrupted_by": stop_on_signal.signal_name,
-        "csv_log": Path(csv_logger.log_dir) / "metrics.csv",
-        "tensorboard_dir": Path(tb_logger.log_dir),
+        "csv_log": Path(str(csv_logger.log_dir)) / "metrics.csv",
+        "tensorboard_dir": Path(str(tb_logger.log_dir)),
         "dataset": repr(dataset),
         "compile": model.compile_status(),
         "optimizer": model.optimizer_implementation,
@@ -161,7 +161,7 @@ def _health_report(model: Midway, trainer: Trainer, out: Path) -> dict[str, Any]
     if not trainer.is_global_zero:
         return None
     csv_logger = next((lg for lg in trainer.loggers if type(lg).__name__ == "CSVLogger"), None)
-    csv_path = Path(csv_logger.log_dir) / "metrics.csv" if csv_logger is not None else None
+    csv_path = Path(str(csv_logger.log_dir)) / "metrics.csv" if csv_logger is not None else None
     try:
         return write_health_report(model.health, out, csv_path)
     except OSError as err:  # a report must not turn a finished run into a failed one
@@ -169,7 +169,7 @@ def _health_report(model: Midway, trainer: Trainer, out: Path) -> dict[str, Any]
         return None
 
 
-def _start_from_official(model: Midway, path: str | os.PathLike, resume: str | os.PathLike | None) -> None:
+def _start_from_official(model: Midway, path: str | os.PathLike[str], resume: str | os.PathLike[str] | None) -> None:
     """``--resume-official``: load the released student, EMA teacher, heads and centre into the new module."""
     if resume is not None:
         raise PretrainConfigError("--resume and --resume-official exclude each other")
