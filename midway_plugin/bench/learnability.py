@@ -148,7 +148,8 @@ class ShiftEmbedding(nn.Module):
     def forward(self, shifts: torch.Tensor) -> torch.Tensor:
         side = 2 * self.max_shift + 1
         ids = (shifts[:, 0] + self.max_shift) * side + shifts[:, 1] + self.max_shift
-        return self.table(ids).view(len(shifts), self.num_tokens, self.dim)
+        rows: torch.Tensor = self.table(ids)
+        return rows.view(len(shifts), self.num_tokens, self.dim)
 
 
 def _network(cfg: MidwayConfig, seed: int) -> MidwayNetwork:
@@ -196,7 +197,7 @@ def probe_dynamics(cfg: MidwayConfig, settings: ProbeSettings, mode: str = "infe
                                                  settings.pos_scale, data)
         loss = torch.stack(list(losses(src, tgt, shifts, tgt).values())).sum()
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        torch.autograd.backward(loss)
         optimizer.step()
         net.update_teacher(0.99)  # the midway path projects the target with the EMA copy of its projector
         if (step + 1) % 100 == 0 or step + 1 == settings.steps:
@@ -244,7 +245,7 @@ def probe_midway_supervised(cfg: MidwayConfig, settings: ProbeSettings) -> dict[
         logits, labels = logits_and_labels(settings.batch_size, data)
         loss = F.cross_entropy(logits, labels)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        torch.autograd.backward(loss)
         optimizer.step()
     with torch.no_grad():
         logits, labels = logits_and_labels(settings.val_pairs, torch.Generator().manual_seed(settings.seed + 10_000))

@@ -41,7 +41,7 @@ def load_pairs(root: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[np.
     return first, second, [read_flo(s["flow_fw_path"]).astype(np.float64) for s in samples]
 
 
-def motion_features(model, first: np.ndarray, second: np.ndarray, batch: int = 32) -> np.ndarray:
+def motion_features(model: MidwayNetwork, first: np.ndarray, second: np.ndarray, batch: int = 32) -> np.ndarray:
     """Flattened top-level motion latents ``(N, K * d)`` of frame pairs ``(N, H, W, 3)`` (H, W multiples of the
     patch size)."""
 
@@ -69,17 +69,14 @@ def fit_ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, n
     return mean, std, weights, y.mean(axis=0)
 
 
-def probe(model, root: str | Path, alpha: float = 1.0) -> dict[str, Any]:
+def probe(model: MidwayNetwork, root: str | Path, alpha: float = 1.0) -> dict[str, Any]:
     """Fits the probe on the train pairs of ``root`` and scores it and the train-mean guess on the val pairs."""
     root = Path(root)
-    x_train, y_train, x_val, flows_val = [], [], [], []
-    for split in ("train", "val"):
-        first, second, flows = load_pairs(root, split)
-        feats = motion_features(model, first, second)
-        if split == "train":
-            x_train, y_train = feats, np.stack([f.reshape(-1, 2).mean(axis=0) for f in flows])
-        else:
-            x_val, flows_val = feats, flows
+    first, second, flows = load_pairs(root, "train")
+    x_train = motion_features(model, first, second)
+    y_train = np.stack([f.reshape(-1, 2).mean(axis=0) for f in flows])
+    first, second, flows_val = load_pairs(root, "val")
+    x_val = motion_features(model, first, second)
     mean, std, weights, intercept = fit_ridge(x_train, y_train, alpha)
     guesses = {"probe": (x_val - mean) / std @ weights + intercept,
                "train_mean": np.broadcast_to(intercept, (len(flows_val), 2))}

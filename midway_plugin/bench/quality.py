@@ -27,7 +27,9 @@ import platform
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -181,6 +183,13 @@ class Run:
     started: float = field(default_factory=time.time)
     pretraining: Pretraining | None = None  # set by build()
 
+    @property
+    def resolved(self) -> Pretraining:
+        """The shared pretraining of the run (:meth:`build` resolves it first)."""
+        if self.pretraining is None:
+            raise RuntimeError("Run.build() resolves the pretraining before the stages are added")
+        return self.pretraining
+
     # -- paths ----------------------------------------------------------------------------------------------
     @property
     def data(self) -> Path:
@@ -221,7 +230,7 @@ class Run:
             midway_cmd("make-video", "--out", str(data), "--num-videos", str(s.num_videos), "--val-videos",
                        str(s.val_videos), "--frames", str(s.frames), "--size", f"{s.size[0]}x{s.size[1]}",
                        *objects, "--seed", str(s.data_seed), *make_video_knob_args(s),
-                       *self.pretraining.stats_args, *extra),
+                       *self.resolved.stats_args, *extra),
             s.out / "logs" / unit / "make-video.log",
             parse=lambda: self._read_split(data, "{val" + unit[len("data"):] + "}"),
         ))
@@ -244,7 +253,7 @@ class Run:
         export = root / "midway.safetensors"
         root_videos = data / "train_videos" if tag or s.pretrain_videos is None else s.pretrain_videos
         overrides = {
-            "seed": seed, "data.root": str(root_videos), **self.pretraining.overrides,
+            "seed": seed, "data.root": str(root_videos), **self.resolved.overrides,
             **{f"model.{k}": v for k, v in variant.model.items()},
         }
         if s.pretrain_videos is not None and not tag:
@@ -262,14 +271,13 @@ class Run:
         for ds in downstream(s.flow_loss):
             config = s.configs_dir / ds.toolbox / ds.config
             work = root / ds.name
-            options = downstream_options(ds, data, export, s, seed, self.pretraining.model)
+            options = downstream_options(ds, data, export, s, seed, self.resolved.model)
             self.stages.append(Stage(
                 f"{unit}/{ds.name}-train", unit, f"{ds.name}-train",
                 mim_cmd("train", ds.toolbox, str(config), "--work-dir", str(work), "--cfg-options", *options),
                 logs / f"{ds.name}-train.log", after=(f"{unit}/export",), cwd=s.out,
-                parse=lambda work=work: {"checkpoint": str(readers.mim_checkpoint(work)),
-                                         "losses": readers.mim_train_losses(work)},
-                prepare=lambda work=work: _fresh(work),
+                parse=partial(_trained, work),
+                prepare=partial(_fresh, work),
             ))
         zs_out = root / "zeroshot.json"
         self.stages.append(Stage(
@@ -283,8 +291,8 @@ class Run:
             work, test = root / ds.name, root / f"{ds.name}-test"
             stage = Stage(f"{unit}/{ds.name}-test", unit, f"{ds.name}-test", [], logs / f"{ds.name}-test.log",
                           after=(f"{unit}/{ds.name}-train",), cwd=s.out,
-                          parse=lambda test=test, ds=ds: _metric(test, ds.metric))
-            options = downstream_options(ds, data, export, s, seed, self.pretraining.model)
+                          parse=partial(_metric, test, ds.metric))
+            options = downstream_options(ds, data, export, s, seed, self.resolved.model)
             stage.prepare = _test_command(stage, ds, config, work, test, options)
             self.stages.append(stage)
 
@@ -433,13 +441,19 @@ def downstream_options(ds: Downstream, data: Path, export: Path, s: Settings, se
     return options
 
 
-def _test_command(stage: Stage, ds: Downstream, config: Path, work: Path, test: Path, options: list[str]):
+def _test_command(
+    stage: Stage, ds: Downstream, config: Path, work: Path, test: Path, options: list[str]
+) -> Callable[[], None]:
     """The ``prepare`` of a test stage: its command needs the checkpoint training wrote."""
     def prepare() -> None:
         _fresh(test)
         stage.cmd = mim_cmd("test", ds.toolbox, str(config), "--checkpoint", str(readers.mim_checkpoint(work)),
                             "--work-dir", str(test), "--cfg-options", *options)
     return prepare
+
+
+def _trained(work: Path) -> dict[str, Any]:
+    return {"checkpoint": str(readers.mim_checkpoint(work)), "losses": readers.mim_train_losses(work)}
 
 
 def _metric(test_dir: Path, name: str) -> dict[str, Any]:
@@ -457,7 +471,7 @@ def _fresh(path: Path) -> None:
 def environment() -> dict[str, Any]:
     """Machine and package versions."""
 
-    versions = {}
+    versions: dict[str, str | None] = {}
     for pkg in ("midway-plugin", "torch", "timm", "lightly", "pytorch-lightning", "mmengine", "mmcv",
                 "mmsegmentation", "mmflow", "opencv-python", "numpy"):
         try:
@@ -468,7 +482,7 @@ def environment() -> dict[str, Any]:
             "processor": platform.processor() or platform.machine(), "packages": versions}
 
 
-def run_quality(settings: Settings, log=print) -> tuple[dict[str, Any], int]:
+def run_quality(settings: Settings, log: Callable[..., Any] = print) -> tuple[dict[str, Any], int]:
     """Runs the benchmark; returns the results and the exit code (1 when a stage failed or was skipped)."""
 
     settings.out.mkdir(parents=True, exist_ok=True)

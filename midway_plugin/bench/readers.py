@@ -126,7 +126,7 @@ def read_zeroshot(path: Path) -> dict[str, Any]:
         ValueError: unreadable, or without methods.
     """
     try:
-        result = json.loads(Path(path).read_text())
+        result: dict[str, Any] = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise ValueError(f"cannot read {path}: {err}") from err
     if not result.get("methods"):

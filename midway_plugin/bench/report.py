@@ -52,7 +52,7 @@ def summarize(units: dict[str, dict[str, Any]], variants: list[str]) -> dict[str
     per_variant: dict[str, dict[str, Any]] = {}
     for name in variants:
         seeds = {key.split("/seed")[1]: u for key, u in sorted(units.items()) if key.startswith(f"{name}/seed")}
-        row = {}
+        row: dict[str, Any] = {}
         for metric, (step, path, _, _) in METRICS.items():
             by_seed = {seed: v for seed, u in seeds.items() if u.get(step, {}).get("status") == "ok"
                        for v in [_dig(u[step]["result"], path)] if v is not None}

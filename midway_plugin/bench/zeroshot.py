@@ -27,8 +27,10 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -40,7 +42,7 @@ from midway_plugin.bench import readouts as r
 from midway_plugin.bench.readouts import headroom_share, mean_or_nan, offsource_mask, warp_tokens, window_mask
 from midway_plugin.data.flo_io import read_flo
 from midway_plugin.data.synthetic_index import frame_gap
-from midway_plugin.models import build_from_export, forward_prediction_loss
+from midway_plugin.models import MidwayNetwork, build_from_export, forward_prediction_loss
 from midway_plugin.models.health import dynamics_health
 from midway_plugin.models.midway import MidwayOutput
 
@@ -71,7 +73,8 @@ def _bilinear(field: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     ax, ay = (x - x0)[..., None], (y - y0)[..., None]
     top = field[y0, x0] * (1 - ax) + field[y0, x1] * ax
     bottom = field[y1, x0] * (1 - ax) + field[y1, x1] * ax
-    return top * (1 - ay) + bottom * ay
+    sampled: np.ndarray = top * (1 - ay) + bottom * ay
+    return sampled
 
 
 def compose_flow(flows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -144,7 +147,9 @@ def _token_offsets(matches: np.ndarray, grid: tuple[int, int], patch: int) -> np
 def _farneback(frames: np.ndarray) -> np.ndarray:
     gray = [cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in frames]
     # OpenCV's documented example parameters (pyramid 0.5, 3 levels, window 15, 3 iterations, poly 5 / 1.2).
-    return cv2.calcOpticalFlowFarneback(gray[0], gray[1], None, 0.5, 3, 15, 3, 5, 1.2, 0)
+    # OpenCV's stubs do not admit its documented flow=None (allocate the output).
+    flow: np.ndarray = cv2.calcOpticalFlowFarneback(gray[0], gray[1], None, 0.5, 3, 15, 3, 5, 1.2, 0)  # type: ignore[call-overload]
+    return flow
 
 
 def reference_predictions(pair: Pair, patch: int) -> dict[str, np.ndarray]:
@@ -162,16 +167,16 @@ def reference_predictions(pair: Pair, patch: int) -> dict[str, np.ndarray]:
 class Encoded:
     """One pair through a model: features at every level and (with dynamics) the perturbation heatmaps."""
 
-    source: list  # (1, N, D) per feature level, low → high, CLS first
-    target: list
+    source: list[torch.Tensor]  # (1, N, D) per feature level, low → high, CLS first
+    target: list[torch.Tensor]
     grid: tuple[int, int]
     patch: int
     prefix: int
     block: int  # the perturbed / plain-matching level (the highest objective level)
-    heat: object | None  # torch (N, N) perturbation heatmap of every source token, None without dynamics
+    heat: torch.Tensor | None  # (N, N) perturbation heatmap of every source token, None without dynamics
 
 
-def encode_pair(model, pair: Pair, *, repeats: int, seed: int) -> Encoded:
+def encode_pair(model: MidwayNetwork, pair: Pair, *, repeats: int, seed: int) -> Encoded:
     """Encodes a pair once; the perturbation heatmaps of every source token at the analysis' default level."""
 
     patch = int(model.encoder.patch_size)
@@ -189,7 +194,7 @@ def encode_pair(model, pair: Pair, *, repeats: int, seed: int) -> Encoded:
     return Encoded(src, tgt, grid, patch, int(model.encoder.num_prefix_tokens), block, heat)
 
 
-def model_predictions(model, enc: Encoded, *, top_k: int) -> dict[str, np.ndarray]:
+def model_predictions(model: MidwayNetwork, enc: Encoded, *, top_k: int) -> dict[str, np.ndarray]:
     """Token displacements of feature matching and (with dynamics) perturbation for one encoded pair."""
 
     level_index = list(model.cfg.feature_levels).index(enc.block)
@@ -221,7 +226,7 @@ class Readouts:
         radius: off-source radius of the heatmap readouts in tokens.
     """
 
-    def __init__(self, model, window: int, radius: int) -> None:
+    def __init__(self, model: MidwayNetwork, window: int, radius: int) -> None:
         window_mask((1, 1), window)  # checks k
         offsource_mask((1, 1), radius)  # checks the radius
         self.model, self.window, self.radius = model, window, radius
@@ -246,7 +251,7 @@ class Readouts:
                                          self.window) * enc.patch
             self.matching.setdefault(self.model.level_key(i), []).append(
                 r.endpoint_errors(match, pair.token_flow, moving))
-        if not self.model.has_dynamics:
+        if not self.model.has_dynamics or enc.heat is None:  # heatmaps come with the dynamics
             return
         self.losses.append(self._losses(pair, enc))
         scored = (moving & r.offsource_destinations(pair.token_flow, enc.patch, self.radius)).ravel()
@@ -278,7 +283,7 @@ class Readouts:
                 rows[model.level_key(i)]["warp"] = float(forward_prediction_loss(warped, tgt[i]))
         return rows
 
-    def result(self) -> dict:
+    def result(self) -> dict[str, Any]:
         """``local_window``, ``headroom`` and ``heatmap`` (the last two None for a model without dynamics)."""
 
         what = f"moving tokens (ground-truth motion >= {MIN_MOTION_TOKENS:g} token)"
@@ -289,10 +294,10 @@ class Readouts:
                  "levels": {self.model.level_key(i): mean_or_nan(self.matching.get(self.model.level_key(i), []),
                                                                  what)["value"]
                             for i in range(len(self.model.cfg.feature_levels))}}
-        out = {"local_window": local, "headroom": None, "heatmap": None}
+        out: dict[str, Any] = {"local_window": local, "headroom": None, "heatmap": None}
         if not self.model.has_dynamics:
             return out
-        headroom = {}
+        headroom: dict[str, Any] = {}
         for key in self.losses[0] if self.losses else []:
             mean = {k: float(np.mean([row[key][k] for row in self.losses])) for k in ("copy", "predictor",
                                                                                       "motion_use", "warp")}
@@ -303,7 +308,7 @@ class Readouts:
         out["headroom"] = headroom
         what = (f"moving tokens whose true destination is off-source (more than {self.radius} token(s) from the "
                 "source)")
-        heat = {}
+        heat: dict[str, Any] = {}
         for metric in ("direction", "peak_epe"):
             model_v = np.concatenate(self.heatmap.get(metric, [np.zeros(0)]))
             uniform = np.concatenate(self.heatmap.get(f"{metric}_uniform", [np.zeros(0)]))
@@ -318,7 +323,9 @@ class Readouts:
         return out
 
 
-def evaluate(pairs: list[Pair], predict, patch: int) -> dict[str, dict[str, float]]:
+def evaluate(
+    pairs: list[Pair], predict: Callable[[Pair], dict[str, np.ndarray]], patch: int
+) -> dict[str, dict[str, float]]:
     """Mean token EPE per method over every valid token of every pair, with the number of tokens."""
     errors: dict[str, list[np.ndarray]] = {}
     for pair in pairs:
@@ -381,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as err:
         print(f"zeroshot: error: {err}", file=sys.stderr)
         return 2
-    result = {
+    result: dict[str, Any] = {
         "methods": evaluate(pairs, predict, patch),
         "data": data_summary(pairs),
         "settings": {"gap": args.gap, "window": args.window, "offsource_radius": args.offsource_radius,
