@@ -18,7 +18,8 @@ PHOTOMETRIC_KEYS = ("cj_prob", "random_gray_scale", "gaussian_blur", "solarizati
 
 
 class KnobError(ValueError):
-    """A bench knob with a bad value; the message names the flag."""
+    """A bench knob with a bad value; the message names the flag (``midway bench`` prints it as is, where a
+    config error gets the config's name in front)."""
 
 
 def photometric(transform: type, strength: float, flag: str) -> dict[str, Any]:

@@ -457,8 +457,12 @@ def _trained(work: Path) -> dict[str, Any]:
 
 
 def _metric(test_dir: Path, name: str) -> dict[str, Any]:
+    """``{name: value, "metrics": all of them}`` of one ``mim test`` run; a failure names ``test_dir``."""
     metrics = readers.mim_test_metrics(test_dir)
-    return {name: readers.pick_metric(metrics, name, test_dir), "metrics": metrics}
+    try:
+        return {name: readers.pick_metric(metrics, name), "metrics": metrics}
+    except ValueError as err:
+        raise ValueError(f"{test_dir}: {err}") from None
 
 
 def _fresh(path: Path) -> None:
