@@ -9,20 +9,25 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from midway_plugin.data.dino_transform import MidwayDINOTransform
+from midway_plugin.data.motion_transform import MidwayMotionTransform
+
 #: The photometric probabilities of the DINO views / motion crops, scaled by ``--dino-photometric`` /
 #: ``--motion-photometric``: colour jitter, grayscale, blur (one per view kind), solarisation.
 PHOTOMETRIC_KEYS = ("cj_prob", "random_gray_scale", "gaussian_blur", "solarization_prob")
 
 
 class KnobError(ValueError):
-    """A bench knob with a bad value; the message names the flag."""
+    """A bench knob with a bad value; the message names the flag (``midway bench`` prints it as is, where a
+    config error gets the config's name in front)."""
 
 
 def photometric(transform: type, strength: float, flag: str) -> dict[str, Any]:
     """The transform's photometric probabilities times ``strength``: 1 = its defaults (the paper's), 0 = none.
 
     Args:
-        transform: :class:`~midway_plugin.data.MidwayDINOTransform` or :class:`~midway_plugin.data.MidwayMotionTransform`.
+        transform: :class:`~midway_plugin.data.MidwayDINOTransform` or
+            :class:`~midway_plugin.data.MidwayMotionTransform`.
         strength: In [0, 1].
         flag: The flag named in the error.
 
@@ -56,7 +61,6 @@ def pretrain_knob_overrides(s: Any, model: Any) -> dict[str, Any]:
     Raises:
         KnobError: A value out of range (the message names the flag).
     """
-    from midway_plugin.data import MidwayDINOTransform, MidwayMotionTransform
 
     out: dict[str, Any] = {}
     for flag, value in (("--patch-size", s.patch_size), ("--embed-dim", s.embed_dim), ("--depth", s.depth),

@@ -125,7 +125,8 @@ def shifted_feature_pairs(
     """
     content = torch.randn(n, dim, grid, grid, generator=generator)
     shifts = torch.randint(-max_shift, max_shift + 1, (n, 2), generator=generator)
-    moved = torch.stack([torch.roll(c, (int(dy), int(dx)), dims=(1, 2)) for c, (dy, dx) in zip(content, shifts)])
+    moved = torch.stack([torch.roll(c, (int(dy), int(dx)), dims=(1, 2))
+                         for c, (dy, dx) in zip(content, shifts, strict=True)])
     position = build_sincos2d_pos_embed([grid, grid], dim=dim, temperature=10000.0) * pos_scale
 
     def tokens(x: torch.Tensor) -> torch.Tensor:
@@ -147,7 +148,8 @@ class ShiftEmbedding(nn.Module):
     def forward(self, shifts: torch.Tensor) -> torch.Tensor:
         side = 2 * self.max_shift + 1
         ids = (shifts[:, 0] + self.max_shift) * side + shifts[:, 1] + self.max_shift
-        return self.table(ids).view(len(shifts), self.num_tokens, self.dim)
+        rows: torch.Tensor = self.table(ids)
+        return rows.view(len(shifts), self.num_tokens, self.dim)
 
 
 def _network(cfg: MidwayConfig, seed: int) -> MidwayNetwork:
@@ -182,7 +184,9 @@ def probe_dynamics(cfg: MidwayConfig, settings: ProbeSettings, mode: str = "infe
     def motion(shifts: torch.Tensor) -> dict[int, torch.Tensor] | None:
         return None if oracle is None else {i: oracle(shifts) for i in net.objective_indices}
 
-    def losses(src: torch.Tensor, tgt: torch.Tensor, shifts: torch.Tensor, seen: torch.Tensor) -> dict[int, torch.Tensor]:
+    def losses(
+        src: torch.Tensor, tgt: torch.Tensor, shifts: torch.Tensor, seen: torch.Tensor
+    ) -> dict[int, torch.Tensor]:
         # `seen` is what the midway path gets as the target frame (the target itself, or the source for motion use)
         dyn = net.run_dynamics([src] * levels, [seen] * levels, grid=grid, motion=motion(shifts))
         return {i: forward_prediction_loss(dyn.predictions[i], tgt) for i in net.objective_indices}
@@ -193,7 +197,7 @@ def probe_dynamics(cfg: MidwayConfig, settings: ProbeSettings, mode: str = "infe
                                                  settings.pos_scale, data)
         loss = torch.stack(list(losses(src, tgt, shifts, tgt).values())).sum()
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        torch.autograd.backward(loss)
         optimizer.step()
         net.update_teacher(0.99)  # the midway path projects the target with the EMA copy of its projector
         if (step + 1) % 100 == 0 or step + 1 == settings.steps:
@@ -241,7 +245,7 @@ def probe_midway_supervised(cfg: MidwayConfig, settings: ProbeSettings) -> dict[
         logits, labels = logits_and_labels(settings.batch_size, data)
         loss = F.cross_entropy(logits, labels)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        torch.autograd.backward(loss)
         optimizer.step()
     with torch.no_grad():
         logits, labels = logits_and_labels(settings.val_pairs, torch.Generator().manual_seed(settings.seed + 10_000))

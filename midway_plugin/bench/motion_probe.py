@@ -23,14 +23,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from PIL import Image
 
+from midway_plugin.analysis.frames import normalize_frames
 from midway_plugin.data.flo_io import read_flo
 from midway_plugin.data.synthetic_index import flow_samples
+from midway_plugin.models import MidwayConfig, MidwayNetwork, build_from_export
 
 
 def load_pairs(root: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """``(frames1 (N, H, W, 3) uint8, frames2, flows [(H, W, 2)])`` of one split."""
-    from PIL import Image
 
     _, samples = flow_samples(root, split)
     first = np.stack([np.asarray(Image.open(s["img1_path"]).convert("RGB")) for s in samples])
@@ -38,12 +41,9 @@ def load_pairs(root: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[np.
     return first, second, [read_flo(s["flow_fw_path"]).astype(np.float64) for s in samples]
 
 
-def motion_features(model, first: np.ndarray, second: np.ndarray, batch: int = 32) -> np.ndarray:
+def motion_features(model: MidwayNetwork, first: np.ndarray, second: np.ndarray, batch: int = 32) -> np.ndarray:
     """Flattened top-level motion latents ``(N, K * d)`` of frame pairs ``(N, H, W, 3)`` (H, W multiples of the
     patch size)."""
-    import torch
-
-    from midway_plugin.analysis.frames import normalize_frames
 
     if not model.cfg.latent_dynamics:
         raise ValueError("motion probe: the model has no latent dynamics (an export with latent_dynamics: false)")
@@ -69,17 +69,14 @@ def fit_ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, n
     return mean, std, weights, y.mean(axis=0)
 
 
-def probe(model, root: str | Path, alpha: float = 1.0) -> dict[str, Any]:
+def probe(model: MidwayNetwork, root: str | Path, alpha: float = 1.0) -> dict[str, Any]:
     """Fits the probe on the train pairs of ``root`` and scores it and the train-mean guess on the val pairs."""
     root = Path(root)
-    x_train, y_train, x_val, flows_val = [], [], [], []
-    for split in ("train", "val"):
-        first, second, flows = load_pairs(root, split)
-        feats = motion_features(model, first, second)
-        if split == "train":
-            x_train, y_train = feats, np.stack([f.reshape(-1, 2).mean(axis=0) for f in flows])
-        else:
-            x_val, flows_val = feats, flows
+    first, second, flows = load_pairs(root, "train")
+    x_train = motion_features(model, first, second)
+    y_train = np.stack([f.reshape(-1, 2).mean(axis=0) for f in flows])
+    first, second, flows_val = load_pairs(root, "val")
+    x_val = motion_features(model, first, second)
     mean, std, weights, intercept = fit_ridge(x_train, y_train, alpha)
     guesses = {"probe": (x_val - mean) / std @ weights + intercept,
                "train_mean": np.broadcast_to(intercept, (len(flows_val), 2))}
@@ -88,7 +85,8 @@ def probe(model, root: str | Path, alpha: float = 1.0) -> dict[str, Any]:
     for name, guess in guesses.items():
         result[name] = {
             "vector_error": float(np.linalg.norm(guess - truth, axis=1).mean()),
-            "epe": float(np.mean([np.hypot(*(f - g).reshape(-1, 2).T).mean() for f, g in zip(flows_val, guess)])),
+            "epe": float(np.mean([np.hypot(*(f - g).reshape(-1, 2).T).mean()
+                                  for f, g in zip(flows_val, guess, strict=True)])),
         }
     result.update(features=int(x_train.shape[1]), train_pairs=len(x_train), val_pairs=len(x_val), alpha=alpha)
     return result
@@ -104,11 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alpha", type=float, default=1.0, help="ridge penalty on standardised features")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights (--arch)")
     args = parser.parse_args(argv)
-    import torch
 
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
-    from midway_plugin.models import MidwayConfig, MidwayNetwork, build_from_export
 
     try:
         net = build_from_export(args.export) if args.export else MidwayNetwork(MidwayConfig.preset(args.arch))

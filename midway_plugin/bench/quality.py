@@ -22,17 +22,29 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
+import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from midway_plugin.bench import readers
-from midway_plugin.bench.knobs import make_video_knob_args
+from midway_plugin.bench.knobs import make_video_knob_args, pretrain_knob_overrides
+from midway_plugin.bench.report import summarize, write_report
 from midway_plugin.bench.stages import Stage, midway_cmd, mim_cmd, read_json, run_stages
 from midway_plugin.bench.variants import HEADLINE, Variant
+from midway_plugin.data.motion_tokens import format_token_stats
+from midway_plugin.lightly.builders import build_transform
+from midway_plugin.lightly.generated_motion import patch_size
+from midway_plugin.lightly.pretrain_config import load_config
+from midway_plugin.lightly.pretrain_plan import PretrainPlan
+from midway_plugin.models import resolve_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -171,6 +183,13 @@ class Run:
     started: float = field(default_factory=time.time)
     pretraining: Pretraining | None = None  # set by build()
 
+    @property
+    def resolved(self) -> Pretraining:
+        """The shared pretraining of the run (:meth:`build` resolves it first)."""
+        if self.pretraining is None:
+            raise RuntimeError("Run.build() resolves the pretraining before the stages are added")
+        return self.pretraining
+
     # -- paths ----------------------------------------------------------------------------------------------
     @property
     def data(self) -> Path:
@@ -211,7 +230,7 @@ class Run:
             midway_cmd("make-video", "--out", str(data), "--num-videos", str(s.num_videos), "--val-videos",
                        str(s.val_videos), "--frames", str(s.frames), "--size", f"{s.size[0]}x{s.size[1]}",
                        *objects, "--seed", str(s.data_seed), *make_video_knob_args(s),
-                       *self.pretraining.stats_args, *extra),
+                       *self.resolved.stats_args, *extra),
             s.out / "logs" / unit / "make-video.log",
             parse=lambda: self._read_split(data, "{val" + unit[len("data"):] + "}"),
         ))
@@ -232,10 +251,9 @@ class Run:
         data_stages = ("data/make-video", "data@pan/make-video") if tag else ("data/make-video",)
         pre = root / "pretrain"
         export = root / "midway.safetensors"
-        every = max(1, s.pretrain_steps // 4)
         root_videos = data / "train_videos" if tag or s.pretrain_videos is None else s.pretrain_videos
         overrides = {
-            "seed": seed, "data.root": str(root_videos), **self.pretraining.overrides,
+            "seed": seed, "data.root": str(root_videos), **self.resolved.overrides,
             **{f"model.{k}": v for k, v in variant.model.items()},
         }
         if s.pretrain_videos is not None and not tag:
@@ -253,14 +271,13 @@ class Run:
         for ds in downstream(s.flow_loss):
             config = s.configs_dir / ds.toolbox / ds.config
             work = root / ds.name
-            options = downstream_options(ds, data, export, s, seed, self.pretraining.model)
+            options = downstream_options(ds, data, export, s, seed, self.resolved.model)
             self.stages.append(Stage(
                 f"{unit}/{ds.name}-train", unit, f"{ds.name}-train",
                 mim_cmd("train", ds.toolbox, str(config), "--work-dir", str(work), "--cfg-options", *options),
                 logs / f"{ds.name}-train.log", after=(f"{unit}/export",), cwd=s.out,
-                parse=lambda work=work: {"checkpoint": str(readers.mim_checkpoint(work)),
-                                         "losses": readers.mim_train_losses(work)},
-                prepare=lambda work=work: _fresh(work),
+                parse=partial(_trained, work),
+                prepare=partial(_fresh, work),
             ))
         zs_out = root / "zeroshot.json"
         self.stages.append(Stage(
@@ -274,8 +291,8 @@ class Run:
             work, test = root / ds.name, root / f"{ds.name}-test"
             stage = Stage(f"{unit}/{ds.name}-test", unit, f"{ds.name}-test", [], logs / f"{ds.name}-test.log",
                           after=(f"{unit}/{ds.name}-train",), cwd=s.out,
-                          parse=lambda test=test, ds=ds: _metric(test, ds.metric))
-            options = downstream_options(ds, data, export, s, seed, self.pretraining.model)
+                          parse=partial(_metric, test, ds.metric))
+            options = downstream_options(ds, data, export, s, seed, self.resolved.model)
             stage.prepare = _test_command(stage, ds, config, work, test, options)
             self.stages.append(stage)
 
@@ -307,8 +324,6 @@ class Run:
 
     # -- results ---------------------------------------------------------------------------------------------
     def results(self) -> dict[str, Any]:
-        from midway_plugin.bench.report import summarize
-
         units: dict[str, dict[str, Any]] = {}
         for st in self.stages:
             units.setdefault(st.unit, {})[st.step] = st.record()
@@ -327,7 +342,6 @@ class Run:
 
     def _summary(self, units: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """The summary of the main data; with ``--pan-only`` its ``pan_only``: base and full on the pan-only set."""
-        from midway_plugin.bench.report import summarize
 
         summary = summarize(units, [v.name for v in self.settings.variants])
         if self.settings.pan_units():
@@ -373,11 +387,6 @@ def resolve_pretraining(s: Settings) -> Pretraining:
         midway_plugin.lightly.pretrain_config.PretrainConfigError: The config does not load with the overrides.
         ValueError: The model does not resolve.
     """
-    from midway_plugin.bench.knobs import pretrain_knob_overrides
-    from midway_plugin.lightly.builders import build_transform
-    from midway_plugin.lightly.generated_motion import patch_size
-    from midway_plugin.lightly.pretrain_config import load_config
-    from midway_plugin.models import resolve_config
 
     every = max(1, s.pretrain_steps // 4)
     overrides: dict[str, Any] = {
@@ -392,7 +401,7 @@ def resolve_pretraining(s: Settings) -> Pretraining:
     model = resolve_config(config["model"], name="model")
     patch = patch_size(model)
     stats: list[str] = []
-    motion = build_transform(config).motion
+    motion = build_transform(PretrainPlan.from_config(config)).motion
     data = config["data"]
     if motion is not None and data["delta_unit"] == "frames":
         lo, hi = (data["delta_t"], data["delta_t"]) if isinstance(data["delta_t"], (int, float)) else data["delta_t"]
@@ -432,7 +441,9 @@ def downstream_options(ds: Downstream, data: Path, export: Path, s: Settings, se
     return options
 
 
-def _test_command(stage: Stage, ds: Downstream, config: Path, work: Path, test: Path, options: list[str]):
+def _test_command(
+    stage: Stage, ds: Downstream, config: Path, work: Path, test: Path, options: list[str]
+) -> Callable[[], None]:
     """The ``prepare`` of a test stage: its command needs the checkpoint training wrote."""
     def prepare() -> None:
         _fresh(test)
@@ -441,14 +452,21 @@ def _test_command(stage: Stage, ds: Downstream, config: Path, work: Path, test: 
     return prepare
 
 
+def _trained(work: Path) -> dict[str, Any]:
+    return {"checkpoint": str(readers.mim_checkpoint(work)), "losses": readers.mim_train_losses(work)}
+
+
 def _metric(test_dir: Path, name: str) -> dict[str, Any]:
+    """``{name: value, "metrics": all of them}`` of one ``mim test`` run; a failure names ``test_dir``."""
     metrics = readers.mim_test_metrics(test_dir)
-    return {name: readers.pick_metric(metrics, name, test_dir), "metrics": metrics}
+    try:
+        return {name: readers.pick_metric(metrics, name), "metrics": metrics}
+    except ValueError as err:
+        raise ValueError(f"{test_dir}: {err}") from None
 
 
 def _fresh(path: Path) -> None:
     """Removes an earlier attempt's output so that readers never see stale files."""
-    import shutil
 
     if path.exists():
         shutil.rmtree(path)
@@ -456,11 +474,8 @@ def _fresh(path: Path) -> None:
 
 def environment() -> dict[str, Any]:
     """Machine and package versions."""
-    import os
 
-    from importlib import metadata
-
-    versions = {}
+    versions: dict[str, str | None] = {}
     for pkg in ("midway-plugin", "torch", "timm", "lightly", "pytorch-lightning", "mmengine", "mmcv",
                 "mmsegmentation", "mmflow", "opencv-python", "numpy"):
         try:
@@ -471,9 +486,8 @@ def environment() -> dict[str, Any]:
             "processor": platform.processor() or platform.machine(), "packages": versions}
 
 
-def run_quality(settings: Settings, log=print) -> tuple[dict[str, Any], int]:
+def run_quality(settings: Settings, log: Callable[..., Any] = print) -> tuple[dict[str, Any], int]:
     """Runs the benchmark; returns the results and the exit code (1 when a stage failed or was skipped)."""
-    from midway_plugin.bench.report import write_report
 
     settings.out.mkdir(parents=True, exist_ok=True)
     run = Run(settings)
@@ -488,7 +502,6 @@ def run_quality(settings: Settings, log=print) -> tuple[dict[str, Any], int]:
         if stage.step == "make-video" and stage.status == "ok":
             tokens = _pretrain_tokens({"make-video": {"result": stage.result}})
             if tokens:
-                from midway_plugin.data.motion_tokens import format_token_stats
 
                 log(f"           motion of the pretraining pairs ({stage.unit}, train): {format_token_stats(tokens)}",
                     flush=True)

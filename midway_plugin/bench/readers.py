@@ -34,7 +34,7 @@ def mim_test_metrics(work_dir: Path) -> dict[str, float]:
     return metrics
 
 
-def pick_metric(metrics: dict[str, float], name: str, where: Path) -> float:
+def pick_metric(metrics: dict[str, float], name: str) -> float:
     """The value of ``name`` (exact, else the one key ending in ``/name``).
 
     Raises:
@@ -44,7 +44,7 @@ def pick_metric(metrics: dict[str, float], name: str, where: Path) -> float:
         return metrics[name]
     hits = [k for k in metrics if k.endswith(f"/{name}")]
     if len(hits) != 1:
-        raise ValueError(f"{where}: expected one {name!r} metric, found keys {sorted(metrics)}")
+        raise ValueError(f"expected one {name!r} metric, found keys {sorted(metrics)}")
     return metrics[hits[0]]
 
 
@@ -126,7 +126,7 @@ def read_zeroshot(path: Path) -> dict[str, Any]:
         ValueError: unreadable, or without methods.
     """
     try:
-        result = json.loads(Path(path).read_text())
+        result: dict[str, Any] = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise ValueError(f"cannot read {path}: {err}") from err
     if not result.get("methods"):

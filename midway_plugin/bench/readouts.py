@@ -31,6 +31,7 @@ Pure computations (numpy + torch, no framework, nothing of the package) of the z
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -53,13 +54,13 @@ def moving_tokens(token_flow: np.ndarray, token_valid: np.ndarray, patch: int, m
     """``(h, w)`` bool: valid tokens whose ground-truth displacement ``(h, w, 2)`` px is ≥ ``min_tokens`` tokens."""
     if min_tokens <= 0:
         raise ValueError(f"min_tokens must be > 0, got {min_tokens}")
-    return token_valid & (np.linalg.norm(token_flow, axis=-1) >= min_tokens * patch)
+    return np.asarray(token_valid & (np.linalg.norm(token_flow, axis=-1) >= min_tokens * patch))
 
 
 def window_mask(grid: tuple[int, int], k: int) -> np.ndarray:
     """``(N, N)`` bool: target token j lies within ``±k`` tokens of source token i in x and in y."""
     _check_k(k)
-    return np.abs(_grid_offsets(grid)).max(axis=-1) <= k
+    return np.asarray(np.abs(_grid_offsets(grid)).max(axis=-1) <= k)
 
 
 def local_window_match(source: torch.Tensor, target: torch.Tensor, grid: tuple[int, int], k: int) -> np.ndarray:
@@ -82,7 +83,7 @@ def local_window_match(source: torch.Tensor, target: torch.Tensor, grid: tuple[i
     sims = F.normalize(source.float(), dim=-1) @ F.normalize(target.float(), dim=-1).T
     sims = sims.masked_fill(~torch.from_numpy(mask), -math.inf)
     match = sims.argmax(dim=1).numpy()
-    return _grid_offsets(grid)[np.arange(n), match].reshape(*grid, 2).astype(np.float64)
+    return np.asarray(_grid_offsets(grid)[np.arange(n), match].reshape(*grid, 2).astype(np.float64))
 
 
 def window_oracle(token_flow: np.ndarray, patch: int, k: int) -> np.ndarray:
@@ -92,15 +93,15 @@ def window_oracle(token_flow: np.ndarray, patch: int, k: int) -> np.ndarray:
     err = np.linalg.norm(offsets - token_flow.reshape(-1, 1, 2), axis=-1)
     err[~window_mask(grid, k)] = np.inf
     n = grid[0] * grid[1]
-    return offsets[np.arange(n), err.argmin(axis=1)].reshape(*grid, 2).astype(np.float64)
+    return np.asarray(offsets[np.arange(n), err.argmin(axis=1)].reshape(*grid, 2).astype(np.float64))
 
 
 def endpoint_errors(prediction: np.ndarray, token_flow: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """End-point errors (px) of displacements ``(h, w, 2)`` against the ground truth, on the masked tokens."""
-    return np.linalg.norm(prediction - token_flow, axis=-1)[mask]
+    return np.asarray(np.linalg.norm(prediction - token_flow, axis=-1)[mask])
 
 
-def mean_or_nan(values: list[np.ndarray], what: str) -> dict[str, float | int | str | None]:
+def mean_or_nan(values: list[np.ndarray], what: str) -> dict[str, Any]:
     """``{"value", "tokens", "reason"}``: the mean of finite values; NaN and the reason when there are none."""
     flat = np.concatenate([np.asarray(v, dtype=np.float64).ravel() for v in values]) if values else np.zeros(0)
     flat = flat[np.isfinite(flat)]
@@ -171,12 +172,12 @@ def offsource_mask(grid: tuple[int, int], radius: int = 1) -> np.ndarray:
     """``(N, N)`` bool: target token j is *off-source* for source token i (Chebyshev distance > ``radius``)."""
     if radius < 0:
         raise ValueError(f"the off-source radius must be >= 0 tokens, got {radius}")
-    return np.abs(_grid_offsets(grid)).max(axis=-1) > radius
+    return np.asarray(np.abs(_grid_offsets(grid)).max(axis=-1) > radius)
 
 
 def offsource_destinations(token_flow: np.ndarray, patch: int, radius: int = 1) -> np.ndarray:
     """``(h, w)`` bool: the token nearest to the true destination is off-source (so the readouts can find it)."""
-    return np.abs(np.round(token_flow / patch)).max(axis=-1) > radius
+    return np.asarray(np.abs(np.round(token_flow / patch)).max(axis=-1) > radius)
 
 
 def heatmap_direction(heat: np.ndarray, token_flow: np.ndarray, radius: int = 1) -> np.ndarray:
@@ -201,7 +202,7 @@ def heatmap_direction(heat: np.ndarray, token_flow: np.ndarray, radius: int = 1)
         norms = np.linalg.norm(centroid, axis=-1) * np.linalg.norm(motion, axis=-1)
         cos = (centroid * motion).sum(axis=-1) / norms
     cos[(total <= 0) | ~(norms > 0)] = np.nan
-    return cos
+    return np.asarray(cos)
 
 
 def offsource_peak_error(heat: np.ndarray, token_flow: np.ndarray, patch: int, radius: int = 1) -> np.ndarray:
@@ -212,7 +213,7 @@ def offsource_peak_error(heat: np.ndarray, token_flow: np.ndarray, patch: int, r
     peak = _grid_offsets(grid)[np.arange(n), scores.argmax(axis=1)] * patch
     err = np.linalg.norm(peak - token_flow.reshape(-1, 2), axis=-1)
     err[~np.isfinite(scores).any(axis=1)] = np.nan  # no off-source token on a tiny grid
-    return err
+    return np.asarray(err)
 
 
 def uniform_peak_error(token_flow: np.ndarray, patch: int, radius: int = 1) -> np.ndarray:
@@ -224,7 +225,7 @@ def uniform_peak_error(token_flow: np.ndarray, patch: int, radius: int = 1) -> n
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(off, err, 0.0).sum(axis=1) / count
     mean[count == 0] = np.nan
-    return mean
+    return np.asarray(mean)
 
 
 __all__ = [

@@ -7,8 +7,12 @@ small-scale recipe"). ``--quick`` and every flag apply on top of the recipe.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
+
+from midway_plugin.bench.knobs import make_video_knob_args
+from midway_plugin.bench.quality import Settings, resolve_pretraining
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -39,28 +43,24 @@ def recipe_settings(name: str) -> dict[str, Any]:
 def make_video_args(name: str) -> list[str]:
     """The ``midway make-video`` flags of recipe ``name``'s data (``make demo`` generates its videos with them).
 
-    The frame size, the object / camera speeds and texture wavelengths (:func:`~midway_plugin.bench.knobs.make_video_knob_args`)
-    and the ``--stats-*`` flags that describe the recipe's pretraining pairs in tokens, as the bench passes them.
+    The frame size, the object / camera speeds and texture wavelengths
+    (:func:`~midway_plugin.bench.knobs.make_video_knob_args`) and the ``--stats-*`` flags that describe the recipe's
+    pretraining pairs in tokens, as the bench passes them.
 
     Raises:
         ValueError: An unknown name.
     """
-    from midway_plugin.bench.knobs import make_video_knob_args
-    from midway_plugin.bench.quality import resolve_pretraining
 
     s = _settings(name)
     return ["--size", f"{s.size[0]}x{s.size[1]}", *make_video_knob_args(s), *resolve_pretraining(s).stats_args]
 
 
-def _settings(name: str) -> Any:
-    from midway_plugin.bench.quality import Settings
-
+def _settings(name: str) -> Settings:
     return Settings(out=Path("."), variants=[], recipe=name, **recipe_settings(name))
 
 
 if __name__ == "__main__":  # `python -m midway_plugin.bench.recipes NAME`: the recipe's pretraining config and
-    import sys  # make-video flags, one line each (scripts/demo.sh reads them)
-
+    # make-video flags, one line each (scripts/demo.sh reads them)
     if len(sys.argv) != 2:
         sys.exit("usage: python -m midway_plugin.bench.recipes NAME")
     try:

@@ -52,7 +52,7 @@ def summarize(units: dict[str, dict[str, Any]], variants: list[str]) -> dict[str
     per_variant: dict[str, dict[str, Any]] = {}
     for name in variants:
         seeds = {key.split("/seed")[1]: u for key, u in sorted(units.items()) if key.startswith(f"{name}/seed")}
-        row = {}
+        row: dict[str, Any] = {}
         for metric, (step, path, _, _) in METRICS.items():
             by_seed = {seed: v for seed, u in seeds.items() if u.get(step, {}).get("status") == "ok"
                        for v in [_dig(u[step]["result"], path)] if v is not None}
@@ -248,7 +248,8 @@ def readouts_markdown(readouts: dict[str, Any]) -> list[str]:
             for k in keys:
                 h = f"headroom.{k}"
                 text.append(f"| {VARIANTS[name].label} | block {k.removeprefix('level')} | {cell(v, h + '.copy', 4)} | "
-                            f"{cell(v, h + '.predictor', 4)} | {cell(v, h + '.warp', 4)} | {cell(v, h + '.share', 3)} | "
+                            f"{cell(v, h + '.predictor', 4)} | {cell(v, h + '.warp', 4)} | "
+                            f"{cell(v, h + '.share', 3)} | "
                             f"{cell(v, h + '.motion_use_share', 3)} | {cell(v, h + '.share_minus_motion_use', 3)} |")
         text += ["", "(c) Off-source perturbation heatmap (the source token and tokens within the off-source radius "
                      "excluded), each beside a uniform heatmap on the same tokens.", "",
@@ -258,7 +259,8 @@ def readouts_markdown(readouts: dict[str, Any]) -> list[str]:
             v = r["values"]
             text.append(f"| {VARIANTS[name].label} | {cell(v, 'heatmap.block', 0)} | "
                         f"{cell(v, 'heatmap.direction_tokens', 0)} | {cell(v, 'heatmap.direction', 3)} | "
-                        f"{cell(v, 'heatmap.direction_uniform', 3)} | {cell(v, 'heatmap.direction_minus_uniform', 3)} | "
+                        f"{cell(v, 'heatmap.direction_uniform', 3)} | "
+                        f"{cell(v, 'heatmap.direction_minus_uniform', 3)} | "
                         f"{cell(v, 'heatmap.peak_epe')} | {cell(v, 'heatmap.peak_epe_uniform')} | "
                         f"{cell(v, 'heatmap.peak_epe_minus_uniform')} |")
     reasons = sorted({(VARIANTS[n].label, why) for n, r in readouts.items() for why in r["reasons"]})
@@ -273,7 +275,7 @@ def _yes_no(value: bool | None) -> str:
 
 def plot(results: dict[str, Any], path: Path) -> None:
     """results.png: one bar chart per metric (error bars = std over seeds, dots = seeds) and the loss curves."""
-    import matplotlib
+    import matplotlib  # here: loads in a second and is needed only for the figure at the end of a run
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -284,7 +286,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     panels = ("miou", "epe_finetune", "epe_frozen", "epe_tracking", "epe_feature")
     fig, axes = plt.subplots(2, 3, figsize=(13, 7))
     refs = summary.get("reference") or {}
-    for ax, metric in zip(axes.flat, panels):
+    for ax, metric in zip(axes.flat, panels, strict=False):  # 6 axes, 5 panels
         for i, name in enumerate(names):
             stat = summary["variants"][name][metric]
             if stat is None:

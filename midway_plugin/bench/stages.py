@@ -120,7 +120,7 @@ def run_stages(stages: list[Stage], jobs: int, on_done: Callable[[Stage], None])
             raise ValueError(f"stage {s.key} waits for unknown stage(s) {missing}")
     env = tool_env()
     lock = threading.Lock()
-    running: dict[Future, Stage] = {}
+    running: dict[Future[None], Stage] = {}
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         while True:
             progressed = True

@@ -27,10 +27,24 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import cv2
 import numpy as np
+import torch
+
+from midway_plugin.analysis import encode_frames, pair_from_levels, perturbation_heatmaps
+from midway_plugin.analysis.frames import normalize_frames, read_video
+from midway_plugin.bench import readouts as r
+from midway_plugin.bench.readouts import headroom_share, mean_or_nan, offsource_mask, warp_tokens, window_mask
+from midway_plugin.data.flo_io import read_flo
+from midway_plugin.data.synthetic_index import frame_gap
+from midway_plugin.models import MidwayNetwork, build_from_export, forward_prediction_loss
+from midway_plugin.models.health import dynamics_health
+from midway_plugin.models.midway import MidwayOutput
 
 REFERENCE_METHODS = ("zero", "token-oracle", "farneback")
 MODEL_METHODS = ("feature", "perturbation-peak", "perturbation-track")
@@ -59,7 +73,8 @@ def _bilinear(field: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     ax, ay = (x - x0)[..., None], (y - y0)[..., None]
     top = field[y0, x0] * (1 - ax) + field[y0, x1] * ax
     bottom = field[y1, x0] * (1 - ax) + field[y1, x1] * ax
-    return top * (1 - ay) + bottom * ay
+    sampled: np.ndarray = top * (1 - ay) + bottom * ay
+    return sampled
 
 
 def compose_flow(flows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -91,10 +106,6 @@ def load_pairs(data_root: Path, videos: list[str], gap: int, pairs_per_video: in
     Raises:
         ValueError: an unknown video name, missing flow files, too short videos or a size not divisible by the patch.
     """
-    from midway_plugin.analysis.frames import read_video
-    from midway_plugin.data.flo_io import read_flo
-
-    from midway_plugin.data.synthetic_index import frame_gap
 
     index_path = data_root / "dataset.json"
     index = json.loads(index_path.read_text())
@@ -134,11 +145,11 @@ def _token_offsets(matches: np.ndarray, grid: tuple[int, int], patch: int) -> np
 
 
 def _farneback(frames: np.ndarray) -> np.ndarray:
-    import cv2
-
     gray = [cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in frames]
     # OpenCV's documented example parameters (pyramid 0.5, 3 levels, window 15, 3 iterations, poly 5 / 1.2).
-    return cv2.calcOpticalFlowFarneback(gray[0], gray[1], None, 0.5, 3, 15, 3, 5, 1.2, 0)
+    # OpenCV's stubs do not admit its documented flow=None (allocate the output).
+    flow: np.ndarray = cv2.calcOpticalFlowFarneback(gray[0], gray[1], None, 0.5, 3, 15, 3, 5, 1.2, 0)  # type: ignore[call-overload]
+    return flow
 
 
 def reference_predictions(pair: Pair, patch: int) -> dict[str, np.ndarray]:
@@ -156,21 +167,17 @@ def reference_predictions(pair: Pair, patch: int) -> dict[str, np.ndarray]:
 class Encoded:
     """One pair through a model: features at every level and (with dynamics) the perturbation heatmaps."""
 
-    source: list  # (1, N, D) per feature level, low → high, CLS first
-    target: list
+    source: list[torch.Tensor]  # (1, N, D) per feature level, low → high, CLS first
+    target: list[torch.Tensor]
     grid: tuple[int, int]
     patch: int
     prefix: int
     block: int  # the perturbed / plain-matching level (the highest objective level)
-    heat: "object | None"  # torch (N, N) perturbation heatmap of every source token, None without dynamics
+    heat: torch.Tensor | None  # (N, N) perturbation heatmap of every source token, None without dynamics
 
 
-def encode_pair(model, pair: Pair, *, repeats: int, seed: int) -> Encoded:
+def encode_pair(model: MidwayNetwork, pair: Pair, *, repeats: int, seed: int) -> Encoded:
     """Encodes a pair once; the perturbation heatmaps of every source token at the analysis' default level."""
-    import torch
-
-    from midway_plugin.analysis import encode_frames, pair_from_levels, perturbation_heatmaps
-    from midway_plugin.analysis.frames import normalize_frames
 
     patch = int(model.encoder.patch_size)
     grid = (pair.frames.shape[1] // patch, pair.frames.shape[2] // patch)
@@ -187,9 +194,8 @@ def encode_pair(model, pair: Pair, *, repeats: int, seed: int) -> Encoded:
     return Encoded(src, tgt, grid, patch, int(model.encoder.num_prefix_tokens), block, heat)
 
 
-def model_predictions(model, enc: Encoded, *, top_k: int) -> dict[str, np.ndarray]:
+def model_predictions(model: MidwayNetwork, enc: Encoded, *, top_k: int) -> dict[str, np.ndarray]:
     """Token displacements of feature matching and (with dynamics) perturbation for one encoded pair."""
-    import torch
 
     level_index = list(model.cfg.feature_levels).index(enc.block)
     feats = torch.nn.functional.normalize(torch.cat([enc.source[level_index], enc.target[level_index]])[:, enc.prefix:],
@@ -220,9 +226,7 @@ class Readouts:
         radius: off-source radius of the heatmap readouts in tokens.
     """
 
-    def __init__(self, model, window: int, radius: int) -> None:
-        from midway_plugin.bench.readouts import offsource_mask, window_mask
-
+    def __init__(self, model: MidwayNetwork, window: int, radius: int) -> None:
         window_mask((1, 1), window)  # checks k
         offsource_mask((1, 1), radius)  # checks the radius
         self.model, self.window, self.radius = model, window, radius
@@ -233,7 +237,6 @@ class Readouts:
 
     def add(self, pair: Pair, enc: Encoded) -> None:
         """Scores one encoded pair."""
-        from midway_plugin.bench import readouts as r
 
         self.block = enc.block
         moving = r.moving_tokens(pair.token_flow, pair.token_valid, enc.patch, MIN_MOTION_TOKENS)
@@ -243,12 +246,12 @@ class Readouts:
                 "window-oracle": r.window_oracle(pair.token_flow, enc.patch, self.window)}
         for name, disp in refs.items():
             self.matching.setdefault(name, []).append(r.endpoint_errors(disp, pair.token_flow, moving))
-        for i, block in enumerate(self.model.cfg.feature_levels):
+        for i in range(len(self.model.cfg.feature_levels)):
             match = r.local_window_match(enc.source[i][0, enc.prefix:], enc.target[i][0, enc.prefix:], enc.grid,
                                          self.window) * enc.patch
             self.matching.setdefault(self.model.level_key(i), []).append(
                 r.endpoint_errors(match, pair.token_flow, moving))
-        if not self.model.has_dynamics:
+        if not self.model.has_dynamics or enc.heat is None:  # heatmaps come with the dynamics
             return
         self.losses.append(self._losses(pair, enc))
         scored = (moving & r.offsource_destinations(pair.token_flow, enc.patch, self.radius)).ravel()
@@ -265,12 +268,6 @@ class Readouts:
 
     def _losses(self, pair: Pair, enc: Encoded) -> dict[str, dict[str, float]]:
         """Per objective level: copy, predictor, motion-use (``models.health``) and ground-truth-warp losses."""
-        import torch
-
-        from midway_plugin.bench.readouts import warp_tokens
-        from midway_plugin.models import forward_prediction_loss
-        from midway_plugin.models.health import dynamics_health
-        from midway_plugin.models.midway import MidwayOutput
 
         model, src, tgt = self.model, enc.source, enc.target
         with torch.no_grad():
@@ -286,9 +283,8 @@ class Readouts:
                 rows[model.level_key(i)]["warp"] = float(forward_prediction_loss(warped, tgt[i]))
         return rows
 
-    def result(self) -> dict:
+    def result(self) -> dict[str, Any]:
         """``local_window``, ``headroom`` and ``heatmap`` (the last two None for a model without dynamics)."""
-        from midway_plugin.bench.readouts import headroom_share, mean_or_nan
 
         what = f"moving tokens (ground-truth motion >= {MIN_MOTION_TOKENS:g} token)"
         refs = {m: mean_or_nan(self.matching.get(m, []), what) for m in ("zero", "farneback", "window-oracle")}
@@ -298,10 +294,10 @@ class Readouts:
                  "levels": {self.model.level_key(i): mean_or_nan(self.matching.get(self.model.level_key(i), []),
                                                                  what)["value"]
                             for i in range(len(self.model.cfg.feature_levels))}}
-        out = {"local_window": local, "headroom": None, "heatmap": None}
+        out: dict[str, Any] = {"local_window": local, "headroom": None, "heatmap": None}
         if not self.model.has_dynamics:
             return out
-        headroom = {}
+        headroom: dict[str, Any] = {}
         for key in self.losses[0] if self.losses else []:
             mean = {k: float(np.mean([row[key][k] for row in self.losses])) for k in ("copy", "predictor",
                                                                                       "motion_use", "warp")}
@@ -312,7 +308,7 @@ class Readouts:
         out["headroom"] = headroom
         what = (f"moving tokens whose true destination is off-source (more than {self.radius} token(s) from the "
                 "source)")
-        heat = {}
+        heat: dict[str, Any] = {}
         for metric in ("direction", "peak_epe"):
             model_v = np.concatenate(self.heatmap.get(metric, [np.zeros(0)]))
             uniform = np.concatenate(self.heatmap.get(f"{metric}_uniform", [np.zeros(0)]))
@@ -327,7 +323,9 @@ class Readouts:
         return out
 
 
-def evaluate(pairs: list[Pair], predict, patch: int) -> dict[str, dict[str, float]]:
+def evaluate(
+    pairs: list[Pair], predict: Callable[[Pair], dict[str, np.ndarray]], patch: int
+) -> dict[str, dict[str, float]]:
     """Mean token EPE per method over every valid token of every pair, with the number of tokens."""
     errors: dict[str, list[np.ndarray]] = {}
     for pair in pairs:
@@ -366,13 +364,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"zeroshot: error: --window must be >= 1 (got {args.window}) and --offsource-radius >= 0 (got "
               f"{args.offsource_radius}), in tokens", file=sys.stderr)
         return 2
-    import torch
 
     torch.set_num_threads(1)
     start = time.perf_counter()
     readouts = None
     if args.export is not None:
-        from midway_plugin.models import build_from_export
 
         model = build_from_export(args.export).eval()
         patch = int(model.encoder.patch_size)
@@ -392,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as err:
         print(f"zeroshot: error: {err}", file=sys.stderr)
         return 2
-    result = {
+    result: dict[str, Any] = {
         "methods": evaluate(pairs, predict, patch),
         "data": data_summary(pairs),
         "settings": {"gap": args.gap, "window": args.window, "offsource_radius": args.offsource_radius,
@@ -405,8 +401,8 @@ def main(argv: list[str] | None = None) -> int:
         result["readouts"] = readouts.result()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    for method, r in result["methods"].items():
-        print(f"{method}: EPE {r['epe']:.3f} px over {r['tokens']} tokens")
+    for method, row in result["methods"].items():
+        print(f"{method}: EPE {row['epe']:.3f} px over {row['tokens']} tokens")
     if readouts is not None:
         print("readouts:", json.dumps(result["readouts"]))
     return 0

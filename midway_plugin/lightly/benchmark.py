@@ -19,7 +19,7 @@ from typing import Any
 
 from torch import Tensor
 
-from midway_plugin.data import MidwayTransform
+from midway_plugin.data.transforms import MidwayTransform
 from midway_plugin.lightly.midway import Midway
 
 

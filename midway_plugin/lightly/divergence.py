@@ -20,12 +20,9 @@ from midway_plugin.lightly.midway import NonFiniteLossError
 MAX_ABS_WEIGHT = 1e6
 
 
-class DivergedWeightsError(NonFiniteLossError):
-    """A parameter or buffer became non-finite or huge after an optimizer step; nothing of that step was saved."""
-
-
 class WeightGuard(Callback):
-    """Raises :class:`DivergedWeightsError` naming the step and the tensors, before that step is checkpointed."""
+    """Raises :class:`~midway_plugin.lightly.midway.NonFiniteLossError` naming the step and the tensors (non-finite
+    or huge after an optimizer step), before that step is checkpointed: nothing of that step is saved."""
 
     def __init__(self, max_abs: float = MAX_ABS_WEIGHT) -> None:
         self.max_abs = float(max_abs)
@@ -39,13 +36,14 @@ class WeightGuard(Callback):
         local_bad = not bool((peaks <= self.max_abs).all())  # NaN compares False: caught too
         if not trainer.strategy.reduce_boolean_decision(local_bad, all=False):
             return
-        bad = [f"{name} (max |w| = {float(peak):g})" for (name, _), peak in zip(tensors, peaks)
+        bad = [f"{name} (max |w| = {float(peak):g})" for (name, _), peak in zip(tensors, peaks, strict=True)
                if not bool(peak <= self.max_abs)]
-        detail = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "") if bad else "on another process"
-        raise DivergedWeightsError(
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        detail = ", ".join(bad[:5]) + more if bad else "on another process"
+        raise NonFiniteLossError(
             f"weights diverged at global step {trainer.global_step}: {detail} (non-finite or above "
             f"{self.max_abs:g}). Training stopped before checkpointing this step; lower optim.base_lr."
         )
 
 
-__all__ = ["DivergedWeightsError", "MAX_ABS_WEIGHT", "WeightGuard"]
+__all__ = ["MAX_ABS_WEIGHT", "WeightGuard"]

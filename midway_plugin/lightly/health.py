@@ -152,9 +152,9 @@ class HealthMonitor:
         self.checks += 1
         self.first_step = step if self.first_step is None else self.first_step
         self.last_step = step
-        for key, value in values.items():
-            self.first.setdefault(key, value)
-            self.last[key] = value
+        for name, value in values.items():
+            self.first.setdefault(name, value)
+            self.last[name] = value
         now = self.conditions(step, values)
         for key in list(self._open):
             if key not in now:
@@ -251,7 +251,7 @@ def plot_health(columns: Mapping[str, list[tuple[int, float]]], path: str | Path
     motion-use losses; the DINO teacher entropies / ln K with the collapse thresholds and the cross-image cosine;
     the mean gates. Panels without data say so.
     """
-    import matplotlib
+    import matplotlib  # here: loads in a second and is needed only for the report at the end of a run
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -259,7 +259,7 @@ def plot_health(columns: Mapping[str, list[tuple[int, float]]], path: str | Path
     fig, axes = plt.subplots(2, 2, figsize=(12, 8))
     (losses, levels), (dino, gates) = axes
 
-    def draw(ax, key: str, **kwargs: Any) -> bool:
+    def draw(ax: Any, key: str, **kwargs: Any) -> bool:
         points = columns.get(key)
         if not points:
             return False
@@ -340,7 +340,10 @@ def format_summary(summary: Mapping[str, Any]) -> str:
              f"{summary['first_step']}-{summary['last_step']})"]
     dino = summary.get("dino", {})
     if dino:
-        get = lambda k: dino.get(k, {}).get("last")  # noqa: E731
+
+        def get(key: str) -> Any:
+            return dino.get(key, {}).get("last")
+
         lines.append(f"  DINO teacher: entropy {_fmt(get('dino_teacher_entropy'))} x ln K, batch-mean "
                      f"{_fmt(get('dino_batch_entropy'))} x ln K, {_fmt(get('dino_prototypes_used'), '.0f')} "
                      f"prototypes used, cross-image cosine {_fmt(get('dino_cross_image_cos'))}")

@@ -19,8 +19,8 @@ Reference:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, cast
 
 import torch
 from lightly.models.modules import DINOProjectionHead
@@ -32,7 +32,7 @@ from pytorch_lightning import LightningModule
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from midway_plugin.data.views import unpack_batch
+from midway_plugin.data.views import flatten_pairs, unpack_batch
 from midway_plugin.lightly.dino_pair_loss import DINOPairLoss
 from midway_plugin.lightly.health import HealthMonitor
 from midway_plugin.lightly.train_step import (
@@ -42,7 +42,7 @@ from midway_plugin.lightly.train_step import (
     make_adamw,
     student_head_outputs,
 )
-from midway_plugin.models import MidwayConfig, MidwayNetwork, resolve_config
+from midway_plugin.models import MidwayNetwork, resolve_config
 from midway_plugin.models.health import cross_image_cosine, dino_teacher_stats, dynamics_health, view_image_ids
 
 CLIP_MODES = ("per_parameter", "norm")
@@ -232,19 +232,24 @@ class Midway(LightningModule):
 
     # ------------------------------------------------------------------ properties
     @property
+    def hp(self) -> Any:
+        """The hyperparameters by name (Lightning's ``AttributeDict``, which its stubs type as a plain mapping)."""
+        return self.hparams
+
+    @property
     def use_dynamics(self) -> bool:
-        return bool(self.cfg.latent_dynamics and self.hparams.dynamics_weight > 0)
+        return bool(self.cfg.latent_dynamics and self.hp.dynamics_weight > 0)
 
     @property
     def use_dino(self) -> bool:
-        return self.hparams.dino_weight > 0
+        return bool(self.hp.dino_weight > 0)
 
     def _total_steps(self) -> int:
         return max(1, int(self.trainer.estimated_stepping_batches))
 
     def _epochs(self) -> float:
-        if self.hparams.epochs is not None:
-            return float(self.hparams.epochs)
+        if self.hp.epochs is not None:
+            return float(self.hp.epochs)
         max_epochs = self.trainer.max_epochs
         if max_epochs is None or max_epochs < 1:
             raise ValueError("set 'epochs' (paper epochs) when the trainer has no max_epochs (max_steps only)")
@@ -258,19 +263,21 @@ class Midway(LightningModule):
         (R x items per step)`` steps; the position in the cosine is therefore ``step / (total steps x items
         per step)``, items = videos (BDD) or pairs (WT) per device x devices.
         """
-        hp = self.hparams
+        hp = self.hp
         total = self._total_steps()
         if hp.ema_schedule == "official":
             items_per_step = hp.batch_size_per_device * self.trainer.world_size
             progress = step / (total * items_per_step)
-            return hp.momentum_end - (hp.momentum_end - hp.momentum_start) * (math.cos(math.pi * progress) + 1) / 2
-        return cosine_schedule(step=step, max_steps=total, start_value=hp.momentum_start, end_value=hp.momentum_end)
+            drop = (hp.momentum_end - hp.momentum_start) * (math.cos(math.pi * progress) + 1) / 2
+            return float(hp.momentum_end - drop)
+        return float(cosine_schedule(step=step, max_steps=total, start_value=hp.momentum_start,
+                                     end_value=hp.momentum_end))
 
     def last_layer_frozen(self, step: int) -> bool:
         """Whether the student head's last layer is frozen at an optimizer step (``freeze_last_layer_*``)."""
-        if self.hparams.freeze_last_layer_steps is not None:
-            return step < self.hparams.freeze_last_layer_steps
-        return self.paper_epoch() < self.hparams.freeze_last_layer_epochs
+        if self.hp.freeze_last_layer_steps is not None:
+            return bool(step < self.hp.freeze_last_layer_steps)
+        return bool(self.paper_epoch() < self.hp.freeze_last_layer_epochs)
 
     def paper_epoch(self) -> float:
         """Training progress in (paper) epochs: global step x epochs / total steps."""
@@ -289,9 +296,7 @@ class Midway(LightningModule):
         """
         if self.batch_augment is not None and isinstance(batch, Mapping) and isinstance(batch.get("views"), Mapping):
             if "frames" in batch["views"]:
-                from midway_plugin.data.views import flatten_pairs  # (B, R, ...) -> (B * R, ...), any rank
-
-                with torch.no_grad():
+                with torch.no_grad():  # flatten_pairs: (B, R, ...) -> (B * R, ...), any rank
                     batch = {**batch, "views": self.batch_augment(flatten_pairs(batch["views"]))}
         return batch
 
@@ -343,14 +348,14 @@ class Midway(LightningModule):
                                   return_features=check_health)
             terms["dynamics"] = output.loss
             level_losses = dict(output.level_losses)
-        loss = sum(
-            (self.hparams.dino_weight if name == "dino" else self.hparams.dynamics_weight) * value
+        loss = cast(Tensor, sum(
+            (self.hp.dino_weight if name == "dino" else self.hp.dynamics_weight) * value
             for name, value in terms.items()
-        )
+        ))
         self._check_finite(step, loss, terms, level_losses)
 
         batch_size = views.batch_size
-        log = {"train_loss": loss.detach(), "ema_momentum": momentum}
+        log: dict[str, Tensor | float] = {"train_loss": loss.detach(), "ema_momentum": momentum}
         for name, value in terms.items():
             log[f"loss_{name}"] = value.detach()
         for name, value in level_losses.items():
@@ -373,7 +378,7 @@ class Midway(LightningModule):
                 features = teacher_cls.chunk(len(views.globals_))[0].detach()
             cls_loss, cls_log = self.online_classifier.training_step((features, views.targets), batch_idx)
             self.log_dict(cls_log, sync_dist=True, batch_size=batch_size)
-            loss = loss + cls_loss
+            loss = loss + cast(Tensor, cls_loss)
         return loss
 
     # ------------------------------------------------------------------ learning health
@@ -382,7 +387,7 @@ class Midway(LightningModule):
         every = self.hparams.get("health_every")
         if every is None:
             try:
-                every = int(self.trainer.log_every_n_steps)
+                every = int(self.trainer.log_every_n_steps)  # type: ignore[attr-defined]  # set by a connector
             except (RuntimeError, AttributeError):  # not attached to a (real) trainer
                 every = 0
         return int(every)
@@ -395,9 +400,9 @@ class Midway(LightningModule):
     def health_warmup_steps(self) -> int:
         """``health_warmup_steps``, or the longer of the lr warmup and 10 % of the run."""
         if self.hparams.get("health_warmup_steps") is not None:
-            return int(self.hparams.health_warmup_steps)
+            return int(self.hp.health_warmup_steps)
         total = self._total_steps()
-        warmup = int(round(total * self.hparams.warmup_epochs / self._epochs()))
+        warmup = int(round(total * self.hp.warmup_epochs / self._epochs()))
         return min(total, max(warmup, total // 10))
 
     def on_train_start(self) -> None:
@@ -454,7 +459,7 @@ class Midway(LightningModule):
         features = self.forward(images).flatten(start_dim=1)
         cls_loss, cls_log = self.online_classifier.validation_step((features.detach(), targets), batch_idx)
         self.log_dict(cls_log, prog_bar=True, sync_dist=True, batch_size=len(targets))
-        return cls_loss
+        return cast(Tensor, cls_loss)
 
     # ------------------------------------------------------------------ optimisation
     def _dynamics_modules(self) -> list[nn.Module]:
@@ -475,16 +480,16 @@ class Midway(LightningModule):
         encoder_head = [self.network.encoder, self.student_head]
         enc_decay, enc_no_decay = get_weight_decay_parameters(encoder_head)
         dyn_decay, dyn_no_decay = get_weight_decay_parameters(self._dynamics_modules())
-        keep = lambda params: [p for p in params if p.requires_grad]  # noqa: E731
-        hp = self.hparams
+        hp = self.hp
         groups: list[dict[str, Any]] = [
-            {"name": "encoder_head", "params": keep(enc_decay), "weight_decay": hp.weight_decay},
+            {"name": "encoder_head", "params": _trainable(enc_decay), "weight_decay": hp.weight_decay},
             {
                 "name": "dynamics",
-                "params": keep(dyn_decay),
+                "params": _trainable(dyn_decay),
                 "weight_decay": hp.weight_decay if hp.dynamics_weight_decay is None else hp.dynamics_weight_decay,
             },
-            {"name": "no_weight_decay", "params": keep(enc_no_decay) + keep(dyn_no_decay), "weight_decay": 0.0},
+            {"name": "no_weight_decay", "params": _trainable(enc_no_decay) + _trainable(dyn_no_decay),
+             "weight_decay": 0.0},
         ]
         if self.online_classifier is not None:
             groups.append(
@@ -502,15 +507,15 @@ class Midway(LightningModule):
         Args:
             world_size: Processes; None = the trainer's.
         """
-        hp = self.hparams
+        hp = self.hp
         batch = hp.lr_scaling_batch
         if batch is None:
             world_size = self.trainer.world_size if world_size is None else world_size
             batch = hp.batch_size_per_device * hp.repeat_sample * world_size
-        return hp.base_lr * batch / 256.0
+        return float(hp.base_lr * batch / 256.0)
 
-    def configure_optimizers(self):  # type: ignore[override]
-        hp = self.hparams
+    def configure_optimizers(self) -> Any:
+        hp = self.hp
         peak_lr = self.peak_lr()
         fused = hp.get("fused_optimizer")
         if _uses_grad_scaler(self) and fused is not False:
@@ -538,12 +543,12 @@ class Midway(LightningModule):
 
     def weight_decay_at(self, step: int) -> float:
         """The cosine weight-decay schedule (0.04 -> 0.4) at an optimizer step."""
-        return cosine_schedule(
+        return float(cosine_schedule(
             step=step,
             max_steps=self._total_steps(),
-            start_value=self.hparams.weight_decay,
-            end_value=self.hparams.weight_decay_end,
-        )
+            start_value=self.hp.weight_decay,
+            end_value=self.hp.weight_decay_end,
+        ))
 
     def on_before_optimizer_step(self, optimizer: Optimizer, *args: Any) -> None:
         # Freeze the last head layer early in training (DINO's freeze_last_layer), in steps or paper epochs.
@@ -552,13 +557,13 @@ class Midway(LightningModule):
         )
         weight_decay = self.weight_decay_at(self.trainer.global_step)
         updates = [{"name": "encoder_head", "weight_decay": weight_decay}]
-        if self.hparams.dynamics_weight_decay is None:
+        if self.hp.dynamics_weight_decay is None:
             updates.append({"name": "dynamics", "weight_decay": weight_decay})
         present = {g.get("name") for g in optimizer.param_groups}
         update_param_groups(optimizer, updates=[u for u in updates if u["name"] in present])
         self.log_dict(
             {"lr": optimizer.param_groups[0]["lr"], "weight_decay": weight_decay},
-            batch_size=self.hparams.batch_size_per_device,
+            batch_size=self.hp.batch_size_per_device,
         )
 
     def configure_gradient_clipping(
@@ -569,7 +574,7 @@ class Midway(LightningModule):
     ) -> None:
         if not gradient_clip_val:
             return
-        if self.hparams.clip_mode == "norm":
+        if self.hp.clip_mode == "norm":
             self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
             return
         # The released code clips each parameter's gradient to norm 3.0, on the encoder and DINO head only.
@@ -582,6 +587,10 @@ def _uses_grad_scaler(module: LightningModule) -> bool:
         return getattr(module.trainer.precision_plugin, "scaler", None) is not None
     except RuntimeError:  # not attached to a trainer
         return False
+
+
+def _trainable(params: Iterable[nn.Parameter]) -> list[nn.Parameter]:
+    return [p for p in params if p.requires_grad]
 
 
 def _params(*modules: nn.Module) -> Iterator[nn.Parameter]:

@@ -1,8 +1,7 @@
-"""A pretraining run: a loaded config → dataset, module and Lightning Trainer → checkpoints and logs.
+"""A pretraining run: a loaded config → its plan → dataset, module and Lightning Trainer → checkpoints and logs.
 
-The config: :mod:`.pretrain_config` (``load_config``); the parts: :mod:`.builders`. ``epochs`` counts paper epochs:
-in folder mode one pass over the videos shows ``data.repeat`` pairs per video and counts as ``repeat`` epochs
-(docs/paper.md §2.2), so Lightning runs ``ceil(epochs / repeat)`` passes.
+The config: :mod:`.pretrain_config` (``load_config``); what it means on this machine, decided once:
+:mod:`.pretrain_plan`; the parts, built from the plan: :mod:`.builders`.
 """
 from __future__ import annotations
 
@@ -12,17 +11,31 @@ import sys
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import torch
+from pytorch_lightning import Callback, Trainer, seed_everything
+
+from midway_plugin.data.output_lock import OutputLock, OutputLockError, is_launching_process
+from midway_plugin.lightly.atomic_checkpoint import AtomicCheckpointIO
 from midway_plugin.lightly.builders import (
     build_dataloader,
     build_dataset,
     build_model,
     build_trainer,
-    lightning_max_epochs,
+    build_transform,
 )
+from midway_plugin.lightly.divergence import WeightGuard
+from midway_plugin.lightly.generated_motion import report_generated_motion
+from midway_plugin.lightly.health import write_health_report
+from midway_plugin.lightly.midway import Midway, NonFiniteLossError
+from midway_plugin.lightly.official_resume import load_official_training_state
+from midway_plugin.lightly.preemption import StopOnSignal
 from midway_plugin.lightly.pretrain_config import PretrainConfigError
-
+from midway_plugin.lightly.pretrain_plan import PretrainPlan
+from midway_plugin.lightly.reproducible import SeedEveryStep, StepBatchSampler
+from midway_plugin.lightly.resume import ResumeChoice, ResumeError, checkpoint_files, resolve_resume
+from midway_plugin.official.convert import OfficialCheckpointError
 
 #: Peak learning rates above this overflow float32 updates outright (the paper's is 5e-4 x batch / 256).
 _MAX_LR = 1e30
@@ -31,9 +44,9 @@ _MAX_LR = 1e30
 def run_pretraining(
     config: Mapping[str, Any],
     *,
-    resume: str | os.PathLike | None = None,
-    callbacks: list | None = None,
-    resume_official: str | os.PathLike | None = None,
+    resume: str | os.PathLike[str] | None = None,
+    callbacks: list[Callback] | None = None,
+    resume_official: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Trains from a loaded config; returns paths and the final global step.
 
@@ -62,51 +75,30 @@ def run_pretraining(
         midway_plugin.lightly.atomic_checkpoint.CheckpointSaveError: A checkpoint could not be written (full disk).
         midway_plugin.lightly.midway.NonFiniteLossError: Training diverged (names the newest finite checkpoint).
     """
-    from midway_plugin.data.output_lock import OutputLock, OutputLockError, is_launching_process
-
+    plan = PretrainPlan.from_config(config)
     # One run, one directory, held for the whole run (DDP: by the launching process; see data/output_lock.py).
-    lock = OutputLock(str(config["output_dir"]), "output_dir")
+    lock = OutputLock(str(plan.output_dir), "output_dir")
     try:
         if is_launching_process():
             lock.acquire()
     except OutputLockError as err:
         raise PretrainConfigError(str(err)) from None
     try:
-        return _run(config, resume=resume, callbacks=callbacks, resume_official=resume_official)
+        return _run(plan, resume=resume, callbacks=callbacks, resume_official=resume_official)
     finally:
         lock.release()
 
 
 def _run(
-    config: Mapping[str, Any],
+    plan: PretrainPlan,
     *,
-    resume: str | os.PathLike | None,
-    callbacks: list | None,
-    resume_official: str | os.PathLike | None,
+    resume: str | os.PathLike[str] | None,
+    callbacks: list[Callback] | None,
+    resume_official: str | os.PathLike[str] | None,
 ) -> dict[str, Any]:
-    import torch
-    from pytorch_lightning import seed_everything
-
-    from midway_plugin.lightly.divergence import WeightGuard
-    from midway_plugin.lightly.generated_motion import report_generated_motion
-    from midway_plugin.lightly.midway import NonFiniteLossError
-    from midway_plugin.lightly.preemption import StopOnSignal
-    from midway_plugin.lightly.reproducible import SeedEveryStep
-    from midway_plugin.lightly.resume import ResumeError, checkpoint_files, resolve_resume
-
-    threads = config["trainer"]["torch_threads"]
-    if threads is not None:
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise PretrainConfigError(f"trainer.torch_threads must be an integer >= 1 or null, got {threads!r}")
-        torch.set_num_threads(int(threads))
-    from midway_plugin.models import resolve_config
-
-    try:  # before the (possibly long) video scan: an unknown preset or model field fails at once
-        resolve_config(config["model"], name="model")
-    except (TypeError, ValueError) as err:
-        raise PretrainConfigError(f"model: {err}") from err
-    out = Path(os.path.expanduser(str(config["output_dir"])))
-    ckpt_dir = out / "checkpoints"
+    if plan.torch_threads is not None:
+        torch.set_num_threads(plan.torch_threads)
+    out, ckpt_dir = plan.output_dir, plan.checkpoint_dir
     choice = None
     if resume is not None:
         try:
@@ -121,33 +113,25 @@ def _run(
             f"output_dir {str(out)!r} already holds {len(existing)} checkpoint(s) of an earlier run (newest: "
             f"{existing[0].name}): continue it with --resume last, or start a new run with another --output-dir"
         )
-    seed_everything(int(config["seed"]), workers=True, verbose=False)
-    dataset = build_dataset(config)
-    report_generated_motion(config)  # make-video output: the motion of a pair in tokens (warns below one)
-    loader = build_dataloader(config, dataset)
-    model = build_model(config, dataset.mode)
+    seed_everything(plan.seed, workers=True, verbose=False)
+    transform = build_transform(plan)
+    dataset = build_dataset(plan, transform)
+    report_generated_motion(plan, transform.motion)  # make-video output: the motion of a pair in tokens
+    loader = build_dataloader(plan, dataset)
+    model = build_model(plan, transform)
     if resume_official is not None:
         _start_from_official(model, resume_official, resume)
-    max_epochs = lightning_max_epochs(config, dataset.mode)
     stop_on_signal = StopOnSignal()
-    trainer = build_trainer(
-        config, max_epochs, callbacks=[SeedEveryStep(loader.batch_sampler), WeightGuard(), stop_on_signal, *(callbacks or [])]
-    )
-    per_process = math.ceil(len(dataset) / trainer.world_size)  # each process's share of each epoch
-    batch_size = int(config["data"]["batch_size_per_device"])
-    if per_process < batch_size:
-        raise PretrainConfigError(
-            f"data.batch_size_per_device={batch_size} exceeds the {per_process} item(s) each of the "
-            f"{trainer.world_size} process(es) gets from the {len(dataset)} items of {config['data']['root']!r} "
-            "(incomplete batches are dropped, so nothing would train); lower the batch size or add videos"
-        )
+    sampler = cast(StepBatchSampler, loader.batch_sampler)
+    trainer = build_trainer(plan, callbacks=[SeedEveryStep(sampler), WeightGuard(), stop_on_signal, *(callbacks or [])])
+    plan.check_batch(len(dataset), trainer.world_size)
     peak_lr = model.peak_lr(trainer.world_size)
     if not math.isfinite(peak_lr) or peak_lr > _MAX_LR:
         raise PretrainConfigError(
-            f"optim.base_lr={config['optim']['base_lr']!r} gives a peak learning rate of {peak_lr:g} (base_lr x "
+            f"optim.base_lr={plan.base_lr!r} gives a peak learning rate of {peak_lr:g} (base_lr x "
             f"batch / 256), beyond what float32 weights survive (> {_MAX_LR:g}); use a learning rate near 5e-4"
         )
-    written = trainer.strategy.checkpoint_io.written
+    written = cast(AtomicCheckpointIO, trainer.strategy.checkpoint_io).written  # build_trainer's plugin
     try:
         with warnings.catch_warnings():
             # Expected here: validation_step serves Lightly's benchmarks only, and the EMA teacher stays in eval mode.
@@ -184,8 +168,8 @@ def _run(
         "resume_skipped": list(choice.skipped) if choice else [],
         "global_step": int(trainer.global_step),
         "interrupted_by": stop_on_signal.signal_name,
-        "csv_log": Path(csv_logger.log_dir) / "metrics.csv",
-        "tensorboard_dir": Path(tb_logger.log_dir),
+        "csv_log": Path(str(csv_logger.log_dir)) / "metrics.csv",
+        "tensorboard_dir": Path(str(tb_logger.log_dir)),
         "dataset": repr(dataset),
         "compile": model.compile_status(),
         "optimizer": model.optimizer_implementation,
@@ -194,14 +178,12 @@ def _run(
     }
 
 
-def _health_report(model, trainer, out: Path) -> dict[str, Any] | None:
+def _health_report(model: Midway, trainer: Trainer, out: Path) -> dict[str, Any] | None:
     """Rank 0: ``health.json`` + ``health.png`` (curves from this run's ``metrics.csv``) in ``out``; the summary."""
-    from midway_plugin.lightly.health import write_health_report
-
     if not trainer.is_global_zero:
         return None
     csv_logger = next((lg for lg in trainer.loggers if type(lg).__name__ == "CSVLogger"), None)
-    csv_path = Path(csv_logger.log_dir) / "metrics.csv" if csv_logger is not None else None
+    csv_path = Path(str(csv_logger.log_dir)) / "metrics.csv" if csv_logger is not None else None
     try:
         return write_health_report(model.health, out, csv_path)
     except OSError as err:  # a report must not turn a finished run into a failed one
@@ -209,11 +191,8 @@ def _health_report(model, trainer, out: Path) -> dict[str, Any] | None:
         return None
 
 
-def _start_from_official(model, path: str | os.PathLike, resume: str | os.PathLike | None) -> None:
+def _start_from_official(model: Midway, path: str | os.PathLike[str], resume: str | os.PathLike[str] | None) -> None:
     """``--resume-official``: load the released student, EMA teacher, heads and centre into the new module."""
-    from midway_plugin.lightly.official_resume import load_official_training_state
-    from midway_plugin.official.convert import OfficialCheckpointError
-
     if resume is not None:
         raise PretrainConfigError("--resume and --resume-official exclude each other")
     try:
@@ -222,7 +201,7 @@ def _start_from_official(model, path: str | os.PathLike, resume: str | os.PathLi
         raise PretrainConfigError(f"--resume-official: {err}") from err
 
 
-def _newest_checkpoint_note(written: list[Path], choice: Any) -> str:
+def _newest_checkpoint_note(written: list[Path], choice: ResumeChoice | None) -> str:
     """Where to go back to after divergence: every checkpoint written passed the parameter check."""
     if written:
         return f"The newest checkpoint of this run, {written[-1]}, holds finite weights (resume from it)."

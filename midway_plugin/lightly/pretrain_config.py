@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
@@ -48,7 +48,7 @@ def _merge(config: DictConfig, layer: Mapping[str, Any], source: str, defaults: 
     except ConfigTypeError as err:
         raise PretrainConfigError(str(err)) from None
     try:
-        return OmegaConf.merge(config, typed)
+        return cast(DictConfig, OmegaConf.merge(config, typed))  # a DictConfig merged into one
     except ConfigKeyError as err:
         where = str(err.full_key)
         parent = OmegaConf.select(config, where.rpartition(".")[0]) if "." in where else config
@@ -75,10 +75,10 @@ def _read(path: Path) -> dict[str, Any]:
     if not isinstance(layer, DictConfig):
         found = type(yaml.safe_load(text)).__name__ if layer is None else "list"
         raise PretrainConfigError(f"{path}: the top level must be a mapping, got {found}")
-    return OmegaConf.to_container(layer, resolve=False)
+    return cast(dict[str, Any], OmegaConf.to_container(layer, resolve=False))  # a DictConfig's container
 
 
-def load_config(path: str | os.PathLike | None, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def load_config(path: str | os.PathLike[str] | None, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Defaults ← the YAML file ← dotted-key overrides (``{"trainer.max_steps": 10}``), as a plain dict.
 
     Raises:
@@ -97,9 +97,9 @@ def load_config(path: str | os.PathLike | None, overrides: Mapping[str, Any] | N
             OmegaConf.update(layer, dotted, value)
         except OmegaConfBaseException as err:
             raise PretrainConfigError(f"{source}: {str(err).splitlines()[0]}") from None
-        config = _merge(config, OmegaConf.to_container(layer), source, defaults)
+        config = _merge(config, cast(dict[str, Any], OmegaConf.to_container(layer)), source, defaults)
     try:
-        loaded = OmegaConf.to_container(config, resolve=True)
+        loaded = cast(dict[str, Any], OmegaConf.to_container(config, resolve=True))
     except OmegaConfBaseException as err:  # an interpolation (${...}) that does not resolve
         raise PretrainConfigError(f"config key '{err.full_key}': {str(err).splitlines()[0]}") from None
     try:  # ranges, before any model is built (config_values.py: what each key takes)

@@ -100,10 +100,10 @@ class StepBatchSampler(Sampler[list[tuple[int, int]]]):
         return derive_seed(self._STEP, self.seed, step, rank)
 
 
-class SeededSamples(Dataset):
+class SeededSamples(Dataset[Any]):
     """Wraps a dataset so that item ``(index, sample_seed)`` is built with every generator seeded by it."""
 
-    def __init__(self, dataset: Dataset) -> None:
+    def __init__(self, dataset: Dataset[Any]) -> None:
         self.dataset = dataset
 
     def __len__(self) -> int:

@@ -7,13 +7,14 @@ tests in ``tests/lightly/test_pretrain_run.py`` check the files written).
 """
 from __future__ import annotations
 
+from pytorch_lightning import LightningModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 
 class StepCheckpoint(ModelCheckpoint):
     """Every N steps, and also at the end of training when the last step was not a multiple of N."""
 
-    def on_train_end(self, trainer, pl_module) -> None:  # noqa: ANN001
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.global_step > 0 and self._last_global_step_saved != trainer.global_step:
             candidates = self._monitor_candidates(trainer)
             self._save_topk_checkpoint(trainer, candidates)

@@ -20,7 +20,6 @@ import torch
 from torch import Tensor, nn
 from torch.optim import AdamW
 
-
 #: Device types whose AdamW has fused kernels in the torch versions this project supports (>= 2.4 for the CPU).
 FUSED_DEVICES = ("cuda", "cpu")
 
@@ -52,9 +51,10 @@ def make_adamw(param_groups: list[dict[str, Any]], lr: float, betas: Sequence[fl
     if fused and unsupported:
         raise ValueError(f"optim.fused=true, but fused AdamW does not support parameters on {', '.join(unsupported)} "
                          f"(supported: floating-point parameters on {', '.join(FUSED_DEVICES)})")
+    beta1, beta2 = betas
     if fused is not False and not unsupported:
-        return AdamW(param_groups, lr=lr, betas=tuple(betas), fused=True), "fused"
-    return AdamW(param_groups, lr=lr, betas=tuple(betas)), "foreach"
+        return AdamW(param_groups, lr=lr, betas=(beta1, beta2), fused=True), "fused"
+    return AdamW(param_groups, lr=lr, betas=(beta1, beta2)), "foreach"
 
 
 @torch.no_grad()

@@ -9,9 +9,10 @@ from pytorch_lightning import Callback, Trainer
 
 from midway_plugin.cli import main as cli_main
 from midway_plugin.data import write_synthetic_dataset
+from midway_plugin.lightly.builders import build_model, build_transform
 from midway_plugin.lightly.official_resume import load_official_training_state
-from midway_plugin.lightly.builders import build_model
 from midway_plugin.lightly.pretrain_config import load_config
+from midway_plugin.lightly.pretrain_plan import PretrainPlan
 from midway_plugin.models import MidwayNetwork
 from midway_plugin.official.convert import OfficialCheckpointError, convert_official_checkpoint
 from tests.official.official_fixture import TINY, official_checkpoint
@@ -51,6 +52,11 @@ def _first_step_loss(module) -> float:
     return capture.loss
 
 
+def _module(config: dict):
+    plan = PretrainPlan.from_config(config)
+    return build_model(plan, build_transform(plan))
+
+
 def _config(**overrides) -> dict:
     return load_config(DEMO, {**HEAD, "trainer.progress_bar": False, **overrides})
 
@@ -58,7 +64,7 @@ def _config(**overrides) -> dict:
 def _reference(ckpt: dict, config: dict, teacher_apart: bool = True):
     """The same network rebuilt by hand: the student from the student copies and, with ``teacher_apart``, the
     teacher from the teacher copies (else the teacher stays the student's copy, as loading one export leaves it)."""
-    module = build_model(config)
+    module = _module(config)
     cfg = module.cfg.to_dict()
     net = module.network
     net.load_export_state_dict(convert_official_checkpoint(ckpt, use_teacher=False, **cfg).state_dict)
@@ -84,7 +90,7 @@ def _reference(ckpt: dict, config: dict, teacher_apart: bool = True):
 def test_first_step_loss_equals_the_released_network(released):
     ckpt, path = released
     config = _config()
-    resumed = build_model(config)
+    resumed = _module(config)
     info = load_official_training_state(resumed, path)
     assert info.epoch == 300 and info.skipped == ["optimizer", "fp16_scaler", "epoch", "args"]
     heads = (resumed.student_head, resumed.teacher_head)
@@ -105,10 +111,10 @@ def test_first_step_loss_equals_the_released_network(released):
 
 def test_a_config_that_does_not_fit_is_named(released):
     _, path = released
-    module = build_model(_config(**{"model.midway_dim": 64}))
+    module = _module(_config(**{"model.midway_dim": 64}))
     with pytest.raises(OfficialCheckpointError, match=r"dynamics\.midway\.pos_embed.*model expects"):
         load_official_training_state(module, path)
-    module = build_model(load_config(DEMO, {"method.head_output_dim": 128, "method.head_hidden_dim": 32,
+    module = _module(load_config(DEMO, {"method.head_output_dim": 128, "method.head_hidden_dim": 32,
                                             "method.head_bottleneck_dim": 16}))
     with pytest.raises(OfficialCheckpointError, match=r"student\.dino_head\.last_layer\.weight_v has shape \(64, 16\)"):
         load_official_training_state(module, path)
@@ -143,7 +149,7 @@ def test_shipped_configs_fit_the_released_checkpoints(config, layout, tmp_path):
     path = tmp_path / "released.pth"
     torch.save(ckpt, path)
     del ckpt
-    module = build_model(load_config(DEMO.parent / config))
+    module = _module(load_config(DEMO.parent / config))
     info = load_official_training_state(module, path)
     # Every tensor of the network (student, dynamics, EMA teacher), both heads and the centre came from the file.
     expected = sum(len(m.state_dict()) for m in (module.network, module.student_head, module.teacher_head)) + 1

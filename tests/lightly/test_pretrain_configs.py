@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from midway_plugin.lightly.builders import build_transform, lightning_max_epochs, method_kwargs
+from midway_plugin.lightly.builders import build_transform
 from midway_plugin.lightly.midway import Midway
 from midway_plugin.lightly.pretrain_config import PretrainConfigError, load_config, parse_overrides
+from midway_plugin.lightly.pretrain_plan import PretrainPlan
 from midway_plugin.models import resolve_config
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs" / "pretrain").glob("*.yaml"))
@@ -24,8 +25,9 @@ def test_all_configs_present():
 def test_config_maps_onto_the_method(path):
     config = load_config(path)
     cfg = resolve_config(config["model"], name="model")
-    inspect.signature(Midway).bind(**method_kwargs(config, config["trainer"]["epochs"]))
-    transform = build_transform(config)
+    plan = PretrainPlan.from_config(config)
+    inspect.signature(Midway).bind(**plan.midway_kwargs)
+    transform = build_transform(plan)
     assert transform.motion is not None and transform.dino is not None
     if path.stem.startswith("midway_"):  # the paper's recipes (demo and small_synthetic are CPU-sized)
         assert cfg.img_size == 224 and transform.dino.n_local_views == 8 and transform.dino.local_crop_size == 96
@@ -34,11 +36,11 @@ def test_config_maps_onto_the_method(path):
 
 def test_paper_recipe_numbers():
     bdd = load_config(CONFIGS[0].parent / "midway_vit-s16_bdd100k.yaml")
-    assert lightning_max_epochs(bdd, "folder") == 60  # 300 epochs at R = 5
+    assert PretrainPlan.from_config(bdd).max_epochs == 60  # 300 epochs at R = 5
     pairs = bdd["data"]["batch_size_per_device"] * bdd["data"]["repeat"] * bdd["trainer"]["devices"]
     assert pairs == 200
     wt = load_config(CONFIGS[0].parent / "midway_vit-s16_wt-venice.yaml")
-    assert lightning_max_epochs(wt, "single") == 100 and wt["data"]["repeat"] == 1
+    assert PretrainPlan.from_config(wt).max_epochs == 100 and wt["data"]["repeat"] == 1
     vitb = resolve_config(load_config(CONFIGS[0].parent / "midway_vit-b16_bdd100k.yaml")["model"], name="model")
     assert vitb.encoder == "vit_base_patch16_224" and vitb.forward_heads == 6 and vitb.backward_heads == 6
 
@@ -119,4 +121,4 @@ def test_small_recipe_at_vit_s16_differs_only_in_model_crops_and_trainer():
         assert vits["data"][key] == small["data"][key], key
     cfg = resolve_config(vits["model"], name="model")
     assert cfg.img_size == 224 and cfg.encoder == "vit_small_patch16_224" and cfg.feature_levels == (3, 6, 9, 12)
-    assert build_transform(vits).motion.crop_size == 224
+    assert build_transform(PretrainPlan.from_config(vits)).motion.crop_size == 224

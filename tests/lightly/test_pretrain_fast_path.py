@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from midway_plugin.data import write_synthetic_dataset
-from midway_plugin.lightly.builders import augment_on_device, resolve_precision
 from midway_plugin.lightly.pretrain import run_pretraining
 from midway_plugin.lightly.pretrain_config import PretrainConfigError, load_config
+from midway_plugin.lightly.pretrain_plan import PretrainPlan
 
 DEMO = Path(__file__).resolve().parents[2] / "configs" / "pretrain" / "demo.yaml"
 
@@ -45,11 +45,12 @@ def test_device_augment_run_trains_with_fused_adamw(videos, tmp_path) -> None:
 
 def test_switches_resolve_on_a_cpu_machine(videos, tmp_path) -> None:
     config = _config(videos, tmp_path, **{"trainer.accelerator": "cpu", "trainer.precision": "auto"})
-    assert not augment_on_device(config)  # "auto": the device path only where training runs on CUDA
-    assert resolve_precision(config) == "32-true"
-    assert augment_on_device(_config(videos, tmp_path, **{"data.augment": "device"}))
-    with pytest.raises(PretrainConfigError, match="data.augment"):
-        augment_on_device(_config(videos, tmp_path, **{"data.augment": "gpu-please"}))
+    plan = PretrainPlan.from_config(config)
+    assert not plan.on_cuda and not plan.augment_on_device  # "auto": the device path only where training runs on CUDA
+    assert plan.precision == "32-true"
+    assert PretrainPlan.from_config(_config(videos, tmp_path, **{"data.augment": "device"})).augment_on_device
+    with pytest.raises(PretrainConfigError, match="data.augment"):  # refused as the config loads
+        _config(videos, tmp_path, **{"data.augment": "gpu-please"})
 
 
 def test_step_keyed_seeds_fix_the_decoded_pairs_and_crop_boxes(videos) -> None:

@@ -13,7 +13,7 @@ from midway_plugin.cli import main
 from midway_plugin.lightly import atomic_checkpoint
 from midway_plugin.lightly.atomic_checkpoint import CheckpointSaveError, save_atomically
 from midway_plugin.lightly.checkpoint import load_lightning_checkpoint
-from midway_plugin.lightly.divergence import DivergedWeightsError
+from midway_plugin.lightly.midway import NonFiniteLossError
 from midway_plugin.lightly.pretrain import run_pretraining
 from midway_plugin.lightly.pretrain_config import load_config
 from midway_plugin.lightly.resume import resolve_resume
@@ -110,7 +110,8 @@ def test_diverged_weights_are_never_checkpointed_and_the_message_names_the_good_
         "trainer.max_steps": 5, "trainer.checkpoint_every_n_steps": 1, "trainer.progress_bar": False,
         "method.head_output_dim": 64, "method.head_hidden_dim": 32, "method.head_bottleneck_dim": 16,
     })
-    with pytest.raises(DivergedWeightsError, match=r"global step 3: network\.encoder\.vit\.cls_token") as info:
+    diverged = r"weights diverged at global step 3: network\.encoder\.vit\.cls_token"
+    with pytest.raises(NonFiniteLossError, match=diverged) as info:
         run_pretraining(config, callbacks=[_BlowUp()])
     assert f"{out / 'checkpoints' / 'last.ckpt'}, holds finite weights" in str(info.value)
     names = sorted(p.name for p in (out / "checkpoints").glob("*.ckpt"))
