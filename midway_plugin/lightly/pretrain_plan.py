@@ -108,8 +108,8 @@ class PretrainPlan:
             mode = "single" if data_root is not None and data_root.is_file() else "folder"
         configured_repeat = data["repeat"]
         repeat = int(configured_repeat) if mode == "folder" else 1
-        epochs = _positive_epochs(trainer["epochs"])
-        batch_size = _at_least_one("data.batch_size_per_device", data["batch_size_per_device"])
+        epochs = float(trainer["epochs"])  # values already in range: config_values.py, run by load_config
+        batch_size = int(data["batch_size_per_device"])
         output_dir = Path(os.path.expanduser(str(config["output_dir"])))
         method = config["method"]
         with_dino = float(method["dino_weight"]) > 0
@@ -135,10 +135,10 @@ class PretrainPlan:
             on_cuda=on_cuda,
             precision=_precision(trainer["precision"], on_cuda),
             augment_on_device=_augment_on_device(data["augment"], on_cuda),
-            torch_threads=_torch_threads(trainer["torch_threads"]),
+            torch_threads=trainer["torch_threads"],
             epochs=epochs,
             max_epochs=max(1, math.ceil(epochs / repeat)),
-            checkpoint_every=_at_least_one("trainer.checkpoint_every_n_steps", trainer["checkpoint_every_n_steps"]),
+            checkpoint_every=int(trainer["checkpoint_every_n_steps"]),
             model=MappingProxyType(model),
             network=network,
             motion=MappingProxyType(_listless(data["motion"])) if with_motion else None,
@@ -173,26 +173,6 @@ class PretrainPlan:
                 f"{world_size} process(es) gets from the {items} items of {str(self.data_root)!r} "
                 "(incomplete batches are dropped, so nothing would train); lower the batch size or add videos"
             )
-
-
-def _positive_epochs(value: Any) -> float:
-    epochs = float(value)
-    if epochs <= 0:
-        raise PretrainConfigError(f"trainer.epochs must be > 0, got {epochs}")
-    return epochs
-
-
-def _at_least_one(key: str, value: Any) -> int:
-    number = int(value)
-    if number < 1:
-        raise PretrainConfigError(f"{key} must be >= 1, got {number}")
-    return number
-
-
-def _torch_threads(threads: Any) -> int | None:
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise PretrainConfigError(f"trainer.torch_threads must be an integer >= 1 or null, got {threads!r}")
-    return threads
 
 
 def _precision(precision: Any, on_cuda: bool) -> str:
