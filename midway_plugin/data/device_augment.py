@@ -92,10 +92,18 @@ class PairGeometryTransform:
         return out
 
     def __call__(self, frame_t: Any, frame_tdt: Any) -> dict[str, Tensor]:
-        first, second = _frame_array(frame_t), _frame_array(frame_tdt)
+        if isinstance(frame_t, Tensor) and isinstance(frame_tdt, Tensor):  # GPU-decoded frames stay on the GPU
+            first, second = frame_t, frame_tdt
+            if first.dtype != torch.uint8 or first.ndim != 3 or first.shape[2] != 3:
+                raise ValueError(f"expected (H, W, 3) uint8 RGB frames, got {tuple(first.shape)} {first.dtype}")
+        else:
+            first, second = _frame_array(frame_t), _frame_array(frame_tdt)
         if first.shape != second.shape:
             raise ValueError(f"the two frames of a pair differ in size: {first.shape} vs {second.shape}")
-        out = {"frames": torch.from_numpy(np.stack([first, second]))}
+        if isinstance(first, Tensor):
+            out = {"frames": torch.stack([first, second])}
+        else:
+            out = {"frames": torch.from_numpy(np.stack([first, second]))}
         out.update(self.geometry(first.shape[0], first.shape[1]))
         return out
 

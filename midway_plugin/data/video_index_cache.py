@@ -18,7 +18,7 @@ from midway_plugin.data.video_info import VideoInfo
 logger = logging.getLogger(__name__)
 
 #: The cache file's format version (entries of another version are ignored).
-VERSION = 1
+VERSION = 2
 
 
 def cache_key(path: Path) -> str:

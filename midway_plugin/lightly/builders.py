@@ -111,6 +111,9 @@ def build_dataset(config: Mapping[str, Any]):
             decode_short_side=data["decode_short_side"],
             index_cache=data["index_cache"],
             seek_check=data["seek_check"],
+            sampling=data["sampling"],
+            window=float(data["window"]),
+            decoder=data["decoder"],
         )
     except ValueError as err:
         raise PretrainConfigError(f"data: {err}") from err
@@ -135,13 +138,19 @@ def build_dataloader(config: Mapping[str, Any], dataset):
     from midway_plugin.data.device_augment import PairGeometryTransform, collate_decoded
 
     decoded = isinstance(getattr(dataset, "transform", None), PairGeometryTransform)
+    on_gpu = getattr(dataset, "decoder", "auto") == "cuda"
+    if on_gpu and workers > 0:
+        raise PretrainConfigError(
+            f"data.decoder: cuda decodes in the training process (CUDA cannot run in forked DataLoader workers); "
+            f"set data.num_workers: 0 (got {workers})"
+        )
     return DataLoader(
         SeededSamples(dataset),
         batch_sampler=StepBatchSampler(len(dataset), batch_size, int(config["seed"])),
         num_workers=workers,
         persistent_workers=workers > 0,
         collate_fn=collate_decoded if decoded else None,
-        pin_memory=decoded and _trains_on_cuda(config),
+        pin_memory=decoded and _trains_on_cuda(config) and not on_gpu,
         worker_init_fn=ignore_stop_signals if workers > 0 else None,  # items seed themselves (SeededSamples)
     )
 
