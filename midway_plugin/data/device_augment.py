@@ -63,8 +63,9 @@ class PairGeometryTransform:
     in frame pixels.
     """
 
-    #: The dataset passes the decoded uint8 arrays as they are (no PIL images).
+    #: The dataset passes the decoded uint8 arrays as they are (no PIL images), all pairs of an item at once.
     takes_arrays = True
+    takes_pair_batches = True
 
     def __init__(self, transform: MidwayTransform) -> None:
         if not isinstance(transform, MidwayTransform):
@@ -89,6 +90,22 @@ class PairGeometryTransform:
             out["local_boxes"] = (torch.tensor(local, dtype=torch.float32).view(2, k, 4) + shift
                                   if k else torch.zeros(2, 0, 4))
             out["local_flips"] = torch.rand(2, k) < dino.hf_prob
+        return out
+
+    def pairs(self, frames: Any) -> dict[str, Tensor]:
+        """All pairs of one item at once: ``frames`` ``(R, 2, H, W, 3)`` uint8 (numpy, or a tensor from the GPU
+        decoder) -> the per-pair outputs of :meth:`__call__` stacked over R, without copying the frames again.
+
+        The geometry is drawn pair after pair, as R calls of :meth:`__call__` would draw it.
+        """
+        tensor = frames if isinstance(frames, Tensor) else torch.from_numpy(np.ascontiguousarray(frames))
+        if tensor.dtype != torch.uint8 or tensor.ndim != 5 or tensor.shape[1] != 2 or tensor.shape[4] != 3:
+            raise ValueError(f"expected (R, 2, H, W, 3) uint8 frames, got {tuple(tensor.shape)} {tensor.dtype}")
+        height, width = int(tensor.shape[2]), int(tensor.shape[3])
+        drawn = [self.geometry(height, width) for _ in range(tensor.shape[0])]
+        out = {"frames": tensor}
+        for key in drawn[0] if drawn else ():
+            out[key] = torch.stack([d[key] for d in drawn])
         return out
 
     def __call__(self, frame_t: Any, frame_tdt: Any) -> dict[str, Tensor]:

@@ -120,6 +120,11 @@ def decode_pairs(reader: Any, pairs: np.ndarray, reader_name: str) -> Any:
     Raises:
         RuntimeError: The reader returned another number of frames than requested.
     """
+    if getattr(reader, "accepts_repeats", False):  # one stacked copy, in the pairs' order, each frame decoded once
+        frames = as_numpy(reader.get_batch(pairs.reshape(-1).tolist()))
+        if frames.shape[0] != pairs.size:
+            raise RuntimeError(f"the {reader_name} reader returned {frames.shape[0]} frames for {pairs.size} requested")
+        return frames.reshape(*pairs.shape, *frames.shape[1:])
     unique, inverse = np.unique(pairs.reshape(-1), return_inverse=True)
     frames = reader.get_batch(unique.tolist())
     if isinstance(frames, torch.Tensor) and frames.is_cuda:

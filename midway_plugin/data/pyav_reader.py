@@ -75,6 +75,9 @@ class PyAVReader:
             (the message names the file).
     """
 
+    #: ``get_batch`` takes repeated indices and decodes each frame once.
+    accepts_repeats = True
+
     def __init__(self, path: str | os.PathLike, width: int = -1, height: int = -1, num_threads: int = 1) -> None:
         import av
 

@@ -71,6 +71,9 @@ class OpenCVReader:
         ValueError: OpenCV cannot open the file (the message names it).
     """
 
+    #: ``get_batch`` takes repeated indices and decodes each frame once.
+    accepts_repeats = True
+
     def __init__(
         self, path: str | os.PathLike, width: int = -1, height: int = -1, seek: bool = False, num_threads: int = 1
     ) -> None:

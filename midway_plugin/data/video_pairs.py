@@ -369,6 +369,8 @@ class VideoPairDataset(Dataset):
             else:
                 self._readers.drop(video)
             return None
+        if getattr(self.transform, "takes_pair_batches", False):  # decode-only: all pairs at once, no more copies
+            return self._item(self.transform.pairs(frames), pairs, video)
         outputs = []
         for frame_t, frame_u in frames:
             if getattr(self.transform, "takes_arrays", False):  # e.g. the decode-only path: no PIL round trip
@@ -376,8 +378,11 @@ class VideoPairDataset(Dataset):
                 continue
             images = Image.fromarray(frame_t), Image.fromarray(frame_u)
             outputs.append(self.transform(*images) if self.transform is not None else _raw_views(*images))
+        return self._item(_stack_views(outputs), pairs, video)
+
+    def _item(self, views: Any, pairs: np.ndarray, video: int) -> dict[str, Any]:
         return {
-            "views": _stack_views(outputs),
+            "views": views,
             "frame_indices": torch.from_numpy(pairs.copy()),
             "video_index": video,
             "path": self.videos[video].path,
