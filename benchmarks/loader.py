@@ -37,9 +37,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_output import finish  # benchmarks/ is on sys.path when a script here runs
 from torch.utils.data import DataLoader
 
-from bench_output import finish  # benchmarks/ is on sys.path when a script here runs
 from midway_plugin.data import MidwayTransform, VideoPairDataset
 from midway_plugin.data.device_augment import DeviceAugment, PairGeometryTransform, collate_decoded
 from midway_plugin.data.pair_sampling import window_frames

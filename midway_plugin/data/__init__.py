@@ -56,24 +56,24 @@ _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in nam
 __all__ = sorted(_MODULE_OF)
 
 if TYPE_CHECKING:
+    from midway_plugin.data.device_augment import DeviceAugment, PairGeometryTransform, collate_decoded  # noqa
+    from midway_plugin.data.dino_transform import MidwayDINOTransform  # noqa: F401
+    from midway_plugin.data.flo_io import read_flo, write_flo  # noqa: F401
     from midway_plugin.data.flow_stats import FlowStatistics  # noqa: F401
+    from midway_plugin.data.motion_tokens import SubTokenMotionWarning, token_motion_stats  # noqa: F401
+    from midway_plugin.data.motion_transform import MidwayMotionTransform  # noqa: F401
+    from midway_plugin.data.readers import READERS, OpenCVReader, open_reader  # noqa: F401
+    from midway_plugin.data.seek_check import InexactSeekWarning, SeekReport, check_random_access  # noqa: F401
     from midway_plugin.data.synthetic_index import (  # noqa: F401
         SyntheticIndexError,
         flow_samples,
         read_index,
         segmentation_samples,
     )
-    from midway_plugin.data.flo_io import read_flo, write_flo  # noqa: F401
-    from midway_plugin.data.motion_tokens import SubTokenMotionWarning, token_motion_stats  # noqa: F401
     from midway_plugin.data.synthetic_render import CLASS_NAMES, PALETTE, SyntheticVideo, generate_video  # noqa
     from midway_plugin.data.synthetic_writer import write_synthetic_dataset  # noqa: F401
-    from midway_plugin.data.video_encode import check_readable, write_video  # noqa: F401
-    from midway_plugin.data.device_augment import DeviceAugment, PairGeometryTransform, collate_decoded  # noqa
-    from midway_plugin.data.readers import READERS, OpenCVReader, open_reader  # noqa: F401
-    from midway_plugin.data.seek_check import InexactSeekWarning, SeekReport, check_random_access  # noqa: F401
-    from midway_plugin.data.dino_transform import MidwayDINOTransform  # noqa: F401
-    from midway_plugin.data.motion_transform import MidwayMotionTransform  # noqa: F401
     from midway_plugin.data.transforms import MidwayTransform  # noqa: F401
+    from midway_plugin.data.video_encode import check_readable, write_video  # noqa: F401
     from midway_plugin.data.video_info import NoUsableVideoError, UnusableVideoWarning, VideoInfo  # noqa: F401
     from midway_plugin.data.video_pairs import VideoPairDataset  # noqa: F401
     from midway_plugin.data.video_scan import VIDEO_EXTENSIONS  # noqa: F401

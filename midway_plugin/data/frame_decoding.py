@@ -26,7 +26,7 @@ from midway_plugin.data.video_info import VideoInfo
 _INHERITED_READERS: list[Any] = []
 
 
-def open_video(path: str | os.PathLike, width: int = -1, height: int = -1, num_threads: int = 1) -> Any:
+def open_video(path: str | os.PathLike[str], width: int = -1, height: int = -1, num_threads: int = 1) -> Any:
     """Opens ``path`` with :class:`decord.VideoReader` on the CPU.
 
     The single place where the dataset (scan and decoding) touches decord's reader.

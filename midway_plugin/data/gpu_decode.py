@@ -19,7 +19,8 @@ wrong is refused before training, never trained on.
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
 class GPUDecodeUnavailable(RuntimeError):
@@ -57,7 +58,12 @@ class CUDAReader:
     """
 
     def __init__(
-        self, path: str | os.PathLike, width: int = -1, height: int = -1, num_threads: int = 1, device: str = "cuda"
+        self,
+        path: str | os.PathLike[str],
+        width: int = -1,
+        height: int = -1,
+        num_threads: int = 1,
+        device: str = "cuda",
     ) -> None:
         decoder_class = _require_torchcodec()
         self.path = str(path)
@@ -94,7 +100,7 @@ class CUDAReader:
         return frames.permute(0, 2, 3, 1).contiguous()
 
 
-def check_gpu_frames(path: str | os.PathLike, reader: str = "cuda", **kwargs: Any) -> Any:
+def check_gpu_frames(path: str | os.PathLike[str], reader: str = "cuda", **kwargs: Any) -> Any:
     """The seek check (:func:`~midway_plugin.data.seek_check.check_random_access`) of ``reader`` alone: its frames,
     read in the dataset's access patterns, against a sequential CPU decode of the same frames.
 

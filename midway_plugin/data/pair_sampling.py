@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import bisect
 import math
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import torch
@@ -43,7 +44,7 @@ def check_delta_t(delta_t: Sequence[float] | float, delta_unit: str) -> tuple[fl
         raise ValueError(f"delta_t must be (min, max) with 0 < min <= max, got {bounds!r}")
     if delta_unit == "frames" and not all(float(d).is_integer() for d in bounds):
         raise ValueError(f"delta_t in frames must be whole numbers, got {bounds!r}")
-    return bounds  # type: ignore[return-value]
+    return bounds[0], bounds[1]
 
 
 def gap_range(delta_t: tuple[float, float], delta_unit: DeltaUnit, fps: float) -> tuple[int, int]:

@@ -19,7 +19,8 @@ from __future__ import annotations
 import bisect
 import os
 from collections import OrderedDict
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -78,7 +79,7 @@ class PyAVReader:
     #: ``get_batch`` takes repeated indices and decodes each frame once.
     accepts_repeats = True
 
-    def __init__(self, path: str | os.PathLike, width: int = -1, height: int = -1, num_threads: int = 1) -> None:
+    def __init__(self, path: str | os.PathLike[str], width: int = -1, height: int = -1, num_threads: int = 1) -> None:
         import av
 
         self.path = str(path)
@@ -186,9 +187,9 @@ class PyAVReader:
 
     def _rgb(self, frame: Any) -> np.ndarray:
         if self._size is None:
-            return frame.to_ndarray(format="rgb24")
+            return np.asarray(frame.to_ndarray(format="rgb24"))
         width, height = self._size
-        return frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="AREA")
+        return np.asarray(frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="AREA"))
 
     def close(self) -> None:
         """Closes the file."""

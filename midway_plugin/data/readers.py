@@ -20,7 +20,8 @@ frame i is the i-th frame that comes out, which is the definition of frame i. "c
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
 
@@ -36,15 +37,15 @@ _DECODE_AHEAD = 16
 def as_numpy(frames: Any) -> np.ndarray:
     """A batch from any reader as a numpy array (decord returns its NDArray, or a tensor under its torch bridge)."""
     if hasattr(frames, "asnumpy"):
-        return frames.asnumpy()
-    if hasattr(frames, "cpu"):  # a torch tensor, possibly on the GPU ("cuda" reader)
-        return frames.cpu().numpy()
-    if hasattr(frames, "numpy"):
-        return frames.numpy()
+        frames = frames.asnumpy()
+    elif hasattr(frames, "cpu"):  # a torch tensor, possibly on the GPU ("cuda" reader)
+        frames = frames.cpu().numpy()
+    elif hasattr(frames, "numpy"):
+        frames = frames.numpy()
     return np.asarray(frames)
 
 
-def open_decord(path: str | os.PathLike, width: int = -1, height: int = -1, num_threads: int = 1) -> Any:
+def open_decord(path: str | os.PathLike[str], width: int = -1, height: int = -1, num_threads: int = 1) -> Any:
     """Opens ``path`` with :class:`decord.VideoReader` on the CPU (-1: native width/height)."""
     import decord
 
@@ -75,13 +76,13 @@ class OpenCVReader:
     accepts_repeats = True
 
     def __init__(
-        self, path: str | os.PathLike, width: int = -1, height: int = -1, seek: bool = False, num_threads: int = 1
+        self, path: str | os.PathLike[str], width: int = -1, height: int = -1, seek: bool = False, num_threads: int = 1
     ) -> None:
         self.path = str(path)
         self.seek = seek
         self.num_threads = num_threads
         self._size = (width, height) if width > 0 and height > 0 else None
-        self._capture: Any = None
+        self._capture: Any = cast(Any, None)
         self._position = 0  # index of the next frame the decoder will produce
         self._open()
         self._num_frames = max(0, int(self._capture.get(self._cv2.CAP_PROP_FRAME_COUNT)))
@@ -159,11 +160,11 @@ class OpenCVReader:
         cv2 = self._cv2
         if self._size is not None and (frame.shape[1], frame.shape[0]) != self._size:
             frame = cv2.resize(frame, self._size, interpolation=cv2.INTER_AREA)
-        return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        return np.asarray(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
 
 
 def open_reader(
-    name: str, path: str | os.PathLike, width: int = -1, height: int = -1, num_threads: int = 1
+    name: str, path: str | os.PathLike[str], width: int = -1, height: int = -1, num_threads: int = 1
 ) -> Any:
     """Opens ``path`` with the reader called ``name`` (one of :data:`READERS`).
 

@@ -156,7 +156,7 @@ def _random_reads(reader: str, path: Path, indices: list[int]) -> list[tuple[int
     """The dataset's two access patterns, each from a fresh reader: one sorted batch; single frames backwards."""
     batch = as_numpy(open_reader(reader, path).get_batch(indices))
     backwards = open_reader(reader, path)
-    return [*zip(indices, batch), *((i, as_numpy(backwards.get_batch([i]))[0]) for i in reversed(indices))]
+    return [*zip(indices, batch, strict=True), *((i, as_numpy(backwards.get_batch([i]))[0]) for i in reversed(indices))]
 
 
 def _compare(
@@ -170,7 +170,7 @@ def _compare(
         own = _mean_difference(got, truth[i]) if i in truth else 255.0
         small = got[::4, ::4].astype(np.int16)
         near = {j: _mean_difference(small, t) for j, t in thumbs.items() if 0 < abs(j - i) <= _MATCH_RADIUS}
-        match = min(near, key=near.get) if near else None
+        match = min(near, key=lambda j: near[j]) if near else None
         own_thumb = _mean_difference(small, thumbs[i]) if i in thumbs else 255.0
         wrong = own > tolerance or (match is not None and near[match] + _MATCH_MARGIN < own_thumb)
         if (wrong, own) > worst[:2]:
@@ -180,7 +180,7 @@ def _compare(
 
 
 def check_random_access(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     *,
     checks: int = DEFAULT_CHECKS,
     span: int = DEFAULT_SPAN,

@@ -42,7 +42,7 @@ def default_val_videos(num_videos: int) -> int:
 
 
 def write_synthetic_dataset(
-    out: str | os.PathLike,
+    out: str | os.PathLike[str],
     num_videos: int = 1,
     num_frames: int = 64,
     size: tuple[int, int] = (128, 128),

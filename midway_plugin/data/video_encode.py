@@ -7,7 +7,7 @@ import numpy as np
 
 
 def write_video(
-    path: str | os.PathLike, frames: np.ndarray, fps: float, crf: int = 0, pix_fmt: str = "yuv444p"
+    path: str | os.PathLike[str], frames: np.ndarray, fps: float, crf: int = 0, pix_fmt: str = "yuv444p"
 ) -> None:
     """Encodes ``(T, H, W, 3)`` uint8 frames as an H.264 mp4 with imageio-ffmpeg (libx264).
 
@@ -54,7 +54,7 @@ def write_video(
         writer.close()
 
 
-def check_readable(path: str | os.PathLike, num_frames: int, size: tuple[int, int]) -> str:
+def check_readable(path: str | os.PathLike[str], num_frames: int, size: tuple[int, int]) -> str:
     """Checks that the dataset's readers read ``path`` back with ``num_frames`` frames of ``size`` x 3 channels.
 
     decord first; where decord 0.6.0 mis-decodes the frame width (e.g. 16, 24, 48 and 72 px, into 4-channel

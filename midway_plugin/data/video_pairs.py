@@ -62,8 +62,9 @@ import os
 import re
 import warnings
 from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -116,7 +117,7 @@ def _raw_views(frame_t: Image.Image, frame_u: Image.Image) -> list[torch.Tensor]
     return [torch.from_numpy(np.array(f, dtype=np.uint8)).permute(2, 0, 1) for f in (frame_t, frame_u)]
 
 
-class VideoPairDataset(Dataset):
+class VideoPairDataset(Dataset[dict[str, Any]]):
     """Frame pairs (t, t + dt) from a folder of videos or one long video, decoded with decord.
 
     See the module docstring for modes, shapes and the handling of bad files.
@@ -160,7 +161,7 @@ class VideoPairDataset(Dataset):
 
     def __init__(
         self,
-        root: str | os.PathLike,
+        root: str | os.PathLike[str],
         transform: PairedTransform | None = None,
         delta_t: tuple[float, float] | float = (15, 30),
         delta_unit: Literal["frames", "seconds"] = "frames",
@@ -170,7 +171,7 @@ class VideoPairDataset(Dataset):
         decode_short_side: int | None = None,
         num_threads: int = 1,
         scan_workers: int = 4,
-        index_cache: str | os.PathLike | None = None,
+        index_cache: str | os.PathLike[str] | None = None,
         seek_check: Literal["fallback", "skip", "off"] = "fallback",
         sampling: Literal["independent", "window"] = "independent",
         window: float = 1.5,
@@ -216,7 +217,7 @@ class VideoPairDataset(Dataset):
             )
 
         self.transform = transform
-        self.delta_t: tuple[float, float] = delta_t  # type: ignore[assignment]
+        self.delta_t: tuple[float, float] = delta_t
         self.delta_unit = delta_unit
         self.repeat = int(repeat)
         self.mode = mode
@@ -310,7 +311,7 @@ class VideoPairDataset(Dataset):
             ``(min_gap, max_gap)`` in frames.
         """
         info = self.videos[video] if isinstance(video, int) else video
-        return gap_range(self.delta_t, self.delta_unit, info.fps)  # type: ignore[arg-type]
+        return gap_range(self.delta_t, self.delta_unit, info.fps)
 
     def sample_pairs(self, video: int, count: int) -> np.ndarray:
         """Draws ``count`` pairs from one video: dt uniform in its range (clipped to the video), t uniform.
@@ -369,15 +370,16 @@ class VideoPairDataset(Dataset):
             else:
                 self._readers.drop(video)
             return None
-        if getattr(self.transform, "takes_pair_batches", False):  # decode-only: all pairs at once, no more copies
-            return self._item(self.transform.pairs(frames), pairs, video)
+        transform: Any = self.transform
+        if getattr(transform, "takes_pair_batches", False):  # decode-only: all pairs at once, no more copies
+            return self._item(transform.pairs(frames), pairs, video)
         outputs = []
         for frame_t, frame_u in frames:
             if getattr(self.transform, "takes_arrays", False):  # e.g. the decode-only path: no PIL round trip
-                outputs.append(self.transform(frame_t, frame_u))
+                outputs.append(transform(frame_t, frame_u))
                 continue
             images = Image.fromarray(frame_t), Image.fromarray(frame_u)
-            outputs.append(self.transform(*images) if self.transform is not None else _raw_views(*images))
+            outputs.append(transform(*images) if transform is not None else _raw_views(*images))
         return self._item(_stack_views(outputs), pairs, video)
 
     def _item(self, views: Any, pairs: np.ndarray, video: int) -> dict[str, Any]:

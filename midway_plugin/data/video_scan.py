@@ -13,10 +13,10 @@ import logging
 import math
 import os
 import warnings
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
 
 from midway_plugin.data import frame_decoding
 from midway_plugin.data.gpu_decode import check_gpu_frames
@@ -95,8 +95,8 @@ def probe_video(path: Path, decode_short_side: int | None) -> VideoInfo | str:
     if first.ndim != 3 or first.shape[2] != 3:
         # decord 0.6.0 mis-decodes some frame widths (e.g. 16, 24, 48, 72 px) into 4-channel garbage: the file is
         # valid, so it is read with an exact reader that decodes it right.
-        problem = f"decord 0.6.0 decodes its frames with shape {tuple(first.shape)} instead of (H, W, 3)"
-        return _other_reader(path, int(num_frames), float(fps), decode_short_side, problem)
+        shape = f"decord 0.6.0 decodes its frames with shape {tuple(first.shape)} instead of (H, W, 3)"
+        return _other_reader(path, int(num_frames), float(fps), decode_short_side, shape)
     if not math.isfinite(fps) or fps < 0:
         fps = 0.0
     height, width = frame_decoding.decode_size(int(first.shape[0]), int(first.shape[1]), decode_short_side)
@@ -104,7 +104,7 @@ def probe_video(path: Path, decode_short_side: int | None) -> VideoInfo | str:
         # Check the resized decode too: decord mis-decodes some widths, which would fail every item later.
         try:
             resized = as_numpy(frame_decoding.open_video(path, width=width, height=height, num_threads=1)[0])
-            problem = None if resized.shape == (height, width, 3) else f"with shape {tuple(resized.shape)}"
+            problem: str | None = None if resized.shape == (height, width, 3) else f"with shape {tuple(resized.shape)}"
         except Exception as err:  # decord's errors
             problem = f"with an error ({str(err).strip()[:200]})"
         if problem is not None:
@@ -184,8 +184,8 @@ def scan_videos(
             return check_seeking(result) if isinstance(result, VideoInfo) and seek_check != "off" else result
 
         with ThreadPoolExecutor(max_workers=min(workers, len(todo) + len(unchecked))) as pool:
-            results.update(zip(todo, pool.map(probe, todo)))
-            results.update(zip(unchecked, pool.map(check_seeking, [results[p] for p in unchecked])))
+            results.update(zip(todo, pool.map(probe, todo), strict=True))
+            results.update(zip(unchecked, pool.map(check_seeking, [results[p] for p in unchecked]), strict=True))
     if cache_file is not None:
         save_cache(cache_file, {cache_key(p): (stamps[p], results[p]) for p in files if stamps[p]})
     if gpu_check:
