@@ -2,7 +2,7 @@
 
 Needs a CUDA GPU and torchcodec (``pip install torchcodec`` matching the installed torch). For each test file:
 
-1. exactness: :func:`~midway_plugin.data.gpu_decode.check_gpu_frames`, the GPU decoder's frames in the dataset's
+1. exactness: :func:`~midway_plugin.data.seek_check.check_gpu_frames`, the GPU decoder's frames in the dataset's
    access patterns against a sequential CPU decode, on generated files of the layouts where seeking readers go
    wrong (MPEG-4 Part 2 in AVI with B-frames, H.264 with open GOPs, variable frame rate) and on closed-GOP H.264;
 2. speed: items of :class:`~midway_plugin.data.VideoPairDataset` in folder mode (R = 5 pairs, dt in [15, 30],
@@ -25,7 +25,7 @@ from loader import TARGETS, make_video
 
 from midway_plugin.data import MidwayTransform, VideoPairDataset
 from midway_plugin.data.device_augment import PairGeometryTransform
-from midway_plugin.data.gpu_decode import check_gpu_frames
+from midway_plugin.data.seek_check import check_gpu_frames
 
 #: Layouts where seeking readers go wrong (docs/video-seeking.md): name -> (extension, ffmpeg output options).
 LAYOUTS: dict[str, tuple[str, list[str]]] = {

@@ -4,8 +4,8 @@ Draws many openings of R pairs with the dataset's own samplers (``sample_pairs``
 ``sample_window_pairs`` for ``"window"``) for videos of a few lengths, and prints per sampling:
 
 * dt: mean and the two-sample Kolmogorov-Smirnov distance to independent sampling;
-* t / N (position in the video): mean, KS distance to independent sampling, and how often the first and the
-  last 5 % of the video are used relative to the middle (1.0 = as often);
+* t / N (position in the video): mean, KS distance to independent sampling, and how often the frames of the
+  first and the last 5 % of the video are used (as t or t + dt) relative to those of the middle (1.0 = as often);
 * within one opening (the R pairs of one video opening, which share a batch): the mean distance between the start
   frames of two pairs, the correlation of two pairs' start frames across openings, the share of pairs that share
   a frame with another pair of the opening, and the share of pairs whose intervals [t, t + dt] overlap.
@@ -39,10 +39,11 @@ def statistics_of(openings: np.ndarray, num_frames: int) -> dict[str, float]:
     """Per-opening and marginal statistics of ``openings`` ``(M, R, 2)``."""
     t, dt = openings[..., 0], openings[..., 1] - openings[..., 0]
     position = (t + 0.5) / num_frames
+    used = openings.reshape(-1)  # every frame a pair uses, t and t + dt
     edge = max(1, int(round(0.05 * num_frames)))
-    middle = ((t >= edge) & (t < num_frames - edge)).mean() / ((num_frames - 2 * edge) / num_frames)
-    start = (t < edge).mean() / (edge / num_frames) / middle
-    end = (t >= num_frames - edge).mean() / (edge / num_frames) / middle
+    middle = ((used >= edge) & (used < num_frames - edge)).mean() / ((num_frames - 2 * edge) / num_frames)
+    start = (used < edge).mean() / (edge / num_frames) / middle
+    end = (used >= num_frames - edge).mean() / (edge / num_frames) / middle
     pairs = list(combinations(range(openings.shape[1]), 2))
     distance = np.mean([np.abs(t[:, i] - t[:, j]).mean() for i, j in pairs])
     correlation = np.mean([np.corrcoef(t[:, i], t[:, j])[0, 1] for i, j in pairs])

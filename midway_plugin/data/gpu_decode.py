@@ -13,8 +13,8 @@ seek-check fallbacks rather than plug into them. torchcodec is a pip wheel match
 
 torchcodec is not a dependency of this package: install the wheel matching your torch (``pip install torchcodec``,
 see its compatibility table) on the GPU machine. Frame exactness is checked per file at the scan against a
-sequential CPU decode (:func:`check_gpu_frames`, the seek check's own comparison), so a file the GPU decoder reads
-wrong is refused before training, never trained on.
+sequential CPU decode (:func:`~midway_plugin.data.seek_check.check_gpu_frames`, the seek check's own comparison),
+so a file the GPU decoder reads wrong is refused before training, never trained on.
 """
 from __future__ import annotations
 
@@ -98,21 +98,4 @@ class CUDAReader:
             frames = torch.nn.functional.interpolate(frames.float(), size=self._size, mode="area")
             frames = frames.round().clamp(0, 255).to(torch.uint8)
         return frames.permute(0, 2, 3, 1).contiguous()
-
-
-def check_gpu_frames(path: str | os.PathLike[str], reader: str = "cuda", **kwargs: Any) -> Any:
-    """The seek check (:func:`~midway_plugin.data.seek_check.check_random_access`) of ``reader`` alone: its frames,
-    read in the dataset's access patterns, against a sequential CPU decode of the same frames.
-
-    Args:
-        path: The video file.
-        reader: The reader checked (a name :func:`~midway_plugin.data.readers.open_reader` knows).
-        kwargs: Passed on (``checks``, ``span``, ``tolerance``, ``seed``).
-
-    Returns:
-        The :class:`~midway_plugin.data.seek_check.SeekReport`; ``exact`` is the GPU decoder's verdict.
-    """
-    from midway_plugin.data.seek_check import check_random_access
-
-    return check_random_access(path, readers=(reader,), **kwargs)
 

@@ -258,3 +258,18 @@ def check_random_access(
         seconds=round(time.perf_counter() - start, 3),
         differences=differences,
     )
+
+
+def check_gpu_frames(path: str | os.PathLike[str], reader: str = "cuda", **kwargs: Any) -> SeekReport:
+    """The check of ``reader`` alone (the GPU decoder by default): its frames, read in the dataset's access patterns,
+    against a sequential CPU decode of the same frames.
+
+    Args:
+        path: The video file.
+        reader: The reader checked (a name :func:`~midway_plugin.data.readers.open_reader` knows).
+        kwargs: Passed on to :func:`check_random_access` (``checks``, ``span``, ``tolerance``, ``seed``).
+
+    Returns:
+        The :class:`SeekReport`; ``exact`` is ``reader``'s verdict.
+    """
+    return check_random_access(path, readers=(reader,), **kwargs)

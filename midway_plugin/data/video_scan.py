@@ -19,9 +19,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from midway_plugin.data import frame_decoding
-from midway_plugin.data.gpu_decode import check_gpu_frames
 from midway_plugin.data.readers import READERS, as_numpy, open_reader
-from midway_plugin.data.seek_check import check_random_access
+from midway_plugin.data.seek_check import check_gpu_frames, check_random_access
 from midway_plugin.data.video_index_cache import cache_key, cached_result, file_stamp, load_cache, save_cache
 from midway_plugin.data.video_info import UnusableVideoWarning, VideoInfo
 

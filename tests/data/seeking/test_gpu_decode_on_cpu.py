@@ -16,8 +16,9 @@ import midway_plugin.data.frame_decoding as frame_decoding
 import midway_plugin.data.seek_check as seek_check
 from midway_plugin.data import MidwayTransform, NoUsableVideoError, VideoPairDataset
 from midway_plugin.data.device_augment import PairGeometryTransform
-from midway_plugin.data.gpu_decode import CUDAReader, GPUDecodeUnavailable, check_gpu_frames
+from midway_plugin.data.gpu_decode import CUDAReader, GPUDecodeUnavailable
 from midway_plugin.data.pyav_reader import PyAVReader
+from midway_plugin.data.seek_check import check_gpu_frames
 
 
 class FakeGPUReader:
