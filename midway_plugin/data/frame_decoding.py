@@ -5,8 +5,9 @@ reached through :func:`open_video` only (tests wrap it to count or break decodin
 inexact is read with the exact reader the scan chose (:mod:`~midway_plugin.data.readers`).
 
 ``decoder`` (the dataset's ``decoder`` argument, ``data.decoder``) overrides that choice for every file:
-``"auto"`` keeps the scan's reader, ``"pyav"`` reads every file with the keyframe-aware PyAV reader (exact by
-construction, :mod:`~midway_plugin.data.pyav_reader`; a file PyAV cannot index keeps the scan's reader),
+``"auto"`` keeps the scan's reader, ``"pyav"`` reads every file with the keyframe-aware PyAV reader
+(:mod:`~midway_plugin.data.pyav_reader`; a file PyAV cannot index, or that the scan's check found PyAV wrong on,
+keeps the scan's reader),
 ``"cuda"`` decodes on the GPU (:mod:`~midway_plugin.data.gpu_decode`).
 """
 from __future__ import annotations
@@ -67,7 +68,8 @@ def open_for_decoding(info: VideoInfo, resized: bool, num_threads: int, decoder:
         raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
     if decoder == "cuda":
         return open_reader("cuda", info.path, width=width, height=height, num_threads=num_threads)
-    if decoder == "pyav" and info.reader != "pyav":
+    pyav_failed_check = info.seek is not None and "pyav" in info.seek.differences and info.reader != "pyav"
+    if decoder == "pyav" and info.reader != "pyav" and not pyav_failed_check:
         try:
             return open_reader("pyav", info.path, width=width, height=height, num_threads=num_threads)
         except ValueError:  # PyAV cannot identify this file's frames: the scan's exact reader

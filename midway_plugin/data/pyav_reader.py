@@ -6,10 +6,13 @@ every packet of the video stream without decoding anything (demuxing only), so f
 the ``i``-th smallest pts, as a sequential decode would produce it. To return frame ``i`` it seeks to the last
 keyframe whose pts is at most frame ``i``'s (an open GOP's leading frames come after their keyframe in decode
 order, so they are reached too), decodes forward and keeps the frame whose pts is frame ``i``'s; only kept frames
-are converted to RGB. Sorted requests decode forward without a new seek while the next wanted frame's keyframe is
+are converted to RGB, and packets of frames no other frame refers to (non-reference B-frames) are not decoded
+unless wanted, which changes no other frame. Sorted requests decode forward without a new seek while the next wanted frame's keyframe is
 already behind the decoder, so a window of nearby frames costs one seek. A seek that lands after the wanted frame
 (a container whose index is wrong) falls back to decoding from the start of the file, and a frame that never comes
-out raises: the reader is exact or fails, never silently wrong.
+out raises. One assumption remains: one packet is one frame (true of MP4/MKV/MOV and of ordinary AVI; "packed"
+B-frames in old DivX AVI files put two frames in one packet); the seek check verifies the reader on every file it
+is chosen for, so a file that breaks it gets another reader.
 
 PyAV's wheels ship their own FFmpeg, so this needs no system package. The timestamp index of the last few files is
 kept per process (a folder-mode worker reopens a video for every item).
@@ -69,7 +72,8 @@ class PyAVReader:
         path: The video file.
         width: Output width in pixels (-1: native); frames are scaled with area interpolation.
         height: Output height in pixels (-1: native).
-        num_threads: FFmpeg decoder threads (0: FFmpeg's choice).
+        num_threads: FFmpeg decoder threads (0: FFmpeg's choice); with 1 (the dataset's default) frames nothing
+            refers to are not decoded unless wanted.
 
     Raises:
         ValueError: PyAV cannot open the file, it has no video stream, or its frames have no usable timestamps
@@ -102,8 +106,9 @@ class PyAVReader:
         self._fps = float(rate) if rate is not None and float(rate) > 0 else 0.0
         self._frames: Iterator[Any] | None = None  # the decoder's output since the last seek
         self._last_pts: int | None = None  # pts of the last frame it produced
-        #: Skip decoding frames that no other frame refers to, unless wanted.
-        self.skip_unreferenced = True
+        #: Skip decoding frames that no other frame refers to, unless wanted (one decoder thread only: with
+        #: several, the per-packet setting could apply to another packet than the one it was made for).
+        self.skip_unreferenced = int(num_threads) == 1
         self._wanted: set[int] = set()
         #: Frames decoded and seeks made so far (for benchmarks and tests).
         self.decoded = 0

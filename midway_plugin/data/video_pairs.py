@@ -147,10 +147,11 @@ class VideoPairDataset(Dataset[dict[str, Any]]):
             cheaper, pairs of one opening close in time; :mod:`~midway_plugin.data.pair_sampling`).
         window: Length of the sampling window as a multiple of the largest gap (at least that gap + 1 frames).
         decoder: ``"auto"``: each file's reader from the scan (decord where its random access is exact);
-            ``"pyav"``: every file with the keyframe-aware PyAV reader (exact by construction, decodes only from
-            the keyframe before a wanted frame); ``"cuda"``: torchcodec's GPU decoder (frames stay on the GPU;
-            needs a transform that takes arrays, e.g. the accelerator-augment path, and is checked per file
-            against a sequential CPU decode at the scan; :mod:`~midway_plugin.data.gpu_decode`).
+            ``"pyav"``: every file with the keyframe-aware PyAV reader (frames found by timestamp, decoded only
+            from the keyframe before a wanted frame; not on files the scan's check found it wrong on);
+            ``"cuda"``: torchcodec's GPU decoder (frames stay on the GPU; needs a transform that takes arrays,
+            e.g. the accelerator-augment path, and is checked per file against a sequential CPU decode at the
+            scan; :mod:`~midway_plugin.data.gpu_decode`).
 
     Raises:
         FileNotFoundError: ``root`` does not exist.

@@ -113,3 +113,19 @@ def test_sampling_window_and_decoder_are_checked(folder: Path) -> None:
         VideoPairDataset(folder, decoder="nvdec")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="decoder='cuda' keeps the frames on the GPU"):
         VideoPairDataset(folder, decoder="cuda")
+
+
+def test_decoder_pyav_keeps_the_scans_reader_where_the_check_found_pyav_wrong(folder: Path) -> None:
+    from midway_plugin.data.frame_decoding import open_for_decoding
+    from midway_plugin.data.readers import OpenCVReader
+    from midway_plugin.data.seek_check import SeekReport
+    from midway_plugin.data.video_info import VideoInfo
+
+    path = str(_file(folder, "mpeg4_avi_bframes"))
+    wrong = SeekReport(False, "opencv", "MPEG-4 Part 2", "avi", differences={"decord": 90.0, "pyav": 40.0,
+                                                                            "opencv": 0.0})
+    info = VideoInfo(path, 150, 30.0, 48, 64, reader="opencv", seek=wrong)
+    assert isinstance(open_for_decoding(info, False, 1, "pyav"), OpenCVReader)
+    unchecked = VideoInfo(path, 150, 30.0, 48, 64)
+    assert isinstance(open_for_decoding(unchecked, False, 1, "pyav"), PyAVReader)
+    assert not isinstance(open_for_decoding(unchecked, False, 1, "auto"), PyAVReader)  # decord
