@@ -74,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
             verdict = "exact" if seek.exact else "WRONG"
             access = f"{verdict} ({seek.max_difference:.1f})"
             codec, container = seek.codec, seek.container
+        if info.decord_problem:  # decord decodes the frames wrong (not only seeks wrong): checked with PyAV onwards
+            access = "WRONG (shape)"
         rows.append([os.path.relpath(info.path, base), access, info.reader, str(info.num_frames),
                      f"{info.fps:.3f}", codec, container])
     if rows:
@@ -87,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     for path, reason in skipped.items():
         print(f"skipped  {os.path.relpath(path, base)}: {reason}")
 
-    inexact = [info for info in videos if info.seek is not None and not info.seek.exact]
+    inexact = [info for info in videos if info.decord_problem or (info.seek is not None and not info.seek.exact)]
     by_reader = Counter(info.reader for info in inexact)
     print(
         f"{len(videos)} usable video(s): {len(videos) - len(inexact)} with exact random access (decord), "
@@ -97,5 +99,6 @@ def run(args: argparse.Namespace) -> int:
         "frames (largest mean difference in grey levels)."
     )
     for info in inexact:
-        print(f"  {os.path.relpath(info.path, base)}: {info.seek.describe()}")
+        why = info.decord_problem or (info.seek.describe() if info.seek is not None else "")
+        print(f"  {os.path.relpath(info.path, base)}: {why}")
     return 1 if args.strict and (inexact or skipped) else 0

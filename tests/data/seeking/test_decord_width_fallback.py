@@ -58,3 +58,11 @@ def test_a_48_px_video_trains(videos_48: Path, tmp_path: Path) -> None:
         warnings.simplefilter("ignore")
         result = run_pretraining(config)
     assert result["global_step"] == 2
+
+
+def test_check_videos_names_the_decord_problem(videos_48: Path, capsys) -> None:
+    assert cli_main(["check-videos", str(videos_48)]) == 0
+    out = capsys.readouterr().out
+    assert "WRONG (shape)" in out and "pyav" in out
+    assert "0 with exact random access (decord), 2 read with an exact reader (pyav: 2)" in out
+    assert "decodes its frames with shape" in out
