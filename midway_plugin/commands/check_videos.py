@@ -23,8 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Scan DIR (recursively; or one video file) as the pretraining dataset does and print, per video, "
             "whether decord's random access returns the frames asked for (checked against a sequential decode of "
             "the same frames), the reader the dataset will use for it (decord; where decord is wrong, PyAV's "
-            "keyframe reader or OpenCV's seeking if exact, else a sequential decode), its frame count, fps, codec and container, and every "
-            "skipped file with the reason. Details: docs/video-seeking.md."
+            "keyframe reader or OpenCV's seeking if exact, else a sequential decode), its frame count, fps, "
+            "codec and container, and every skipped file with the reason. Details: docs/video-seeking.md."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
