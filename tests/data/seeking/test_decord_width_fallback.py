@@ -44,7 +44,9 @@ def test_a_skipped_file_is_summarised_by_its_reason(videos_48: Path) -> None:
     assert "all 2 video files were skipped (too short: 2); delta_t=(15, 30) frames" in message, message
 
 
-def test_a_48_px_video_trains(videos_48: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sampling", [{}, {"data.sampling": "window", "data.decoder": "pyav"}],
+                         ids=["defaults", "window+pyav"])
+def test_a_48_px_video_trains(videos_48: Path, tmp_path: Path, sampling: dict) -> None:
     from midway_plugin.lightly.pretrain import run_pretraining
     from midway_plugin.lightly.pretrain_config import load_config
 
@@ -52,12 +54,13 @@ def test_a_48_px_video_trains(videos_48: Path, tmp_path: Path) -> None:
         "data.root": str(videos_48), "output_dir": str(tmp_path), "data.batch_size_per_device": 2,
         "data.repeat": 1, "data.num_workers": 0, "data.delta_t": [2, 4], "trainer.max_steps": 2,
         "trainer.checkpoint_every_n_steps": 2, "trainer.log_every_n_steps": 1, "trainer.progress_bar": False,
-        "method.head_output_dim": 64, "method.head_hidden_dim": 32, "method.head_bottleneck_dim": 16,
+        "method.head_output_dim": 64, "method.head_hidden_dim": 32, "method.head_bottleneck_dim": 16, **sampling,
     })  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = run_pretraining(config)
     assert result["global_step"] == 2
+    assert config["data"]["sampling"] == sampling.get("data.sampling", "independent")
 
 
 def test_check_videos_names_the_decord_problem(videos_48: Path, capsys) -> None:
