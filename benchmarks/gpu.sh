@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # One prepared run for a machine with a CUDA GPU (a few minutes): training-step throughput and MFU of ViT-S and
 # ViT-B at 64 pairs per step in bf16 (with and without torch.compile for ViT-S), peak memory, the accelerator
-# augmentation's rendering rate on the GPU, the per-worker decode rate at 720p, and the decode workers needed to
-# keep the GPU busy. Results: printed, and JSON under $OUT_DIR (default runs/benchmarks/gpu).
+# augmentation's rendering rate on the GPU, the per-worker CPU decode rate at 256 px and 720p of every decoding
+# path (decord, PyAV, window sampling), GPU decoding (data.decoder: cuda, torchcodec; skipped with a note when
+# torchcodec is not installed): its frame exactness against a sequential CPU decode and its pairs/s, and the decode
+# workers needed to keep the GPU busy. Results: printed, and JSON under $OUT_DIR (default runs/benchmarks/gpu).
 #
 #   bash benchmarks/gpu.sh                 # from the repository root, with .venv built (make install)
 #   BATCH=32 ROUNDS=5 bash benchmarks/gpu.sh
@@ -49,6 +51,13 @@ echo; echo "== loader: per-worker decode rate (CPU) and rendering of 64 pairs pe
 "$PY" benchmarks/loader.py --seconds 5 --rounds 3 --workers "$(nproc)" --render-device cuda --render-items 13 \
   --json "$OUT_DIR/loader.json"
 
+echo; echo "== GPU decoding (data.decoder: cuda): exactness and pairs/s"
+if "$PY" -c "import torchcodec" 2>/dev/null; then
+  "$PY" benchmarks/gpu_decode.py --seconds 5 --json "$OUT_DIR/gpu_decode.json" || echo "GPU decoding failed (above)"
+else
+  echo "torchcodec is not installed: pip install the torchcodec wheel matching this torch to measure it"
+fi
+
 echo; echo "== decode workers needed to keep this GPU busy"
 "$PY" - "$OUT_DIR" <<'EOF'
 import json, math, sys
@@ -63,7 +72,13 @@ for preset in ("vit-s16", "vit-b16"):
     best = min(v["ms"] for k, v in step["steps"].items() if k.startswith("Midway new"))
     gpu_rate = step["batch_pairs"] / best * 1e3
     for video, entry in loader["videos"].items():
-        worker_rate = entry["new (decode only)"]["pairs_per_s"]
-        print(f"{preset}: GPU consumes {gpu_rate:.0f} pairs/s; {video}: {worker_rate:.1f} pairs/s per decode worker "
-              f"-> {math.ceil(gpu_rate / worker_rate)} workers")
+        for path in ("new (decode only)", "new, window (decode only)", "new, window + pyav (decode only)"):
+            worker_rate = entry[path]["pairs_per_s"]
+            print(f"{preset}: GPU consumes {gpu_rate:.0f} pairs/s; {video}, {path}: {worker_rate:.1f} pairs/s per "
+                  f"decode worker -> {math.ceil(gpu_rate / worker_rate)} workers")
+    gpu_decode = out / "gpu_decode.json"
+    if gpu_decode.exists():
+        for case, entry in json.loads(gpu_decode.read_text())["speed"].items():
+            print(f"{preset}: GPU decoding, {case}: {entry['pairs_per_s']:.1f} pairs/s per process "
+                  f"-> {math.ceil(gpu_rate / entry['pairs_per_s'])} processes")
 EOF

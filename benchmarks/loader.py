@@ -7,7 +7,11 @@ in ``folder`` mode (one opening = R = 5 pairs, dt in [15, 30], all frames of an 
   (decode + PIL crops of 2 motion + 2 x (2 global + 8 local) views per pair);
 * ``new (decode only)``: the same dataset with :class:`~midway_plugin.data.device_augment.PairGeometryTransform`
   (decode + crop boxes; the views are rendered on the accelerator);
-* ``decord``, ``opencv (seek)``: the bare readers on the same pairs (PyAV: measured when installed);
+* ``new, pyav``, ``new, window``, ``new, window + pyav``: the decode-only path with ``decoder="pyav"`` (the
+  keyframe-aware PyAV reader), with ``sampling="window"`` (the R pairs inside one window of 1.5 x the largest
+  gap), and with both;
+* ``decord``, ``opencv (seek)``, ``pyav (keyframe)``: the bare readers on the same pairs (independent pairs), and
+  ``decord, window pairs``, ``pyav, window pairs`` on window-sampled pairs;
 * ``pre-extracted JPEG``: the same number of frames read from JPEG files extracted beforehand;
 * ``render on DEVICE``: :class:`~midway_plugin.data.device_augment.DeviceAugment` on ``--render-device`` (CPU by
   default, for scale only: the accelerator path renders on the GPU, ``benchmarks/gpu.sh``);
@@ -33,16 +37,23 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_output import finish  # benchmarks/ is on sys.path when a script here runs
 from torch.utils.data import DataLoader
 
-from bench_output import finish  # benchmarks/ is on sys.path when a script here runs
 from midway_plugin.data import MidwayTransform, VideoPairDataset
 from midway_plugin.data.device_augment import DeviceAugment, PairGeometryTransform, collate_decoded
+from midway_plugin.data.pair_sampling import window_frames
 from midway_plugin.data.readers import as_numpy, open_reader
 
 REPEAT = 5
 #: Pairs per second the GPU needs (docs/performance.md): the official run (ViT-S, 2 A100s) and one H100 at 40 % MFU.
 TARGETS = {"official pace (2 x A100)": 88.0, "one H100 at 40 % bf16 MFU": 930.0}
+#: The decode-only dataset's other decoding paths (VideoPairDataset arguments).
+VARIANTS: dict[str, dict[str, str]] = {
+    "new, pyav (decode only)": {"decoder": "pyav"},
+    "new, window (decode only)": {"sampling": "window"},
+    "new, window + pyav (decode only)": {"sampling": "window", "decoder": "pyav"},
+}
 
 
 def make_video(path: Path, width: int, height: int, seconds: int, gop: int) -> Path:
@@ -72,9 +83,14 @@ def pairs_per_second(fn: Callable[[], int], seconds: float) -> float:
     return pairs / (time.perf_counter() - start)
 
 
-def _opening_indices(num_frames: int, rng: np.random.Generator) -> list[int]:
+def _opening_indices(num_frames: int, rng: np.random.Generator, window: int | None = None) -> list[int]:
+    """The sorted frames of one opening: R independent pairs, or R pairs inside one window of ``window`` frames."""
     dt = rng.integers(15, 31, REPEAT)
-    t = (rng.random(REPEAT) * (num_frames - dt)).astype(int)
+    start, length = 0, num_frames
+    if window is not None:
+        length = min(window, num_frames)
+        start = int(rng.integers(0, num_frames - length + 1))
+    t = start + (rng.random(REPEAT) * (length - dt)).astype(int)
     return sorted({*t.tolist(), *(t + dt).tolist()})
 
 
@@ -83,8 +99,12 @@ def cases_for(video: Path, workers: int, render_device: str = "cpu", render_item
     folder = video.parent
     transform = MidwayTransform()
     today = VideoPairDataset(folder, transform=transform, repeat=REPEAT, seek_check="off")
-    decoded = VideoPairDataset(folder, transform=PairGeometryTransform(transform), repeat=REPEAT, seek_check="off")
     num_frames = today.videos[0].num_frames
+    geometry = PairGeometryTransform(transform)
+    decoded = VideoPairDataset(folder, transform=geometry, repeat=REPEAT, seek_check="off")
+    datasets = {name: VideoPairDataset(folder, transform=geometry, repeat=REPEAT, seek_check="off", **kwargs)
+                for name, kwargs in VARIANTS.items()}
+    window = window_frames(decoded.delta_range(0), datasets["new, window (decode only)"].window, num_frames)
     rng = np.random.default_rng(0)
     augment = DeviceAugment(transform)
     batch = collate_decoded([decoded[0] for _ in range(render_items)])["views"]
@@ -96,28 +116,31 @@ def cases_for(video: Path, workers: int, render_device: str = "cpu", render_item
             torch.cuda.synchronize()
         return REPEAT * render_items
 
-    def reader_case(name: str) -> Callable[[], int]:
+    def reader_case(name: str, window: int | None = None) -> Callable[[], int]:
         def run() -> int:
-            as_numpy(open_reader(name, video).get_batch(_opening_indices(num_frames, rng)))
+            as_numpy(open_reader(name, video).get_batch(_opening_indices(num_frames, rng, window)))
             return REPEAT
         return run
 
+    def item_case(dataset: VideoPairDataset) -> Callable[[], int]:
+        return lambda: (dataset[0], REPEAT)[1]
+
     cases: dict[str, Callable[[], int]] = {
-        "today (CPU augment)": lambda: (today[0], REPEAT)[1],
-        "new (decode only)": lambda: (decoded[0], REPEAT)[1],
+        "today (CPU augment)": item_case(today),
+        "new (decode only)": item_case(decoded),
+        **{name: item_case(dataset) for name, dataset in datasets.items()},
         "decord": reader_case("decord"),
         "opencv (seek)": reader_case("opencv"),
+        "pyav (keyframe)": reader_case("pyav"),
+        "decord, window pairs": reader_case("decord", window),
+        "pyav, window pairs": reader_case("pyav", window),
         f"render on {render_device} ({REPEAT * render_items} pairs/call)": render,
     }
     cases["pre-extracted JPEG (OpenCV)"] = _jpeg_case(video, rng)
-    try:
-        import av  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        cases["pyav"] = _pyav_case(video, num_frames, rng)
     if workers:
-        for name, dataset in (("today (CPU augment)", today), ("new (decode only)", decoded)):
+        window_pyav = "new, window + pyav (decode only)"
+        for name, dataset in (("today (CPU augment)", today), ("new (decode only)", decoded),
+                              (window_pyav, datasets[window_pyav])):
             cases[f"{name}, {workers} workers"] = _loader_case(dataset, workers)
     return cases
 
@@ -138,21 +161,6 @@ def _jpeg_case(video: Path, rng: np.random.Generator, count: int = 30) -> Callab
     def run() -> int:
         for index in rng.integers(0, len(files), 2 * REPEAT):
             cv2.cvtColor(cv2.imread(str(files[index])), cv2.COLOR_BGR2RGB)
-        return REPEAT
-    return run
-
-
-def _pyav_case(video: Path, num_frames: int, rng: np.random.Generator) -> Callable[[], int]:
-    import av
-
-    def run() -> int:
-        wanted = set(_opening_indices(num_frames, rng))
-        with av.open(str(video)) as container:
-            for index, frame in enumerate(container.decode(video=0)):
-                if index in wanted:
-                    frame.to_ndarray(format="rgb24")
-                if index >= max(wanted):
-                    break
         return REPEAT
     return run
 
@@ -274,14 +282,20 @@ def main() -> None:
         entry = {name: {"pairs_per_s": statistics.median(v), "rounds": v} for name, v in times.items()}
         today, new = entry["today (CPU augment)"]["pairs_per_s"], entry["new (decode only)"]["pairs_per_s"]
         print(f"\n{video.name} ({info.width}x{info.height}, {info.num_frames} frames)")
-        print(f"  {'path':<36} {'pairs/s':>8}   rounds")
+        print(f"  {'path':<46} {'pairs/s':>8}   rounds")
         for name, value in entry.items():
             rounds = " ".join(f"{r:.2f}" for r in value["rounds"])
-            print(f"  {name:<36} {value['pairs_per_s']:>8.2f}   {rounds}")
+            print(f"  {name:<46} {value['pairs_per_s']:>8.2f}   {rounds}")
         print(f"  per worker: new / today = {new / today:.2f}x (goal at 720p: >= 3x)")
+        for name in ("new (decode only)", *VARIANTS):
+            rate = entry[name]["pairs_per_s"]
+            print(f"  {name}: {rate / new:.2f}x new (decode only); decode workers for "
+                  + ", ".join(f"{target}: {math.ceil(pairs / rate)}" for target, pairs in TARGETS.items()))
         needed = {name: math.ceil(rate / new) for name, rate in TARGETS.items()}
-        for name, count in needed.items():
-            print(f"  decode workers for {name}: {count}  (at {new:.2f} pairs/s each; goal <= 32 for 930 pairs/s)")
+        entry["workers_needed_by_path"] = {
+            name: {target: math.ceil(pairs / entry[name]["pairs_per_s"]) for target, pairs in TARGETS.items()}
+            for name in ("new (decode only)", *VARIANTS)
+        }
         scale = needed_decode_scale(MidwayTransform(), info.height, info.width, openings=300)
         print(f"  decode scale the crops need per opening: median {np.median(scale):.2f}, "
               f"{(scale >= 1.0).mean() * 100:.0f} % need full resolution")

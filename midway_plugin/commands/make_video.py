@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="generate synthetic videos with optical-flow and segmentation ground truth",
         description=(
             "Render textured objects (discs, squares, triangles) moving over a textured, panning background "
-            "and write them as H.264 mp4 files (readable by decord) with per-frame ground truth: forward optical "
+            "and write them as H.264 mp4 files (read back as written by the dataset's readers) with per-frame ground truth: forward optical "
             "flow as Middlebury .flo files, class masks as 8-bit PNG (0 = background), and JSON metadata "
             "(classes, fps, size, object trajectories), lossless PNG frames for the mmseg / mmflow benchmark "
             "datasets, a train/val split by video and flow magnitude statistics. Deterministic given --seed. "

@@ -14,7 +14,7 @@ Public API (stable; the Lightly method and the CLI build on it), by module::
         PairGeometryTransform, collate_decoded, DeviceAugment,  # device_augment.py: views rendered on the GPU
         generate_video, SyntheticVideo, CLASS_NAMES, PALETTE,   # synthetic_render.py: video + exact ground truth
         write_synthetic_dataset,                     # synthetic_writer.py: the `midway make-video` folder
-        write_video, check_decord_readable,          # video_encode.py: H.264 mp4 that decord reads back
+        write_video, check_readable,          # video_encode.py: H.264 mp4 that the dataset reads back
         read_flo, write_flo,                         # flo_io.py: Middlebury .flo files
         check_random_access, SeekReport, InexactSeekWarning,   # seek_check.py: random access exact per file?
         open_reader, OpenCVReader, READERS,                     # readers.py: decord, OpenCV seek, sequential
@@ -39,7 +39,7 @@ _EXPORTS = {
     "synthetic_index": ("SyntheticIndexError", "flow_samples", "read_index", "segmentation_samples"),
     "synthetic_render": ("CLASS_NAMES", "PALETTE", "SyntheticVideo", "generate_video"),
     "flo_io": ("read_flo", "write_flo"),
-    "video_encode": ("check_decord_readable", "write_video"),
+    "video_encode": ("check_readable", "write_video"),
     "synthetic_writer": ("write_synthetic_dataset",),
     "motion_transform": ("MidwayMotionTransform",),
     "dino_transform": ("MidwayDINOTransform",),
@@ -56,24 +56,24 @@ _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in nam
 __all__ = sorted(_MODULE_OF)
 
 if TYPE_CHECKING:
+    from midway_plugin.data.device_augment import DeviceAugment, PairGeometryTransform, collate_decoded  # noqa
+    from midway_plugin.data.dino_transform import MidwayDINOTransform  # noqa: F401
+    from midway_plugin.data.flo_io import read_flo, write_flo  # noqa: F401
     from midway_plugin.data.flow_stats import FlowStatistics  # noqa: F401
+    from midway_plugin.data.motion_tokens import SubTokenMotionWarning, token_motion_stats  # noqa: F401
+    from midway_plugin.data.motion_transform import MidwayMotionTransform  # noqa: F401
+    from midway_plugin.data.readers import READERS, OpenCVReader, open_reader  # noqa: F401
+    from midway_plugin.data.seek_check import InexactSeekWarning, SeekReport, check_random_access  # noqa: F401
     from midway_plugin.data.synthetic_index import (  # noqa: F401
         SyntheticIndexError,
         flow_samples,
         read_index,
         segmentation_samples,
     )
-    from midway_plugin.data.flo_io import read_flo, write_flo  # noqa: F401
-    from midway_plugin.data.motion_tokens import SubTokenMotionWarning, token_motion_stats  # noqa: F401
     from midway_plugin.data.synthetic_render import CLASS_NAMES, PALETTE, SyntheticVideo, generate_video  # noqa
     from midway_plugin.data.synthetic_writer import write_synthetic_dataset  # noqa: F401
-    from midway_plugin.data.video_encode import check_decord_readable, write_video  # noqa: F401
-    from midway_plugin.data.device_augment import DeviceAugment, PairGeometryTransform, collate_decoded  # noqa
-    from midway_plugin.data.readers import READERS, OpenCVReader, open_reader  # noqa: F401
-    from midway_plugin.data.seek_check import InexactSeekWarning, SeekReport, check_random_access  # noqa: F401
-    from midway_plugin.data.dino_transform import MidwayDINOTransform  # noqa: F401
-    from midway_plugin.data.motion_transform import MidwayMotionTransform  # noqa: F401
     from midway_plugin.data.transforms import MidwayTransform  # noqa: F401
+    from midway_plugin.data.video_encode import check_readable, write_video  # noqa: F401
     from midway_plugin.data.video_info import NoUsableVideoError, UnusableVideoWarning, VideoInfo  # noqa: F401
     from midway_plugin.data.video_pairs import VideoPairDataset  # noqa: F401
     from midway_plugin.data.video_scan import VIDEO_EXTENSIONS  # noqa: F401

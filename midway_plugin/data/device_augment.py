@@ -27,7 +27,8 @@ Output: the ``{"motion": [x_t, x_tdt], "dino_global": [g1_t, g2_t, g1_tdt, g2_td
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -63,8 +64,9 @@ class PairGeometryTransform:
     in frame pixels.
     """
 
-    #: The dataset passes the decoded uint8 arrays as they are (no PIL images).
+    #: The dataset passes the decoded uint8 arrays as they are (no PIL images), all pairs of an item at once.
     takes_arrays = True
+    takes_pair_batches = True
 
     def __init__(self, transform: MidwayTransform) -> None:
         if not isinstance(transform, MidwayTransform):
@@ -91,12 +93,36 @@ class PairGeometryTransform:
             out["local_flips"] = torch.rand(2, k) < dino.hf_prob
         return out
 
+    def pairs(self, frames: Any) -> dict[str, Tensor]:
+        """All pairs of one item at once: ``frames`` ``(R, 2, H, W, 3)`` uint8 (numpy, or a tensor from the GPU
+        decoder) -> the per-pair outputs of :meth:`__call__` stacked over R, without copying the frames again.
+
+        The geometry is drawn pair after pair, as R calls of :meth:`__call__` would draw it.
+        """
+        tensor = frames if isinstance(frames, Tensor) else torch.from_numpy(np.ascontiguousarray(frames))
+        if tensor.dtype != torch.uint8 or tensor.ndim != 5 or tensor.shape[1] != 2 or tensor.shape[4] != 3:
+            raise ValueError(f"expected (R, 2, H, W, 3) uint8 frames, got {tuple(tensor.shape)} {tensor.dtype}")
+        height, width = int(tensor.shape[2]), int(tensor.shape[3])
+        drawn = [self.geometry(height, width) for _ in range(tensor.shape[0])]
+        out = {"frames": tensor}
+        for key in drawn[0] if drawn else ():
+            out[key] = torch.stack([d[key] for d in drawn])
+        return out
+
     def __call__(self, frame_t: Any, frame_tdt: Any) -> dict[str, Tensor]:
-        first, second = _frame_array(frame_t), _frame_array(frame_tdt)
-        if first.shape != second.shape:
-            raise ValueError(f"the two frames of a pair differ in size: {first.shape} vs {second.shape}")
-        out = {"frames": torch.from_numpy(np.stack([first, second]))}
-        out.update(self.geometry(first.shape[0], first.shape[1]))
+        if isinstance(frame_t, Tensor) and isinstance(frame_tdt, Tensor):  # GPU-decoded frames stay on the GPU
+            shapes = tuple(frame_t.shape), tuple(frame_tdt.shape)
+            if frame_t.dtype != torch.uint8 or frame_t.ndim != 3 or frame_t.shape[2] != 3:
+                raise ValueError(f"expected (H, W, 3) uint8 RGB frames, got {shapes[0]} {frame_t.dtype}")
+            frames = torch.stack([frame_t, frame_tdt]) if shapes[0] == shapes[1] else None
+        else:
+            first, second = _frame_array(frame_t), _frame_array(frame_tdt)
+            shapes = first.shape, second.shape
+            frames = torch.from_numpy(np.stack([first, second])) if shapes[0] == shapes[1] else None
+        if frames is None:
+            raise ValueError(f"the two frames of a pair differ in size: {shapes[0]} vs {shapes[1]}")
+        out = {"frames": frames}
+        out.update(self.geometry(int(frames.shape[1]), int(frames.shape[2])))
         return out
 
 
@@ -111,8 +137,8 @@ def collate_decoded(items: Sequence[Any]) -> Any:
         if len(shapes) > 1:
             height = max(s[0] for s in shapes)
             width = max(s[1] for s in shapes)
-            items = [dict(item, views=dict(v, frames=_pad(v["frames"], height, width)))  # type: ignore[index]
-                     for item, v in zip(items, views)]
+            items = [dict(item, views={**v, "frames": _pad(v["frames"], height, width)})  # type: ignore[index,dict-item]
+                     for item, v in zip(items, views, strict=True)]
     return default_collate(list(items))
 
 
@@ -215,4 +241,5 @@ class DeviceAugment:
         crops = roi_align(images, rois, output_size=(size, size), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
         if flips is not None:
             crops = torch.where(flips.to(images.device).reshape(n * v, 1, 1, 1), crops.flip(-1), crops)
-        return crops.clamp_(0, 1)
+        clamped: Tensor = crops.clamp_(0, 1)
+        return clamped

@@ -3,17 +3,30 @@
 The gap ``dt`` is uniform over the integer range of ``delta_t`` (seconds are converted with the video's own fps,
 rounded), clipped to what the video allows; the start ``t`` is uniform over the frames that leave room for it.
 Randomness uses torch's global generator, which DataLoader seeds differently in every worker.
+
+Two ways to draw the ``repeat`` pairs of one video opening (``sampling``):
+
+* ``"independent"`` (the paper's repeat sampling): every pair anywhere in the video; decoding them costs a decode
+  from the keyframe before each of their frames.
+* ``"window"``: one window of ``window x max gap`` frames at a uniform position, every pair inside it (``dt`` as
+  above, ``t`` uniform over the window's starts that leave room for it); the frames are one short stretch of
+  the video, decoded forward once. ``dt`` keeps its distribution; ``t`` stays uniform over the video except
+  near its ends; the pairs of one opening are close in time (docs/performance.md measures both).
 """
 from __future__ import annotations
 
 import bisect
 import math
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import torch
 
 DeltaUnit = Literal["frames", "seconds"]
+Sampling = Literal["independent", "window"]
+#: The ways to draw the pairs of one opening.
+SAMPLINGS: tuple[str, ...] = ("independent", "window")
 
 
 def check_delta_t(delta_t: Sequence[float] | float, delta_unit: str) -> tuple[float, float]:
@@ -31,7 +44,7 @@ def check_delta_t(delta_t: Sequence[float] | float, delta_unit: str) -> tuple[fl
         raise ValueError(f"delta_t must be (min, max) with 0 < min <= max, got {bounds!r}")
     if delta_unit == "frames" and not all(float(d).is_integer() for d in bounds):
         raise ValueError(f"delta_t in frames must be whole numbers, got {bounds!r}")
-    return bounds  # type: ignore[return-value]
+    return bounds[0], bounds[1]
 
 
 def gap_range(delta_t: tuple[float, float], delta_unit: DeltaUnit, fps: float) -> tuple[int, int]:
@@ -54,6 +67,26 @@ def sample_pairs(num_frames: int, gaps: tuple[int, int], count: int) -> np.ndarr
     # t uniform in [0, N - 1 - dt], drawn per pair.
     t = (torch.rand(count) * (num_frames - dt).double()).long().clamp_max(num_frames - 1 - dt)
     return torch.stack([t, t + dt], dim=1).numpy()
+
+
+def window_frames(gaps: tuple[int, int], window: float, num_frames: int) -> int:
+    """Length in frames of a sampling window of ``window`` x the largest gap (at least that gap + 1), clipped to the
+    video."""
+    return min(num_frames, max(gaps[1] + 1, int(round(window * gaps[1]))))
+
+
+def sample_window_pairs(num_frames: int, gaps: tuple[int, int], count: int, window: float) -> np.ndarray:
+    """Draws ``count`` pairs inside one window of :func:`window_frames` frames at a uniform position.
+
+    dt is uniform in ``gaps`` clipped to the window; each pair's t is uniform over the window's frames that leave
+    room for its dt.
+
+    Returns:
+        int64 array of shape ``(count, 2)``: ``[t, t + dt]`` per row.
+    """
+    length = window_frames(gaps, window, num_frames)
+    start = int(torch.randint(0, num_frames - length + 1, (1,)))
+    return start + sample_pairs(length, gaps, count)
 
 
 def pair_from_start(start: int, num_frames: int, gaps: tuple[int, int]) -> np.ndarray:

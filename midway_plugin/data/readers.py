@@ -1,8 +1,8 @@
-"""Frame readers: decord's random access, OpenCV's, and an exact sequential reader for files that seek wrong.
+"""Frame readers: decord's random access, PyAV's keyframe-aware one, OpenCV's, and an exact sequential reader.
 
 All readers answer the same three calls, so the dataset and the analysis do not care which one a file gets::
 
-    reader = open_reader("sequential", path)   # or "decord", "opencv"
+    reader = open_reader("sequential", path)   # or "decord", "pyav", "opencv", "cuda"
     len(reader)                 # frame count the container reports
     reader.get_avg_fps()        # average frame rate (0.0 when unknown)
     reader.get_batch([3, 90])   # (2, H, W, 3) uint8 RGB, in the order asked (decord: its NDArray)
@@ -10,19 +10,25 @@ All readers answer the same three calls, so the dataset and the analysis do not 
 "decord" and "opencv" (OpenCV's FFmpeg backend) seek: they jump to a keyframe and decode forward, trusting the
 container's timestamps to know where they are. Each lands on other frames than the ones asked for on some files,
 silently, and not on the same files (decord: MPEG-4 Part 2 in AVI with B-frames, H.264 with open GOPs; OpenCV:
-variable frame rate; see docs/video-seeking.md). "sequential" never seeks: it decodes the stream from its first
-frame with OpenCV, and frame i is the i-th frame that comes out, which is the definition of frame i.
+variable frame rate; see docs/video-seeking.md). "pyav" (:mod:`~midway_plugin.data.pyav_reader`) identifies
+frames by their timestamps from a demuxing pass and decodes from the keyframe before each wanted frame, skipping
+frames nothing refers to. "sequential" never seeks: it decodes the stream from its first frame with OpenCV, and
+frame i is the i-th frame that comes out, which is the definition of frame i. "cuda" decodes on the GPU
+(:mod:`~midway_plugin.data.gpu_decode`; used only when ``decoder="cuda"`` is asked for).
 :mod:`midway_plugin.data.seek_check` decides per file which reader is exact.
 """
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
 
-#: Reader names, in the order the seek check prefers them (fastest first; "sequential" is always exact).
-READERS: tuple[str, ...] = ("decord", "opencv", "sequential")
+#: Reader names, in the order the seek check prefers them ("sequential" is always exact, and slowest).
+READERS: tuple[str, ...] = ("decord", "pyav", "opencv", "sequential")
+#: Readers the seek check can check: the seeking CPU readers and the GPU decoder (only when asked for).
+CHECKABLE_READERS: tuple[str, ...] = (*READERS[:-1], "cuda")
 
 # "opencv": a wanted frame at most this far ahead is reached by decoding forward rather than by seeking.
 _DECODE_AHEAD = 16
@@ -31,13 +37,15 @@ _DECODE_AHEAD = 16
 def as_numpy(frames: Any) -> np.ndarray:
     """A batch from any reader as a numpy array (decord returns its NDArray, or a tensor under its torch bridge)."""
     if hasattr(frames, "asnumpy"):
-        return frames.asnumpy()
-    if hasattr(frames, "numpy"):
-        return frames.numpy()
+        frames = frames.asnumpy()
+    elif hasattr(frames, "cpu"):  # a torch tensor, possibly on the GPU ("cuda" reader)
+        frames = frames.cpu().numpy()
+    elif hasattr(frames, "numpy"):
+        frames = frames.numpy()
     return np.asarray(frames)
 
 
-def open_decord(path: str | os.PathLike, width: int = -1, height: int = -1, num_threads: int = 1) -> Any:
+def open_decord(path: str | os.PathLike[str], width: int = -1, height: int = -1, num_threads: int = 1) -> Any:
     """Opens ``path`` with :class:`decord.VideoReader` on the CPU (-1: native width/height)."""
     import decord
 
@@ -64,14 +72,17 @@ class OpenCVReader:
         ValueError: OpenCV cannot open the file (the message names it).
     """
 
+    #: ``get_batch`` takes repeated indices and decodes each frame once.
+    accepts_repeats = True
+
     def __init__(
-        self, path: str | os.PathLike, width: int = -1, height: int = -1, seek: bool = False, num_threads: int = 1
+        self, path: str | os.PathLike[str], width: int = -1, height: int = -1, seek: bool = False, num_threads: int = 1
     ) -> None:
         self.path = str(path)
         self.seek = seek
         self.num_threads = num_threads
         self._size = (width, height) if width > 0 and height > 0 else None
-        self._capture: Any = None
+        self._capture: Any = cast(Any, None)
         self._position = 0  # index of the next frame the decoder will produce
         self._open()
         self._num_frames = max(0, int(self._capture.get(self._cv2.CAP_PROP_FRAME_COUNT)))
@@ -149,16 +160,17 @@ class OpenCVReader:
         cv2 = self._cv2
         if self._size is not None and (frame.shape[1], frame.shape[0]) != self._size:
             frame = cv2.resize(frame, self._size, interpolation=cv2.INTER_AREA)
-        return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        return np.asarray(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
 
 
 def open_reader(
-    name: str, path: str | os.PathLike, width: int = -1, height: int = -1, num_threads: int = 1
+    name: str, path: str | os.PathLike[str], width: int = -1, height: int = -1, num_threads: int = 1
 ) -> Any:
     """Opens ``path`` with the reader called ``name`` (one of :data:`READERS`).
 
     Args:
-        name: ``"decord"``, ``"opencv"`` or ``"sequential"``.
+        name: ``"decord"``, ``"pyav"``, ``"opencv"``, ``"sequential"`` or ``"cuda"`` (the GPU decoder,
+            :mod:`~midway_plugin.data.gpu_decode`; frames come back as a tensor on the GPU).
         path: The video file.
         width: Output width in pixels (-1: native).
         height: Output height in pixels (-1: native).
@@ -169,6 +181,14 @@ def open_reader(
     """
     if name == "decord":
         return open_decord(path, width=width, height=height, num_threads=num_threads)
+    if name == "pyav":
+        from midway_plugin.data.pyav_reader import PyAVReader
+
+        return PyAVReader(path, width=width, height=height, num_threads=num_threads)
     if name in ("opencv", "sequential"):
         return OpenCVReader(path, width=width, height=height, seek=name == "opencv", num_threads=num_threads)
-    raise ValueError(f"unknown video reader {name!r}; expected one of {', '.join(READERS)}")
+    if name == "cuda":
+        from midway_plugin.data.gpu_decode import CUDAReader
+
+        return CUDAReader(path, width=width, height=height, num_threads=num_threads)
+    raise ValueError(f"unknown video reader {name!r}; expected one of {', '.join((*READERS, 'cuda'))}")

@@ -10,9 +10,10 @@ out of the decoder). A frame read is right when its mean absolute difference to 
 ``tolerance`` (builds of the two libraries may convert colours slightly differently) *and* no other sequential
 frame within 16 frames is closer to it (by more than half a grey level): slow content makes neighbouring frames
 differ by less than any useful tolerance, so closeness alone cannot tell frame 255 from frame 257. One wrong frame
-marks the reader as inexact for the file. The same check then runs on OpenCV's seeking, which is exact on other
-files than decord's; the file gets the first reader of :data:`~midway_plugin.data.readers.READERS` that passes,
-and the sequential reader (exact by definition, slower) when none does.
+marks the reader as inexact for the file. The same check then runs on PyAV's keyframe-aware reader (exact by
+construction, checked all the same) and on OpenCV's seeking, which is exact on other files than decord's; the file
+gets the first reader of :data:`~midway_plugin.data.readers.READERS` that passes, and the sequential reader (exact
+by definition, slower) when none does. The GPU decoder (``"cuda"``) is checked the same way when it is asked for.
 
 Only the first ``span`` frames are checked (the sequential decode costs one decode per frame up to the last checked
 frame); the checked frames include frames around the keyframes decord reports in that span, where seeking starts.
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from midway_plugin.data.readers import READERS, OpenCVReader, as_numpy, open_decord, open_reader
+from midway_plugin.data.readers import CHECKABLE_READERS, READERS, OpenCVReader, as_numpy, open_decord, open_reader
 
 #: Largest mean absolute difference (grey levels, 0-255) between decord's frame and the sequentially decoded one
 #: still taken as the same frame: colour conversion differs by up to ~4 between the libraries.
@@ -64,8 +65,8 @@ class SeekReport:
     Attributes:
         exact: Every checked frame read by decord (the first reader checked) was the frame asked for: within the
             tolerance of sequential frame i, and no neighbour closer.
-        reader: The reader the file gets: ``"decord"`` when exact, else ``"opencv"`` when OpenCV's seeking is
-            exact, else ``"sequential"``.
+        reader: The reader the file gets: ``"decord"`` when exact, else the first exact one of ``"pyav"`` and
+            ``"opencv"``, else ``"sequential"``.
         codec: The stream's codec (e.g. ``"MPEG-4 Part 2 (XVID)"``), as far as OpenCV reports it.
         container: The file extension without the dot (``"avi"``, ``"mp4"``, ...).
         checked: The frame indices compared.
@@ -155,7 +156,7 @@ def _random_reads(reader: str, path: Path, indices: list[int]) -> list[tuple[int
     """The dataset's two access patterns, each from a fresh reader: one sorted batch; single frames backwards."""
     batch = as_numpy(open_reader(reader, path).get_batch(indices))
     backwards = open_reader(reader, path)
-    return [*zip(indices, batch), *((i, as_numpy(backwards.get_batch([i]))[0]) for i in reversed(indices))]
+    return [*zip(indices, batch, strict=True), *((i, as_numpy(backwards.get_batch([i]))[0]) for i in reversed(indices))]
 
 
 def _compare(
@@ -169,7 +170,7 @@ def _compare(
         own = _mean_difference(got, truth[i]) if i in truth else 255.0
         small = got[::4, ::4].astype(np.int16)
         near = {j: _mean_difference(small, t) for j, t in thumbs.items() if 0 < abs(j - i) <= _MATCH_RADIUS}
-        match = min(near, key=near.get) if near else None
+        match = min(near, key=lambda j: near[j]) if near else None
         own_thumb = _mean_difference(small, thumbs[i]) if i in thumbs else 255.0
         wrong = own > tolerance or (match is not None and near[match] + _MATCH_MARGIN < own_thumb)
         if (wrong, own) > worst[:2]:
@@ -179,7 +180,7 @@ def _compare(
 
 
 def check_random_access(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     *,
     checks: int = DEFAULT_CHECKS,
     span: int = DEFAULT_SPAN,
@@ -187,7 +188,7 @@ def check_random_access(
     seed: int = 0,
     readers: tuple[str, ...] = READERS[:-1],
 ) -> SeekReport:
-    """Compares decord's random access on ``path`` (then, if wrong, OpenCV's) with a sequential decode.
+    """Compares decord's random access on ``path`` (then, if wrong, PyAV's and OpenCV's) with a sequential decode.
 
     Args:
         path: The video file (decord and OpenCV must both open it).
@@ -206,8 +207,8 @@ def check_random_access(
     """
     if checks < 1 or span < 2 or not tolerance > 0:
         raise ValueError(f"need checks >= 1, span >= 2 and tolerance > 0; got {checks}, {span}, {tolerance}")
-    if not readers or any(r not in READERS[:-1] for r in readers):
-        raise ValueError(f"readers must be a non-empty choice of {READERS[:-1]}, got {readers!r}")
+    if not readers or any(r not in CHECKABLE_READERS for r in readers):
+        raise ValueError(f"readers must be a non-empty choice of {CHECKABLE_READERS}, got {readers!r}")
     start = time.perf_counter()
     path = Path(path)
     try:
@@ -257,3 +258,18 @@ def check_random_access(
         seconds=round(time.perf_counter() - start, 3),
         differences=differences,
     )
+
+
+def check_gpu_frames(path: str | os.PathLike[str], reader: str = "cuda", **kwargs: Any) -> SeekReport:
+    """The check of ``reader`` alone (the GPU decoder by default): its frames, read in the dataset's access patterns,
+    against a sequential CPU decode of the same frames.
+
+    Args:
+        path: The video file.
+        reader: The reader checked (a name :func:`~midway_plugin.data.readers.open_reader` knows).
+        kwargs: Passed on to :func:`check_random_access` (``checks``, ``span``, ``tolerance``, ``seed``).
+
+    Returns:
+        The :class:`SeekReport`; ``exact`` is ``reader``'s verdict.
+    """
+    return check_random_access(path, readers=(reader,), **kwargs)

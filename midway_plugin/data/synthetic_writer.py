@@ -18,7 +18,7 @@ from midway_plugin.data.flo_io import write_flo
 from midway_plugin.data.flow_stats import BIN_PX, FlowStatistics
 from midway_plugin.data.synthetic_index import INDEX_FILE, VIDEO_DIRS
 from midway_plugin.data.synthetic_render import describe_videos, generate_video
-from midway_plugin.data.video_encode import check_decord_readable, write_video
+from midway_plugin.data.video_encode import check_readable, write_video
 
 
 def motion_token_summary(stats: dict[str, FlowStatistics], frame_size: tuple[int, int], frame_gap: int,
@@ -42,7 +42,7 @@ def default_val_videos(num_videos: int) -> int:
 
 
 def write_synthetic_dataset(
-    out: str | os.PathLike,
+    out: str | os.PathLike[str],
     num_videos: int = 1,
     num_frames: int = 64,
     size: tuple[int, int] = (128, 128),
@@ -79,7 +79,7 @@ def write_synthetic_dataset(
         pix_fmt: ``"yuv444p"`` (default; with crf 0 the frames decode to the ground truth within ~0.4 grey levels)
             or ``"yuv420p"`` (the common format; chroma is subsampled).
         prefix: File name prefix of the videos.
-        verify: Check that decord reads every written video back (frame count and shape).
+        verify: Check that the dataset's readers read every written video back (frame count and shape).
         val_videos: How many of the last videos form the held-out ``val`` split (default
             :func:`default_val_videos`: a quarter); their mp4 files go to ``OUT/videos_val``.
         camera_speed: Range of the camera pan speed, pixels per frame.
@@ -96,7 +96,7 @@ def write_synthetic_dataset(
         The content of ``OUT/dataset.json`` (with ``splits``, per-split ``flow_stats`` and ``motion_tokens``).
 
     Raises:
-        ValueError: An argument is out of range, or decord cannot read a written video back.
+        ValueError: An argument is out of range, or a written video is not read back as written.
     """
     from PIL import Image
 
@@ -133,7 +133,7 @@ def write_synthetic_dataset(
             (root / other / f"{name}.mp4").unlink(missing_ok=True)
         write_video(video_path, video.frames, fps, crf=crf, pix_fmt=pix_fmt)
         if verify:
-            check_decord_readable(video_path, num_frames, (height, width))
+            check_readable(video_path, num_frames, (height, width))
         flow_dir, mask_dir = root / "flow" / name, root / "masks" / name
         flow_dir.mkdir(exist_ok=True)
         mask_dir.mkdir(exist_ok=True)

@@ -1,4 +1,4 @@
-"""Writing frames as an H.264 mp4 (imageio-ffmpeg's libx264) and checking that decord reads it back as written."""
+"""Writing frames as an H.264 mp4 (imageio-ffmpeg's libx264) and checking that the dataset reads it back as written."""
 from __future__ import annotations
 
 import os
@@ -7,7 +7,7 @@ import numpy as np
 
 
 def write_video(
-    path: str | os.PathLike, frames: np.ndarray, fps: float, crf: int = 0, pix_fmt: str = "yuv444p"
+    path: str | os.PathLike[str], frames: np.ndarray, fps: float, crf: int = 0, pix_fmt: str = "yuv444p"
 ) -> None:
     """Encodes ``(T, H, W, 3)`` uint8 frames as an H.264 mp4 with imageio-ffmpeg (libx264).
 
@@ -54,22 +54,39 @@ def write_video(
         writer.close()
 
 
-def check_decord_readable(path: str | os.PathLike, num_frames: int, size: tuple[int, int]) -> None:
-    """Checks that decord reads ``path`` back with ``num_frames`` frames of ``size`` x 3 channels.
+def check_readable(path: str | os.PathLike[str], num_frames: int, size: tuple[int, int]) -> str:
+    """Checks that the dataset's readers read ``path`` back with ``num_frames`` frames of ``size`` x 3 channels.
+
+    decord first; where decord 0.6.0 mis-decodes the frame width (e.g. 16, 24, 48 and 72 px, into 4-channel
+    garbage), PyAV, the reader the dataset falls back to for such files.
+
+    Returns:
+        The reader that reads it back (``"decord"`` or ``"pyav"``).
 
     Raises:
-        ValueError: decord cannot open the file or decodes it differently (the message names the file).
+        ValueError: Neither reads the file back as written (the message names the file).
     """
     import decord
+
+    from midway_plugin.data.readers import open_reader
 
     try:
         reader = decord.VideoReader(str(path), ctx=decord.cpu(0))
         count, shape = len(reader), tuple(reader[0].shape)
     except Exception as err:
         raise ValueError(f"decord cannot read back {str(path)!r}: {err}") from err
-    if count != num_frames or shape != (*size, 3):
-        raise ValueError(
-            f"decord reads {str(path)!r} as {count} frames of shape {shape}, expected {num_frames} of "
-            f"{(*size, 3)} (decord 0.6.0 mis-decodes some frame widths such as 16, 24, 48 and 72 px; "
-            "choose another width)"
-        )
+    if count != num_frames:
+        raise ValueError(f"decord reads {str(path)!r} as {count} frames, expected {num_frames}")
+    if shape == (*size, 3):
+        return "decord"
+    try:
+        pyav = open_reader("pyav", path)
+        pyav_count, pyav_shape = len(pyav), tuple(pyav.get_batch([0, num_frames - 1]).shape[1:])
+    except Exception as err:  # PyAV's errors
+        pyav_count, pyav_shape = -1, (str(err)[:100],)
+    if pyav_count == num_frames and pyav_shape == (*size, 3):
+        return "pyav"
+    raise ValueError(
+        f"{str(path)!r} is not read back as written: decord decodes frames of shape {shape} and PyAV "
+        f"{pyav_count} frames of {pyav_shape}, expected {num_frames} of {(*size, 3)}"
+    )

@@ -18,7 +18,7 @@ from midway_plugin.data.video_info import VideoInfo
 logger = logging.getLogger(__name__)
 
 #: The cache file's format version (entries of another version are ignored).
-VERSION = 1
+VERSION = 2
 
 
 def cache_key(path: Path) -> str:
@@ -29,7 +29,7 @@ def cache_key(path: Path) -> str:
         return str(path.absolute())
 
 
-def file_stamp(path: Path, decode_short_side: int | None) -> list | None:
+def file_stamp(path: Path, decode_short_side: int | None) -> list[Any] | None:
     """What must be unchanged for a cached result to hold: ``[size, mtime_ns, decode_short_side]`` (None: no stat)."""
     try:
         stat = path.stat()
@@ -38,7 +38,7 @@ def file_stamp(path: Path, decode_short_side: int | None) -> list | None:
     return [stat.st_size, stat.st_mtime_ns, decode_short_side]
 
 
-def cached_result(entry: Any, stamp: list | None) -> VideoInfo | str | None:
+def cached_result(entry: Any, stamp: list[Any] | None) -> VideoInfo | str | None:
     """The scan result an index-cache entry holds for ``stamp``; None when absent, stale or malformed."""
     if stamp is None or not isinstance(entry, dict) or entry.get("key") != stamp:
         return None

@@ -25,9 +25,11 @@ class VideoInfo:
         fps: Average frame rate reported by decord (0.0 when unknown).
         height: Frame height in pixels as decoded (after ``decode_short_side`` resizing).
         width: Frame width in pixels as decoded.
-        reader: The reader its frames are decoded with: ``"decord"``, or where decord seeks wrong ``"opencv"`` or
-            ``"sequential"`` (:mod:`~midway_plugin.data.readers`).
+        reader: The reader its frames are decoded with: ``"decord"``, or where decord is wrong ``"pyav"``,
+            ``"opencv"`` or ``"sequential"`` (:mod:`~midway_plugin.data.readers`).
         seek: The scan's random-access check (None when not checked).
+        decord_problem: Why decord is not used for this file beyond its seeking (e.g. it decodes frames of this
+            width with a wrong shape); None when decord decodes it.
     """
 
     path: str
@@ -37,6 +39,7 @@ class VideoInfo:
     width: int
     reader: str = "decord"
     seek: SeekReport | None = None
+    decord_problem: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VideoInfo:

@@ -59,18 +59,28 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import warnings
 from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from midway_plugin.data.frame_decoding import ReaderCache, decode_pairs, open_for_decoding
-from midway_plugin.data.pair_sampling import StartIndex, check_delta_t, gap_range, pair_from_start, sample_pairs
+from midway_plugin.data.frame_decoding import DECODERS, ReaderCache, decode_pairs, open_for_decoding
+from midway_plugin.data.pair_sampling import (
+    SAMPLINGS,
+    StartIndex,
+    check_delta_t,
+    gap_range,
+    pair_from_start,
+    sample_pairs,
+    sample_window_pairs,
+)
 from midway_plugin.data.seek_check import InexactSeekWarning
 from midway_plugin.data.video_info import NoUsableVideoError, UnusableVideoWarning, VideoInfo
 from midway_plugin.data.video_scan import VIDEO_EXTENSIONS, find_videos, scan_videos
@@ -96,12 +106,18 @@ def _stack_views(outputs: Sequence[Any]) -> Any:
     )
 
 
+def _reason_kind(reason: str) -> str:
+    """The kind of a skip reason, for the summary: its text before the first detail (parenthesis, colon, digit)."""
+    kind = re.split(r" \(|: |;| \d", reason, maxsplit=1)[0].strip()
+    return kind or reason
+
+
 def _raw_views(frame_t: Image.Image, frame_u: Image.Image) -> list[torch.Tensor]:
     """``transform=None``: the two frames as uint8 tensors of shape (3, H, W)."""
     return [torch.from_numpy(np.array(f, dtype=np.uint8)).permute(2, 0, 1) for f in (frame_t, frame_u)]
 
 
-class VideoPairDataset(Dataset):
+class VideoPairDataset(Dataset[dict[str, Any]]):
     """Frame pairs (t, t + dt) from a folder of videos or one long video, decoded with decord.
 
     See the module docstring for modes, shapes and the handling of bad files.
@@ -125,6 +141,17 @@ class VideoPairDataset(Dataset):
         seek_check: ``"fallback"``: check decord's random access on every file at the scan and read files where
             it returns wrong frames with an exact reader; ``"skip"``: skip those files instead; ``"off"``: trust
             decord (no check).
+        sampling: How the ``repeat`` pairs of one opening are drawn (``"folder"`` mode):
+            ``"independent"`` (the paper's repeat sampling: each pair anywhere in the video) or ``"window"``
+            (all pairs inside one window of ``window`` x the largest gap, decoded forward once: several times
+            cheaper, pairs of one opening close in time; :mod:`~midway_plugin.data.pair_sampling`).
+        window: Length of the sampling window as a multiple of the largest gap (at least that gap + 1 frames).
+        decoder: ``"auto"``: each file's reader from the scan (decord where its random access is exact);
+            ``"pyav"``: every file with the keyframe-aware PyAV reader (frames found by timestamp, decoded only
+            from the keyframe before a wanted frame; not on files the scan's check found it wrong on);
+            ``"cuda"``: torchcodec's GPU decoder (frames stay on the GPU; needs a transform that takes arrays,
+            e.g. the accelerator-augment path, and is checked per file against a sequential CPU decode at the
+            scan; :mod:`~midway_plugin.data.gpu_decode`).
 
     Raises:
         FileNotFoundError: ``root`` does not exist.
@@ -135,7 +162,7 @@ class VideoPairDataset(Dataset):
 
     def __init__(
         self,
-        root: str | os.PathLike,
+        root: str | os.PathLike[str],
         transform: PairedTransform | None = None,
         delta_t: tuple[float, float] | float = (15, 30),
         delta_unit: Literal["frames", "seconds"] = "frames",
@@ -145,8 +172,11 @@ class VideoPairDataset(Dataset):
         decode_short_side: int | None = None,
         num_threads: int = 1,
         scan_workers: int = 4,
-        index_cache: str | os.PathLike | None = None,
+        index_cache: str | os.PathLike[str] | None = None,
         seek_check: Literal["fallback", "skip", "off"] = "fallback",
+        sampling: Literal["independent", "window"] = "independent",
+        window: float = 1.5,
+        decoder: Literal["auto", "pyav", "cuda"] = "auto",
     ) -> None:
         self.root = Path(root)
         if not self.root.exists():
@@ -169,9 +199,26 @@ class VideoPairDataset(Dataset):
             raise ValueError(f"decode_short_side must be a positive number of pixels, got {decode_short_side!r}")
         if seek_check not in ("fallback", "skip", "off"):
             raise ValueError(f"seek_check must be 'fallback', 'skip' or 'off', got {seek_check!r}")
+        if sampling not in SAMPLINGS:
+            raise ValueError(f"sampling must be one of {', '.join(SAMPLINGS)}, got {sampling!r}")
+        if sampling == "window" and mode == "single":
+            raise ValueError(
+                "sampling='window' draws the repeat pairs of one opening in 'folder' mode; 'single' mode yields "
+                "every pair once (use sampling='independent')"
+            )
+        if not (isinstance(window, (int, float)) and window >= 1):
+            raise ValueError(f"window must be a multiple >= 1 of the largest gap, got {window!r}")
+        if decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
+        if decoder == "cuda" and not getattr(transform, "takes_arrays", False):
+            raise ValueError(
+                "decoder='cuda' keeps the frames on the GPU, so the transform must take arrays (the "
+                "accelerator-augment path, PairGeometryTransform; data.augment: device), "
+                f"not {type(transform).__name__}"
+            )
 
         self.transform = transform
-        self.delta_t: tuple[float, float] = delta_t  # type: ignore[assignment]
+        self.delta_t: tuple[float, float] = delta_t
         self.delta_unit = delta_unit
         self.repeat = int(repeat)
         self.mode = mode
@@ -179,6 +226,9 @@ class VideoPairDataset(Dataset):
         self.decode_short_side = decode_short_side
         self.num_threads = num_threads
         self.seek_check = seek_check
+        self.sampling = sampling
+        self.window = float(window)
+        self.decoder = decoder
 
         self.videos: list[VideoInfo] = []
         self.skipped: dict[str, str] = {}  # path -> reason
@@ -210,14 +260,18 @@ class VideoPairDataset(Dataset):
 
     def _scan(self, workers: int, cache_file: Path | None) -> None:
         files, self.ignored = find_videos(self.root, self.extensions)
-        results = scan_videos(files, self.decode_short_side, self.seek_check, workers, cache_file)
+        results = scan_videos(files, self.decode_short_side, self.seek_check, workers, cache_file,
+                              gpu_check=self.decoder == "cuda")
         for path in files:
             result = results[path]
             reason = result if isinstance(result, str) else self._usable(result)
             if reason is None:
                 info: VideoInfo = result  # type: ignore[assignment]
                 self.videos.append(info)
-                if info.seek is not None and not info.seek.exact:
+                if info.decord_problem:
+                    message = f"video {str(path)!r}: {info.decord_problem}; reading it with the {info.reader!r} reader"
+                    warnings.warn(message, InexactSeekWarning, stacklevel=3)
+                elif info.seek is not None and not info.seek.exact:
                     message = f"video {str(path)!r}: {info.seek.describe()}; reading it with the {info.reader!r} reader"
                     warnings.warn(message, InexactSeekWarning, stacklevel=3)
             else:
@@ -237,7 +291,7 @@ class VideoPairDataset(Dataset):
                 f"({', '.join(self.extensions)}) found"
                 + (f"; {len(self.ignored)} other files ignored" if self.ignored else "")
             )
-        counts = Counter(reason.split(" (")[0] for reason in self.skipped.values())
+        counts = Counter(_reason_kind(reason) for reason in self.skipped.values())
         detail = ", ".join(f"{reason}: {n}" for reason, n in sorted(counts.items()))
         lo, hi = self.delta_t
         return (
@@ -258,7 +312,7 @@ class VideoPairDataset(Dataset):
             ``(min_gap, max_gap)`` in frames.
         """
         info = self.videos[video] if isinstance(video, int) else video
-        return gap_range(self.delta_t, self.delta_unit, info.fps)  # type: ignore[arg-type]
+        return gap_range(self.delta_t, self.delta_unit, info.fps)
 
     def sample_pairs(self, video: int, count: int) -> np.ndarray:
         """Draws ``count`` pairs from one video: dt uniform in its range (clipped to the video), t uniform.
@@ -271,6 +325,8 @@ class VideoPairDataset(Dataset):
             int64 array of shape ``(count, 2)``: ``[t, t + dt]`` per row.
         """
         info = self.videos[video]
+        if self.sampling == "window":
+            return sample_window_pairs(info.num_frames, self.delta_range(info), count, self.window)
         return sample_pairs(info.num_frames, self.delta_range(info), count)
 
     # ------------------------------------------------------------------ decoding
@@ -279,8 +335,8 @@ class VideoPairDataset(Dataset):
         info = self.videos[video]
         resized = self.decode_short_side is not None
         if self.mode == "folder":
-            return open_for_decoding(info, resized, self.num_threads)
-        return self._readers.get(video, lambda: open_for_decoding(info, resized, self.num_threads))
+            return open_for_decoding(info, resized, self.num_threads, self.decoder)
+        return self._readers.get(video, lambda: open_for_decoding(info, resized, self.num_threads, self.decoder))
 
     def _report(self, video: int, err: Exception, what: str) -> None:
         path = self.videos[video].path
@@ -315,15 +371,21 @@ class VideoPairDataset(Dataset):
             else:
                 self._readers.drop(video)
             return None
+        transform: Any = self.transform
+        if getattr(transform, "takes_pair_batches", False):  # decode-only: all pairs at once, no more copies
+            return self._item(transform.pairs(frames), pairs, video)
         outputs = []
         for frame_t, frame_u in frames:
             if getattr(self.transform, "takes_arrays", False):  # e.g. the decode-only path: no PIL round trip
-                outputs.append(self.transform(frame_t, frame_u))
+                outputs.append(transform(frame_t, frame_u))
                 continue
             images = Image.fromarray(frame_t), Image.fromarray(frame_u)
-            outputs.append(self.transform(*images) if self.transform is not None else _raw_views(*images))
+            outputs.append(transform(*images) if transform is not None else _raw_views(*images))
+        return self._item(_stack_views(outputs), pairs, video)
+
+    def _item(self, views: Any, pairs: np.ndarray, video: int) -> dict[str, Any]:
         return {
-            "views": _stack_views(outputs),
+            "views": views,
             "frame_indices": torch.from_numpy(pairs.copy()),
             "video_index": video,
             "path": self.videos[video].path,

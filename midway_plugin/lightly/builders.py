@@ -77,7 +77,7 @@ def build_dataloader(plan: PretrainPlan, dataset: VideoPairDataset) -> DataLoade
         num_workers=workers,
         persistent_workers=workers > 0,
         collate_fn=collate_decoded if decoded else None,
-        pin_memory=decoded and plan.on_cuda,
+        pin_memory=decoded and plan.on_cuda and not plan.decodes_on_gpu,  # frames decoded on the GPU stay there
         worker_init_fn=ignore_stop_signals if workers > 0 else None,  # items seed themselves (SeededSamples)
     )
 

@@ -39,7 +39,8 @@ MIDWAY_KEYS: dict[str, dict[str, str]] = {
     },
 }
 #: ``data`` keys that are ``VideoPairDataset`` parameters of the same name.
-DATASET_KEYS = ("mode", "delta_t", "delta_unit", "repeat", "decode_short_side", "index_cache", "seek_check")
+DATASET_KEYS = ("mode", "delta_t", "delta_unit", "repeat", "decode_short_side", "index_cache", "seek_check",
+                "sampling", "window", "decoder")
 #: Sections whose keys are free-form (validated by the class they are passed to).
 OPEN_SECTIONS = (("model",), ("data", "motion"), ("data", "dino"))
 #: Where views are rendered (``data.augment``): workers (PIL), the training device, or the device on CUDA.

@@ -47,6 +47,7 @@ class PretrainPlan:
         on_cuda: Training runs on a CUDA GPU (``trainer.accelerator`` auto/gpu/cuda and one is available).
         precision: ``trainer.precision`` with ``"auto"`` resolved: ``bf16-mixed`` on a CUDA GPU that has bf16,
             ``16-mixed`` on one without (fp16 + GradScaler, as the released code), ``32-true`` elsewhere.
+        decodes_on_gpu: ``data.decoder: cuda`` (frames decoded on the GPU, in the training process).
         augment_on_device: Views are rendered on the training device (``data.augment``; ``"auto"``: on CUDA).
         torch_threads: ``trainer.torch_threads`` (None = torch's default).
         epochs: Paper epochs (``trainer.epochs``, > 0).
@@ -69,6 +70,7 @@ class PretrainPlan:
     dataset_options: Mapping[str, Any]
     batch_size: int
     num_workers: int
+    decodes_on_gpu: bool
     seed: int
     on_cuda: bool
     precision: str
@@ -115,6 +117,12 @@ class PretrainPlan:
         with_dino = float(method["dino_weight"]) > 0
         with_motion = float(method["dynamics_weight"]) > 0 and network.latent_dynamics
         options = {key: _tuples(data[key]) for key in DATASET_KEYS if key not in ("mode", "repeat")}
+        decodes_on_gpu = data["decoder"] == "cuda"
+        if decodes_on_gpu and int(data["num_workers"]) > 0:
+            raise PretrainConfigError(
+                "data.decoder: cuda decodes in the training process (CUDA cannot run in forked DataLoader workers); "
+                f"set data.num_workers: 0 (got {data['num_workers']})"
+            )
         midway_kwargs: dict[str, Any] = {
             "batch_size_per_device": batch_size, "num_classes": 0, "model": model, "repeat_sample": repeat,
             "epochs": epochs, "compile": bool(trainer["compile"]),
@@ -131,6 +139,7 @@ class PretrainPlan:
             dataset_options=MappingProxyType({**options, "mode": mode, "repeat": configured_repeat}),
             batch_size=batch_size,
             num_workers=int(data["num_workers"]),
+            decodes_on_gpu=decodes_on_gpu,
             seed=int(config["seed"]),
             on_cuda=on_cuda,
             precision=_precision(trainer["precision"], on_cuda),

@@ -48,9 +48,10 @@ def _bad_folder(t: Path, v: Path, r: Path) -> tuple[list[str], list[str]]:
     os.symlink(root / "loop_b.mp4", root / "loop_a.mp4")
     os.symlink(root / "loop_a.mp4", root / "loop_b.mp4")
     write_video(root / "too_short.mp4", generate_video(2, (32, 32), seed=1).frames, 30.0)  # demo: >= 3 frames
-    write_video(root / "odd_width.mp4", generate_video(8, (32, 48), seed=2).frames, 30.0)  # decord's 48 px quirk
+    # (A 48 px wide video, which decord 0.6.0 garbles, is no longer bad input: PyAV reads it,
+    # tests/data/seeking/test_decord_width_fallback.py.)
     return tiny_pretrain_args(v, t / "out", 1, "--data.root", str(root)), [
-        str(root), "no usable video", "all 7 video files were skipped", "too short: 1", "empty file", "unreadable: 2"]
+        str(root), "no usable video", "all 6 video files were skipped", "too short: 1", "empty file", "unreadable: 2"]
 
 
 CASES: dict[str, Case] = {

@@ -1,5 +1,6 @@
-"""The video scan skips what it cannot use with a warning naming it: symlink loops, unreadable directories, widths
-decord cannot decode at; a malformed index cache is ignored instead of crashing the scan."""
+"""The video scan skips what it cannot use with a warning naming it: symlink loops, unreadable directories; a
+width decord cannot decode at is read with PyAV instead; a malformed index cache is ignored instead of crashing
+the scan."""
 from __future__ import annotations
 
 import json
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from midway_plugin.data import NoUsableVideoError, UnusableVideoWarning, VideoPairDataset
+from midway_plugin.data.video_index_cache import VERSION
 
 
 def _folder(tmp_path: Path, videos: Path) -> Path:
@@ -54,8 +56,8 @@ def test_an_unreadable_subdirectory_is_skipped_with_a_warning(tmp_path, videos, 
 
 @pytest.mark.parametrize("content", [
     "{not json",
-    json.dumps({"version": 1, "entries": ["a", "b"]}),
-    json.dumps({"version": 1, "entries": {"x": 5}}),
+    json.dumps({"version": VERSION, "entries": ["a", "b"]}),
+    json.dumps({"version": VERSION, "entries": {"x": 5}}),
     json.dumps({"version": 1, "entries": "nonsense"}),
     json.dumps([1, 2, 3]),
 ])
@@ -65,7 +67,7 @@ def test_a_malformed_index_cache_is_ignored(tmp_path, videos, content):
     cache.write_text(content)
     dataset, _ = _scan(root, index_cache=cache)
     assert len(dataset.videos) == 1
-    assert json.loads(cache.read_text())["version"] == 1  # rewritten with the fresh scan
+    assert json.loads(cache.read_text())["version"] == VERSION  # rewritten with the fresh scan
 
 
 def test_a_cache_entry_of_the_right_file_with_broken_fields_is_rescanned(tmp_path, videos):
@@ -80,11 +82,14 @@ def test_a_cache_entry_of_the_right_file_with_broken_fields_is_rescanned(tmp_pat
     assert dataset.videos[0].num_frames == 16
 
 
-def test_a_decode_short_side_decord_cannot_decode_at_is_named_at_the_scan(tmp_path, videos):
-    """decord 0.6.0 decodes some widths (48 px here) into 4-channel garbage: caught by the scan, not every step."""
+def test_a_decode_short_side_decord_cannot_decode_at_falls_back_to_an_exact_reader(tmp_path, videos):
+    """decord 0.6.0 decodes some widths (48 px here) into 4-channel garbage: caught by the scan, which reads the
+    file with PyAV instead of dropping it."""
     root = _folder(tmp_path, videos)
-    with warnings.catch_warnings(record=True) as caught, pytest.raises(NoUsableVideoError, match="48x48"):
+    with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        VideoPairDataset(root, delta_t=(2, 4), repeat=1, decode_short_side=48)
+        dataset = VideoPairDataset(root, delta_t=(2, 4), repeat=1, decode_short_side=48)
+    assert [(v.reader, v.height, v.width) for v in dataset.videos] == [("pyav", 48, 48)]
     assert any("good.mp4" in str(w.message) and "decode_short_side=48" in str(w.message) for w in caught)
+    assert dataset[0]["views"][0].shape == (1, 3, 48, 48)
     assert len(VideoPairDataset(root, delta_t=(2, 4), repeat=1, decode_short_side=32).videos) == 1

@@ -25,11 +25,11 @@ def test_prints_access_reader_frames_fps_per_file(audit_dir: Path, capsys) -> No
     header = out.splitlines()[0]
     assert header.split()[:5] == ["file", "random", "access", "reader", "frames"]
     avi = lines["cam/old_clip.avi"].split()
-    assert avi[1] == "WRONG" and "opencv" in avi and "150" in avi and "30.000" in avi and "avi" in avi
+    assert avi[1] == "WRONG" and "pyav" in avi and "150" in avi and "30.000" in avi and "avi" in avi
     good = lines["good.mp4"].split()
     assert good[1] == "exact" and "decord" in good and "120" in good and "25.000" in good
     assert "skipped  broken.mp4: corrupt or not a video" in out
-    summary = "2 usable video(s): 1 with exact random access (decord), 1 read with an exact reader (opencv: 1); 1 skipped"
+    summary = "2 usable video(s): 1 with exact random access (decord), 1 read with an exact reader (pyav: 1); 1 skipped"
     assert summary in out
     assert "cam/old_clip.avi: MPEG-4 Part 2" in out and "returns wrong frames" in out
 

@@ -61,8 +61,8 @@ def test_folder_mode_returns_the_frames_asked_for(folder: Path, frame_number_of)
     assert "h264_open_gop.mkv" in messages[0] and "H.264" in messages[0] and "grey levels" in messages[0]
     assert "mpeg4_avi_bframes.avi" in messages[1] and "MPEG-4 Part 2" in messages[1] and ".avi" in messages[1]
     readers = {Path(v.path).stem: v.reader for v in ds.videos}
-    assert readers == {"h264_closed_gop": "decord", "h264_vfr": "decord", "h264_open_gop": "opencv",
-                       "mpeg4_avi_bframes": "opencv"}
+    assert readers == {"h264_closed_gop": "decord", "h264_vfr": "decord", "h264_open_gop": "pyav",
+                       "mpeg4_avi_bframes": "pyav"}
     items = [ds[i % len(ds)] for i in range(24)]  # 24 items x 5 pairs x 2 frames
     assert _wrong_frames(ds, items, frame_number_of) == []
 
@@ -76,13 +76,14 @@ def test_without_the_check_the_dataset_returns_wrong_frames(folder: Path, frame_
     assert {name for name, *_ in wrong} >= {"mpeg4_avi_bframes.avi"}
 
 
-@pytest.mark.parametrize("reader", ["opencv", "sequential"])
+@pytest.mark.parametrize("reader", ["pyav", "opencv", "sequential"])
 def test_single_mode_exact_readers_in_shuffled_order(folder: Path, frame_number_of, monkeypatch, reader) -> None:
     # Every reader the package may pick, forced on the worst file, items in random order (backward jumps).
     import midway_plugin.data.video_scan as video_scan
 
     check = video_scan.check_random_access
-    monkeypatch.setattr(video_scan, "check_random_access", lambda p: dataclasses.replace(check(p), reader=reader))
+    monkeypatch.setattr(video_scan, "check_random_access",
+                        lambda p, **kw: dataclasses.replace(check(p, **kw), reader=reader))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InexactSeekWarning)
         ds = VideoPairDataset(folder / "mpeg4_avi_bframes.avi", delta_t=(15, 30), repeat=1)
@@ -132,7 +133,7 @@ def test_exact_reader_honours_decode_short_side(folder: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InexactSeekWarning)
         ds = VideoPairDataset(folder / "mpeg4_avi_bframes.avi", delta_t=(15, 30), repeat=1, decode_short_side=32)
-    assert ds.videos[0].reader == "opencv"
+    assert ds.videos[0].reader == "pyav"
     assert ds[3]["views"][0].shape == (1, 3, 32, 43)
 
 
@@ -159,5 +160,5 @@ def test_a_cache_written_without_the_check_is_checked_later(tmp_path: Path, fold
     assert all(v.seek is None for v in unchecked.videos)
     with pytest.warns(InexactSeekWarning):
         checked = VideoPairDataset(root, index_cache=cache)
-    assert {Path(v.path).stem: v.reader for v in checked.videos}["mpeg4_avi_bframes"] == "opencv"
+    assert {Path(v.path).stem: v.reader for v in checked.videos}["mpeg4_avi_bframes"] == "pyav"
     assert all(v.seek is not None for v in VideoPairDataset(root, index_cache=cache, seek_check="skip").videos)

@@ -66,12 +66,12 @@ def test_check_verdict_matches_ground_truth_for_every_reader(videos, frame_numbe
 
 def test_report_names_codec_container_and_difference(videos) -> None:
     report = check_random_access(videos["mpeg4_avi_bframes"])
-    assert not report.exact and report.reader == "opencv"
+    assert not report.exact and report.reader == "pyav"
     assert report.codec.startswith("MPEG-4 Part 2") and report.container == "avi"
-    assert report.max_difference > 20 and report.differences["opencv"] <= 1.0
+    assert report.max_difference > 20 and report.differences["pyav"] <= 1.0
     text = report.describe()
     assert "MPEG-4 Part 2" in text and ".avi" in text and "returns wrong frames" in text
-    assert f"{report.max_difference:.1f}" in text and "opencv's is exact" in text
+    assert f"{report.max_difference:.1f}" in text and "pyav's is exact" in text
     assert SeekReport.from_dict(report.to_dict()) == report
 
 
@@ -79,7 +79,7 @@ def test_files_decord_reads_exactly_keep_decord(videos) -> None:
     for name in ("h264_closed_gop", "h264_vfr"):
         report = check_random_access(videos[name])
         assert report.exact and report.reader == "decord", report.describe()
-        assert report.differences == {"decord": report.max_difference}  # OpenCV is not even tried
+        assert report.differences == {"decord": report.max_difference}  # the others are not even tried
 
 
 def test_opencv_seeks_wrong_on_variable_frame_rate(videos) -> None:
@@ -98,7 +98,9 @@ def test_sequential_reader_errors_name_the_file(tmp_path: Path, videos) -> None:
         OpenCVReader(bogus)
     with pytest.raises(ValueError, match="decord cannot open video .*bogus.avi"):
         check_random_access(bogus)
-    with pytest.raises(ValueError, match="unknown video reader 'pyav'"):
+    with pytest.raises(ValueError, match="unknown video reader 'nvdec'"):
+        open_reader("nvdec", bogus)
+    with pytest.raises(ValueError, match="PyAV cannot open video .*bogus.avi"):
         open_reader("pyav", bogus)
     with pytest.raises(ValueError, match="readers must be"):
         check_random_access(videos["h264_vfr"], readers=("sequential",))
@@ -117,7 +119,7 @@ def test_wrong_frames_are_caught_when_neighbouring_frames_differ_little(
     got = [frame_number_of(f, subtle=True) for f in open_reader("decord", path).get_batch(asked).asnumpy()]
     assert got != asked
     report = check_random_access(path)
-    assert not report.exact and report.reader == "opencv", report.describe()
+    assert not report.exact and report.reader == "pyav", report.describe()
     # Even with a tolerance far above any difference here, the closer neighbour gives the wrong frames away ...
     blind = check_random_access(path, tolerance=100.0)
     assert not blind.exact and blind.worst_match is not None and blind.worst_match != blind.worst_frame
