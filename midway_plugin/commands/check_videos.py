@@ -14,7 +14,7 @@ from pathlib import Path
 from midway_plugin.commands.errors import CommandError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``midway check-videos``."""
     parser = subparsers.add_parser(
         "check-videos",
@@ -47,6 +47,13 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"{str(args.root)!r} does not exist")
     if args.workers < 1:
         raise CommandError(f"--workers must be >= 1, got {args.workers}")
+    if args.index_cache is not None:
+        from midway_plugin.data.output_lock import OutputLockError, check_writable
+
+        try:
+            check_writable(args.index_cache, "--index-cache", folder=False)
+        except OutputLockError as err:
+            raise CommandError(str(err)) from None
 
     from midway_plugin.data.video_info import NoUsableVideoError
     from midway_plugin.data.video_pairs import VideoPairDataset
