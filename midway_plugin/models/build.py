@@ -137,8 +137,9 @@ def export_argument(
 ) -> str | None:
     """The export path of an adapter given as ``export`` or as ``init_cfg=dict(type='Pretrained', checkpoint=...)``.
 
-    Every other ``init_cfg`` is refused by name: the adapters initialise their pretrained parts from the export
-    only, so an init option they would silently skip must not be accepted.
+    Every other ``init_cfg`` (another type, or ``Pretrained`` with more keys such as ``prefix``) is refused by
+    name: the adapters initialise their pretrained parts from the export only, so an init option they would
+    silently skip must not be accepted.
 
     Raises:
         ValueError: an unsupported ``init_cfg``, more than one checkpoint, or ``export`` beside it (named).
@@ -147,7 +148,7 @@ def export_argument(
     if init_cfg is not None:
         cfgs = [init_cfg] if isinstance(init_cfg, Mapping) else list(init_cfg)
         for c in cfgs:
-            if not isinstance(c, Mapping) or c.get("type") != "Pretrained" or "checkpoint" not in c:
+            if not isinstance(c, Mapping) or c.get("type") != "Pretrained" or set(c) != {"type", "checkpoint"}:
                 raise ValueError(
                     f"{where}init_cfg={init_cfg!r} is not supported; the only init_cfg accepted is "
                     "dict(type='Pretrained', checkpoint=<path of a `midway export` file>) (the same as `export`)"

@@ -357,7 +357,7 @@ class MidwayNetwork(nn.Module):
         own = {k: v for k, v in self.export_state_dict(use_teacher=False).items() if export_part(k) in wanted}
         resampled = self._resample_position_embeddings(state, own)
         report = key_report(own, state, source, "Midway model")
-        report.raise_for(missing=strict, unexpected=strict, limit=10)  # shape mismatches always raise
+        report.raise_for(missing=strict, unexpected=strict, limit=None)  # every key named; shapes always raise
         if "encoder" in wanted:
             encoder_sd = {k: v for k, v in state.items() if not k.startswith(DYNAMICS_PREFIX) and k in own}
             self.encoder.vit.load_state_dict(encoder_sd, strict=False)
