@@ -46,17 +46,8 @@ _API_MODULES = ("midway_plugin.models", "midway_plugin.data", "midway_plugin.lig
 #: Deprecated parameters (still accepted, so the other checks pass them) -> the name the docs must show: a page may
 #: name them only in a paragraph (or code line) that says "deprecated".
 DEPRECATED_PARAMETERS = {
-    ("MidwayViT", "out_indices"): "out_blocks",
+    # The one deprecated name kept: mmseg's EncoderDecoder passes `pretrained` to every backbone.
     ("MidwayViT", "pretrained"): "export",
-    ("MidwayViTEncoder", "levels"): "out_blocks",
-    ("MidwayViTEncoder", "freeze"): "frozen",
-    ("MidwayViTEncoder", "midway_config"): "arch",
-    ("MidwayFlow", "midway_config"): "arch",
-    ("MidwayFlow", "freeze_backbone"): "frozen",
-    ("prepare_pair", "level_index"): "block",
-    ("pair_from_levels", "level_index"): "block",
-    ("track_perturbation", "level_index"): "block",
-    ("track_feature_similarity", "level_index"): "block",
 }
 #: Pages about the released code, whose config names are the authors', not files of this repository.
 _FOREIGN_NAMES = {"paper.md", "official-code.md"}

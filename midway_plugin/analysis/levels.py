@@ -2,13 +2,11 @@
 
 The public surface names a level by its 1-based encoder **block**, as the paper does (3, 6, 9 for ViT-S/B) and as
 ``midway analyze --level`` does; the core's :mod:`midway_plugin.models.levels` converts it to the level index that
-``MidwayNetwork.predict_level`` and the encoder's feature list use. ``level_index`` is the deprecated keyword of the
-functions that took an index before.
+``MidwayNetwork.predict_level`` and the encoder's feature list use.
 """
 from __future__ import annotations
 
 import numbers
-import warnings
 
 import torch
 
@@ -72,29 +70,17 @@ def feature_index(model: torch.nn.Module, block: int) -> int:
         raise AnalysisError(str(err)) from None
 
 
-def block_argument(
-    model: torch.nn.Module, block: int | None, level_index: int | None, where: str, *, predicted: bool = True
-) -> int:
-    """The block a public function was asked for, accepting the deprecated ``level_index`` keyword.
+def block_argument(model: torch.nn.Module, block: int | None, *, predicted: bool = True) -> int:
+    """The block a public function was asked for, checked; ``None`` is the default level.
 
     Args:
         model: a ``MidwayNetwork``.
         block: the 1-based block; ``None`` is the default level (:func:`default_level`).
-        level_index: deprecated: the level as an index into ``cfg.feature_levels``; given, it overrides ``block``
-            (as the adapters' deprecated names do) and warns.
-        where: the function's name, for the warning and errors.
         predicted: the level must have a forward predictor (:func:`resolve_level`); else any feature level.
 
     Raises:
-        AnalysisError: a block or index that is not a (predicted) feature level.
+        AnalysisError: a block that is not a (predicted) feature level.
     """
-    if level_index is not None:
-        warnings.warn(f"{where}: `level_index` (an index into feature_levels) is deprecated; use `block` (the "
-                      "encoder block number as the paper writes it, e.g. block=9)", DeprecationWarning, stacklevel=3)
-        try:
-            block = indices_to_blocks(level_index, model.cfg.feature_levels, where=f"{where}: level_index")[0]
-        except ValueError as err:
-            raise AnalysisError(str(err)) from None
     if predicted:
         return resolve_level(model, block)
     if block is None:

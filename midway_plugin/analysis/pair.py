@@ -71,7 +71,6 @@ def pair_from_levels(
     *,
     target_levels_teacher: Sequence[Tensor] | None = None,
     grid: tuple[int, int] | None = None,
-    level_index: int | None = None,
 ) -> PerturbationPair:
     """Run the top-down pass once on encoded features and keep what the predictor at ``block`` sees.
 
@@ -84,12 +83,11 @@ def pair_from_levels(
         target_levels_teacher: the teacher encoder's target features; when given (a model with a teacher),
             the dynamics run as in pretraining (``teacher=True``), else as in finetuning (``teacher=False``).
         grid: the ``(h, w)`` token grid; inferred as square when omitted.
-        level_index: deprecated: the level as an index into ``feature_levels`` (now ``block``).
 
     Returns:
         The fixed inputs of ``predict_level(level_index, v, m)`` and the encoder features at that level.
     """
-    block = block_argument(model, block, level_index, "pair_from_levels")
+    block = block_argument(model, block)
     index = feature_index(model, block)
     use_teacher = target_levels_teacher is not None
     encoder = model.encoder
@@ -136,7 +134,7 @@ def _grid_from_tokens(num_spatial: int, grid: tuple[int, int] | None) -> tuple[i
 
 @torch.no_grad()
 def prepare_pair(
-    model: torch.nn.Module, source: Tensor, target: Tensor, block: int | None = None, *, level_index: int | None = None
+    model: torch.nn.Module, source: Tensor, target: Tensor, block: int | None = None
 ) -> PerturbationPair:
     """Encode a normalised frame pair (each ``(1, 3, H, W)``) and fix the predictor inputs at one level.
 
@@ -148,9 +146,8 @@ def prepare_pair(
         source: the source frame; target: the target frame.
         block: the 1-based encoder block to perturb (paper notation: 3, 6, 9); ``None``: the highest level
             with a forward predictor.
-        level_index: deprecated: the level as an index into ``feature_levels`` (now ``block``).
     """
-    block = block_argument(model, block, level_index, "prepare_pair")
+    block = block_argument(model, block)
     if source.shape != target.shape:
         raise AnalysisError(f"source and target frames differ in shape: {tuple(source.shape)} vs {tuple(target.shape)}")
     if source.ndim != 4 or source.shape[0] != 1:

@@ -91,7 +91,6 @@ def track_feature_similarity(
     block: int | None = None,
     *,
     frame_indices: list[int] | None = None,
-    level_index: int | None = None,
 ) -> Track:
     """Baseline: follow the current token to the most feature-similar token of the next frame.
 
@@ -102,9 +101,8 @@ def track_feature_similarity(
         block: the 1-based encoder block whose features to compare (any feature level; use the perturbation
             tracker's). ``None``: the highest level with a forward predictor, else the top feature level.
         frame_indices: video frame numbers for the output (default 0..T-1).
-        level_index: deprecated: the level as an index into ``feature_levels`` (now ``block``).
     """
-    block = block_argument(model, block, level_index, "track_feature_similarity", predicted=False)
+    block = block_argument(model, block, predicted=False)
     enc = model.encoder
     patch, prefix = int(enc.patch_size), int(enc.num_prefix_tokens)
     grid = (frames.shape[-2] // patch, frames.shape[-1] // patch)
@@ -138,7 +136,6 @@ def track_perturbation(
     generator: torch.Generator | None = None,
     frame_indices: list[int] | None = None,
     method: str = "vmap",
-    level_index: int | None = None,
 ) -> Track:
     """Track a token with forwarded-feature perturbation heatmaps, frame pair by frame pair.
 
@@ -158,12 +155,11 @@ def track_perturbation(
         generator: random source of the tangents.
         frame_indices: video frame numbers for the output (default 0..T-1).
         method: jvp vectorisation (``"vmap"`` or ``"expand"``).
-        level_index: deprecated: the level as an index into ``feature_levels`` (now ``block``).
 
     Reference:
         Hoang & Ren, ICLR 2026, §4.4 (docs/paper.md §3.3, "High-level tracking").
     """
-    block = block_argument(model, block, level_index, "track_perturbation")
+    block = block_argument(model, block)
     enc = model.encoder
     patch, prefix = int(enc.patch_size), int(enc.num_prefix_tokens)
     grid = (frames.shape[-2] // patch, frames.shape[-1] // patch)
