@@ -221,7 +221,8 @@ def infer_config(
     Widths, depths, patch size, resolution, token count and the presence of backward layers / gating come from
     the shapes; head counts and the feature levels are not stored in weights and come from the released
     configs (ViT heads by width; dynamics heads 3 / 6 / 6; levels every ``depth / L`` blocks, i.e. 3, 6, 9, 12
-    for ViT-S/B). ``overrides`` replace any field.
+    for ViT-S/B). The position embedding is resampled DINO-style (``pos_embed_interp="dino"``), as the official
+    ViT does. ``overrides`` replace any field.
 
     Returns:
         ``(config, inferred)`` where ``inferred`` lists the fields that were inferred or assumed.
@@ -241,7 +242,8 @@ def infer_config(
     if grid * grid != pos.shape[1] - 1:
         raise OfficialCheckpointError(f"pos_embed has {pos.shape[1]} tokens: not 1 + a square grid")
     heads = _HEADS_BY_DIM.get(embed_dim)
-    fields: dict[str, Any] = {"img_size": grid * patch}
+    # The official ViT (DINO's) resamples its position embedding on the fly, DINO-style: so does the converted one.
+    fields: dict[str, Any] = {"img_size": grid * patch, "pos_embed_interp": "dino"}
     name = _TIMM_PRESETS.get((embed_dim, depth, patch))
     if name is not None:
         fields["encoder"] = name
@@ -253,7 +255,8 @@ def infer_config(
         fields["encoder"] = "vit_small_patch16_224"
         fields["encoder_kwargs"] = {"embed_dim": embed_dim, "depth": depth, "num_heads": heads, "patch_size": patch}
     inferred: dict[str, Any] = {"encoder": fields["encoder"], "img_size": fields["img_size"],
-                                "embed_dim": embed_dim, "depth": depth, "patch_size": patch, "num_heads": heads}
+                                "embed_dim": embed_dim, "depth": depth, "patch_size": patch, "num_heads": heads,
+                                "pos_embed_interp": "dino"}
 
     if dynamics is None:
         # No dynamics module: an encoder-only export; levels as the released configs space them (4 levels).
