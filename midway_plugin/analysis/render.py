@@ -136,7 +136,7 @@ def draw_arrows(
 
     img = Image.fromarray(np.ascontiguousarray(frame))
     draw = ImageDraw.Draw(img)
-    for (x0, y0), (x1, y1) in zip(starts, ends):
+    for (x0, y0), (x1, y1) in zip(starts, ends, strict=True):
         dx, dy = x1 - x0, y1 - y0
         length = float(np.hypot(dx, dy))
         if length < 1e-6:

@@ -56,7 +56,7 @@ class Track:
     def rows(self) -> list[dict]:
         """One dict per frame (for CSV/JSON)."""
         out = []
-        for k, ((r, c), (x, y)) in enumerate(zip(self.tokens, self.points)):
+        for k, ((r, c), (x, y)) in enumerate(zip(self.tokens, self.points, strict=True)):
             out.append({
                 "method": self.method,
                 "step": k,

@@ -20,13 +20,13 @@ mmflow adapter does not import mmseg (``tests/test_layering.py``).
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
-
 from mmflow.registry import MODELS
+from torch import Tensor, nn
 
 Readout = Literal["ignore", "add", "project"]
 
@@ -106,7 +106,7 @@ class FusionBlock(nn.Module):
         self.unit = ResidualConvUnit(channels)
         self.out_conv = nn.Conv2d(channels, channels, kernel_size=1)
 
-    def forward(self, x: Tensor, skip: Optional[Tensor], size: tuple[int, int]) -> Tensor:
+    def forward(self, x: Tensor, skip: Tensor | None, size: tuple[int, int]) -> Tensor:
         if skip is not None:
             x = x + self.skip_unit(skip)
         x = self.unit(x)
@@ -143,7 +143,7 @@ class DPTHead(nn.Module):
                              f"reassemble_channels={list(reassemble_channels)}, scales={list(scales)}")
         self.num_outputs = num_outputs
         self.reassemble = nn.ModuleList(
-            Reassemble(d, c, s, readout) for d, c, s in zip(in_dims, reassemble_channels, scales))
+            Reassemble(d, c, s, readout) for d, c, s in zip(in_dims, reassemble_channels, scales, strict=True))
         self.to_features = nn.ModuleList(
             nn.Conv2d(c, features, kernel_size=3, padding=1, bias=False) for c in reassemble_channels)
         # fusion[3] starts from the coarsest map (no skip); fusion[i] adds map i.
@@ -161,7 +161,7 @@ class DPTHead(nn.Module):
         """Predicts ``(B, num_outputs, *out_size)`` from four ``(B, P + h*w, C_i)`` token maps on ``grid``."""
         if len(token_maps) != 4:
             raise ValueError(f"DPTHead takes four token maps, got {len(token_maps)}")
-        maps = [conv(re(t, grid)) for t, re, conv in zip(token_maps, self.reassemble, self.to_features)]
+        maps = [conv(re(t, grid)) for t, re, conv in zip(token_maps, self.reassemble, self.to_features, strict=True)]
         x = self.fusion[3](maps[3], None, maps[2].shape[-2:])
         x = self.fusion[2](x, maps[2], maps[1].shape[-2:])
         x = self.fusion[1](x, maps[1], maps[0].shape[-2:])

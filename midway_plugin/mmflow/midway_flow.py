@@ -20,19 +20,19 @@ Choices where the paper is silent (documented in docs/mmflow.md):
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal, Mapping, Optional, Union
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmengine.structures import PixelData
-from torch import Tensor
-
 from mmflow.models.data_preprocessor import FlowDataPreprocessor
 from mmflow.models.flow_estimators.base_flow_estimator import FlowEstimator
 from mmflow.registry import MODELS
 from mmflow.structures import FlowDataSample
 from mmflow.utils import OptSampleList, SampleList
+from torch import Tensor
 
 from midway_plugin.models import EXPORT_PARTS, FrozenParts, build_network, export_argument
 
@@ -67,7 +67,7 @@ def unpad(x: Tensor, pad: tuple[int, int, int, int]) -> Tensor:
     return x[..., top:h - bottom, left:w - right]
 
 
-def _stack_gt(data_samples: SampleList) -> tuple[Tensor, Optional[Tensor]]:
+def _stack_gt(data_samples: SampleList) -> tuple[Tensor, Tensor | None]:
     """Ground-truth flow ``(B, 2, H, W)`` and, when every sample has one, the valid mask ``(B, H, W)``.
 
     (MMFlow 1.0.0rc0's ``unpack_flow_data_samples`` puts ``gt_valid_fw`` into the backward list, so the
@@ -114,15 +114,15 @@ class MidwayFlow(FrozenParts, FlowEstimator):
         (CroCo v2 flow protocol, loss and tiling).
     """
 
-    def __init__(self, export: Optional[str] = None, arch: Union[str, Mapping[str, Any], None] = None,
+    def __init__(self, export: str | None = None, arch: str | Mapping[str, Any] | None = None,
                  init_dynamics: DynamicsInit = "pretrained", frozen: bool = False,
-                 config_overrides: Optional[Mapping[str, Any]] = None,
-                 head: Optional[Mapping[str, Any]] = None,
-                 flow_loss: Optional[Mapping[str, Any]] = None,
-                 data_preprocessor: Optional[Mapping[str, Any]] = None,
-                 train_cfg: Optional[Mapping[str, Any]] = None,
-                 test_cfg: Optional[Mapping[str, Any]] = None,
-                 init_cfg: Optional[Mapping[str, Any]] = None) -> None:
+                 config_overrides: Mapping[str, Any] | None = None,
+                 head: Mapping[str, Any] | None = None,
+                 flow_loss: Mapping[str, Any] | None = None,
+                 data_preprocessor: Mapping[str, Any] | None = None,
+                 train_cfg: Mapping[str, Any] | None = None,
+                 test_cfg: Mapping[str, Any] | None = None,
+                 init_cfg: Mapping[str, Any] | None = None) -> None:
         if data_preprocessor is None:
             data_preprocessor = FlowDataPreprocessor(
                 **{k: v for k, v in IMAGENET_PREPROCESSOR.items() if k != "type"})
@@ -160,7 +160,7 @@ class MidwayFlow(FrozenParts, FlowEstimator):
 
     # -- configuration -------------------------------------------------------------------------------------
     @staticmethod
-    def _check_test_cfg(test_cfg: Optional[Mapping[str, Any]]) -> dict:
+    def _check_test_cfg(test_cfg: Mapping[str, Any] | None) -> dict:
         cfg = dict(test_cfg or {})
         unknown = sorted(set(cfg) - _TEST_KEYS)
         if unknown:

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Mapping, Optional, Sequence, Union
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
-from torch import Tensor, nn
-
 from mmflow.registry import MODELS
+from torch import Tensor, nn
 
 from midway_plugin.models import FrozenParts, blocks_to_indices, build_network, export_argument
 
@@ -45,10 +45,10 @@ class MidwayViTEncoder(FrozenParts, BaseModule):
             is refused by name.
     """
 
-    def __init__(self, export: Optional[str] = None, arch: Union[str, Mapping[str, Any], None] = None,
-                 config_overrides: Optional[Mapping[str, Any]] = None, in_channels: int = 3,
-                 out_channels: int = 256, out_blocks: Optional[Union[int, Sequence[int]]] = None,
-                 out_stride: int = 8, frozen: bool = False, init_cfg: Optional[Mapping[str, Any]] = None) -> None:
+    def __init__(self, export: str | None = None, arch: str | Mapping[str, Any] | None = None,
+                 config_overrides: Mapping[str, Any] | None = None, in_channels: int = 3,
+                 out_channels: int = 256, out_blocks: int | Sequence[int] | None = None,
+                 out_stride: int = 8, frozen: bool = False, init_cfg: Mapping[str, Any] | None = None) -> None:
         export = export_argument(export, init_cfg, "MidwayViTEncoder: ")
         super().__init__()
         if in_channels != 3:

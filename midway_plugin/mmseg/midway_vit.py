@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any, Optional, Union
+from typing import Any
 
 import torch.nn.functional as F
 from mmengine.logging import print_log
@@ -25,8 +25,16 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from midway_plugin.models import (BuiltNetwork, FrozenParts, MidwayConfig, blocks_to_indices, build_network,
-                                  export_argument, indices_to_blocks, top_down)
+from midway_plugin.models import (
+    BuiltNetwork,
+    FrozenParts,
+    MidwayConfig,
+    blocks_to_indices,
+    build_network,
+    export_argument,
+    indices_to_blocks,
+    top_down,
+)
 
 __all__ = ["MidwayViT"]
 
@@ -82,17 +90,17 @@ class MidwayViT(FrozenParts, BaseModule):
 
     def __init__(
         self,
-        arch: Union[str, Mapping[str, Any], MidwayConfig] = "vit-s16",
-        img_size: Union[int, Sequence[int]] = 512,
+        arch: str | Mapping[str, Any] | MidwayConfig = "vit-s16",
+        img_size: int | Sequence[int] = 512,
         *,
-        out_blocks: Optional[Union[int, Sequence[int]]] = None,
+        out_blocks: int | Sequence[int] | None = None,
         feature_source: str = "encoder",
         frozen: bool = False,
         drop_path_rate: float = 0.0,
-        export: Optional[str] = None,
-        init_cfg: Optional[Union[dict, list]] = None,
-        pos_embed_interp: Optional[str] = None,
-        pretrained: Optional[str] = None,
+        export: str | None = None,
+        init_cfg: dict | list | None = None,
+        pos_embed_interp: str | None = None,
+        pretrained: str | None = None,
     ) -> None:
         if pretrained is not None:
             warnings.warn("MidwayViT: `pretrained` is deprecated; use `export` (the `midway export` file, the same "
@@ -131,12 +139,12 @@ class MidwayViT(FrozenParts, BaseModule):
         self.encoder = network.encoder
         # Only the encoder and the backward layers are kept: the midway path and forward predictors play no part
         # in a segmentation backbone (and would be dead weight in its checkpoints / DDP).
-        self.backward_blocks: Optional[nn.ModuleDict] = network.backward if backward else None
+        self.backward_blocks: nn.ModuleDict | None = network.backward if backward else None
         # level index -> key of its backward layer (the core's `level_key`, e.g. "level3"); v^L = z^L at the top
         self._backward_keys = {i: network.level_key(i) for i in network.objective_indices} if backward else {}
         if backward:
             has_v = sorted(set(self._backward_keys) | {len(cfg.feature_levels) - 1})
-            lacking = [b for b, i in zip(self.out_blocks, self.out_indices) if i not in has_v]
+            lacking = [b for b, i in zip(self.out_blocks, self.out_indices, strict=True) if i not in has_v]
             if lacking:
                 raise ValueError(
                     f"MidwayViT: out_blocks {lacking} have no backward features in this config (backward layers "
@@ -150,7 +158,7 @@ class MidwayViT(FrozenParts, BaseModule):
         self._log_loading(built)
 
     @staticmethod
-    def _check_img_size(img_size: Union[int, Sequence[int]]) -> int:
+    def _check_img_size(img_size: int | Sequence[int]) -> int:
         """A positive int or a square ``(S, S)``: the core config lays position embeddings on a square grid."""
         if isinstance(img_size, Sequence) and len(img_size) == 2 and img_size[0] == img_size[1]:
             img_size = img_size[0]

@@ -5,9 +5,9 @@ Reference:
     ICLR 2026, arXiv 2510.05558.
 """
 from midway_plugin.models.backward_layers import CrossBlock, top_down
+from midway_plugin.models.build import BuiltNetwork, build_from_export, build_network, export_argument
 from midway_plugin.models.config import PRESET_NAMES, MidwayConfig
 from midway_plugin.models.encoder import MidwayEncoder
-from midway_plugin.models.build import BuiltNetwork, build_from_export, build_network, export_argument
 from midway_plugin.models.export import (
     EXPORT_PARTS,
     MidwayExport,
@@ -17,8 +17,8 @@ from midway_plugin.models.export import (
     save_export,
 )
 from midway_plugin.models.export_header import read_export_config
-from midway_plugin.models.frozen import FrozenParts
 from midway_plugin.models.forward_predictor import ForwardPredictor, GatedBlock
+from midway_plugin.models.frozen import FrozenParts
 from midway_plugin.models.key_report import KeyReport, MidwayExportError, key_report
 from midway_plugin.models.layers import GatingMlp, unfused_attention
 from midway_plugin.models.levels import blocks_to_indices, indices_to_blocks, level_key

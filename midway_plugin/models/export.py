@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,7 +57,8 @@ class MidwayExport:
         """One part's tensors under the module's own key names (prefix removed), e.g. ``part("backward")``
         for ``MidwayNetwork.backward.load_state_dict``; empty if the file has none."""
         prefix = part_prefix(name)
-        return {k[len(prefix):]: v for k, v in self.state_dict.items() if k.startswith(prefix) and export_part(k) == name}
+        return {k[len(prefix):]: v for k, v in self.state_dict.items()
+                if k.startswith(prefix) and export_part(k) == name}
 
 
 def save_export(

@@ -19,7 +19,7 @@ from midway_plugin.models.backward_layers import CrossBlock, top_down
 from midway_plugin.models.config import MidwayConfig
 from midway_plugin.models.encoder import MidwayEncoder
 from midway_plugin.models.forward_predictor import ForwardPredictor
-from midway_plugin.models.key_report import MidwayExportError, key_report
+from midway_plugin.models.key_report import key_report
 from midway_plugin.models.levels import level_key
 from midway_plugin.models.loss import forward_prediction_loss
 from midway_plugin.models.midway_path import MidwayPath
@@ -161,7 +161,7 @@ class MidwayNetwork(nn.Module):
         for module in self.dynamics_modules().values():
             yield from module.parameters()
 
-    def train(self, mode: bool = True) -> "MidwayNetwork":
+    def train(self, mode: bool = True) -> MidwayNetwork:
         super().train(mode)
         for module in self.teacher_modules().values():
             module.eval()

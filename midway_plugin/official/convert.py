@@ -77,7 +77,7 @@ class _Opaque:
     and calls nothing, so a crafted file cannot execute code through them.
     """
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> "_Opaque":
+    def __new__(cls, *args: Any, **kwargs: Any) -> _Opaque:
         return super().__new__(cls)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
