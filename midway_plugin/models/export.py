@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
 import timm
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import safe_open, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from midway_plugin.models.config import MidwayConfig
 from midway_plugin.models.export_checks import check_finite
@@ -63,7 +64,7 @@ class MidwayExport:
 
 def save_export(
     model: MidwayNetwork,
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     *,
     use_teacher: bool = True,
     metadata: dict[str, str] | None = None,
@@ -83,7 +84,7 @@ def save_export(
     return path
 
 
-def load_export(path: str | os.PathLike, parts: Sequence[str] | None = None) -> MidwayExport:
+def load_export(path: str | os.PathLike[str], parts: Sequence[str] | None = None) -> MidwayExport:
     """Read an export; anything else raises :class:`MidwayExportError` naming the file and the problem.
 
     Args:
@@ -111,7 +112,7 @@ def load_export(path: str | os.PathLike, parts: Sequence[str] | None = None) -> 
     return MidwayExport(config, encoder, dynamics, metadata, skipped)
 
 
-def load_timm_vit(path: str | os.PathLike, **timm_kwargs) -> torch.nn.Module:
+def load_timm_vit(path: str | os.PathLike[str], **timm_kwargs: Any) -> torch.nn.Module:
     """A plain timm ``VisionTransformer`` with an export's encoder weights (``num_classes=0`` unless given)."""
     export = load_export(path, parts=("encoder",))
     cfg = export.config

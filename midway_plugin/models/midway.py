@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Literal, NamedTuple, overload
 
 import torch
 from timm.models.vision_transformer import init_weights_vit_timm
@@ -173,12 +173,12 @@ class MidwayNetwork(nn.Module):
         """EMA update ``teacher ← momentum·teacher + (1 − momentum)·student`` of encoder, backward, projector."""
         if not self.has_teacher:
             raise RuntimeError("update_teacher: this MidwayNetwork was built with with_teacher=False")
-        pairs = [(self.teacher_encoder, self.encoder)]
+        pairs: list[tuple[nn.Module, nn.Module]] = [(self.teacher_encoder, self.encoder)]
         if hasattr(self, "teacher_backward"):
             pairs.append((self.teacher_backward, self.backward))
         if hasattr(self, "teacher_embed"):
             pairs.append((self.teacher_embed, self.midway.src_embed))
-        teacher = [p for t, _ in pairs for p in t.parameters()]
+        teacher: list[torch.Tensor] = [p for t, _ in pairs for p in t.parameters()]
         student = [p.detach() for _, s in pairs for p in s.parameters()]
         torch._foreach_lerp_(teacher, student, 1.0 - momentum)
 
@@ -193,7 +193,19 @@ class MidwayNetwork(nn.Module):
         blocks = self.teacher_backward if teacher else self.backward
         return top_down(levels, blocks, {i: self.level_key(i) for i in self.objective_indices})
 
-    def predict_level(self, index: int, v: torch.Tensor, motion: torch.Tensor, return_gates: bool = False):
+    @overload
+    def predict_level(
+        self, index: int, v: torch.Tensor, motion: torch.Tensor, return_gates: Literal[False] = False
+    ) -> torch.Tensor: ...
+
+    @overload
+    def predict_level(
+        self, index: int, v: torch.Tensor, motion: torch.Tensor, return_gates: Literal[True]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]: ...
+
+    def predict_level(
+        self, index: int, v: torch.Tensor, motion: torch.Tensor, return_gates: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
         """One level's forward prediction ẑ from source features ``v (B, N, D)`` and motion ``(B, K, d)``.
 
         A pure function of its inputs (use :func:`~midway_plugin.models.layers.unfused_attention` around
@@ -201,7 +213,13 @@ class MidwayNetwork(nn.Module):
         :meth:`ForwardPredictor.forward <midway_plugin.models.ForwardPredictor.forward>` returns them.
         """
         self._require_dynamics()
-        return self.predictor[self.level_key(index)](self.midway.motion_proj(motion), v, return_gates=return_gates)
+        predictor: ForwardPredictor = self.predictor[self.level_key(index)]  # type: ignore[assignment]
+        projected = self.midway.motion_proj(motion)
+        if return_gates:
+            with_gates: tuple[torch.Tensor, list[torch.Tensor]] = predictor(projected, v, return_gates=True)
+            return with_gates
+        prediction: torch.Tensor = predictor(projected, v)
+        return prediction
 
     def run_dynamics(
         self,
@@ -253,7 +271,7 @@ class MidwayNetwork(nn.Module):
             else:
                 at_top = j == top
                 source = src_levels[j] if at_top or not cfg.refinement else out.predictions[j]
-                target = tgt_levels[j] if at_top or not use_tgt_backward else tgt_backward[j]
+                target = tgt_levels[j] if at_top or not use_tgt_backward or tgt_backward is None else tgt_backward[j]
                 target = embed_target(target)
                 if teacher:
                     target = target.detach()
@@ -309,7 +327,7 @@ class MidwayNetwork(nn.Module):
         if not return_features:
             return MidwayOutput(loss=loss, level_losses=level_losses, dynamics=dyn)
         return MidwayOutput(loss=loss, level_losses=level_losses, dynamics=dyn, src_levels=list(src_levels),
-                            tgt_levels=list(tgt_levels), grid=tuple(grid))
+                            tgt_levels=list(tgt_levels), grid=(int(grid[0]), int(grid[1])))
 
     # -- export ----------------------------------------------------------------------------------------------------
     def export_state_dict(self, use_teacher: bool = True) -> dict[str, torch.Tensor]:

@@ -21,7 +21,7 @@ from typing import get_args
 
 import torch
 import torch.nn.functional as F
-from timm.layers import resample_abs_pos_embed
+from timm.layers.pos_embed import resample_abs_pos_embed
 
 from midway_plugin.models.config import PosEmbedInterp
 
@@ -59,9 +59,10 @@ def resample_pos_embed(
     if (new_h, new_w) == (old_h, old_w):
         return pos_embed
     if mode == "timm":
-        return resample_abs_pos_embed(
+        resampled: torch.Tensor = resample_abs_pos_embed(
             pos_embed, new_size=[new_h, new_w], old_size=[old_h, old_w], num_prefix_tokens=num_prefix_tokens
         )
+        return resampled
     prefix, grid = pos_embed[:, :num_prefix_tokens], pos_embed[:, num_prefix_tokens:]
     dim = grid.shape[-1]
     # float64 stays float64 (parity checks); half precision is interpolated in float32, as timm does.
