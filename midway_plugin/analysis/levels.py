@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import numbers
 
-import torch
-
 from midway_plugin.analysis.errors import AnalysisError
 from midway_plugin.models.levels import blocks_to_indices, indices_to_blocks
+from midway_plugin.models.midway import MidwayNetwork
 
 
-def available_levels(model: torch.nn.Module) -> tuple[int, ...]:
+def available_levels(model: MidwayNetwork) -> tuple[int, ...]:
     """The blocks that have a forward predictor (the objective levels), low → high.
 
     Raises:
@@ -27,7 +26,7 @@ def available_levels(model: torch.nn.Module) -> tuple[int, ...]:
     return indices_to_blocks(tuple(model.objective_indices), model.cfg.feature_levels)
 
 
-def default_level(model: torch.nn.Module) -> int:
+def default_level(model: MidwayNetwork) -> int:
     """The default perturbed level (a block number): the highest level with a forward predictor.
 
     That is block 9 for the released ViT-S/B configs: the top objective level, whose predictor sees the
@@ -37,7 +36,7 @@ def default_level(model: torch.nn.Module) -> int:
     return max(available_levels(model))
 
 
-def resolve_level(model: torch.nn.Module, block: int | None) -> int:
+def resolve_level(model: MidwayNetwork, block: int | None) -> int:
     """The block to perturb: ``block`` checked against the levels that have a predictor, or the default.
 
     Args:
@@ -58,7 +57,7 @@ def resolve_level(model: torch.nn.Module, block: int | None) -> int:
     return int(block)
 
 
-def feature_index(model: torch.nn.Module, block: int) -> int:
+def feature_index(model: MidwayNetwork, block: int) -> int:
     """The level index of an encoder block (any feature level, with or without a predictor).
 
     Raises:
@@ -70,7 +69,7 @@ def feature_index(model: torch.nn.Module, block: int) -> int:
         raise AnalysisError(str(err)) from None
 
 
-def block_argument(model: torch.nn.Module, block: int | None, *, predicted: bool = True) -> int:
+def block_argument(model: MidwayNetwork, block: int | None, *, predicted: bool = True) -> int:
     """The block a public function was asked for, checked; ``None`` is the default level.
 
     Args:

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from midway_plugin.analysis.errors import AnalysisError
 from midway_plugin.analysis.levels import block_argument, feature_index
+from midway_plugin.models.midway import MidwayNetwork
 
 
 @dataclass(frozen=True)
@@ -51,20 +52,20 @@ class PerturbationPair:
 
 
 @torch.no_grad()
-def encode_frames(model: torch.nn.Module, frames: Tensor, *, teacher: bool = False) -> list[Tensor]:
+def encode_frames(model: MidwayNetwork, frames: Tensor, *, teacher: bool = False) -> list[Tensor]:
     """Encode normalised frames ``(T, 3, H, W)`` into the feature levels (list, low → high, ``(T, N, D)``)."""
     encoder = model.teacher_encoder if teacher else model.encoder
     return encoder(frames)
 
 
-def has_teacher(model: torch.nn.Module) -> bool:
+def has_teacher(model: MidwayNetwork) -> bool:
     """Whether the model carries a teacher encoder (a pretraining model; an export has none)."""
     return getattr(model, "has_teacher", False) and getattr(model, "teacher_encoder", None) is not None
 
 
 @torch.no_grad()
 def pair_from_levels(
-    model: torch.nn.Module,
+    model: MidwayNetwork,
     source_levels: Sequence[Tensor],
     target_levels: Sequence[Tensor],
     block: int | None = None,
@@ -95,7 +96,7 @@ def pair_from_levels(
     h, w = _grid_from_tokens(source_levels[index].shape[1] - prefix, grid)
     dyn = model.run_dynamics(
         list(source_levels),
-        list(target_levels_teacher if use_teacher else target_levels),
+        list(target_levels_teacher if target_levels_teacher is not None else target_levels),
         teacher=use_teacher,
         grid=(h, w),
     )
@@ -134,7 +135,7 @@ def _grid_from_tokens(num_spatial: int, grid: tuple[int, int] | None) -> tuple[i
 
 @torch.no_grad()
 def prepare_pair(
-    model: torch.nn.Module, source: Tensor, target: Tensor, block: int | None = None
+    model: MidwayNetwork, source: Tensor, target: Tensor, block: int | None = None
 ) -> PerturbationPair:
     """Encode a normalised frame pair (each ``(1, 3, H, W)``) and fix the predictor inputs at one level.
 

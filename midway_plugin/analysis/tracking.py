@@ -23,6 +23,7 @@ from midway_plugin.analysis.errors import AnalysisError
 from midway_plugin.analysis.levels import block_argument, feature_index
 from midway_plugin.analysis.pair import encode_frames, has_teacher, pair_from_levels
 from midway_plugin.analysis.perturbation import perturbation_heatmaps
+from midway_plugin.models.midway import MidwayNetwork
 
 __all__ = ["TOP_K", "Track", "track_feature_similarity", "track_perturbation", "write_tracks"]
 
@@ -85,7 +86,7 @@ def _start_index(start: tuple[int, int], grid: tuple[int, int]) -> int:
 
 @torch.no_grad()
 def track_feature_similarity(
-    model: torch.nn.Module,
+    model: MidwayNetwork,
     frames: Tensor,
     start: tuple[int, int],
     block: int | None = None,
@@ -126,7 +127,7 @@ def track_feature_similarity(
 
 @torch.no_grad()
 def track_perturbation(
-    model: torch.nn.Module,
+    model: MidwayNetwork,
     frames: Tensor,
     start: tuple[int, int],
     block: int | None = None,
@@ -175,6 +176,7 @@ def track_perturbation(
         tgt_teacher = [lv[t + 1:t + 2] for lv in teacher_levels] if teacher_levels is not None else None
         pair = pair_from_levels(model, src, tgt, block, target_levels_teacher=tgt_teacher, grid=grid)
         heat = perturbation_heatmaps(model, pair, [cur], repeats=repeats, generator=generator, method=method)
+        assert isinstance(heat, Tensor)  # return_gains=False: the maps alone
         heat = heat.reshape(-1)
         candidates = heat.topk(k).indices
         sims = feats[t + 1, candidates] @ feats[t, cur]

@@ -58,6 +58,7 @@ class TokenReadout(nn.Module):
         if prefix == 1 and self.mode == "add":
             patches = patches + tokens[:, :1]
         elif prefix == 1 and self.mode == "project":
+            assert self.proj is not None  # built for mode="project"
             patches = self.proj(torch.cat([patches, tokens[:, :1].expand_as(patches)], dim=-1))
         return patches.transpose(1, 2).reshape(b, c, h, w)
 
@@ -108,6 +109,7 @@ class FusionBlock(nn.Module):
 
     def forward(self, x: Tensor, skip: Tensor | None, size: tuple[int, int]) -> Tensor:
         if skip is not None:
+            assert self.skip_unit is not None, "a fusion block without a skip unit was given a skip input"
             x = x + self.skip_unit(skip)
         x = self.unit(x)
         x = F.interpolate(x, size=size, mode="bilinear", align_corners=True)

@@ -196,7 +196,7 @@ class MidwayViT(FrozenParts, BaseModule):
                 f"MidwayViT: pretrained weights file {self.missing_export} does not exist; write it with `midway "
                 "export` (or set model.backbone.export to an existing export)"
             )
-        if self.export is None and not self._is_init:
+        if self.export is None and not getattr(self, "_is_init", False):
             log("no pretrained weights (export=None): the backbone stays randomly initialised"
                 + (" and frozen" if self.frozen else ""), logging.WARNING)
         self._is_init = True

@@ -159,7 +159,7 @@ def load_official_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         first_error: Exception | None = err
     else:
         first_error = None
-    stubs = [(_Opaque, name) for name in unsafe]
+    stubs: list[Any] = [(_Opaque, name) for name in unsafe]
     try:
         with torch.serialization.safe_globals(stubs):
             checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
@@ -329,7 +329,7 @@ def _map_cross_block(src: Mapping[str, torch.Tensor], dst_prefix: str, out: dict
         if k is not None and v is not None:
             out[f"{dst_prefix}cross_attn.kv.{suffix}"] = torch.cat([k, v], dim=0)
         elif k is not None or v is not None:  # half a pair: report it
-            rest[f"cross_attn.proj{'k' if k is not None else 'v'}.{suffix}"] = k if k is not None else v
+            rest[f"cross_attn.proj{'k' if k is not None else 'v'}.{suffix}"] = k if k is not None else v  # type: ignore[assignment]
     return list(rest)
 
 

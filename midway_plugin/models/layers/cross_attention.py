@@ -49,7 +49,9 @@ def unfused_attention(module: nn.Module) -> Iterator[None]:
 
     ``torch.func.jvp`` needs it: PyTorch's fused CPU attention kernel has no forward-mode derivative.
     """
-    saved: list[tuple[nn.Module, bool]] = [(m, bool(m.fused_attn)) for m in module.modules() if hasattr(m, "fused_attn")]
+    saved: list[tuple[nn.Module, bool]] = [
+        (m, bool(m.fused_attn)) for m in module.modules() if hasattr(m, "fused_attn")
+    ]
     try:
         for m, _ in saved:
             setattr(m, "fused_attn", False)  # noqa: B010  (an attribute, not a submodule)
