@@ -143,7 +143,7 @@ class MidwayFlow(FrozenParts, FlowEstimator):
                       "weights (fine for `mim test` with a checkpoint)", logger="current", level=logging.WARNING)
         elif built.export is not None and init_dynamics == "pretrained" and "midway" not in built.loaded:
             print_log(f"MidwayFlow: {built.export} has no latent dynamics (latent_dynamics=False): its encoder is "
-                      "loaded, the dynamics networks (midway path, forward predictors) are randomly initialised",
+                      "loaded, with randomly initialised dynamics (midway path, forward predictors)",
                       logger="current", level=logging.INFO)
         encoder = self.backbone.encoder
         self.patch_size: int = encoder.patch_size
