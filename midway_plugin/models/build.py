@@ -114,9 +114,9 @@ def build_network(
     if file is not None:
         in_file = _config_parts(file.config)
         loaded = tuple(p for p in _config_parts(cfg) if p in parts and p in in_file)
-        # Tensors of parts not loaded are not compared; keys of no known part are, and are refused.
-        state = {k: v for k, v in file.state_dict.items()
-                 if export_part(k) in loaded or export_part(k) not in EXPORT_PARTS}
+        # Tensors of parts not loaded are not compared; keys of a part the file's config does not have (or of no
+        # known part) are, and are refused.
+        state = {k: v for k, v in file.state_dict.items() if export_part(k) in loaded or export_part(k) not in in_file}
         resampled = network.load_export_state_dict(state, parts=loaded, source=str(export)).resampled
     if frozen:
         network.requires_grad_(False)

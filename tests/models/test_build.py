@@ -83,6 +83,13 @@ def test_dynamics_are_added_at_random_for_an_export_without_them(tmp_path: Path)
     assert built.network.has_dynamics and built.loaded == ("encoder",)
 
 
+def test_dynamics_tensors_in_an_export_without_dynamics_are_refused(tmp_path: Path) -> None:
+    base = save_export(MidwayNetwork(MidwayConfig.tiny(latent_dynamics=False)), tmp_path / "base.safetensors")
+    bad = _with_extra(base, tmp_path / "bad.safetensors", "dynamics.midway.motion_tokens")
+    with pytest.raises(MidwayExportError, match=r"unexpected 1 key\(s\): dynamics.midway.motion_tokens"):
+        build_network(bad, dynamics=True)
+
+
 def test_frozen_network_has_no_gradients_and_is_in_eval_mode(export) -> None:
     path, _ = export
     net = build_network(path, frozen=True).network
