@@ -154,7 +154,7 @@ def test_vit_encoder_arch_overrides_and_init_cfg(tiny_export) -> None:
                                                                            checkpoint=str(tiny_export))))
     by_export = MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export)))
     assert all(torch.equal(a, b) for a, b in zip(by_init_cfg.encoder.state_dict().values(),
-                                                 by_export.encoder.state_dict().values()))
+                                                 by_export.encoder.state_dict().values(), strict=True))
     with pytest.raises(ValueError, match="MidwayViTEncoder: init_cfg=.*Kaiming.*not supported"):
         MODELS.build(dict(type="MidwayViTEncoder", arch="tiny", init_cfg=dict(type="Kaiming")))
     with pytest.raises(ValueError, match="set `export`.*or `arch`"):

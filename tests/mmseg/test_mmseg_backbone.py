@@ -270,7 +270,7 @@ def test_frozen_backbone_ignores_train_mode_and_dropout(tiny_export) -> None:
     assert not backbone.training and not any(m.training for m in backbone.modules())
     x = images()
     out1, out2 = backbone(x), backbone(x)  # no drop path: deterministic
-    assert all(torch.equal(a, b) and not a.requires_grad for a, b in zip(out1, out2))
+    assert all(torch.equal(a, b) and not a.requires_grad for a, b in zip(out1, out2, strict=True))
 
 
 @pytest.mark.slow
@@ -296,7 +296,7 @@ def test_pretrained_is_the_deprecated_name_of_export(tiny_export) -> None:
     with pytest.warns(DeprecationWarning, match="use `export`"):
         old = MidwayViT(arch="tiny", img_size=32, pretrained=str(path), out_blocks=(1, 4), feature_source="backward")
     with torch.no_grad():
-        for a, b in zip(new.eval()(images()), old.eval()(images())):
+        for a, b in zip(new.eval()(images()), old.eval()(images()), strict=True):
             assert torch.equal(a, b)
     with pytest.warns(DeprecationWarning):
         both = MidwayViT(arch="tiny", export="elsewhere.safetensors", pretrained=str(path))

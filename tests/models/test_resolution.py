@@ -8,7 +8,6 @@ import torch
 from safetensors.torch import save_file
 
 from midway_plugin.models import (
-    resample_pos_embed,
     EXPORT_PARTS,
     MidwayConfig,
     MidwayExportError,
@@ -19,6 +18,7 @@ from midway_plugin.models import (
     level_key,
     load_export,
     read_export_config,
+    resample_pos_embed,
     resolve_config,
     save_export,
 )
