@@ -46,17 +46,8 @@ _API_MODULES = ("midway_plugin.models", "midway_plugin.data", "midway_plugin.lig
 #: Deprecated parameters (still accepted, so the other checks pass them) -> the name the docs must show: a page may
 #: name them only in a paragraph (or code line) that says "deprecated".
 DEPRECATED_PARAMETERS = {
-    ("MidwayViT", "out_indices"): "out_blocks",
+    # The one deprecated name kept: mmseg's EncoderDecoder passes `pretrained` to every backbone.
     ("MidwayViT", "pretrained"): "export",
-    ("MidwayViTEncoder", "levels"): "out_blocks",
-    ("MidwayViTEncoder", "freeze"): "frozen",
-    ("MidwayViTEncoder", "midway_config"): "arch",
-    ("MidwayFlow", "midway_config"): "arch",
-    ("MidwayFlow", "freeze_backbone"): "frozen",
-    ("prepare_pair", "level_index"): "block",
-    ("pair_from_levels", "level_index"): "block",
-    ("track_perturbation", "level_index"): "block",
-    ("track_feature_similarity", "level_index"): "block",
 }
 #: Pages about the released code, whose config names are the authors', not files of this repository.
 _FOREIGN_NAMES = {"paper.md", "official-code.md"}
@@ -544,13 +535,11 @@ def test_deprecated_name_check_catches_old_names_outside_a_deprecation_note() ->
     good = ("```python\nbackbone = dict(type='MidwayViT', out_blocks=(3,), export='e.safetensors')\n"
             "enc = dict(type='MidwayViTEncoder', out_blocks=(12,), frozen=True)\n```\n"
             "`--cfg-options model.backbone.export=E`, `pip freeze`, `init_dynamics='pretrained'`, a pretrained model.\n\n"
-            "`out_indices` (positions) and `pretrained` still work as deprecated aliases.\n")
+            "`pretrained` still works as a deprecated alias.\n")
     assert check_deprecated_names(good) == []
     assert check_deprecated_names("`--cfg-options model.backbone.pretrained=E`") == [
         "MidwayViT: 'pretrained' is deprecated, show 'export' (or say 'deprecated'): "
         "'`--cfg-options model.backbone.pretrained=E`'"]
-    problems = check_deprecated_names("```python\ndict(type='MidwayViT', out_indices=(0, 1))\n```\n")
-    assert len(problems) == 1 and "'out_indices' is deprecated, show 'out_blocks'" in problems[0]
-    assert "'freeze' is deprecated" in check_deprecated_names("`MidwayViTEncoder(export, freeze=False)`")[0]
-    assert "'levels' is deprecated" in check_deprecated_names("Set `levels` to choose.\n\nIt is deprecated.")[0]
-    assert check_deprecated_names("```python\nenc = dict(levels=(-1,))  # deprecated: use blocks\n```") == []
+    problems = check_deprecated_names("```python\ndict(type='MidwayViT', pretrained='e.safetensors')\n```\n")
+    assert len(problems) == 1 and "'pretrained' is deprecated, show 'export'" in problems[0]
+    assert check_deprecated_names("```python\nb = dict(pretrained='e')  # deprecated: use export\n```") == []

@@ -14,7 +14,6 @@ Reference:
 from __future__ import annotations
 
 import importlib
-import warnings
 from typing import Any
 
 _EXPORTS = {
@@ -36,22 +35,10 @@ _EXPORTS = {
     "write_tracks": "tracking",
 }
 
-#: Deprecated names: (module, its name now).
-_DEPRECATED = {
-    # It was the core's unfused_attention plus a math-kernel switch that nothing needed: every attention of
-    # the model has timm's ``fused_attn`` flag, which unfused_attention turns off.
-    "forward_ad_attention": ("midway_plugin.models", "unfused_attention"),
-}
-
 __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    if name in _DEPRECATED:
-        module, new = _DEPRECATED[name]
-        warnings.warn(f"midway_plugin.analysis.{name} is deprecated; use {module}.{new}", DeprecationWarning,
-                      stacklevel=2)
-        return getattr(importlib.import_module(module), new)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,10 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, UnidentifiedImageError
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD  # the pretraining normalisation (§2.3)
 from torch import Tensor
 
 from midway_plugin.analysis.errors import AnalysisError
+from midway_plugin.data.readers import open_reader
+from midway_plugin.data.seek_check import check_random_access
 
 __all__ = [
     "frame_indices",
@@ -93,7 +96,7 @@ def _check_file(path: Path, what: str) -> Path:
 
 
 def _open_video(path: Path):
-    import decord
+    import decord  # import cost, and only `midway analyze` on a video needs it (as data/readers.py)
 
     try:
         return decord.VideoReader(str(path), num_threads=1)
@@ -138,9 +141,6 @@ def read_video(path: str | Path, start: int, gap: int, count: int) -> tuple[np.n
     Raises:
         AnalysisError: missing or undecodable file, or too few frames (naming the file).
     """
-    from midway_plugin.data.readers import open_reader
-    from midway_plugin.data.seek_check import check_random_access
-
     path = _check_file(Path(path), "video")
     reader = _open_video(path)
     indices = frame_indices(path, len(reader), start, gap, count)
@@ -163,7 +163,6 @@ def read_images(paths: Sequence[str | Path]) -> np.ndarray:
     Raises:
         AnalysisError: a file is missing/unreadable or the sizes differ (naming the file).
     """
-    from PIL import Image, UnidentifiedImageError
 
     frames = []
     for p in paths:
@@ -183,7 +182,6 @@ def read_images(paths: Sequence[str | Path]) -> np.ndarray:
 
 def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize ``(T, h, w, 3)`` uint8 frames to ``size = (H, W)`` (bicubic, as the pretraining crops)."""
-    from PIL import Image
 
     h, w = size
     out = [

@@ -2,21 +2,18 @@
 
 The public surface names a level by its 1-based encoder **block**, as the paper does (3, 6, 9 for ViT-S/B) and as
 ``midway analyze --level`` does; the core's :mod:`midway_plugin.models.levels` converts it to the level index that
-``MidwayNetwork.predict_level`` and the encoder's feature list use. ``level_index`` is the deprecated keyword of the
-functions that took an index before.
+``MidwayNetwork.predict_level`` and the encoder's feature list use.
 """
 from __future__ import annotations
 
 import numbers
-import warnings
-
-import torch
 
 from midway_plugin.analysis.errors import AnalysisError
 from midway_plugin.models.levels import blocks_to_indices, indices_to_blocks
+from midway_plugin.models.midway import MidwayNetwork
 
 
-def available_levels(model: torch.nn.Module) -> tuple[int, ...]:
+def available_levels(model: MidwayNetwork) -> tuple[int, ...]:
     """The blocks that have a forward predictor (the objective levels), low → high.
 
     Raises:
@@ -29,7 +26,7 @@ def available_levels(model: torch.nn.Module) -> tuple[int, ...]:
     return indices_to_blocks(tuple(model.objective_indices), model.cfg.feature_levels)
 
 
-def default_level(model: torch.nn.Module) -> int:
+def default_level(model: MidwayNetwork) -> int:
     """The default perturbed level (a block number): the highest level with a forward predictor.
 
     That is block 9 for the released ViT-S/B configs: the top objective level, whose predictor sees the
@@ -39,7 +36,7 @@ def default_level(model: torch.nn.Module) -> int:
     return max(available_levels(model))
 
 
-def resolve_level(model: torch.nn.Module, block: int | None) -> int:
+def resolve_level(model: MidwayNetwork, block: int | None) -> int:
     """The block to perturb: ``block`` checked against the levels that have a predictor, or the default.
 
     Args:
@@ -60,7 +57,7 @@ def resolve_level(model: torch.nn.Module, block: int | None) -> int:
     return int(block)
 
 
-def feature_index(model: torch.nn.Module, block: int) -> int:
+def feature_index(model: MidwayNetwork, block: int) -> int:
     """The level index of an encoder block (any feature level, with or without a predictor).
 
     Raises:
@@ -72,29 +69,17 @@ def feature_index(model: torch.nn.Module, block: int) -> int:
         raise AnalysisError(str(err)) from None
 
 
-def block_argument(
-    model: torch.nn.Module, block: int | None, level_index: int | None, where: str, *, predicted: bool = True
-) -> int:
-    """The block a public function was asked for, accepting the deprecated ``level_index`` keyword.
+def block_argument(model: MidwayNetwork, block: int | None, *, predicted: bool = True) -> int:
+    """The block a public function was asked for, checked; ``None`` is the default level.
 
     Args:
         model: a ``MidwayNetwork``.
         block: the 1-based block; ``None`` is the default level (:func:`default_level`).
-        level_index: deprecated: the level as an index into ``cfg.feature_levels``; given, it overrides ``block``
-            (as the adapters' deprecated names do) and warns.
-        where: the function's name, for the warning and errors.
         predicted: the level must have a forward predictor (:func:`resolve_level`); else any feature level.
 
     Raises:
-        AnalysisError: a block or index that is not a (predicted) feature level.
+        AnalysisError: a block that is not a (predicted) feature level.
     """
-    if level_index is not None:
-        warnings.warn(f"{where}: `level_index` (an index into feature_levels) is deprecated; use `block` (the "
-                      "encoder block number as the paper writes it, e.g. block=9)", DeprecationWarning, stacklevel=3)
-        try:
-            block = indices_to_blocks(level_index, model.cfg.feature_levels, where=f"{where}: level_index")[0]
-        except ValueError as err:
-            raise AnalysisError(str(err)) from None
     if predicted:
         return resolve_level(model, block)
     if block is None:

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from midway_plugin.analysis.errors import AnalysisError
 from midway_plugin.analysis.levels import block_argument, feature_index
+from midway_plugin.models.midway import MidwayNetwork
 
 
 @dataclass(frozen=True)
@@ -51,27 +52,26 @@ class PerturbationPair:
 
 
 @torch.no_grad()
-def encode_frames(model: torch.nn.Module, frames: Tensor, *, teacher: bool = False) -> list[Tensor]:
+def encode_frames(model: MidwayNetwork, frames: Tensor, *, teacher: bool = False) -> list[Tensor]:
     """Encode normalised frames ``(T, 3, H, W)`` into the feature levels (list, low → high, ``(T, N, D)``)."""
     encoder = model.teacher_encoder if teacher else model.encoder
     return encoder(frames)
 
 
-def has_teacher(model: torch.nn.Module) -> bool:
+def has_teacher(model: MidwayNetwork) -> bool:
     """Whether the model carries a teacher encoder (a pretraining model; an export has none)."""
     return getattr(model, "has_teacher", False) and getattr(model, "teacher_encoder", None) is not None
 
 
 @torch.no_grad()
 def pair_from_levels(
-    model: torch.nn.Module,
+    model: MidwayNetwork,
     source_levels: Sequence[Tensor],
     target_levels: Sequence[Tensor],
     block: int | None = None,
     *,
     target_levels_teacher: Sequence[Tensor] | None = None,
     grid: tuple[int, int] | None = None,
-    level_index: int | None = None,
 ) -> PerturbationPair:
     """Run the top-down pass once on encoded features and keep what the predictor at ``block`` sees.
 
@@ -84,12 +84,11 @@ def pair_from_levels(
         target_levels_teacher: the teacher encoder's target features; when given (a model with a teacher),
             the dynamics run as in pretraining (``teacher=True``), else as in finetuning (``teacher=False``).
         grid: the ``(h, w)`` token grid; inferred as square when omitted.
-        level_index: deprecated: the level as an index into ``feature_levels`` (now ``block``).
 
     Returns:
         The fixed inputs of ``predict_level(level_index, v, m)`` and the encoder features at that level.
     """
-    block = block_argument(model, block, level_index, "pair_from_levels")
+    block = block_argument(model, block)
     index = feature_index(model, block)
     use_teacher = target_levels_teacher is not None
     encoder = model.encoder
@@ -97,7 +96,7 @@ def pair_from_levels(
     h, w = _grid_from_tokens(source_levels[index].shape[1] - prefix, grid)
     dyn = model.run_dynamics(
         list(source_levels),
-        list(target_levels_teacher if use_teacher else target_levels),
+        list(target_levels_teacher if target_levels_teacher is not None else target_levels),
         teacher=use_teacher,
         grid=(h, w),
     )
@@ -136,7 +135,7 @@ def _grid_from_tokens(num_spatial: int, grid: tuple[int, int] | None) -> tuple[i
 
 @torch.no_grad()
 def prepare_pair(
-    model: torch.nn.Module, source: Tensor, target: Tensor, block: int | None = None, *, level_index: int | None = None
+    model: MidwayNetwork, source: Tensor, target: Tensor, block: int | None = None
 ) -> PerturbationPair:
     """Encode a normalised frame pair (each ``(1, 3, H, W)``) and fix the predictor inputs at one level.
 
@@ -148,9 +147,8 @@ def prepare_pair(
         source: the source frame; target: the target frame.
         block: the 1-based encoder block to perturb (paper notation: 3, 6, 9); ``None``: the highest level
             with a forward predictor.
-        level_index: deprecated: the level as an index into ``feature_levels`` (now ``block``).
     """
-    block = block_argument(model, block, level_index, "prepare_pair")
+    block = block_argument(model, block)
     if source.shape != target.shape:
         raise AnalysisError(f"source and target frames differ in shape: {tuple(source.shape)} vs {tuple(target.shape)}")
     if source.ndim != 4 or source.shape[0] != 1:

@@ -14,6 +14,7 @@ Reference:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -22,10 +23,11 @@ from midway_plugin.analysis.defaults import DEFAULT_REPEATS
 from midway_plugin.analysis.errors import AnalysisError
 from midway_plugin.analysis.pair import PerturbationPair
 from midway_plugin.analysis.tangents import tangent_cosines
+from midway_plugin.models.midway import MidwayNetwork
 
 
 def perturbation_heatmaps(
-    model: torch.nn.Module,
+    model: MidwayNetwork,
     pair: PerturbationPair,
     points: Sequence[int] | Tensor,
     *,
@@ -66,8 +68,9 @@ def perturbation_heatmaps(
         model, pair, points, tangents, chunk_size=chunk_size, method=method, return_gains=return_gains
     )
     if return_gains:
-        cos, gain = result
+        cos, gain = cast(tuple[Tensor, Tensor], result)  # tangent_cosines returns a pair with return_gains
         return cos.mean(dim=1).reshape(num_points, *pair.grid), gain.mean(dim=1).reshape(num_points, *pair.grid)
+    assert isinstance(result, Tensor)
     return result.mean(dim=1).reshape(num_points, *pair.grid)
 
 

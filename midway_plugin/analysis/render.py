@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageDraw
 
 __all__ = [
     "TRACK_COLORS",
@@ -44,7 +45,7 @@ def colorize(
     heat: np.ndarray, vmin: float | None = None, vmax: float | None = None, cmap: str = "inferno"
 ) -> np.ndarray:
     """Map a 2-D array to RGB uint8 with a matplotlib colormap; range ``[vmin, vmax]`` (default: its min/max)."""
-    from matplotlib import colormaps
+    from matplotlib import colormaps  # import cost (~0.5 s): only when a picture is coloured
 
     heat = np.asarray(heat, dtype=np.float64)
     lo = float(np.nanmin(heat)) if vmin is None else vmin
@@ -59,7 +60,6 @@ def overlay_heatmap(
     vmax: float | None = None, cmap: str = "inferno",
 ) -> np.ndarray:
     """Blend a token-grid heatmap ``(h, w)`` over a frame ``(H, W, 3)`` uint8 (each token a block of pixels)."""
-    from PIL import Image
 
     color = colorize(heat, vmin, vmax, cmap)
     h_px, w_px = frame.shape[:2]
@@ -77,7 +77,6 @@ def draw_points(
     radius: int = 5,
 ) -> np.ndarray:
     """Draw ringed markers (and optional labels) at pixel ``(x, y)`` points; returns a new image."""
-    from PIL import Image, ImageDraw
 
     img = Image.fromarray(frame.copy())
     draw = ImageDraw.Draw(img)
@@ -103,7 +102,6 @@ def draw_tracks(
     The first track is drawn last (on top, smallest ring); later tracks get larger rings so that coinciding
     points stay visible.
     """
-    from PIL import Image, ImageDraw
 
     out = []
     for t, frame in enumerate(frames):
@@ -132,11 +130,10 @@ def draw_arrows(
     head: float = 4.0,
 ) -> np.ndarray:
     """Draw an arrow from each start to its end (a dot where they coincide); returns a new image."""
-    from PIL import Image, ImageDraw
 
     img = Image.fromarray(np.ascontiguousarray(frame))
     draw = ImageDraw.Draw(img)
-    for (x0, y0), (x1, y1) in zip(starts, ends):
+    for (x0, y0), (x1, y1) in zip(starts, ends, strict=True):
         dx, dy = x1 - x0, y1 - y0
         length = float(np.hypot(dx, dy))
         if length < 1e-6:
@@ -153,7 +150,6 @@ def draw_arrows(
 
 def labelled(image: np.ndarray, text: str, height: int = 16) -> np.ndarray:
     """Add a black caption strip above an image."""
-    from PIL import Image, ImageDraw
 
     strip = Image.new("RGB", (image.shape[1], height), (0, 0, 0))
     ImageDraw.Draw(strip).text((3, 2), text, fill=(255, 255, 255))
@@ -190,7 +186,6 @@ def vstack(images: Sequence[np.ndarray], gap: int = 4) -> np.ndarray:
 
 def save_png(image: np.ndarray, path: Path) -> Path:
     """Write an RGB uint8 image as PNG."""
-    from PIL import Image
 
     Image.fromarray(np.ascontiguousarray(image)).save(path, format="PNG")
     return Path(path)
@@ -198,7 +193,6 @@ def save_png(image: np.ndarray, path: Path) -> Path:
 
 def save_gif(frames: Sequence[np.ndarray], path: Path, *, duration_ms: int = 400) -> Path:
     """Write frames as a looping GIF (PIL)."""
-    from PIL import Image
 
     images = [Image.fromarray(np.ascontiguousarray(f)) for f in frames]
     images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=duration_ms, loop=0)

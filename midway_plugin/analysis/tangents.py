@@ -17,6 +17,7 @@ from torch.func import jvp, vmap
 from midway_plugin.analysis.errors import AnalysisError
 from midway_plugin.analysis.pair import PerturbationPair
 from midway_plugin.models import unfused_attention
+from midway_plugin.models.midway import MidwayNetwork
 
 
 def _tangent_batch(
@@ -65,7 +66,7 @@ def _cosine(a: Tensor, b: Tensor) -> Tensor:
 
 
 def tangent_cosines(
-    model: torch.nn.Module,
+    model: MidwayNetwork,
     pair: PerturbationPair,
     points: Sequence[int] | Tensor,
     tangents: Tensor,

@@ -23,6 +23,7 @@ from midway_plugin.analysis.errors import AnalysisError
 from midway_plugin.analysis.levels import block_argument, feature_index
 from midway_plugin.analysis.pair import encode_frames, has_teacher, pair_from_levels
 from midway_plugin.analysis.perturbation import perturbation_heatmaps
+from midway_plugin.models.midway import MidwayNetwork
 
 __all__ = ["TOP_K", "Track", "track_feature_similarity", "track_perturbation", "write_tracks"]
 
@@ -56,7 +57,7 @@ class Track:
     def rows(self) -> list[dict]:
         """One dict per frame (for CSV/JSON)."""
         out = []
-        for k, ((r, c), (x, y)) in enumerate(zip(self.tokens, self.points)):
+        for k, ((r, c), (x, y)) in enumerate(zip(self.tokens, self.points, strict=True)):
             out.append({
                 "method": self.method,
                 "step": k,
@@ -85,13 +86,12 @@ def _start_index(start: tuple[int, int], grid: tuple[int, int]) -> int:
 
 @torch.no_grad()
 def track_feature_similarity(
-    model: torch.nn.Module,
+    model: MidwayNetwork,
     frames: Tensor,
     start: tuple[int, int],
     block: int | None = None,
     *,
     frame_indices: list[int] | None = None,
-    level_index: int | None = None,
 ) -> Track:
     """Baseline: follow the current token to the most feature-similar token of the next frame.
 
@@ -102,9 +102,8 @@ def track_feature_similarity(
         block: the 1-based encoder block whose features to compare (any feature level; use the perturbation
             tracker's). ``None``: the highest level with a forward predictor, else the top feature level.
         frame_indices: video frame numbers for the output (default 0..T-1).
-        level_index: deprecated: the level as an index into ``feature_levels`` (now ``block``).
     """
-    block = block_argument(model, block, level_index, "track_feature_similarity", predicted=False)
+    block = block_argument(model, block, predicted=False)
     enc = model.encoder
     patch, prefix = int(enc.patch_size), int(enc.num_prefix_tokens)
     grid = (frames.shape[-2] // patch, frames.shape[-1] // patch)
@@ -128,7 +127,7 @@ def track_feature_similarity(
 
 @torch.no_grad()
 def track_perturbation(
-    model: torch.nn.Module,
+    model: MidwayNetwork,
     frames: Tensor,
     start: tuple[int, int],
     block: int | None = None,
@@ -138,7 +137,6 @@ def track_perturbation(
     generator: torch.Generator | None = None,
     frame_indices: list[int] | None = None,
     method: str = "vmap",
-    level_index: int | None = None,
 ) -> Track:
     """Track a token with forwarded-feature perturbation heatmaps, frame pair by frame pair.
 
@@ -158,12 +156,11 @@ def track_perturbation(
         generator: random source of the tangents.
         frame_indices: video frame numbers for the output (default 0..T-1).
         method: jvp vectorisation (``"vmap"`` or ``"expand"``).
-        level_index: deprecated: the level as an index into ``feature_levels`` (now ``block``).
 
     Reference:
         Hoang & Ren, ICLR 2026, §4.4 (docs/paper.md §3.3, "High-level tracking").
     """
-    block = block_argument(model, block, level_index, "track_perturbation")
+    block = block_argument(model, block)
     enc = model.encoder
     patch, prefix = int(enc.patch_size), int(enc.num_prefix_tokens)
     grid = (frames.shape[-2] // patch, frames.shape[-1] // patch)
@@ -179,6 +176,7 @@ def track_perturbation(
         tgt_teacher = [lv[t + 1:t + 2] for lv in teacher_levels] if teacher_levels is not None else None
         pair = pair_from_levels(model, src, tgt, block, target_levels_teacher=tgt_teacher, grid=grid)
         heat = perturbation_heatmaps(model, pair, [cur], repeats=repeats, generator=generator, method=method)
+        assert isinstance(heat, Tensor)  # return_gains=False: the maps alone
         heat = heat.reshape(-1)
         candidates = heat.topk(k).indices
         sims = feats[t + 1, candidates] @ feats[t, cur]

@@ -101,11 +101,20 @@ class DINOPairLoss(nn.Module):
             teacher: ``(..., output_dim)`` teacher head outputs, or the list of ``(B, output_dim)`` views.
 
         Returns:
-            float32 probabilities of the same shape (views stacked first for a list).
+            Probabilities of the same shape (views stacked first for a list), float32 (float64 for a float64
+            module or outputs).
         """
         if not isinstance(teacher, Tensor):
             teacher = torch.stack(list(teacher))
-        return F.softmax((teacher.float() - self.center.value) / self.teacher_temp, dim=-1)
+        dtype = self._dtype(teacher)
+        return F.softmax((teacher.to(dtype) - self.center.value.to(dtype)) / self.teacher_temp, dim=-1)
+
+    def _dtype(self, *tensors: Tensor) -> torch.dtype:
+        """float32 for half/bfloat16 outputs (as before), float64 when the outputs or the module are float64."""
+        dtype = self.center.value.dtype
+        for t in tensors:
+            dtype = torch.promote_types(dtype, t.dtype)
+        return torch.promote_types(dtype, torch.float32)
 
     def forward(self, teacher_out: Sequence[Tensor], student_out: Sequence[Tensor]) -> Tensor:
         """Computes the loss and updates the centre.
@@ -117,13 +126,14 @@ class DINOPairLoss(nn.Module):
                 the same order, then the local views (of both frames).
 
         Returns:
-            The 0-dim loss (float32).
+            The 0-dim loss (float32; float64 for a float64 module or outputs).
         """
         if len(teacher_out) == 0 or len(student_out) == 0:
             raise ValueError("teacher_out and student_out must not be empty")
         mask = dino_pair_mask(len(teacher_out), len(student_out)).to(teacher_out[0].device)
-        teacher = torch.stack(list(teacher_out)).float()  # (T, B, K)
-        student = torch.stack(list(student_out)).float()  # (V, B, K)
+        dtype = self._dtype(teacher_out[0], student_out[0])
+        teacher = torch.stack(list(teacher_out)).to(dtype)  # (T, B, K)
+        student = torch.stack(list(student_out)).to(dtype)  # (V, B, K)
         if teacher.shape[1:] != student.shape[1:] or teacher.shape[-1] != self.output_dim:
             raise ValueError(
                 f"teacher views {tuple(teacher.shape[1:])} and student views {tuple(student.shape[1:])} must "

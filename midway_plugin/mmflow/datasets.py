@@ -15,11 +15,10 @@ from __future__ import annotations
 import io
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from mmengine.dataset import BaseDataset
-
 from mmflow.datasets.sintel import Sintel
 from mmflow.datasets.transforms.loading import LoadAnnotations
 from mmflow.registry import DATASETS, TRANSFORMS
@@ -55,7 +54,7 @@ class TartanAir(BaseDataset):
 
     METAINFO: dict = dict()
 
-    def __init__(self, envs: Optional[Sequence[str]] = None,
+    def __init__(self, envs: Sequence[str] | None = None,
                  difficulties: Sequence[str] = TARTANAIR_DIFFICULTIES, use_mask: bool = False,
                  **kwargs) -> None:
         bad = [d for d in difficulties if d not in TARTANAIR_DIFFICULTIES]
@@ -71,7 +70,7 @@ class TartanAir(BaseDataset):
         nested = osp.join(base, env)
         return nested if osp.isdir(nested) else base
 
-    def load_data_list(self) -> List[dict]:
+    def load_data_list(self) -> list[dict]:
         """Scans the directory tree for consecutive left-camera frame pairs."""
         root = self.data_root
         if not root or not osp.isdir(root):
@@ -101,7 +100,7 @@ class TartanAir(BaseDataset):
             return []
         frames = sorted(int(f[:6]) for f in os.listdir(img_dir) if f.endswith("_left.png") and f[:6].isdigit())
         pairs = []
-        for a, b in zip(frames[:-1], frames[1:]):
+        for a, b in zip(frames[:-1], frames[1:], strict=True):
             if b != a + 1:
                 continue  # a gap in the numbering: TartanAir has no flow across it
             flow = osp.join(traj_dir, "flow", f"{a:06d}_{b:06d}_flow.npy")
@@ -143,7 +142,7 @@ class SintelSplit(Sintel):
         self.subval_scenes = tuple(subval_scenes)
         super().__init__(**kwargs)
 
-    def filter_data(self) -> List[dict]:
+    def filter_data(self) -> list[dict]:
         data = [d for d in self.data_list if d["pass_style"] == self.pass_style]
         if self.split == "subval":
             data = [d for d in data if d["scene"] in self.subval_scenes]
@@ -170,7 +169,7 @@ class LoadFlowAnnotations(LoadAnnotations):
         except (OSError, ValueError) as err:
             raise ValueError(f"LoadFlowAnnotations: cannot read {what} {path}: {err}") from err
 
-    def _load_flow(self, results: Dict) -> Dict:
+    def _load_flow(self, results: dict) -> dict:
         path = results.get("flow_fw_path")
         if path is None or not str(path).endswith(".npy"):
             return super()._load_flow(results)

@@ -20,13 +20,13 @@ mmflow adapter does not import mmseg (``tests/test_layering.py``).
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
-
 from mmflow.registry import MODELS
+from torch import Tensor, nn
 
 Readout = Literal["ignore", "add", "project"]
 
@@ -58,6 +58,7 @@ class TokenReadout(nn.Module):
         if prefix == 1 and self.mode == "add":
             patches = patches + tokens[:, :1]
         elif prefix == 1 and self.mode == "project":
+            assert self.proj is not None  # built for mode="project"
             patches = self.proj(torch.cat([patches, tokens[:, :1].expand_as(patches)], dim=-1))
         return patches.transpose(1, 2).reshape(b, c, h, w)
 
@@ -106,8 +107,9 @@ class FusionBlock(nn.Module):
         self.unit = ResidualConvUnit(channels)
         self.out_conv = nn.Conv2d(channels, channels, kernel_size=1)
 
-    def forward(self, x: Tensor, skip: Optional[Tensor], size: tuple[int, int]) -> Tensor:
+    def forward(self, x: Tensor, skip: Tensor | None, size: tuple[int, int]) -> Tensor:
         if skip is not None:
+            assert self.skip_unit is not None, "a fusion block without a skip unit was given a skip input"
             x = x + self.skip_unit(skip)
         x = self.unit(x)
         x = F.interpolate(x, size=size, mode="bilinear", align_corners=True)
@@ -143,7 +145,7 @@ class DPTHead(nn.Module):
                              f"reassemble_channels={list(reassemble_channels)}, scales={list(scales)}")
         self.num_outputs = num_outputs
         self.reassemble = nn.ModuleList(
-            Reassemble(d, c, s, readout) for d, c, s in zip(in_dims, reassemble_channels, scales))
+            Reassemble(d, c, s, readout) for d, c, s in zip(in_dims, reassemble_channels, scales, strict=True))
         self.to_features = nn.ModuleList(
             nn.Conv2d(c, features, kernel_size=3, padding=1, bias=False) for c in reassemble_channels)
         # fusion[3] starts from the coarsest map (no skip); fusion[i] adds map i.
@@ -161,7 +163,7 @@ class DPTHead(nn.Module):
         """Predicts ``(B, num_outputs, *out_size)`` from four ``(B, P + h*w, C_i)`` token maps on ``grid``."""
         if len(token_maps) != 4:
             raise ValueError(f"DPTHead takes four token maps, got {len(token_maps)}")
-        maps = [conv(re(t, grid)) for t, re, conv in zip(token_maps, self.reassemble, self.to_features)]
+        maps = [conv(re(t, grid)) for t, re, conv in zip(token_maps, self.reassemble, self.to_features, strict=True)]
         x = self.fusion[3](maps[3], None, maps[2].shape[-2:])
         x = self.fusion[2](x, maps[2], maps[1].shape[-2:])
         x = self.fusion[1](x, maps[1], maps[0].shape[-2:])

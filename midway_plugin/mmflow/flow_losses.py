@@ -17,12 +17,9 @@ docs/mmflow.md "Does the readout learn?").
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
-from torch import Tensor, nn
-
 from mmflow.models.losses import MultiLevelEPE, SequenceLoss
+from torch import Tensor, nn
 
 from .laplacian_loss_bounded import LaplacianLossBounded
 
@@ -54,7 +51,7 @@ def check_flow_loss(loss: nn.Module) -> None:
                      f"use one of {list(SUPPORTED)}")
 
 
-def loss_mask(loss: nn.Module, gt: Tensor, valid: Optional[Tensor]) -> Tensor:
+def loss_mask(loss: nn.Module, gt: Tensor, valid: Tensor | None) -> Tensor:
     """Boolean ``(B, H, W)`` mask of the pixels that enter ``loss``: finite ground truth, ``valid >= 0.5``, and
     the loss's own flow-norm limit (``max_gtnorm`` or ``max_flow``)."""
     if isinstance(loss, LaplacianLossBounded):
@@ -68,7 +65,7 @@ def loss_mask(loss: nn.Module, gt: Tensor, valid: Optional[Tensor]) -> Tensor:
     return mask
 
 
-def flow_loss_value(loss: nn.Module, flow: Tensor, conf: Tensor, gt: Tensor, valid: Optional[Tensor]) -> Tensor:
+def flow_loss_value(loss: nn.Module, flow: Tensor, conf: Tensor, gt: Tensor, valid: Tensor | None) -> Tensor:
     """The loss of a prediction ``flow (B, 2, H, W)`` with raw confidence ``conf (B, 1, H, W)``.
 
     Non-finite ground truth is masked out (MMFlow's losses would turn it into NaN).

@@ -19,12 +19,9 @@ when the ground truth is finite, its norm is below ``max_gtnorm`` and the datase
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
-from torch import Tensor, nn
-
 from mmflow.registry import MODELS
+from torch import Tensor, nn
 
 
 def bounded_scale(conf_logits: Tensor, a: float, b: float) -> Tensor:
@@ -46,7 +43,7 @@ class LaplacianLossBounded(nn.Module):
         naver/croco ``stereoflow/criterion.py`` ``LaplacianLossBounded``; CroCo v2 (ICCV 2023).
     """
 
-    def __init__(self, a: float = 0.25, b: float = 4.0, max_gtnorm: Optional[float] = 1e4,
+    def __init__(self, a: float = 0.25, b: float = 4.0, max_gtnorm: float | None = 1e4,
                  loss_weight: float = 1.0) -> None:
         super().__init__()
         if not 0 < a < b:
@@ -55,7 +52,7 @@ class LaplacianLossBounded(nn.Module):
         self.max_gtnorm = max_gtnorm
         self.loss_weight = loss_weight
 
-    def valid_mask(self, gt: Tensor, valid: Optional[Tensor] = None) -> Tensor:
+    def valid_mask(self, gt: Tensor, valid: Tensor | None = None) -> Tensor:
         """Boolean ``(B, H, W)`` mask of the pixels that enter the loss."""
         mask = torch.isfinite(gt).all(dim=1)
         if self.max_gtnorm is not None:
@@ -68,7 +65,7 @@ class LaplacianLossBounded(nn.Module):
         return mask
 
     def forward(self, flow: Tensor, conf_logits: Tensor, gt: Tensor,
-                valid: Optional[Tensor] = None) -> Tensor:
+                valid: Tensor | None = None) -> Tensor:
         """Computes the loss.
 
         Args:

@@ -19,24 +19,29 @@ Choices where the paper is silent (documented in docs/mmflow.md):
 
 from __future__ import annotations
 
-import warnings
-from typing import Any, Mapping, Optional, Union
+import logging
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from mmengine.structures import PixelData
-from torch import Tensor
-
 from mmflow.models.data_preprocessor import FlowDataPreprocessor
 from mmflow.models.flow_estimators.base_flow_estimator import FlowEstimator
 from mmflow.registry import MODELS
 from mmflow.structures import FlowDataSample
 from mmflow.utils import OptSampleList, SampleList
+from torch import Tensor
+
+from midway_plugin.models import EXPORT_PARTS, FrozenParts, build_network, export_argument
 
 from .dpt_head import DPTHead
 from .flow_losses import check_flow_loss, flow_loss_value, loss_mask
 from .tiling import tiled_flow
-from .weights import DynamicsInit, build_network, resolve_export
+
+#: How the dynamics networks start: from the export, or random (Table 1 "Midway (enc. only)").
+DynamicsInit = Literal["pretrained", "random"]
 
 # The Midway encoder is pretrained on ImageNet-normalised RGB (DINO transforms); MMFlow loads BGR with cv2.
 IMAGENET_PREPROCESSOR = dict(type="FlowDataPreprocessor", mean=[123.675, 116.28, 103.53],
@@ -62,7 +67,7 @@ def unpad(x: Tensor, pad: tuple[int, int, int, int]) -> Tensor:
     return x[..., top:h - bottom, left:w - right]
 
 
-def _stack_gt(data_samples: SampleList) -> tuple[Tensor, Optional[Tensor]]:
+def _stack_gt(data_samples: SampleList) -> tuple[Tensor, Tensor | None]:
     """Ground-truth flow ``(B, 2, H, W)`` and, when every sample has one, the valid mask ``(B, H, W)``.
 
     (MMFlow 1.0.0rc0's ``unpack_flow_data_samples`` puts ``gt_valid_fw`` into the backward list, so the
@@ -80,7 +85,7 @@ def _stack_gt(data_samples: SampleList) -> tuple[Tensor, Optional[Tensor]]:
 
 
 @MODELS.register_module()
-class MidwayFlow(FlowEstimator):
+class MidwayFlow(FrozenParts, FlowEstimator):
     """Midway Network flow estimator (encoder + midway path + forward predictor + DPT head).
 
     Args:
@@ -94,9 +99,6 @@ class MidwayFlow(FlowEstimator):
             weights and run in eval mode without gradients (the name ``MidwayViT`` and ``MidwayViTEncoder`` use).
         config_overrides: ``MidwayConfig`` fields changed on the export's (or ``arch``'s) config (e.g.
             ``dict(drop_path_rate=0.0)``).
-        midway_config: Deprecated: the architecture without an export (now ``arch``), else overrides (now
-            ``config_overrides``).
-        freeze_backbone: Deprecated name of ``frozen``; given, it overrides ``frozen``.
         head: Keyword arguments of :class:`DPTHead` besides ``in_dims``/``num_outputs``.
         flow_loss: Loss config (default: :class:`LaplacianLossBounded`, the paper's); MMFlow's ``SequenceLoss``
             (plain L1) or a one-level ``MultiLevelEPE`` train the flow alone (:mod:`.flow_losses`).
@@ -104,34 +106,45 @@ class MidwayFlow(FlowEstimator):
         train_cfg: Unused (kept for MMFlow's interface).
         test_cfg: ``dict(mode='whole')`` or ``dict(mode='tile', crop_size=(h, w), overlap=0.5,
             conf_beta=10., conf_beta_sigmoid=5.)`` (CroCo's tiled inference).
-        init_cfg: MMEngine init config (applies to nothing pretrained; see :meth:`init_weights`).
+        init_cfg: ``dict(type='Pretrained', checkpoint=<export path>)`` means ``export``; any other init config
+            is refused by name (the pretrained parts come from the export, the DPT head keeps PyTorch's init).
 
     Reference:
         Hoang & Ren, ICLR 2026, App. B.4; Ranftl et al., ICCV 2021 (DPT); Weinzaepfel et al., ICCV 2023
         (CroCo v2 flow protocol, loss and tiling).
     """
 
-    def __init__(self, export: Optional[str] = None, arch: Union[str, Mapping[str, Any], None] = None,
+    def __init__(self, export: str | None = None, arch: str | Mapping[str, Any] | None = None,
                  init_dynamics: DynamicsInit = "pretrained", frozen: bool = False,
-                 config_overrides: Optional[Mapping[str, Any]] = None,
-                 head: Optional[Mapping[str, Any]] = None,
-                 flow_loss: Optional[Mapping[str, Any]] = None,
-                 data_preprocessor: Optional[Mapping[str, Any]] = None,
-                 train_cfg: Optional[Mapping[str, Any]] = None,
-                 test_cfg: Optional[Mapping[str, Any]] = None,
-                 init_cfg: Optional[Mapping[str, Any]] = None,
-                 midway_config: Optional[Mapping[str, Any]] = None,
-                 freeze_backbone: Optional[bool] = None) -> None:
+                 config_overrides: Mapping[str, Any] | None = None,
+                 head: Mapping[str, Any] | None = None,
+                 flow_loss: Mapping[str, Any] | None = None,
+                 data_preprocessor: Mapping[str, Any] | None = None,
+                 train_cfg: Mapping[str, Any] | None = None,
+                 test_cfg: Mapping[str, Any] | None = None,
+                 init_cfg: Mapping[str, Any] | None = None) -> None:
         if data_preprocessor is None:
             data_preprocessor = FlowDataPreprocessor(
                 **{k: v for k, v in IMAGENET_PREPROCESSOR.items() if k != "type"})
-        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg, train_cfg=train_cfg,
+        export = export_argument(export, init_cfg, "MidwayFlow: ")
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=None, train_cfg=train_cfg,
                          test_cfg=test_cfg)
         self.test_cfg = self._check_test_cfg(test_cfg)
-        where = "MidwayFlow (model.export)"
-        export, arch, config_overrides, self._missing_export = resolve_export(
-            export, arch, config_overrides, midway_config, where)
-        self.backbone = build_network(export, arch, init_dynamics, config_overrides, where=where)
+        if init_dynamics not in ("pretrained", "random"):
+            raise ValueError(f"MidwayFlow: init_dynamics must be 'pretrained' or 'random', got {init_dynamics!r}")
+        # Flow needs the midway path and predictors: an export without them gets random ones (paper §3.2).
+        built = build_network(export, arch=arch, overrides=config_overrides, dynamics=True, frozen=frozen is True,
+                              parts=EXPORT_PARTS if init_dynamics == "pretrained" else ("encoder",),
+                              missing_ok=True, where="MidwayFlow (model.export): ")
+        self.backbone = built.network
+        self._missing_export = built.missing_export
+        if built.missing_export is not None:
+            print_log(f"MidwayFlow: export {built.missing_export!r} not found; built the arch without pretrained "
+                      "weights (fine for `mim test` with a checkpoint)", logger="current", level=logging.WARNING)
+        elif built.export is not None and init_dynamics == "pretrained" and "midway" not in built.loaded:
+            print_log(f"MidwayFlow: {built.export} has no latent dynamics (latent_dynamics=False): its encoder is "
+                      "loaded, with randomly initialised dynamics (midway path, forward predictors)",
+                      logger="current", level=logging.INFO)
         encoder = self.backbone.encoder
         self.patch_size: int = encoder.patch_size
         midway_dim = self.backbone.cfg.midway_dim
@@ -143,19 +156,11 @@ class MidwayFlow(FlowEstimator):
         self.head = DPTHead(in_dims=(dim, midway_dim, dim, dim), num_outputs=3, **head_kwargs)
         self.flow_loss = MODELS.build(dict(flow_loss or dict(type="LaplacianLossBounded")))
         check_flow_loss(self.flow_loss)
-        if freeze_backbone is not None:
-            warnings.warn("MidwayFlow: `freeze_backbone` is deprecated; use `frozen` (the name MidwayViT and "
-                          "MidwayViTEncoder use)", DeprecationWarning, stacklevel=2)
-            frozen = freeze_backbone
-        self.frozen = bool(frozen)
-        if self.frozen:
-            for p in self.backbone.parameters():
-                p.requires_grad_(False)
-            self.backbone.eval()
+        self.freeze_parts(frozen, "backbone")
 
     # -- configuration -------------------------------------------------------------------------------------
     @staticmethod
-    def _check_test_cfg(test_cfg: Optional[Mapping[str, Any]]) -> dict:
+    def _check_test_cfg(test_cfg: Mapping[str, Any] | None) -> dict:
         cfg = dict(test_cfg or {})
         unknown = sorted(set(cfg) - _TEST_KEYS)
         if unknown:
@@ -192,13 +197,6 @@ class MidwayFlow(FlowEstimator):
                                     "`midway export` or `midway import-official`")
         self._is_init = True
 
-    def train(self, mode: bool = True) -> "MidwayFlow":
-        """Like ``nn.Module.train`` but a frozen backbone stays in eval mode (no stochastic depth)."""
-        super().train(mode)
-        if getattr(self, "frozen", False):  # also called while the base class initialises
-            self.backbone.eval()
-        return self
-
     # -- network -------------------------------------------------------------------------------------------
     def extract_feat(self, inputs: Tensor) -> dict[str, Any]:
         """The four DPT token maps for concatenated image pairs ``(B, 6, H, W)`` (H, W multiples of the patch).
@@ -210,7 +208,7 @@ class MidwayFlow(FlowEstimator):
         img1, img2 = inputs[:, :3], inputs[:, 3:]
         b = img1.shape[0]
         grid = self.backbone.encoder.grid_size(img1)
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+        with self.grad_enabled():
             levels = self.backbone.encoder(torch.cat([img1, img2], dim=0))
             src = [lv[:b] for lv in levels]
             tgt = [lv[b:] for lv in levels]

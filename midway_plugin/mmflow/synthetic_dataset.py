@@ -8,10 +8,7 @@ is over all pixels, occluded ones included (as Sintel's "all").
 """
 from __future__ import annotations
 
-from typing import List, Optional
-
 from mmengine.dataset import BaseDataset
-
 from mmflow.registry import DATASETS
 
 from midway_plugin.data.synthetic_index import SyntheticIndexError, flow_samples, read_index
@@ -39,7 +36,7 @@ class MidwaySyntheticFlow(BaseDataset):
     METAINFO = dict(dataset="MidwaySyntheticFlow")
 
     def __init__(self, data_root: str, split: str = "train", frame_stride: int = 1,
-                 metainfo: Optional[dict] = None, **kwargs) -> None:
+                 metainfo: dict | None = None, **kwargs) -> None:
         for key in ("ann_file", "data_prefix"):
             if key in kwargs:
                 raise ValueError(f"MidwaySyntheticFlow: {key!r} is not used: the files come from "
@@ -53,7 +50,7 @@ class MidwaySyntheticFlow(BaseDataset):
         metainfo = dict(classes=tuple(index["classes"]), **(metainfo or {}))
         super().__init__(data_root=data_root, metainfo=metainfo, **kwargs)
 
-    def load_data_list(self) -> List[dict]:
+    def load_data_list(self) -> list[dict]:
         """One entry per kept pair of every video of the split (video order, then frame order)."""
         try:
             _, samples = flow_samples(self.data_root, self.split, self.frame_stride)

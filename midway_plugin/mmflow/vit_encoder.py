@@ -11,24 +11,23 @@ the image origin.
 
 from __future__ import annotations
 
+import logging
 import math
-import warnings
-from typing import Any, Mapping, Optional, Sequence, Union
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from mmengine.model import BaseModule
+from mmflow.registry import MODELS
 from torch import Tensor, nn
 
-from mmflow.registry import MODELS
-
-from midway_plugin.models import blocks_to_indices, indices_to_blocks
-
-from .weights import build_encoder, resolve_export
+from midway_plugin.models import FrozenParts, blocks_to_indices, build_network, export_argument
 
 
 @MODELS.register_module()
-class MidwayViTEncoder(BaseModule):
+class MidwayViTEncoder(FrozenParts, BaseModule):
     """Midway ViT features at MMFlow's stride 8.
 
     Args:
@@ -42,25 +41,27 @@ class MidwayViTEncoder(BaseModule):
             ``feature_levels``, e.g. ``(12,)``); default the top level.
         out_stride: Output stride (RAFT's decoder: 8). Must divide the patch size.
         frozen: Keep the ViT frozen (eval mode, no gradients); only the projection trains.
-        levels: Deprecated: the levels as indices into ``feature_levels`` (negative from the top); given, it
-            overrides ``out_blocks``.
-        freeze: Deprecated name of ``frozen``; given, it overrides ``frozen``.
-        midway_config: Deprecated: the architecture without an export (now ``arch``), else overrides (now
-            ``config_overrides``).
+        init_cfg: ``dict(type='Pretrained', checkpoint=<export path>)`` means ``export``; any other init config
+            is refused by name.
     """
 
-    def __init__(self, export: Optional[str] = None, arch: Union[str, Mapping[str, Any], None] = None,
-                 config_overrides: Optional[Mapping[str, Any]] = None, in_channels: int = 3,
-                 out_channels: int = 256, out_blocks: Optional[Sequence[int]] = None, out_stride: int = 8,
-                 frozen: bool = False, levels: Optional[Sequence[int]] = None,
-                 freeze: Optional[bool] = None, midway_config: Optional[Mapping[str, Any]] = None) -> None:
+    def __init__(self, export: str | None = None, arch: str | Mapping[str, Any] | None = None,
+                 config_overrides: Mapping[str, Any] | None = None, in_channels: int = 3,
+                 out_channels: int = 256, out_blocks: int | Sequence[int] | None = None,
+                 out_stride: int = 8, frozen: bool = False, init_cfg: Mapping[str, Any] | None = None) -> None:
+        export = export_argument(export, init_cfg, "MidwayViTEncoder: ")
         super().__init__()
         if in_channels != 3:
             raise ValueError(f"MidwayViTEncoder: in_channels must be 3 (RGB), got {in_channels}")
-        where = "MidwayViTEncoder (export)"
-        export, arch, config_overrides, self._missing_export = resolve_export(
-            export, arch, config_overrides, midway_config, where)
-        self.encoder, cfg = build_encoder(export, arch, config_overrides, where=where)
+        built = build_network(export, arch=arch, overrides=config_overrides, parts=("encoder",), dynamics=False,
+                              frozen=frozen is True, missing_ok=True, where="MidwayViTEncoder (export): ")
+        self._missing_export = built.missing_export
+        if built.missing_export is not None:
+            print_log(f"MidwayViTEncoder: export {built.missing_export!r} not found; built the arch without "
+                      "pretrained weights (fine for `mim test` with a checkpoint)", logger="current",
+                      level=logging.WARNING)
+        self.encoder = built.network.encoder
+        cfg = built.network.cfg
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.patch_size: int = self.encoder.patch_size
@@ -68,25 +69,12 @@ class MidwayViTEncoder(BaseModule):
             raise ValueError(f"MidwayViTEncoder: out_stride={out_stride} must divide the patch size "
                              f"{self.patch_size}")
         self.out_stride = out_stride
-        if levels is not None:
-            warnings.warn("MidwayViTEncoder: `levels` (indices into feature_levels) is deprecated; use `out_blocks` "
-                          "(encoder block numbers, e.g. out_blocks=(12,))", DeprecationWarning, stacklevel=2)
-            out_blocks = indices_to_blocks(levels, cfg.feature_levels, where="MidwayViTEncoder: levels")
-        elif out_blocks is None:
-            out_blocks = (cfg.feature_levels[-1],)
-        self.out_blocks = (out_blocks,) if isinstance(out_blocks, int) else tuple(out_blocks)
         #: positions of ``out_blocks`` in ``feature_levels`` (the core's level indices)
-        self.levels = list(blocks_to_indices(self.out_blocks, cfg.feature_levels,
-                                             where="MidwayViTEncoder: out_blocks"))
+        self.levels = list(blocks_to_indices(cfg.feature_levels[-1] if out_blocks is None else out_blocks,
+                                             cfg.feature_levels, where="MidwayViTEncoder: out_blocks"))
+        self.out_blocks = tuple(cfg.feature_levels[i] for i in self.levels)
         self.project = nn.Conv2d(len(self.levels) * self.encoder.embed_dim, out_channels, kernel_size=1)
-        if freeze is not None:
-            warnings.warn("MidwayViTEncoder: `freeze` is deprecated; use `frozen` (the name MidwayViT uses)",
-                          DeprecationWarning, stacklevel=2)
-            frozen = freeze
-        self.frozen = bool(frozen)
-        if self.frozen:
-            self.encoder.requires_grad_(False)
-            self.encoder.eval()
+        self.freeze_parts(frozen, "encoder")
 
     def init_weights(self) -> None:
         """Keeps the exported ViT weights (timm's own ``init_weights`` would reset them).
@@ -99,12 +87,6 @@ class MidwayViTEncoder(BaseModule):
                                     "there are no pretrained weights to train from; write it with `midway export`")
         self._is_init = True
 
-    def train(self, mode: bool = True) -> "MidwayViTEncoder":
-        super().train(mode)
-        if getattr(self, "frozen", False):  # also called while the base class initialises
-            self.encoder.eval()
-        return self
-
     def forward(self, x: Tensor) -> Tensor:
         """``(B, 3, H, W)`` -> ``(B, out_channels, ceil(H / out_stride), ceil(W / out_stride))``."""
         h, w = x.shape[-2:]
@@ -113,7 +95,7 @@ class MidwayViTEncoder(BaseModule):
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
         gh, gw = self.encoder.grid_size(x)
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+        with self.grad_enabled():
             levels = self.encoder(x)
         maps = [levels[i][:, self.encoder.num_prefix_tokens:] for i in self.levels]
         feat = torch.cat(maps, dim=-1).transpose(1, 2).reshape(x.shape[0], -1, gh, gw)

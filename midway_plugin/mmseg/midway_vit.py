@@ -3,7 +3,7 @@
 The backbone wraps the core model (`midway_plugin.models`): the student ViT encoder and, optionally, the backward
 (top-down) layers whose outputs v^l the paper's linear readout reads. It returns one NCHW map per selected feature
 level, so every mmseg neck and decode head (``MultiLevelNeck`` + ``UPerHead``, ``FCNHead``, ...) works unchanged.
-Loading the export file is :mod:`midway_plugin.mmseg.export_weights`.
+The core's :func:`~midway_plugin.models.build_network` builds it from the export and loads the weights.
 
 Reference:
     Hoang & Ren, "Midway Network: Learning Representations for Recognition and Motion from Latent Dynamics",
@@ -16,27 +16,37 @@ from __future__ import annotations
 
 import logging
 import warnings
-from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence, Union
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-import torch
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from midway_plugin.mmseg.export_weights import (arch_differences, load_backbone_weights, log, read_export,
-                                                resolve_weights)
-from midway_plugin.models import (MidwayConfig, MidwayEncoder, MidwayNetwork, blocks_to_indices, indices_to_blocks,
-                                  resolve_config, top_down)
+from midway_plugin.models import (
+    BuiltNetwork,
+    FrozenParts,
+    MidwayConfig,
+    blocks_to_indices,
+    build_network,
+    export_argument,
+    indices_to_blocks,
+    top_down,
+)
 
 __all__ = ["MidwayViT"]
 
 _FEATURE_SOURCES = ("encoder", "backward")
 
 
+def log(msg: str, level: int = logging.INFO) -> None:
+    print_log(f"MidwayViT: {msg}", logger="current", level=level)
+
+
 @MODELS.register_module()
-class MidwayViT(BaseModule):
+class MidwayViT(FrozenParts, BaseModule):
     """Midway Network ViT encoder as an MMSegmentation backbone.
 
     Outputs one ``(B, D, ceil(H/p), ceil(W/p))`` map per entry of ``out_blocks`` (CLS token dropped, tokens
@@ -45,10 +55,9 @@ class MidwayViT(BaseModule):
     with its corner padding; the decode head's final resize to the image shape then covers the padded border.
 
     Args:
-        arch: the architecture when no export is given, or the expected one: a preset name (``'vit-s16'``,
-            ``'vit-b16'``, ``'tiny'``), a dict of `MidwayConfig` fields, or a `MidwayConfig`. When ``export``
-            names an existing Midway export, **the export's config decides the architecture** (a differing
-            ``arch`` is logged, not an error).
+        arch: the architecture when no export is given (or its file does not exist yet): a preset name
+            (``'vit-s16'``, ``'vit-b16'``, ``'tiny'``), a dict of `MidwayConfig` fields, or a `MidwayConfig`. When
+            ``export`` names an existing Midway export, **the export's config decides the architecture**.
         img_size: input size the position embeddings are laid out for (int or square ``(S, S)``); exported 224-px
             position embeddings are resampled (bicubic, see ``pos_embed_interp``) to this grid when the weights
             are loaded. Other input sizes still work (resampled on the fly), at some cost.
@@ -61,18 +70,19 @@ class MidwayViT(BaseModule):
             in eval mode (no dropout / drop path) even inside ``train()`` — the frozen-readout protocols.
         drop_path_rate: stochastic depth of the encoder blocks (only relevant when not frozen).
         export: path of a file written by ``midway export`` / ``midway import-official`` (a safetensors Midway
-            export), loaded by :meth:`init_weights`.
+            export), loaded when the backbone is built. A file that does not exist yet builds ``arch`` without
+            weights (``mim test`` then loads its checkpoint); :meth:`init_weights` (training) refuses that.
         init_cfg: mmengine init config; only ``dict(type='Pretrained', checkpoint=<export path>)`` is accepted
             (same meaning as ``export``).
         pos_embed_interp: ``'timm'`` or ``'dino'``: how the position embeddings are resampled to ``img_size``
             (``MidwayConfig.pos_embed_interp``); None keeps the export's (or ``arch``'s) setting.
         pretrained: deprecated name of ``export`` (mmseg's ``EncoderDecoder`` passes its own ``pretrained`` down
             here); given, it overrides ``export``.
-        out_indices: deprecated: the levels as positions in ``cfg.feature_levels`` (ViT-S/B: 0 = block 3, ...,
-            3 = block 12); given, it overrides ``out_blocks``.
 
     Raises:
         ValueError: for invalid arguments (named in the message).
+        MidwayExportError: the export is not one, or its keys do not fit (missing, unexpected or mis-shaped keys
+            of the encoder and, for ``feature_source='backward'``, the backward layers; every key named).
 
     Reference:
         Hoang & Ren, ICLR 2026, §3 (backward layers), App. B.4 / Table 1 (segmentation readouts).
@@ -80,102 +90,75 @@ class MidwayViT(BaseModule):
 
     def __init__(
         self,
-        arch: Union[str, Mapping[str, Any], MidwayConfig] = "vit-s16",
-        img_size: Union[int, Sequence[int]] = 512,
+        arch: str | Mapping[str, Any] | MidwayConfig = "vit-s16",
+        img_size: int | Sequence[int] = 512,
         *,
-        out_blocks: Optional[Union[int, Sequence[int]]] = None,
+        out_blocks: int | Sequence[int] | None = None,
         feature_source: str = "encoder",
         frozen: bool = False,
         drop_path_rate: float = 0.0,
-        export: Optional[str] = None,
-        init_cfg: Optional[Union[dict, list]] = None,
-        pos_embed_interp: Optional[str] = None,
-        pretrained: Optional[str] = None,
-        out_indices: Optional[Union[int, Sequence[int]]] = None,
+        export: str | None = None,
+        init_cfg: dict | list | None = None,
+        pos_embed_interp: str | None = None,
+        pretrained: str | None = None,
     ) -> None:
-        weights = resolve_weights(export, pretrained, init_cfg)
+        if pretrained is not None:
+            warnings.warn("MidwayViT: `pretrained` is deprecated; use `export` (the `midway export` file, the same "
+                          "name as in the mmflow models)", DeprecationWarning, stacklevel=2)
+            if export is not None and str(export) != str(pretrained):
+                log(f"pretrained={pretrained!r} overrides export={export!r}")
+            export = pretrained  # also what mmseg's EncoderDecoder(pretrained=...) passes down
+        self.export = export_argument(export, init_cfg, "MidwayViT: ")
         super().__init__(init_cfg=None)
         if feature_source not in _FEATURE_SOURCES:
             raise ValueError(f"MidwayViT: feature_source={feature_source!r}; use one of {_FEATURE_SOURCES}")
-        if not isinstance(frozen, bool):
-            raise ValueError(f"MidwayViT: frozen must be True or False, got {frozen!r}")
         if not 0.0 <= float(drop_path_rate) < 1.0:
             raise ValueError(f"MidwayViT: drop_path_rate={drop_path_rate!r} must lie in [0, 1)")
-        img_size = self._check_img_size(img_size)
-
-        cfg = resolve_config(arch, where="MidwayViT: ", name="arch")
-        if weights is not None:
-            if Path(weights).is_file():
-                export_cfg = read_export(weights, parts=()).config
-                diff = arch_differences(cfg, export_cfg)
-                if diff:
-                    log(
-                        f"the architecture comes from the export {weights}, which differs from arch={arch!r} in "
-                        + ", ".join(f"{k} (arch {a!r}, export {b!r})" for k, (a, b) in diff.items())
-                    )
-                cfg = export_cfg
-            else:
-                # `mim test` builds the model before loading the mmseg checkpoint and never calls init_weights,
-                # so a missing export must not stop the build; init_weights fails if the file is still missing.
-                log(
-                    f"export file {weights} does not exist (yet); building arch={arch!r}. Loading the weights "
-                    "(init_weights, at the start of training) will fail unless the file exists by then.",
-                    logging.WARNING,
-                )
-        cfg = cfg.replace(img_size=img_size, drop_path_rate=float(drop_path_rate))
+        overrides: dict[str, Any] = dict(img_size=self._check_img_size(img_size), drop_path_rate=float(drop_path_rate))
         if pos_embed_interp is not None:
-            cfg = cfg.replace(pos_embed_interp=pos_embed_interp)
-
-        if feature_source == "backward" and not (cfg.latent_dynamics and cfg.backward_layers):
+            overrides["pos_embed_interp"] = pos_embed_interp
+        backward = feature_source == "backward"
+        built = build_network(self.export, arch=arch, overrides=overrides,
+                              parts=("encoder", "backward") if backward else ("encoder",),
+                              dynamics=None if backward else False, frozen=frozen is True, missing_ok=True,
+                              where="MidwayViT: ")
+        network, cfg = built.network, built.network.cfg
+        if backward and not (cfg.latent_dynamics and cfg.backward_layers):
             raise ValueError(
                 "MidwayViT: feature_source='backward' needs backward layers, but the config has "
                 f"latent_dynamics={cfg.latent_dynamics}, backward_layers={cfg.backward_layers}"
-                + (f" (from {weights})" if weights is not None and Path(weights).is_file() else "")
-                + "; use feature_source='encoder'"
+                + (f" (from {built.export})" if built.export else "") + "; use feature_source='encoder'"
             )
-
         self.cfg = cfg
-        self.weights = weights
+        self.missing_export = built.missing_export
         self.feature_source = feature_source
-        self.frozen = frozen
-        self.out_blocks = self._check_out_blocks(out_blocks, out_indices, cfg)
         #: positions of ``out_blocks`` in ``cfg.feature_levels`` (the core's level indices)
-        self.out_indices = blocks_to_indices(self.out_blocks, cfg.feature_levels)
-
-        # level index -> key of its backward layer in `backward_blocks` (the core's `level_key`, e.g. "level3")
-        self._backward_keys: dict[int, str] = {}
-        if feature_source == "backward":
-            network = MidwayNetwork(cfg, with_teacher=False)
-            self.encoder = network.encoder
-            # Only the encoder and the backward layers are kept: the midway path and forward predictors play no
-            # part in a segmentation backbone (and would be dead weight in its checkpoints / DDP).
-            self.backward_blocks: Optional[nn.ModuleDict] = network.backward
-            self._backward_keys = {i: network.level_key(i) for i in network.objective_indices}
-            del network
-            # Backward layers exist at the objective levels only (all but the top unless multi_level=False);
-            # v^L = z^L at the top level.
+        self.out_indices = blocks_to_indices(cfg.feature_levels if out_blocks is None else out_blocks,
+                                             cfg.feature_levels, where="MidwayViT: out_blocks")
+        self.out_blocks = tuple(cfg.feature_levels[i] for i in self.out_indices)
+        self.encoder = network.encoder
+        # Only the encoder and the backward layers are kept: the midway path and forward predictors play no part
+        # in a segmentation backbone (and would be dead weight in its checkpoints / DDP).
+        self.backward_blocks: nn.ModuleDict | None = network.backward if backward else None
+        # level index -> key of its backward layer (the core's `level_key`, e.g. "level3"); v^L = z^L at the top
+        self._backward_keys = {i: network.level_key(i) for i in network.objective_indices} if backward else {}
+        if backward:
             has_v = sorted(set(self._backward_keys) | {len(cfg.feature_levels) - 1})
-            lacking = [b for b, i in zip(self.out_blocks, self.out_indices) if i not in has_v]
+            lacking = [b for b, i in zip(self.out_blocks, self.out_indices, strict=True) if i not in has_v]
             if lacking:
                 raise ValueError(
                     f"MidwayViT: out_blocks {lacking} have no backward features in this config (backward layers "
                     f"below the top block, multi_level={cfg.multi_level}); choose out_blocks among "
                     f"{indices_to_blocks(has_v, cfg.feature_levels)}"
                 )
-        else:
-            self.encoder = MidwayEncoder(cfg)
-            self.backward_blocks = None
         self.embed_dim: int = self.encoder.embed_dim
         self.patch_size: int = self.encoder.patch_size
         self.num_prefix_tokens: int = self.encoder.num_prefix_tokens
+        self.freeze_parts(frozen, ".")
+        self._log_loading(built)
 
-        if frozen:
-            self.requires_grad_(False)
-            self.train(False)
-
-    # ------------------------------------------------------------------ arguments
     @staticmethod
-    def _check_img_size(img_size: Union[int, Sequence[int]]) -> int:
+    def _check_img_size(img_size: int | Sequence[int]) -> int:
         """A positive int or a square ``(S, S)``: the core config lays position embeddings on a square grid."""
         if isinstance(img_size, Sequence) and len(img_size) == 2 and img_size[0] == img_size[1]:
             img_size = img_size[0]
@@ -186,52 +169,39 @@ class MidwayViT(BaseModule):
             "still work: the position embeddings are resampled on the fly)"
         )
 
-    @staticmethod
-    def _check_out_blocks(out_blocks: Optional[Union[int, Sequence[int]]],
-                          out_indices: Optional[Union[int, Sequence[int]]], cfg: MidwayConfig) -> tuple[int, ...]:
-        """The blocks to output; the deprecated ``out_indices`` (positions in the feature levels) overrides."""
-        if out_indices is not None:
-            warnings.warn("MidwayViT: `out_indices` (positions in feature_levels) is deprecated; use `out_blocks` "
-                          "(encoder block numbers, e.g. out_blocks=(3,))", DeprecationWarning, stacklevel=3)
-            blocks = indices_to_blocks(out_indices, cfg.feature_levels, where="MidwayViT: out_indices")
-            if out_blocks is not None and tuple(out_blocks) != blocks:
-                log(f"out_indices={out_indices!r} (blocks {blocks}) overrides out_blocks={out_blocks!r}")
-            return blocks
-        if out_blocks is None:
-            return tuple(cfg.feature_levels)
-        blocks_to_indices(out_blocks, cfg.feature_levels, where="MidwayViT: out_blocks")  # validates
-        return (out_blocks,) if isinstance(out_blocks, int) else tuple(out_blocks)
-
-    # ------------------------------------------------------------------ weights
-    def init_weights(self) -> None:
-        """Loads the export named by ``export`` (called by mmengine's runner before training).
-
-        Without an export the encoder keeps timm's initialisation (logged as a warning: a frozen random
-        backbone is almost certainly a mistake).
-        """
-        if self._is_init:
-            log("init_weights has been called more than once", logging.WARNING)
+    def _log_loading(self, built: BuiltNetwork) -> None:
+        if built.missing_export is not None:
+            # `mim test` builds the model and then loads its own checkpoint: a missing export must not stop it.
+            log(f"export file {built.missing_export} does not exist (yet); built the arch without its weights. "
+                "init_weights (at the start of training) will fail unless the file exists by then.", logging.WARNING)
+        if built.export is None:
             return
-        if self.weights is None:
-            log(
-                "no pretrained weights (export=None): the backbone stays randomly initialised"
-                + (" and frozen" if self.frozen else ""),
-                logging.WARNING,
+        for key, old, new in built.resampled:
+            log(f"resampled {key} of {built.export} from {old} to {new} "
+                f"(img_size {self.cfg.img_size}, {self.cfg.pos_embed_interp}'s interpolation)")
+        if built.skipped:
+            log(f"{len(built.skipped)} dynamics tensors of {built.export} are not used by this backbone "
+                f"(feature_source={self.feature_source!r}) and were skipped")
+        log(f"loaded {built.export} ({built.metadata.get('weights', 'unknown')} weights, "
+            f"feature_source={self.feature_source!r}, frozen={self.frozen})")
+
+    def init_weights(self) -> None:
+        """Keeps the export's weights, loaded when the backbone was built (timm's init would reset them).
+
+        Raises:
+            FileNotFoundError: the export did not exist when the backbone was built (nothing to train from).
+        """
+        if self.missing_export is not None:
+            raise FileNotFoundError(
+                f"MidwayViT: pretrained weights file {self.missing_export} does not exist; write it with `midway "
+                "export` (or set model.backbone.export to an existing export)"
             )
-        else:
-            self.load_export_weights(self.weights)
+        if self.export is None and not getattr(self, "_is_init", False):
+            log("no pretrained weights (export=None): the backbone stays randomly initialised"
+                + (" and frozen" if self.frozen else ""), logging.WARNING)
         self._is_init = True
 
-    def load_export_weights(self, path: Union[str, Path]) -> None:
-        """Loads a Midway export into this backbone (see :func:`~.export_weights.load_backbone_weights`)."""
-        load_backbone_weights(self, path)
-
     # ------------------------------------------------------------------ forward
-    def train(self, mode: bool = True) -> "MidwayViT":
-        """Sets train/eval mode; a frozen backbone always stays in eval mode (norms, dropout, drop path)."""
-        super().train(mode and not self.frozen)
-        return self
-
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
         """Encodes a batch of normalised images.
 
@@ -249,7 +219,7 @@ class MidwayViT(BaseModule):
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h))
         grid = ((h + pad_h) // p, (w + pad_w) // p)
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+        with self.grad_enabled():
             levels = self.encoder(x)
             feats = (
                 top_down(levels, self.backward_blocks, self._backward_keys)

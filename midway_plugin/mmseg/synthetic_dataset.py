@@ -6,8 +6,6 @@ Standard mmseg pipelines apply (``LoadImageFromFile``, ``LoadAnnotations``, ``Pa
 """
 from __future__ import annotations
 
-from typing import List, Optional
-
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
@@ -35,7 +33,7 @@ class MidwaySyntheticDataset(BaseSegDataset):
     METAINFO: dict = dict()
 
     def __init__(self, data_root: str, split: str = "train", frame_stride: int = 1,
-                 metainfo: Optional[dict] = None, **kwargs) -> None:
+                 metainfo: dict | None = None, **kwargs) -> None:
         for key in ("ann_file", "data_prefix", "img_suffix", "seg_map_suffix"):
             if key in kwargs:
                 raise ValueError(f"MidwaySyntheticDataset: {key!r} is not used: the files come from "
@@ -53,7 +51,7 @@ class MidwaySyntheticDataset(BaseSegDataset):
         super().__init__(data_root=data_root, metainfo=metainfo, img_suffix=".png", seg_map_suffix=".png",
                          **kwargs)
 
-    def load_data_list(self) -> List[dict]:
+    def load_data_list(self) -> list[dict]:
         """One entry per kept frame of every video of the split (video order, then frame order)."""
         try:
             _, samples = segmentation_samples(self.data_root, self.split, self.frame_stride)

@@ -5,12 +5,12 @@ Reference:
     ICLR 2026, arXiv 2510.05558.
 """
 from midway_plugin.models.backward_layers import CrossBlock, top_down
+from midway_plugin.models.build import BuiltNetwork, build_from_export, build_network, export_argument
 from midway_plugin.models.config import PRESET_NAMES, MidwayConfig
 from midway_plugin.models.encoder import MidwayEncoder
 from midway_plugin.models.export import (
     EXPORT_PARTS,
     MidwayExport,
-    build_from_export,
     load_export,
     load_timm_vit,
     part_prefix,
@@ -18,6 +18,7 @@ from midway_plugin.models.export import (
 )
 from midway_plugin.models.export_header import read_export_config
 from midway_plugin.models.forward_predictor import ForwardPredictor, GatedBlock
+from midway_plugin.models.frozen import FrozenParts
 from midway_plugin.models.key_report import KeyReport, MidwayExportError, key_report
 from midway_plugin.models.layers import GatingMlp, unfused_attention
 from midway_plugin.models.levels import blocks_to_indices, indices_to_blocks, level_key
@@ -25,6 +26,7 @@ from midway_plugin.models.loss import forward_prediction_loss
 from midway_plugin.models.midway import (
     DYNAMICS_PREFIX,
     DynamicsOutput,
+    LoadResult,
     MidwayNetwork,
     MidwayOutput,
 )
@@ -36,12 +38,15 @@ __all__ = [
     "DYNAMICS_PREFIX",
     "EXPORT_PARTS",
     "PRESET_NAMES",
+    "BuiltNetwork",
     "CrossBlock",
     "DynamicsOutput",
     "ForwardPredictor",
+    "FrozenParts",
     "GatedBlock",
     "GatingMlp",
     "KeyReport",
+    "LoadResult",
     "MidwayConfig",
     "MidwayEncoder",
     "MidwayExport",
@@ -51,6 +56,8 @@ __all__ = [
     "MidwayPath",
     "blocks_to_indices",
     "build_from_export",
+    "build_network",
+    "export_argument",
     "forward_prediction_loss",
     "indices_to_blocks",
     "key_report",

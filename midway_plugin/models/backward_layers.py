@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import torch
-from timm.layers import Mlp
-from timm.models.vision_transformer import Attention
+from timm.layers.attention import Attention
+from timm.layers.mlp import Mlp
 from torch import nn
 
 from midway_plugin.models.layers import CrossAttention
@@ -32,7 +32,8 @@ class CrossBlock(nn.Module):
     def forward(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.norm1(x))
         x = x + self.cross_attn(self.norm2(x), self.norm_memory(memory))
-        return x + self.mlp(self.norm3(x))
+        out: torch.Tensor = x + self.mlp(self.norm3(x))
+        return out
 
 
 def top_down(levels: list[torch.Tensor], blocks: nn.ModuleDict, keys: dict[int, str]) -> dict[int, torch.Tensor]:

@@ -116,7 +116,7 @@ class MidwayConfig:
             )
 
     # -- construction helpers -------------------------------------------------------------------------------
-    def replace(self, **changes: Any) -> "MidwayConfig":
+    def replace(self, **changes: Any) -> MidwayConfig:
         """A copy with some fields changed (validated like the constructor)."""
         return dataclasses.replace(self, **changes)
 
@@ -127,7 +127,7 @@ class MidwayConfig:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "MidwayConfig":
+    def from_dict(cls, data: dict[str, Any]) -> MidwayConfig:
         """Inverse of :meth:`to_dict`; unknown keys raise a ``ValueError`` naming them."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
@@ -136,18 +136,18 @@ class MidwayConfig:
         return cls(**data)
 
     @classmethod
-    def vit_small(cls, **changes: Any) -> "MidwayConfig":
+    def vit_small(cls, **changes: Any) -> MidwayConfig:
         """The released ViT-S/16 configuration (paper Table 9: 21.7 M encoder + 36.6 M dynamics)."""
         return cls(**changes)
 
     @classmethod
-    def vit_base(cls, **changes: Any) -> "MidwayConfig":
+    def vit_base(cls, **changes: Any) -> MidwayConfig:
         """ViT-B/16. Midway width 192: the released ViT-B override (``motion_dim: 384``) is never read by the
         code, so ViT-B ran with 192 (docs/paper.md §1.2; ambiguous in the paper)."""
         return cls(encoder="vit_base_patch16_224", **changes)
 
     @classmethod
-    def tiny(cls, **changes: Any) -> "MidwayConfig":
+    def tiny(cls, **changes: Any) -> MidwayConfig:
         """A 4-block, width-48, patch-8 ViT at 32 px for tests and the CPU demo (not a paper model)."""
         base: dict[str, Any] = dict(
             encoder="vit_small_patch16_224",
@@ -167,7 +167,7 @@ class MidwayConfig:
         return cls(**base)
 
     @classmethod
-    def preset(cls, name: str, **changes: Any) -> "MidwayConfig":
+    def preset(cls, name: str, **changes: Any) -> MidwayConfig:
         """One of :data:`PRESET_NAMES`: ``"tiny"``, ``"vit-b16"`` or ``"vit-s16"``."""
         presets = {"vit-s16": cls.vit_small, "vit-b16": cls.vit_base, "tiny": cls.tiny}
         if name not in presets:

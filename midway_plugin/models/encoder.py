@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import types
+from typing import Any, cast
 
 import timm
 import torch
-from timm.layers import trunc_normal_
+from timm.layers.weight_init import trunc_normal_
 from torch import nn
 
 from midway_plugin.models.config import MidwayConfig
@@ -25,7 +26,8 @@ class MidwayEncoder(nn.Module):
 
     def __init__(self, cfg: MidwayConfig, drop_path_rate: float | None = None) -> None:
         super().__init__()
-        self.vit = timm.create_model(
+        # timm's ViT: its attributes are untyped (nn.Module's __getattr__), so it is held as Any.
+        self.vit: Any = cast(Any, timm.create_model(
             cfg.encoder,
             pretrained=False,
             num_classes=0,
@@ -33,7 +35,7 @@ class MidwayEncoder(nn.Module):
             dynamic_img_size=True,
             drop_path_rate=cfg.drop_path_rate if drop_path_rate is None else drop_path_rate,
             **cfg.encoder_kwargs,
-        )
+        ))
         depth = len(self.vit.blocks)
         if cfg.feature_levels[-1] > depth:
             raise ValueError(f"feature_levels={cfg.feature_levels} exceed the encoder's depth {depth} ({cfg.encoder})")
@@ -77,14 +79,16 @@ class MidwayEncoder(nn.Module):
     def forward_cls(self, x: torch.Tensor) -> torch.Tensor:
         """The final normed CLS token ``(B, D)``, what a DINO head reads (works for small local crops)."""
         self.grid_size(x)
-        return self.vit.forward_features(x)[:, 0]
+        cls: torch.Tensor = self.vit.forward_features(x)[:, 0]
+        return cls
 
 
-def _dino_pos_embed(vit: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def _dino_pos_embed(vit: Any, x: torch.Tensor) -> torch.Tensor:
     """Replaces a timm ViT's ``_pos_embed`` (CLS token + position embedding on ``(B, H, W, D)`` patch tokens)
     with DINO's on-the-fly interpolation of the position embedding (see :mod:`midway_plugin.models.pos_embed`)."""
     batch, h, w, dim = x.shape
     pos_embed = resample_pos_embed(vit.pos_embed, (h, w), vit.patch_embed.grid_size, num_prefix_tokens=1,
                                    mode="dino")
     x = torch.cat([vit.cls_token.expand(batch, -1, -1), x.reshape(batch, h * w, dim)], dim=1)
-    return vit.pos_drop(x + pos_embed)
+    out: torch.Tensor = vit.pos_drop(x + pos_embed)
+    return out

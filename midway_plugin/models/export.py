@@ -11,18 +11,18 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import timm
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import safe_open, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from midway_plugin.models.config import MidwayConfig
 from midway_plugin.models.export_checks import check_finite
 from midway_plugin.models.export_header import EXPORT_FORMAT, EXPORT_FORMAT_VERSION, read_export_header
 from midway_plugin.models.key_report import MidwayExportError, key_report
-from midway_plugin.models.midway import DYNAMICS_PREFIX, MidwayNetwork
-from midway_plugin.models.resolve import resolve_config
+from midway_plugin.models.midway import DYNAMICS_PREFIX, MidwayNetwork, export_part
 
 #: The parts of an export, by the core's module names: the encoder (timm key names, no prefix) and the dynamics
 #: networks (``dynamics.<part>.*``; see :meth:`MidwayNetwork.dynamics_modules`).
@@ -34,13 +34,6 @@ def part_prefix(part: str) -> str:
     if part not in EXPORT_PARTS:
         raise ValueError(f"unknown export part {part!r}; expected one of {EXPORT_PARTS}")
     return "" if part == "encoder" else f"{DYNAMICS_PREFIX}{part}."
-
-
-def _part_of(key: str) -> str:
-    if not key.startswith(DYNAMICS_PREFIX):
-        return "encoder"
-    part = key[len(DYNAMICS_PREFIX):].split(".", 1)[0]
-    return part if part in EXPORT_PARTS else "dynamics"
 
 
 @dataclass
@@ -65,12 +58,13 @@ class MidwayExport:
         """One part's tensors under the module's own key names (prefix removed), e.g. ``part("backward")``
         for ``MidwayNetwork.backward.load_state_dict``; empty if the file has none."""
         prefix = part_prefix(name)
-        return {k[len(prefix):]: v for k, v in self.state_dict.items() if k.startswith(prefix) and _part_of(k) == name}
+        return {k[len(prefix):]: v for k, v in self.state_dict.items()
+                if k.startswith(prefix) and export_part(k) == name}
 
 
 def save_export(
     model: MidwayNetwork,
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     *,
     use_teacher: bool = True,
     metadata: dict[str, str] | None = None,
@@ -90,13 +84,14 @@ def save_export(
     return path
 
 
-def load_export(path: str | os.PathLike, parts: Sequence[str] | None = None) -> MidwayExport:
+def load_export(path: str | os.PathLike[str], parts: Sequence[str] | None = None) -> MidwayExport:
     """Read an export; anything else raises :class:`MidwayExportError` naming the file and the problem.
 
     Args:
         path: the export file.
         parts: the parts to read (:data:`EXPORT_PARTS`, e.g. ``("encoder", "backward")``); None reads all.
-            The keys of the other parts are listed in ``MidwayExport.skipped``.
+            The keys of the other parts are listed in ``MidwayExport.skipped``; keys of no known part
+            (``dynamics.<other>.*``) are always read, so that a loader refuses them by name.
 
     The header is checked first (:func:`read_export_header`), then every tensor read must be finite.
     """
@@ -104,7 +99,7 @@ def load_export(path: str | os.PathLike, parts: Sequence[str] | None = None) -> 
         for name in parts:
             part_prefix(name)  # validates the name
     config, metadata, shapes = read_export_header(path)
-    wanted = [k for k in shapes if parts is None or _part_of(k) in parts]
+    wanted = [k for k in shapes if parts is None or export_part(k) in parts or export_part(k) not in EXPORT_PARTS]
     try:
         with safe_open(str(path), framework="pt") as f:
             state = {k: f.get_tensor(k) for k in wanted}
@@ -117,29 +112,7 @@ def load_export(path: str | os.PathLike, parts: Sequence[str] | None = None) -> 
     return MidwayExport(config, encoder, dynamics, metadata, skipped)
 
 
-def build_from_export(
-    path: str | os.PathLike,
-    *,
-    with_teacher: bool = False,
-    config_overrides: dict | None = None,
-    strict: bool = True,
-) -> MidwayNetwork:
-    """Rebuild the network an export was written from and load its weights.
-
-    Args:
-        path: the export file.
-        with_teacher: also build (and initialise from the loaded weights) an EMA teacher.
-        config_overrides: fields to change, e.g. ``{"img_size": 512}`` (position embeddings are resampled).
-        strict: missing or unexpected keys raise :class:`MidwayExportError` naming them.
-    """
-    export = load_export(path)
-    cfg = resolve_config(export.config, overrides=config_overrides, where=f"{path}: ", name="config")
-    model = MidwayNetwork(cfg, with_teacher=with_teacher)
-    model.load_export_state_dict(export.state_dict, strict=strict, source=str(path))
-    return model
-
-
-def load_timm_vit(path: str | os.PathLike, **timm_kwargs) -> torch.nn.Module:
+def load_timm_vit(path: str | os.PathLike[str], **timm_kwargs: Any) -> torch.nn.Module:
     """A plain timm ``VisionTransformer`` with an export's encoder weights (``num_classes=0`` unless given)."""
     export = load_export(path, parts=("encoder",))
     cfg = export.config

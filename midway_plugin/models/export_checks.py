@@ -21,6 +21,7 @@ import torch
 
 from midway_plugin.models.config import PRESET_NAMES, MidwayConfig
 from midway_plugin.models.key_report import MidwayExportError
+from midway_plugin.models.midway import MidwayNetwork
 
 #: timm encoders an export may name: those of this package's presets (ViT-S/16, ViT-B/16 and the tiny test ViT).
 ALLOWED_ENCODERS = frozenset(MidwayConfig.preset(name).encoder for name in PRESET_NAMES)
@@ -88,8 +89,6 @@ def check_export_config(cfg: MidwayConfig, source: str) -> None:
 
 def expected_shapes(cfg: MidwayConfig) -> dict[str, tuple[int, ...]]:
     """Key → shape of the export of a network with config ``cfg``, computed without allocating its weights."""
-    from midway_plugin.models.midway import MidwayNetwork
-
     with torch.device("meta"):
         network = MidwayNetwork(cfg, with_teacher=False)
     return {k: tuple(v.shape) for k, v in network.export_state_dict(use_teacher=False).items()}

@@ -5,8 +5,7 @@ import json
 import os
 from pathlib import Path
 
-from safetensors import SafetensorError
-from safetensors.torch import safe_open
+from safetensors import SafetensorError, safe_open
 
 from midway_plugin.models.config import MidwayConfig
 from midway_plugin.models.export_checks import check_export_config, check_tensor_shapes
@@ -16,7 +15,9 @@ EXPORT_FORMAT = "midway-plugin-export"
 EXPORT_FORMAT_VERSION = "1"
 
 
-def read_export_header(path: str | os.PathLike) -> tuple[MidwayConfig, dict[str, str], dict[str, tuple[int, ...]]]:
+def read_export_header(
+    path: str | os.PathLike[str],
+) -> tuple[MidwayConfig, dict[str, str], dict[str, tuple[int, ...]]]:
     """An export's config, metadata and tensor shapes, checked without reading any tensor.
 
     The metadata may only describe this package's architectures within bounds and the tensor shapes must match
@@ -58,7 +59,7 @@ def read_export_header(path: str | os.PathLike) -> tuple[MidwayConfig, dict[str,
     return config, metadata, shapes
 
 
-def read_export_config(path: str | os.PathLike) -> MidwayConfig:
+def read_export_config(path: str | os.PathLike[str]) -> MidwayConfig:
     """The :class:`MidwayConfig` an export was written with (checked as :func:`read_export_header` does)."""
     return read_export_header(path)[0]
 

@@ -1,9 +1,11 @@
 """Forward dynamics model: predicts ẑ_{t+1}^l from v_t^l and the motion latents (paper §3, Eq. 2)."""
 from __future__ import annotations
 
+from typing import Literal, overload
+
 import torch
-from timm.layers import Mlp
-from timm.models.vision_transformer import Attention
+from timm.layers.attention import Attention
+from timm.layers.mlp import Mlp
 from torch import nn
 
 from midway_plugin.models.layers import GatingMlp
@@ -27,7 +29,8 @@ class GatedBlock(nn.Module):
     def forward(self, x: torch.Tensor, gate: torch.Tensor | None = None) -> torch.Tensor:
         y = self.attn(self.norm1(x))
         x = x * gate + y if gate is not None else x + y
-        return x + self.mlp(self.norm2(x))
+        out: torch.Tensor = x + self.mlp(self.norm2(x))
+        return out
 
 
 class ForwardPredictor(nn.Module):
@@ -60,7 +63,17 @@ class ForwardPredictor(nn.Module):
         self.gates = nn.ModuleList(GatingMlp(dim, gating_bias) for _ in range(depth - 1)) if gating else None
         self.gate_input = gate_input
 
-    def forward(self, motion: torch.Tensor, v: torch.Tensor, return_gates: bool = False):
+    @overload
+    def forward(self, motion: torch.Tensor, v: torch.Tensor, return_gates: Literal[False] = False) -> torch.Tensor: ...
+
+    @overload
+    def forward(
+        self, motion: torch.Tensor, v: torch.Tensor, return_gates: Literal[True]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]: ...
+
+    def forward(
+        self, motion: torch.Tensor, v: torch.Tensor, return_gates: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
         """Predict target tokens.
 
         Args:

@@ -7,11 +7,11 @@ Reference:
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Literal, NamedTuple, overload
 
 import torch
-from timm.layers import resample_abs_pos_embed
 from timm.models.vision_transformer import init_weights_vit_timm
 from torch import nn
 
@@ -19,13 +19,26 @@ from midway_plugin.models.backward_layers import CrossBlock, top_down
 from midway_plugin.models.config import MidwayConfig
 from midway_plugin.models.encoder import MidwayEncoder
 from midway_plugin.models.forward_predictor import ForwardPredictor
-from midway_plugin.models.key_report import MidwayExportError, key_report
+from midway_plugin.models.key_report import key_report
 from midway_plugin.models.levels import level_key
 from midway_plugin.models.loss import forward_prediction_loss
 from midway_plugin.models.midway_path import MidwayPath
 from midway_plugin.models.pos_embed import resample_pos_embed
 
 DYNAMICS_PREFIX = "dynamics."
+
+
+def export_part(key: str) -> str:
+    """The export part of an export key: ``"encoder"`` (timm names) or the dynamics module (``"dynamics.<part>."``)."""
+    return key[len(DYNAMICS_PREFIX):].split(".", 1)[0] if key.startswith(DYNAMICS_PREFIX) else "encoder"
+
+
+class LoadResult(NamedTuple):
+    """What :meth:`MidwayNetwork.load_export_state_dict` did: the keys it did not load and what it resampled."""
+
+    missing: tuple[str, ...]
+    unexpected: tuple[str, ...]
+    resampled: tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...]
 
 
 @dataclass
@@ -148,7 +161,7 @@ class MidwayNetwork(nn.Module):
         for module in self.dynamics_modules().values():
             yield from module.parameters()
 
-    def train(self, mode: bool = True) -> "MidwayNetwork":
+    def train(self, mode: bool = True) -> MidwayNetwork:
         super().train(mode)
         for module in self.teacher_modules().values():
             module.eval()
@@ -160,12 +173,12 @@ class MidwayNetwork(nn.Module):
         """EMA update ``teacher ← momentum·teacher + (1 − momentum)·student`` of encoder, backward, projector."""
         if not self.has_teacher:
             raise RuntimeError("update_teacher: this MidwayNetwork was built with with_teacher=False")
-        pairs = [(self.teacher_encoder, self.encoder)]
+        pairs: list[tuple[nn.Module, nn.Module]] = [(self.teacher_encoder, self.encoder)]
         if hasattr(self, "teacher_backward"):
             pairs.append((self.teacher_backward, self.backward))
         if hasattr(self, "teacher_embed"):
             pairs.append((self.teacher_embed, self.midway.src_embed))
-        teacher = [p for t, _ in pairs for p in t.parameters()]
+        teacher: list[torch.Tensor] = [p for t, _ in pairs for p in t.parameters()]
         student = [p.detach() for _, s in pairs for p in s.parameters()]
         torch._foreach_lerp_(teacher, student, 1.0 - momentum)
 
@@ -180,7 +193,19 @@ class MidwayNetwork(nn.Module):
         blocks = self.teacher_backward if teacher else self.backward
         return top_down(levels, blocks, {i: self.level_key(i) for i in self.objective_indices})
 
-    def predict_level(self, index: int, v: torch.Tensor, motion: torch.Tensor, return_gates: bool = False):
+    @overload
+    def predict_level(
+        self, index: int, v: torch.Tensor, motion: torch.Tensor, return_gates: Literal[False] = False
+    ) -> torch.Tensor: ...
+
+    @overload
+    def predict_level(
+        self, index: int, v: torch.Tensor, motion: torch.Tensor, return_gates: Literal[True]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]: ...
+
+    def predict_level(
+        self, index: int, v: torch.Tensor, motion: torch.Tensor, return_gates: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
         """One level's forward prediction ẑ from source features ``v (B, N, D)`` and motion ``(B, K, d)``.
 
         A pure function of its inputs (use :func:`~midway_plugin.models.layers.unfused_attention` around
@@ -188,7 +213,13 @@ class MidwayNetwork(nn.Module):
         :meth:`ForwardPredictor.forward <midway_plugin.models.ForwardPredictor.forward>` returns them.
         """
         self._require_dynamics()
-        return self.predictor[self.level_key(index)](self.midway.motion_proj(motion), v, return_gates=return_gates)
+        predictor: ForwardPredictor = self.predictor[self.level_key(index)]  # type: ignore[assignment]
+        projected = self.midway.motion_proj(motion)
+        if return_gates:
+            with_gates: tuple[torch.Tensor, list[torch.Tensor]] = predictor(projected, v, return_gates=True)
+            return with_gates
+        prediction: torch.Tensor = predictor(projected, v)
+        return prediction
 
     def run_dynamics(
         self,
@@ -240,7 +271,7 @@ class MidwayNetwork(nn.Module):
             else:
                 at_top = j == top
                 source = src_levels[j] if at_top or not cfg.refinement else out.predictions[j]
-                target = tgt_levels[j] if at_top or not use_tgt_backward else tgt_backward[j]
+                target = tgt_levels[j] if at_top or not use_tgt_backward or tgt_backward is None else tgt_backward[j]
                 target = embed_target(target)
                 if teacher:
                     target = target.detach()
@@ -296,7 +327,7 @@ class MidwayNetwork(nn.Module):
         if not return_features:
             return MidwayOutput(loss=loss, level_losses=level_losses, dynamics=dyn)
         return MidwayOutput(loss=loss, level_losses=level_losses, dynamics=dyn, src_levels=list(src_levels),
-                            tgt_levels=list(tgt_levels), grid=tuple(grid))
+                            tgt_levels=list(tgt_levels), grid=(int(grid[0]), int(grid[1])))
 
     # -- export ----------------------------------------------------------------------------------------------------
     def export_state_dict(self, use_teacher: bool = True) -> dict[str, torch.Tensor]:
@@ -315,22 +346,39 @@ class MidwayNetwork(nn.Module):
                 out[f"{DYNAMICS_PREFIX}{name}.{k}"] = v.detach().clone()
         return out
 
+    def export_parts(self) -> tuple[str, ...]:
+        """The export parts this network holds (``"encoder"`` and the names of :meth:`dynamics_modules`)."""
+        return ("encoder", *self.dynamics_modules())
+
     def load_export_state_dict(
-        self, state: dict[str, torch.Tensor], strict: bool = True, source: str = "state dict"
-    ) -> tuple[list[str], list[str]]:
+        self,
+        state: Mapping[str, torch.Tensor],
+        strict: bool = True,
+        source: str = "state dict",
+        parts: Collection[str] | None = None,
+    ) -> LoadResult:
         """Load :meth:`export_state_dict`-style tensors; position embeddings are resampled to this model's grid.
 
+        Args:
+            state: the tensors (encoder under timm's names, ``dynamics.<part>.*``).
+            strict: missing or unexpected keys raise :class:`MidwayExportError` naming them (and ``source``);
+                shape mismatches always raise.
+            source: the file (or state dict) the tensors came from, for messages.
+            parts: the parts to load (``"encoder"``, ``"backward"``, ``"midway"``, ``"predictor"``); None: every
+                part this network has. The other parts keep their weights and are not compared.
+
         Returns:
-            ``(missing, unexpected)`` key names. With ``strict`` either being non-empty raises
-            :class:`MidwayExportError` naming them (and ``source``). Shape mismatches always raise.
+            A :class:`LoadResult`: missing and unexpected keys, resampled position embeddings.
         """
         state = dict(state)
-        own = self.export_state_dict(use_teacher=False)
-        self._resample_position_embeddings(state, own)
+        wanted = self.export_parts() if parts is None else tuple(parts)
+        own = {k: v for k, v in self.export_state_dict(use_teacher=False).items() if export_part(k) in wanted}
+        resampled = self._resample_position_embeddings(state, own)
         report = key_report(own, state, source, "Midway model")
-        report.raise_for(missing=strict, unexpected=strict, limit=10)  # shape mismatches always raise
-        encoder_sd = {k: v for k, v in state.items() if not k.startswith(DYNAMICS_PREFIX) and k in own}
-        self.encoder.vit.load_state_dict(encoder_sd, strict=False)
+        report.raise_for(missing=strict, unexpected=strict, limit=None)  # every key named; shapes always raise
+        if "encoder" in wanted:
+            encoder_sd = {k: v for k, v in state.items() if not k.startswith(DYNAMICS_PREFIX) and k in own}
+            self.encoder.vit.load_state_dict(encoder_sd, strict=False)
         for name, module in self.dynamics_modules().items():
             prefix = f"{DYNAMICS_PREFIX}{name}."
             module.load_state_dict(
@@ -342,9 +390,13 @@ class MidwayNetwork(nn.Module):
                 self.teacher_backward.load_state_dict(self.backward.state_dict())
             if hasattr(self, "teacher_embed"):
                 self.teacher_embed.load_state_dict(self.midway.src_embed.state_dict())
-        return list(report.missing), list(report.unexpected)
+        return LoadResult(report.missing, report.unexpected, tuple(resampled))
 
-    def _resample_position_embeddings(self, state: dict[str, torch.Tensor], own: dict[str, torch.Tensor]) -> None:
+    def _resample_position_embeddings(
+        self, state: dict[str, torch.Tensor], own: Mapping[str, torch.Tensor]
+    ) -> list[tuple[str, tuple[int, ...], tuple[int, ...]]]:
+        """Resamples the position embeddings of ``state`` in place; returns ``(key, old shape, new shape)``."""
+        done: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = []
         for key, halves in (("pos_embed", 1), (f"{DYNAMICS_PREFIX}midway.pos_embed", 2)):
             if key not in state or key not in own or state[key].shape == own[key].shape:
                 continue
@@ -357,11 +409,12 @@ class MidwayNetwork(nn.Module):
                 continue
             if key == "pos_embed":  # the encoder's: as configured (timm's or DINO's interpolation)
                 state[key] = resample_pos_embed(src, (g_dst, g_dst), (g_src, g_src), mode=self.cfg.pos_embed_interp)
-                continue
-            parts = src.chunk(halves, dim=1)
-            state[key] = torch.cat(
-                [resample_abs_pos_embed(p, [g_dst, g_dst], [g_src, g_src], num_prefix_tokens=1) for p in parts], dim=1
-            )
+            else:
+                state[key] = torch.cat(
+                    [resample_pos_embed(p, (g_dst, g_dst), (g_src, g_src)) for p in src.chunk(halves, dim=1)], dim=1
+                )
+            done.append((key, tuple(src.shape), tuple(dst.shape)))
+        return done
 
     def _require_dynamics(self) -> None:
         if not self.has_dynamics:

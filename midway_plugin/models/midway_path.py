@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import torch
-from timm.layers import resample_abs_pos_embed, trunc_normal_
+from timm.layers.pos_embed import resample_abs_pos_embed
+from timm.layers.weight_init import trunc_normal_
 from timm.models.vision_transformer import Block
 from torch import nn
 

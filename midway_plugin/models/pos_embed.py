@@ -11,7 +11,8 @@ flow at 320 x 384 (20 x 24), so the grid is interpolated. Two interpolations are
 
 Both give the same grid size; the values differ by a few percent of the embedding's variation.
 
-The prefix (CLS) token's embedding is never interpolated.
+The prefix (CLS) token's embedding is never interpolated. ``"dino"`` interpolates in the embedding's dtype (float32 or
+float64; half precision in float32); timm's function always interpolates in float32.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from typing import get_args
 
 import torch
 import torch.nn.functional as F
-from timm.layers import resample_abs_pos_embed
+from timm.layers.pos_embed import resample_abs_pos_embed
 
 from midway_plugin.models.config import PosEmbedInterp
 
@@ -58,12 +59,15 @@ def resample_pos_embed(
     if (new_h, new_w) == (old_h, old_w):
         return pos_embed
     if mode == "timm":
-        return resample_abs_pos_embed(
+        resampled: torch.Tensor = resample_abs_pos_embed(
             pos_embed, new_size=[new_h, new_w], old_size=[old_h, old_w], num_prefix_tokens=num_prefix_tokens
         )
+        return resampled
     prefix, grid = pos_embed[:, :num_prefix_tokens], pos_embed[:, num_prefix_tokens:]
     dim = grid.shape[-1]
-    grid = grid.reshape(1, old_h, old_w, dim).permute(0, 3, 1, 2).float()
+    # float64 stays float64 (parity checks); half precision is interpolated in float32, as timm does.
+    work = pos_embed.dtype if pos_embed.dtype in (torch.float32, torch.float64) else torch.float32
+    grid = grid.reshape(1, old_h, old_w, dim).permute(0, 3, 1, 2).to(work)
     grid = F.interpolate(
         grid, scale_factor=((new_h + 0.1) / old_h, (new_w + 0.1) / old_w), mode="bicubic", align_corners=False
     )

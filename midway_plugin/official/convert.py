@@ -79,7 +79,7 @@ class _Opaque:
     and calls nothing, so a crafted file cannot execute code through them.
     """
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> "_Opaque":
+    def __new__(cls, *args: Any, **kwargs: Any) -> _Opaque:
         return super().__new__(cls)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -161,7 +161,7 @@ def load_official_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         first_error: Exception | None = err
     else:
         first_error = None
-    stubs = [(_Opaque, name) for name in unsafe]
+    stubs: list[Any] = [(_Opaque, name) for name in unsafe]
     try:
         with torch.serialization.safe_globals(stubs):
             checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
@@ -225,7 +225,8 @@ def infer_config(
     Widths, depths, patch size, resolution, token count and the presence of backward layers / gating come from
     the shapes; head counts and the feature levels are not stored in weights and come from the released
     configs (ViT heads by width; dynamics heads 3 / 6 / 6; levels every ``depth / L`` blocks, i.e. 3, 6, 9, 12
-    for ViT-S/B). ``overrides`` replace any field.
+    for ViT-S/B). The position embedding is resampled DINO-style (``pos_embed_interp="dino"``), as the official
+    ViT does. ``overrides`` replace any field.
 
     Returns:
         ``(config, inferred)`` where ``inferred`` lists the fields that were inferred or assumed.
@@ -245,7 +246,8 @@ def infer_config(
     if grid * grid != pos.shape[1] - 1:
         raise OfficialCheckpointError(f"pos_embed has {pos.shape[1]} tokens: not 1 + a square grid")
     heads = _HEADS_BY_DIM.get(embed_dim)
-    fields: dict[str, Any] = {"img_size": grid * patch}
+    # The official ViT (DINO's) resamples its position embedding on the fly, DINO-style: so does the converted one.
+    fields: dict[str, Any] = {"img_size": grid * patch, "pos_embed_interp": "dino"}
     name = _TIMM_PRESETS.get((embed_dim, depth, patch))
     if name is not None:
         fields["encoder"] = name
@@ -257,7 +259,8 @@ def infer_config(
         fields["encoder"] = "vit_small_patch16_224"
         fields["encoder_kwargs"] = {"embed_dim": embed_dim, "depth": depth, "num_heads": heads, "patch_size": patch}
     inferred: dict[str, Any] = {"encoder": fields["encoder"], "img_size": fields["img_size"],
-                                "embed_dim": embed_dim, "depth": depth, "patch_size": patch, "num_heads": heads}
+                                "embed_dim": embed_dim, "depth": depth, "patch_size": patch, "num_heads": heads,
+                                "pos_embed_interp": "dino"}
 
     if dynamics is None:
         # No dynamics module: an encoder-only export; levels as the released configs space them (4 levels).
@@ -330,7 +333,7 @@ def _map_cross_block(src: Mapping[str, torch.Tensor], dst_prefix: str, out: dict
         if k is not None and v is not None:
             out[f"{dst_prefix}cross_attn.kv.{suffix}"] = torch.cat([k, v], dim=0)
         elif k is not None or v is not None:  # half a pair: report it
-            rest[f"cross_attn.proj{'k' if k is not None else 'v'}.{suffix}"] = k if k is not None else v
+            rest[f"cross_attn.proj{'k' if k is not None else 'v'}.{suffix}"] = k if k is not None else v  # type: ignore[assignment]
     return list(rest)
 
 

@@ -57,12 +57,12 @@ class OfficialLayout:
     backward_layers: bool = True
 
     @classmethod
-    def vit_small(cls, **changes: object) -> "OfficialLayout":
+    def vit_small(cls, **changes: object) -> OfficialLayout:
         """``midway-bdd-vit-s-ep300.pth`` and ``midway-wt-venice-vit-s-ep100.pth``."""
         return cls(**changes)  # type: ignore[arg-type]
 
     @classmethod
-    def vit_base(cls, **changes: object) -> "OfficialLayout":
+    def vit_base(cls, **changes: object) -> OfficialLayout:
         """``midway-bdd-vit-b-ep300.pth``: width 768; the midway width stays 192 (the released ViT-B override of
         it sits under a config key the code never reads)."""
         return cls(embed_dim=768, **changes)  # type: ignore[arg-type]

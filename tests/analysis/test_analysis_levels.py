@@ -1,4 +1,4 @@
-"""Levels are named by 1-based encoder block in the public surface; ``level_index`` is a deprecated alias."""
+"""Levels are named by 1-based encoder block in the public surface, and only so."""
 from __future__ import annotations
 
 import warnings
@@ -15,9 +15,7 @@ from midway_plugin.analysis import (
     track_perturbation,
 )
 from midway_plugin.analysis.pair import encode_frames
-from midway_plugin.models import MidwayConfig, MidwayNetwork, unfused_attention
-
-DEPRECATED = r"level_index.*deprecated; use `block`"
+from midway_plugin.models import MidwayConfig, MidwayNetwork
 
 
 @pytest.fixture()
@@ -50,32 +48,28 @@ def test_block_names_the_level_without_warnings(setup):
     assert torch.allclose(pair.source_features, levels[1][:1], rtol=0, atol=1e-12)
 
 
-def test_deprecated_level_index_warns_and_means_the_same_level(setup):
+def test_the_index_keyword_of_a_first_version_is_gone(setup):
     model, frames = setup
-    pair = prepare_pair(model, frames[:1], frames[1:2], 2)
-    with pytest.warns(DeprecationWarning, match=r"prepare_pair: `" + DEPRECATED):
-        _same_pair(pair, prepare_pair(model, frames[:1], frames[1:2], level_index=1))
     src, tgt = encode_frames(model, frames[:1]), encode_frames(model, frames[1:2])
-    with pytest.warns(DeprecationWarning, match=r"pair_from_levels: `" + DEPRECATED):
-        _same_pair(pair, pair_from_levels(model, src, tgt, level_index=1))
-    with pytest.warns(DeprecationWarning, match=DEPRECATED):
-        # The deprecated name overrides, as the adapters' deprecated names do.
-        _same_pair(pair, prepare_pair(model, frames[:1], frames[1:2], block=3, level_index=1))
+    for call in (lambda: prepare_pair(model, frames[:1], frames[1:2], level_index=1),
+                 lambda: pair_from_levels(model, src, tgt, level_index=1),
+                 lambda: track_perturbation(model, frames, (1, 2), level_index=1),
+                 lambda: track_feature_similarity(model, frames, (1, 2), level_index=1)):
+        with pytest.raises(TypeError, match="level_index"):
+            call()
+    pair = prepare_pair(model, frames[:1], frames[1:2], 2)
     heat = perturbation_heatmaps(model, pair, [0, 5], repeats=2, generator=torch.Generator().manual_seed(0))
     assert heat.shape == (2, 4, 4)
 
 
-def test_tracking_takes_blocks_and_the_deprecated_index(setup):
+def test_tracking_takes_blocks(setup):
     model, frames = setup
     new = track_perturbation(model, frames, (1, 2), 2, repeats=2, generator=torch.Generator().manual_seed(0))
-    with pytest.warns(DeprecationWarning, match=r"track_perturbation: `" + DEPRECATED):
-        old = track_perturbation(model, frames, (1, 2), level_index=1, repeats=2,
-                                 generator=torch.Generator().manual_seed(0))
-    assert old.tokens == new.tokens and old.heat[1:] == new.heat[1:]  # heat[0] is NaN
+    again = track_perturbation(model, frames, (1, 2), block=2, repeats=2, generator=torch.Generator().manual_seed(0))
+    assert again.tokens == new.tokens and again.heat[1:] == new.heat[1:]  # heat[0] is NaN
     # Feature similarity compares any feature level, also one without a predictor (block 4).
     top = track_feature_similarity(model, frames, (1, 2), 4)
-    with pytest.warns(DeprecationWarning, match=r"track_feature_similarity: `" + DEPRECATED):
-        assert track_feature_similarity(model, frames, (1, 2), level_index=-1).tokens == top.tokens
+    assert len(top.tokens) == 3
     assert track_feature_similarity(model, frames, (1, 2)).tokens == track_feature_similarity(
         model, frames, (1, 2), 3).tokens
 
@@ -88,8 +82,6 @@ def test_bad_levels_name_the_value_and_the_valid_blocks(setup):
         track_perturbation(model, frames, (0, 0), 9)
     with pytest.raises(AnalysisError, match=r"block=5: expected one or more of the feature-level blocks \(1, 2, 3, 4\)"):
         track_feature_similarity(model, frames, (0, 0), 5)
-    with pytest.warns(DeprecationWarning), pytest.raises(AnalysisError, match=r"prepare_pair: level_index=7"):
-        prepare_pair(model, frames[:1], frames[1:2], level_index=7)
     with pytest.raises(AnalysisError, match=r"level True has no forward predictor"):
         prepare_pair(model, frames[:1], frames[1:2], True)
 
@@ -105,9 +97,8 @@ def test_feature_similarity_needs_no_dynamics():
         track_perturbation(model, frames, (0, 0), 3)
 
 
-def test_forward_ad_attention_is_a_deprecated_name_of_the_cores_unfused_attention():
+def test_removed_alias_forward_ad_attention_is_gone():
     import midway_plugin.analysis as analysis
 
-    with pytest.warns(DeprecationWarning, match="forward_ad_attention is deprecated; use midway_plugin.models"):
-        assert analysis.forward_ad_attention is unfused_attention
-    assert "forward_ad_attention" not in analysis.__all__
+    with pytest.raises(AttributeError, match="forward_ad_attention"):
+        analysis.forward_ad_attention  # noqa: B018  (the core's unfused_attention is the one name)

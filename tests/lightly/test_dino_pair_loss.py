@@ -82,3 +82,22 @@ def test_bad_inputs_are_named():
         loss_fn([torch.zeros(2, 8)] * 3, [torch.zeros(2, 8)] * 5)
     with pytest.raises(ValueError, match=r"\(batch, 8\)"):
         loss_fn([torch.zeros(2, 4)] * 4, [torch.zeros(2, 4)] * 4)
+
+
+def test_float64_module_computes_in_float64():
+    """A module converted with ``.double()`` (a float64 parity check) runs, in float64, and matches the reference."""
+    torch.manual_seed(0)
+    batch, dim = 3, 16
+    loss_fn = DINOPairLoss(output_dim=dim).double()
+    loss_fn.center.center.copy_(torch.randn(1, dim, dtype=torch.float64) * 0.1)
+    center_before = loss_fn.center.value.clone()
+    teacher = [torch.randn(batch, dim, dtype=torch.float64) for _ in range(4)]
+    student = [torch.randn(batch, dim, dtype=torch.float64) for _ in range(4 + 4)]
+    loss = loss_fn(teacher, student)
+    expected, _ = reference_loss(teacher, student, center_before, num_locals=2)
+    assert loss.dtype == torch.float64 and loss_fn.center.value.dtype == torch.float64
+    torch.testing.assert_close(loss, expected, rtol=1e-12, atol=1e-12)
+    assert loss_fn.teacher_probabilities(teacher).dtype == torch.float64
+    # Low-precision outputs of a float32 module still compute in float32.
+    half = DINOPairLoss(output_dim=dim)([t.bfloat16() for t in teacher], [s.bfloat16() for s in student])
+    assert half.dtype == torch.float32

@@ -89,26 +89,26 @@ def test_vit_encoder_strides(tiny16_export, tiny_export) -> None:
     assert enc8(torch.randn(1, 3, 32, 48)).shape == (1, 16, 4, 6)
     with pytest.raises(ValueError, match="out_blocks"):
         MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export), out_blocks=(7,)))
-    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="levels"):
-        MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export), levels=(7,)))
+    for old in ("levels", "freeze", "midway_config"):  # aliases of a first version: refused by name
+        with pytest.raises(TypeError, match=old):
+            MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export), **{old: None}))
     with pytest.raises(ValueError, match="out_stride"):
         MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny16_export), out_stride=3))
 
 
-def test_vit_encoder_out_blocks_and_deprecated_levels_agree(tiny_export) -> None:
-    """``out_blocks`` (paper block numbers) and the deprecated ``levels`` (indices) / ``freeze`` build the same encoder."""
-    torch.manual_seed(0)
-    new = MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export), out_channels=16, out_blocks=(3, 4),
+def test_vit_encoder_out_blocks_and_frozen(tiny_export) -> None:
+    """``out_blocks`` are paper block numbers; a frozen encoder stays in eval mode, only the projection trains."""
+    enc = MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export), out_channels=16, out_blocks=(3, 4),
                             frozen=True))
-    torch.manual_seed(0)
-    with pytest.warns(DeprecationWarning, match="use `out_blocks`"), pytest.warns(DeprecationWarning, match="`frozen`"):
-        old = MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export), out_channels=16, levels=(-2, -1),
-                                freeze=True))
-    assert new.out_blocks == old.out_blocks == (3, 4) and new.frozen and old.frozen
-    x = torch.randn(1, 3, 32, 48)
-    assert torch.equal(new(x), old(x))
+    assert enc.out_blocks == (3, 4) and enc.levels == [2, 3] and enc.frozen
+    enc.train()
+    assert not enc.encoder.training and enc.project.training
+    assert not any(p.requires_grad for p in enc.encoder.parameters()) and enc.project.weight.requires_grad
+    out = enc(torch.randn(1, 3, 32, 48))
+    out.sum().backward()
+    assert enc.project.weight.grad is not None
     default = MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export)))
-    assert default.out_blocks == (4,)  # the top level, as the old default levels=(-1,)
+    assert default.out_blocks == (4,)  # the top level
     with pytest.raises(ValueError, match=r"out_blocks=\(12,\).*feature-level blocks \(1, 2, 3, 4\)"):
         MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export), out_blocks=(12,)))
 
@@ -144,18 +144,18 @@ def test_raft_runs_on_midway_features(tiny16_export) -> None:
     assert out[0].pred_flow_fw.data.shape == (2, 64, 96)
 
 
-def test_vit_encoder_deprecated_midway_config_is_arch_or_overrides(tiny_export) -> None:
-    """``midway_config`` (deprecated) means ``arch`` without an export and ``config_overrides`` with one."""
-    torch.manual_seed(0)
-    new = MODELS.build(dict(type="MidwayViTEncoder", arch="tiny", config_overrides=dict(img_size=48)))
-    torch.manual_seed(0)
-    with pytest.warns(DeprecationWarning, match="`midway_config` is deprecated"):
-        old = MODELS.build(dict(type="MidwayViTEncoder", midway_config=dict(preset="tiny", img_size=48)))
-    assert all(torch.equal(a, b) for a, b in zip(new.state_dict().values(), old.state_dict().values()))
-    with pytest.warns(DeprecationWarning, match="`midway_config` is deprecated"):
-        changed = MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export), midway_config=dict(img_size=48)))
-    same = MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export), config_overrides=dict(img_size=48)))
-    assert changed.encoder.vit.pos_embed.shape == same.encoder.vit.pos_embed.shape
-    assert torch.equal(changed.encoder.vit.pos_embed, same.encoder.vit.pos_embed)
+def test_vit_encoder_arch_overrides_and_init_cfg(tiny_export) -> None:
+    """``arch`` without an export, ``config_overrides`` on the export's config, ``init_cfg`` as ``export``."""
+    random = MODELS.build(dict(type="MidwayViTEncoder", arch="tiny", config_overrides=dict(img_size=48)))
+    assert random.encoder.vit.pos_embed.shape == (1, 1 + 6 * 6, 48)
+    changed = MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export), config_overrides=dict(img_size=48)))
+    assert changed.encoder.vit.pos_embed.shape == (1, 1 + 6 * 6, 48)
+    by_init_cfg = MODELS.build(dict(type="MidwayViTEncoder", init_cfg=dict(type="Pretrained",
+                                                                           checkpoint=str(tiny_export))))
+    by_export = MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export)))
+    assert all(torch.equal(a, b) for a, b in zip(by_init_cfg.encoder.state_dict().values(),
+                                                 by_export.encoder.state_dict().values(), strict=True))
+    with pytest.raises(ValueError, match="MidwayViTEncoder: init_cfg=.*Kaiming.*not supported"):
+        MODELS.build(dict(type="MidwayViTEncoder", arch="tiny", init_cfg=dict(type="Kaiming")))
     with pytest.raises(ValueError, match="set `export`.*or `arch`"):
         MODELS.build(dict(type="MidwayViTEncoder"))

@@ -266,8 +266,43 @@ def test_predict_undoes_input_resize(tiny_export, flowdata) -> None:
     torch.testing.assert_close(out, expected / torch.tensor([1.5, 2.0]).view(2, 1, 1))
 
 
-def test_deprecated_freeze_backbone_means_frozen(tiny_export, flowdata) -> None:
-    with pytest.warns(DeprecationWarning, match="`freeze_backbone` is deprecated; use `frozen`"):
-        model = build(tiny_export, flowdata, freeze_backbone=True)
+def test_frozen_and_removed_names(tiny_export, flowdata) -> None:
+    model = build(tiny_export, flowdata, frozen=True)
     assert model.frozen and not any(p.requires_grad for p in model.backbone.parameters())
+    model.train()
+    assert not model.backbone.training and model.head.training
     assert not build(tiny_export, flowdata).frozen
+    for old in ("freeze_backbone", "midway_config"):  # aliases of a first version: refused by name
+        with pytest.raises(TypeError, match=old):
+            build(tiny_export, flowdata, **{old: True})
+
+
+def test_init_cfg_pretrained_loads_the_export_and_other_init_cfgs_are_refused(tiny_export, flowdata) -> None:
+    """init_cfg=dict(type='Pretrained', ...) was accepted and never applied (the file was not even opened)."""
+    exp = load_export(tiny_export)
+    model = build(None, flowdata, arch="tiny", init_cfg=dict(type="Pretrained", checkpoint=str(tiny_export)))
+    own = model.backbone.export_state_dict()
+    assert all(torch.equal(own[k], v) for k, v in exp.state_dict.items())
+    model.init_weights()
+    for bad, named in ((dict(type="Kaiming", layer="Conv2d"), "Kaiming"),
+                       (dict(type="Pretrained", checkpoint=str(tiny_export), prefix="backbone."), "prefix")):
+        with pytest.raises(ValueError, match=f"MidwayFlow: init_cfg=.*{named}.*not supported"):
+            build(None, flowdata, arch="tiny", init_cfg=bad)
+    with pytest.raises(ValueError, match="both export=.*init_cfg"):
+        build(tiny_export, flowdata, init_cfg=dict(type="Pretrained", checkpoint=str(tiny_export)))
+
+
+def test_unexpected_export_keys_are_refused_by_name(tiny_export, flowdata, tmp_path) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(tiny_export), framework="pt") as f:
+        metadata = f.metadata()
+    tensors = load_file(str(tiny_export))
+    tensors["dynamics.extra.weight"] = torch.zeros(3)
+    extra = tmp_path / "extra.safetensors"
+    save_file(tensors, str(extra), metadata=metadata)
+    with pytest.raises(MidwayExportError, match=r"unexpected 1 key\(s\): dynamics.extra.weight"):
+        build(extra, flowdata)
+    with pytest.raises(MidwayExportError, match=r"unexpected 1 key\(s\): dynamics.extra.weight"):
+        MODELS.build(dict(type="MidwayViTEncoder", export=str(extra)))

@@ -55,8 +55,8 @@ def test_out_blocks_select_levels_and_bad_arguments_are_named() -> None:
         assert len(backbone(images())) == 2
     with pytest.raises(ValueError, match=r"out_blocks=\(1, 7\).*feature-level blocks \(1, 2, 3, 4\)"):
         MidwayViT(arch="tiny", out_blocks=(1, 7))
-    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match=r"out_indices=\(0, 7\)"):
-        MidwayViT(arch="tiny", out_indices=(0, 7))
+    with pytest.raises(TypeError, match="out_indices"):  # the positions of a first version: gone
+        MidwayViT(arch="tiny", out_indices=(0, 3))
     with pytest.raises(ValueError, match="feature_source='raw'"):
         MidwayViT(arch="tiny", feature_source="raw")
     with pytest.raises(ValueError, match="unknown arch='vit-l16'"):
@@ -65,7 +65,7 @@ def test_out_blocks_select_levels_and_bad_arguments_are_named() -> None:
         MidwayViT(arch=dict(depth=4))
     with pytest.raises(ValueError, match="init_cfg=.*Kaiming.*not supported"):
         MidwayViT(arch="tiny", init_cfg=dict(type="Kaiming"))
-    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="both pretrained="):
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="both export="):
         MidwayViT(arch="tiny", pretrained="a.safetensors", init_cfg=dict(type="Pretrained", checkpoint="b"))
     with pytest.raises(ValueError, match="img_size"):
         MidwayViT(arch="tiny", img_size=(64, 96))
@@ -94,7 +94,6 @@ def test_export_decides_architecture_and_pos_embed_is_resampled(tiny_export, mml
     backbone = loaded(path, arch="vit-b16", img_size=64, feature_source="backward")
     assert backbone.cfg.encoder_kwargs == net.cfg.encoder_kwargs and backbone.embed_dim == 48
     assert backbone.cfg.img_size == 64
-    assert any("architecture comes from the export" in m and "encoder_kwargs" in m for m in mmlogs)
     own = backbone.encoder.vit.state_dict()
     ref = net.encoder.vit.state_dict()
     for key in ("blocks.0.attn.qkv.weight", "cls_token", "norm.weight", "patch_embed.proj.weight"):
@@ -158,23 +157,24 @@ def test_export_with_missing_keys_is_refused_naming_them(tiny_export, tmp_path: 
     path, _ = tiny_export
     assert key in load_file(str(path)), "the test removes a key the export really has"
     broken = _rewrite_without(path, tmp_path / "broken.safetensors", key)
-    backbone = MidwayViT(arch="tiny", export=str(broken), feature_source=source)
     with pytest.raises(MidwayExportError) as err:
-        backbone.init_weights()
+        MidwayViT(arch="tiny", export=str(broken), feature_source=source)
     msg = str(err.value)
     assert str(broken) in msg and "missing" in msg and key.split("dynamics.")[-1] in msg, msg
 
 
-def test_unexpected_keys_are_reported_by_name(tiny_export, tmp_path: Path, mmlogs) -> None:
+@pytest.mark.parametrize("extra_key", ["head.weight", "dynamics.extra.weight"])
+def test_unexpected_keys_are_refused_by_name(tiny_export, tmp_path: Path, extra_key: str) -> None:
+    """The one key policy of the core (also mmflow's and `midway analyze`'s): an unexpected key is an error."""
     path, _ = tiny_export
     with safe_open(str(path), framework="pt") as f:
         metadata = f.metadata()
     tensors = load_file(str(path))
-    tensors["head.weight"] = torch.zeros(10, 48)
+    tensors[extra_key] = torch.zeros(10, 48)
     extra = tmp_path / "extra.safetensors"
     save_file(tensors, str(extra), metadata=metadata)
-    loaded(extra, arch="tiny")
-    assert any("unexpected encoder keys" in m and "head.weight" in m and str(extra) in m for m in mmlogs), mmlogs
+    with pytest.raises(MidwayExportError, match=rf"{extra}.*unexpected 1 key\(s\): {extra_key}"):
+        MidwayViT(arch="tiny", export=str(extra))
 
 
 def test_missing_file_and_dynamics_free_export(tiny_export, tmp_path: Path) -> None:
@@ -270,7 +270,7 @@ def test_frozen_backbone_ignores_train_mode_and_dropout(tiny_export) -> None:
     assert not backbone.training and not any(m.training for m in backbone.modules())
     x = images()
     out1, out2 = backbone(x), backbone(x)  # no drop path: deterministic
-    assert all(torch.equal(a, b) and not a.requires_grad for a, b in zip(out1, out2))
+    assert all(torch.equal(a, b) and not a.requires_grad for a, b in zip(out1, out2, strict=True))
 
 
 @pytest.mark.slow
@@ -289,22 +289,18 @@ def test_vit_s16_export_loads_at_512_and_runs_a_full_crop(tmp_path: Path) -> Non
 
 
 # ----------------------------------------------------------------------------------------------- argument names
-def test_deprecated_names_build_and_load_the_same_backbone(tiny_export) -> None:
+def test_pretrained_is_the_deprecated_name_of_export(tiny_export) -> None:
+    """`pretrained` stays (mmseg's EncoderDecoder passes it to every backbone); it overrides `export`."""
     path, _ = tiny_export
     new = MidwayViT(arch="tiny", img_size=32, export=str(path), out_blocks=(1, 4), feature_source="backward")
-    new.init_weights()
-    with pytest.warns(DeprecationWarning, match="use `export`"), pytest.warns(DeprecationWarning, match="out_blocks"):
-        old = MidwayViT(arch="tiny", img_size=32, pretrained=str(path), out_indices=(0, -1), feature_source="backward")
-    old.init_weights()
-    assert (old.out_blocks, old.out_indices) == (new.out_blocks, new.out_indices) == ((1, 4), (0, 3))
+    with pytest.warns(DeprecationWarning, match="use `export`"):
+        old = MidwayViT(arch="tiny", img_size=32, pretrained=str(path), out_blocks=(1, 4), feature_source="backward")
     with torch.no_grad():
-        for a, b in zip(new.eval()(images()), old.eval()(images())):
+        for a, b in zip(new.eval()(images()), old.eval()(images()), strict=True):
             assert torch.equal(a, b)
-    # Old `--cfg-options` on the new configs: a deprecated name given beside the new one wins.
     with pytest.warns(DeprecationWarning):
-        both = MidwayViT(arch="tiny", export="elsewhere.safetensors", pretrained=str(path), out_blocks=(1,),
-                         out_indices=3)
-    assert (both.weights, both.out_blocks) == (str(path), (4,))
+        both = MidwayViT(arch="tiny", export="elsewhere.safetensors", pretrained=str(path))
+    assert both.export == str(path)
 
 
 def test_out_blocks_are_validated_against_the_feature_levels(tiny_export) -> None:

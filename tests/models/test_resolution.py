@@ -18,6 +18,7 @@ from midway_plugin.models import (
     level_key,
     load_export,
     read_export_config,
+    resample_pos_embed,
     resolve_config,
     save_export,
 )
@@ -135,3 +136,17 @@ def test_dynamics_init_is_timms_vit_init() -> None:
     weights = torch.cat([m.weight.flatten() for m in linears])
     assert abs(weights.std().item() - 0.02) < 0.002
     assert all(m.bias is None or not m.bias.any() for m in linears)
+
+
+# ------------------------------------------------------------------------------------------------ dtypes
+def test_dino_resampling_keeps_float64() -> None:
+    """A float64 parity check must not be rounded through float32 by the DINO-style resampling."""
+    pos = torch.randn(1, 1 + 4 * 4, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    out = resample_pos_embed(pos, (6, 5), (4, 4), mode="dino")
+    grid = pos[:, 1:].reshape(1, 4, 4, 8).permute(0, 3, 1, 2)
+    ref = torch.nn.functional.interpolate(grid, scale_factor=(6.1 / 4, 5.1 / 4), mode="bicubic", align_corners=False)
+    ref = torch.cat([pos[:, :1], ref.permute(0, 2, 3, 1).reshape(1, 30, 8)], dim=1)
+    assert out.dtype == torch.float64
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
+    half = resample_pos_embed(pos.bfloat16(), (6, 5), (4, 4), mode="dino")  # low precision: via float32
+    assert half.dtype == torch.bfloat16

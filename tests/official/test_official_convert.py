@@ -4,8 +4,10 @@ from __future__ import annotations
 import argparse
 
 import pytest
+import timm
 import torch
 from omegaconf import DictConfig
+from timm.layers import resample_abs_pos_embed
 
 from midway_plugin.cli import main as cli_main
 from midway_plugin.models import MidwayConfig, MidwayNetwork, build_from_export, load_export, load_timm_vit
@@ -214,3 +216,45 @@ def test_released_size_vit_s_file_converts_end_to_end(tmp_path, capsys):
     export = load_export(out)
     assert export.config.encoder == "vit_small_patch16_224" and export.config.feature_levels == (3, 6, 9, 12)
     assert export.state_dict["dynamics.midway.pos_embed"].shape == (1, 394, 192)
+
+
+def _official_interpolate_pos_encoding(pos_embed: torch.Tensor, h0: int, w0: int) -> torch.Tensor:
+    """DINO's ``VisionTransformer.interpolate_pos_encoding`` (the official ViT), restated for an ``h0 x w0`` grid."""
+    n = pos_embed.shape[1] - 1
+    side = int(n**0.5)
+    patch_pos = pos_embed[:, 1:].reshape(1, side, side, -1).permute(0, 3, 1, 2)
+    patch_pos = torch.nn.functional.interpolate(
+        patch_pos, scale_factor=((h0 + 0.1) / side, (w0 + 0.1) / side), mode="bicubic")
+    assert patch_pos.shape[-2:] == (h0, w0)
+    return torch.cat([pos_embed[:, :1], patch_pos.permute(0, 2, 3, 1).reshape(1, h0 * w0, -1)], dim=1)
+
+
+def test_converted_model_resamples_position_embeddings_as_the_official_vit(tmp_path):
+    """At a crop other than the training one (here 48 px: a 6 x 6 grid, trained 4 x 4), the converted model's
+    features are the official ViT's: position embeddings interpolated DINO-style, not timm-style."""
+    from midway_plugin.models import save_export
+
+    conversion = convert_official_checkpoint(official_checkpoint())
+    assert conversion.config.pos_embed_interp == "dino"
+    net = MidwayNetwork(conversion.config, with_teacher=False)
+    net.load_export_state_dict(conversion.state_dict, source="official")
+    net.eval()
+    out = save_export(net, tmp_path / "official.safetensors", use_teacher=False)
+    x = torch.randn(2, 3, 48, 48, generator=torch.Generator().manual_seed(0))
+    cfg = conversion.config
+    reference = timm.create_model(cfg.encoder, pretrained=False, num_classes=0, img_size=48, **cfg.encoder_kwargs)
+    encoder = {k: v for k, v in conversion.state_dict.items() if not k.startswith("dynamics.")}
+    official_pos = _official_interpolate_pos_encoding(encoder["pos_embed"], 6, 6)
+    reference.load_state_dict({**encoder, "pos_embed": official_pos})  # the official ViT at 48 px
+    reference.eval()
+    with torch.no_grad():
+        expected = reference.forward_features(x)[:, 0]
+        reference.pos_embed.copy_(resample_abs_pos_embed(encoder["pos_embed"], new_size=[6, 6]))
+        timm_style = reference.forward_features(x)[:, 0]
+        on_the_fly = build_from_export(out).eval().encoder.forward_cls(x)  # built at 32 px, run at 48 px
+        at_48 = build_from_export(out, config_overrides={"img_size": 48}).eval()  # resampled once, at load time
+        torch.testing.assert_close(at_48.encoder.vit.pos_embed, official_pos)
+        loaded_at_48 = at_48.encoder.forward_cls(x)
+    torch.testing.assert_close(on_the_fly, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(loaded_at_48, expected, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(timm_style, expected, rtol=1e-3, atol=1e-3)  # the difference the setting makes

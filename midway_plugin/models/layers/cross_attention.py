@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
-from timm.layers import use_fused_attn
+from timm.layers.config import use_fused_attn
 from torch import nn
 
 
@@ -39,7 +39,8 @@ class CrossAttention(nn.Module):
             out = F.scaled_dot_product_attention(q, k, v)
         else:
             out = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1) @ v
-        return self.proj(out.transpose(1, 2).reshape(b, n, c))
+        result: torch.Tensor = self.proj(out.transpose(1, 2).reshape(b, n, c))
+        return result
 
 
 @contextlib.contextmanager
@@ -48,11 +49,13 @@ def unfused_attention(module: nn.Module) -> Iterator[None]:
 
     ``torch.func.jvp`` needs it: PyTorch's fused CPU attention kernel has no forward-mode derivative.
     """
-    saved = [(m, m.fused_attn) for m in module.modules() if hasattr(m, "fused_attn")]
+    saved: list[tuple[nn.Module, bool]] = [
+        (m, bool(m.fused_attn)) for m in module.modules() if hasattr(m, "fused_attn")
+    ]
     try:
         for m, _ in saved:
-            m.fused_attn = False
+            setattr(m, "fused_attn", False)  # noqa: B010  (an attribute, not a submodule)
         yield
     finally:
         for m, value in saved:
-            m.fused_attn = value
+            setattr(m, "fused_attn", value)  # noqa: B010
