@@ -4,7 +4,7 @@ Trains, in one process on the CPU, either ``MidwayFlow`` (the tiny Midway networ
 finetuned or frozen, + the DPT head of the tiny synthetic configs) or a reference CNN on the raw concatenated frames
 (5 convolutions, no Midway parts: what "learnable" means for this data) on the train pairs of a
 ``midway make-video`` folder, then reports the EPE on its val pairs next to the zero-flow and train-mean-flow
-guesses (:mod:`midway_plugin.bench.flow_references`). The same loop as ``mim train mmflow`` with the tiny configs
+guesses (:mod:`midway_plugin.evaluation.flow_references`). The same loop as ``mim train mmflow`` with the tiny configs
 (AdamW betas (0.9, 0.95), wd 0.05, linear warm-up x cosine decay, batch 8, random horizontal flips) without the
 runner's start-up cost, so that several settings fit in minutes; docs/mmflow.md "Does the readout learn? The
 positive control" records the runs.
@@ -32,7 +32,7 @@ MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
 
 
 def _tensors(root: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    from midway_plugin.bench.motion_probe import load_pairs
+    from midway_plugin.evaluation.motion_probe import load_pairs
 
     first, second, flows = load_pairs(root, split)
     x = torch.cat([torch.from_numpy(first), torch.from_numpy(second)], -1).permute(0, 3, 1, 2).float()
@@ -89,7 +89,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
-    from midway_plugin.bench.flow_references import constant_flow_references
+    from midway_plugin.evaluation.flow_references import constant_flow_references
     from midway_plugin.mmflow.flow_losses import flow_loss_value
 
     x, y = _tensors(args.data, "train")

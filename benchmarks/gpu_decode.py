@@ -2,10 +2,10 @@
 
 Needs a CUDA GPU and torchcodec (``pip install torchcodec`` matching the installed torch). For each test file:
 
-1. exactness: :func:`~midway_plugin.data.seek_check.check_gpu_frames`, the GPU decoder's frames in the dataset's
+1. exactness: :func:`~midway_plugin.data.video.seek_check.check_gpu_frames`, the GPU decoder's frames in the dataset's
    access patterns against a sequential CPU decode, on generated files of the layouts where seeking readers go
    wrong (MPEG-4 Part 2 in AVI with B-frames, H.264 with open GOPs, variable frame rate) and on closed-GOP H.264;
-2. speed: items of :class:`~midway_plugin.data.VideoPairDataset` in folder mode (R = 5 pairs, dt in [15, 30],
+2. speed: items of :class:`~midway_plugin.data.video.VideoPairDataset` in folder mode (R = 5 pairs, dt in [15, 30],
    the decode-only transform) with ``decoder="cuda"``, independent and window sampling, at 256 px and 720p, in the
    training process; pairs per second, peak GPU memory, and the number of such processes 930 pairs/s would need.
 
@@ -23,9 +23,10 @@ import torch
 from bench_output import finish  # benchmarks/ is on sys.path when a script here runs
 from loader import TARGETS, make_video
 
-from midway_plugin.data import MidwayTransform, VideoPairDataset
-from midway_plugin.data.device_augment import PairGeometryTransform
-from midway_plugin.data.seek_check import check_gpu_frames
+from midway_plugin.data.video import VideoPairDataset
+from midway_plugin.data.views import MidwayTransform
+from midway_plugin.data.views.device_augment import PairGeometryTransform
+from midway_plugin.data.video.seek_check import check_gpu_frames
 
 #: Layouts where seeking readers go wrong (docs/video-seeking.md): name -> (extension, ffmpeg output options).
 LAYOUTS: dict[str, tuple[str, list[str]]] = {

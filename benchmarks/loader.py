@@ -3,9 +3,9 @@
 For each video (by default two generated H.264 files, 456x256 and 1280x720, 30 fps, 10 s, one keyframe a second),
 in ``folder`` mode (one opening = R = 5 pairs, dt in [15, 30], all frames of an opening in one sorted batch):
 
-* ``today (CPU augment)``: :class:`~midway_plugin.data.VideoPairDataset` + :class:`~midway_plugin.data.MidwayTransform`
+* ``today (CPU augment)``: :class:`~midway_plugin.data.video.VideoPairDataset` + :class:`~midway_plugin.data.views.MidwayTransform`
   (decode + PIL crops of 2 motion + 2 x (2 global + 8 local) views per pair);
-* ``new (decode only)``: the same dataset with :class:`~midway_plugin.data.device_augment.PairGeometryTransform`
+* ``new (decode only)``: the same dataset with :class:`~midway_plugin.data.views.device_augment.PairGeometryTransform`
   (decode + crop boxes; the views are rendered on the accelerator);
 * ``new, pyav``, ``new, window``, ``new, window + pyav``: the decode-only path with ``decoder="pyav"`` (the
   keyframe-aware PyAV reader), with ``sampling="window"`` (the R pairs inside one window of 1.5 x the largest
@@ -13,7 +13,7 @@ in ``folder`` mode (one opening = R = 5 pairs, dt in [15, 30], all frames of an 
 * ``decord``, ``opencv (seek)``, ``pyav (keyframe)``: the bare readers on the same pairs (independent pairs), and
   ``decord, window pairs``, ``pyav, window pairs`` on window-sampled pairs;
 * ``pre-extracted JPEG``: the same number of frames read from JPEG files extracted beforehand;
-* ``render on DEVICE``: :class:`~midway_plugin.data.device_augment.DeviceAugment` on ``--render-device`` (CPU by
+* ``render on DEVICE``: :class:`~midway_plugin.data.views.device_augment.DeviceAugment` on ``--render-device`` (CPU by
   default, for scale only: the accelerator path renders on the GPU, ``benchmarks/gpu.sh``);
 * with ``--workers N``: both dataset paths through a DataLoader with N worker processes.
 
@@ -40,10 +40,11 @@ import torch
 from bench_output import finish  # benchmarks/ is on sys.path when a script here runs
 from torch.utils.data import DataLoader
 
-from midway_plugin.data import MidwayTransform, VideoPairDataset
-from midway_plugin.data.device_augment import DeviceAugment, PairGeometryTransform, collate_decoded
-from midway_plugin.data.pair_sampling import window_frames
-from midway_plugin.data.readers import as_numpy, open_reader
+from midway_plugin.data.video import VideoPairDataset
+from midway_plugin.data.views import MidwayTransform
+from midway_plugin.data.views.device_augment import DeviceAugment, PairGeometryTransform, collate_decoded
+from midway_plugin.data.video.pair_sampling import window_frames
+from midway_plugin.data.video.readers import as_numpy, open_reader
 
 REPEAT = 5
 #: Pairs per second the GPU needs (docs/performance.md): the official run (ViT-S, 2 A100s) and one H100 at 40 % MFU.

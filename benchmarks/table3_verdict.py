@@ -15,7 +15,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from midway_plugin.bench.learnability import USE_MARGIN  # what the target must buy at every level
+from midway_plugin.evaluation.learnability import USE_MARGIN  # what the target must buy at every level
 from midway_plugin.lightly.health import SUMMARY_NAME
 from midway_plugin.lightly.health import UNIFORM_ENTROPY_MIN as UNIFORM_ENTROPY  # uniform-collapse threshold / ln K
 

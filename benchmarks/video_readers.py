@@ -18,8 +18,8 @@ import time
 
 import numpy as np
 
-from midway_plugin.data.readers import READERS, as_numpy, open_reader
-from midway_plugin.data.seek_check import check_random_access
+from midway_plugin.data.video.readers import READERS, as_numpy, open_reader
+from midway_plugin.data.video.seek_check import check_random_access
 
 
 def _frames(reader: object, indices: list[int]) -> np.ndarray:

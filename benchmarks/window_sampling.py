@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from bench_output import finish  # benchmarks/ is on sys.path when a script here runs
 
-from midway_plugin.data.pair_sampling import sample_pairs, sample_window_pairs, window_frames
+from midway_plugin.data.video.pair_sampling import sample_pairs, sample_window_pairs, window_frames
 
 
 def ks_distance(a: np.ndarray, b: np.ndarray) -> float:

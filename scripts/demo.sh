@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The end-to-end demo (`make demo`, README's first command), on the CPU in a few minutes, with the model and data
 # settings of the small-scale recipe (`midway bench quality --recipe small`: configs/pretrain/small_synthetic.yaml and
-# midway_plugin/bench/recipes.py, read from there):
+# midway_plugin/evaluation/recipes.py, read from there):
 #   1. generate 24 short synthetic videos with exact flow and masks (`midway make-video` with the recipe's frame
 #      size, object and camera speeds and texture wavelengths; the last 6 are held out),
 #   2. pretrain the recipe's model (configs/pretrain/small_synthetic.yaml) on the 18 training videos, DEMO_STEPS steps,
@@ -44,7 +44,7 @@ run_mim() {
 start=$SECONDS
 # The small-scale recipe: its pretraining config and its make-video flags (frame size, speeds, texture wavelengths,
 # and the token statistics of its pretraining pairs), as `midway bench quality --recipe small` uses them.
-recipe=$("$PY" -m midway_plugin.bench.recipes small)
+recipe=$("$PY" -m midway_plugin.evaluation.recipes small)
 CONFIG=$(sed -n 1p <<<"$recipe"); CONFIG=${CONFIG#"$PWD/"}
 read -r -a VIDEO_ARGS <<<"$(sed -n 2p <<<"$recipe")"
 # Many short videos rather than a few long ones: each has its own camera pan, so a flow head cannot get by on

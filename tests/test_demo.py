@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from midway_plugin.bench.recipes import RECIPES
+from midway_plugin.evaluation.recipes import RECIPES
 from midway_plugin.lightly.health import health_verdict
 
 REPO = Path(__file__).resolve().parents[1]

@@ -41,7 +41,7 @@ _PLACEHOLDER_KEYS = {"section.key"}
 _PRETRAIN_KEY_PAGES = {"pretraining.md", "data.md"}
 _PRETRAIN_KEY = re.compile(r"^((?:model|method|optim|data|trainer)\.[a-z_.]+)(?::\s.*)?$")
 #: Where the names a page may call come from (the first module that has a name wins).
-_API_MODULES = ("midway_plugin.models", "midway_plugin.data", "midway_plugin.lightly", "midway_plugin.analysis",
+_API_MODULES = ("midway_plugin.models", "midway_plugin.data.video", "midway_plugin.data.views", "midway_plugin.data.synthetic", "midway_plugin.lightly", "midway_plugin.analysis",
                 "midway_plugin.analysis.frames", "midway_plugin.mmseg", "midway_plugin.mmflow")
 #: Deprecated parameters (still accepted, so the other checks pass them) -> the name the docs must show: a page may
 #: name them only in a paragraph (or code line) that says "deprecated".
@@ -520,15 +520,15 @@ def test_call_keyword_check_catches_renamed_parameters() -> None:
 
 
 def test_python_name_check_catches_names_that_do_not_import() -> None:
-    good = ("`midway_plugin.models.build_from_export`, `midway_plugin.bench.report`\n"
+    good = ("`midway_plugin.models.build_from_export`, `midway_plugin.evaluation.report`\n"
             "```python\nfrom midway_plugin.models import (\n    MidwayConfig,   # config\n    save_export,\n)\n```")
     assert check_python_names(good) == []
     assert check_python_names("`midway_plugin.models.build_from_exprot`") == [
         "midway_plugin.models.build_from_exprot: midway_plugin.models has no 'build_from_exprot'"]
     assert check_python_names("`midway_plugin.nowhere.thing`") == [
         "midway_plugin.nowhere.thing: midway_plugin has no 'nowhere'"]
-    assert check_python_names("```python\nfrom midway_plugin.data import VideoPairDataset, Nope\n```") == [
-        "midway_plugin.data.Nope: midway_plugin.data has no 'Nope'"]
+    assert check_python_names("```python\nfrom midway_plugin.data.video import VideoPairDataset, Nope\n```") == [
+        "midway_plugin.data.video.Nope: midway_plugin.data.video has no 'Nope'"]
 
 
 def test_deprecated_name_check_catches_old_names_outside_a_deprecation_note() -> None:

@@ -6,7 +6,7 @@ Rules:
   ``midway_plugin`` outside ``models/`` (no adapter, no ``compat``);
 * ``official/`` (a foreign checkpoint format) imports the standard library, torch and the core only;
 * the adapters ``lightly``, ``mmseg``, ``mmflow`` and ``analysis`` never import each other;
-* only ``mmseg/`` imports mmseg and only ``mmflow/`` imports mmflow (``bench/`` runs ``mim`` as a subprocess;
+* only ``mmseg/`` imports mmseg and only ``mmflow/`` imports mmflow (``evaluation/`` runs ``mim`` as a subprocess;
   ``compat/`` patches the pinned OpenMMLab releases and is activated by those two adapters only);
 * ``compat/`` imports nothing else of ``midway_plugin``; only ``mmseg/`` and ``mmflow/`` import it;
 * ``data/`` imports neither Lightly's framework (the pip package ``lightly`` beyond ``lightly.transforms``, a

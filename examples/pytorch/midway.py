@@ -21,7 +21,8 @@ from lightly.models.utils import deactivate_requires_grad, update_momentum
 from lightly.utils.scheduler import cosine_schedule
 from torch import nn
 
-from midway_plugin.data import MidwayTransform, VideoPairDataset, unpack_batch
+from midway_plugin.data.video import VideoPairDataset
+from midway_plugin.data.views import MidwayTransform, unpack_batch
 from midway_plugin.lightly import DINOPairLoss
 from midway_plugin.models import MidwayConfig, MidwayNetwork
 

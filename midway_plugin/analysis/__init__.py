@@ -1,6 +1,6 @@
 """Analysis of a trained Midway Network: forwarded-feature perturbation heatmaps and tracking (paper §4.4).
 
-Submodules: :mod:`~midway_plugin.analysis.levels` (which block to perturb), :mod:`~.pair` (the predictor's
+Submodules: :mod:`~midway_plugin.analysis.level_choice` (which block to perturb), :mod:`~.pair` (the predictor's
 fixed inputs for a frame pair), :mod:`~.tangents` (jvp output tangents), :mod:`~.perturbation` (the heatmaps),
 :mod:`~.tracking` (perturbation and feature-similarity tracking), :mod:`~.frames` (reading/resizing frames,
 pixel ↔ token), :mod:`~.render` (pictures), :mod:`~.defaults` (torch-free defaults), :mod:`~.errors`. Levels are
@@ -21,13 +21,13 @@ _EXPORTS = {
     "TOP_K": "defaults",
     "AnalysisError": "errors",
     "PerturbationPair": "pair",
-    "available_levels": "levels",
-    "default_level": "levels",
+    "available_levels": "level_choice",
+    "default_level": "level_choice",
     "encode_frames": "pair",
     "pair_from_levels": "pair",
     "perturbation_heatmaps": "perturbation",
     "prepare_pair": "pair",
-    "resolve_level": "levels",
+    "resolve_level": "level_choice",
     "tangent_cosines": "tangents",
     "Track": "tracking",
     "track_feature_similarity": "tracking",

@@ -11,8 +11,8 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD  # the pretrai
 from torch import Tensor
 
 from midway_plugin.analysis.errors import AnalysisError
-from midway_plugin.data.readers import open_reader
-from midway_plugin.data.seek_check import check_random_access
+from midway_plugin.data.video.readers import open_reader
+from midway_plugin.data.video.seek_check import check_random_access
 
 __all__ = [
     "frame_indices",
@@ -136,7 +136,7 @@ def read_video(path: str | Path, start: int, gap: int, count: int) -> tuple[np.n
     """Read ``count`` frames ``start, start+gap, …`` of a video as ``(T, H, W, 3)`` uint8 RGB.
 
     The frames are read with the reader the pretraining data uses for this file: decord where its random access
-    is exact, an exact one where it is not (:func:`midway_plugin.data.seek_check.check_random_access`).
+    is exact, an exact one where it is not (:func:`midway_plugin.data.video.seek_check.check_random_access`).
 
     Raises:
         AnalysisError: missing or undecodable file, or too few frames (naming the file).

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from midway_plugin.analysis.errors import AnalysisError
-from midway_plugin.analysis.levels import block_argument, feature_index
+from midway_plugin.analysis.level_choice import block_argument, feature_index
 from midway_plugin.models.midway import MidwayNetwork
 
 
@@ -80,7 +80,7 @@ def pair_from_levels(
         source_levels: the student encoder's features of the source frame (each ``(1, N, D)``).
         target_levels: the student encoder's features of the target frame.
         block: the 1-based encoder block of a level with a forward predictor (paper notation: 3, 6, 9);
-            ``None``: the highest one (:func:`~midway_plugin.analysis.levels.default_level`).
+            ``None``: the highest one (:func:`~midway_plugin.analysis.level_choice.default_level`).
         target_levels_teacher: the teacher encoder's target features; when given (a model with a teacher),
             the dynamics run as in pretraining (``teacher=True``), else as in finetuning (``teacher=False``).
         grid: the ``(h, w)`` token grid; inferred as square when omitted.

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from midway_plugin.analysis.defaults import DEFAULT_REPEATS, TOP_K
 from midway_plugin.analysis.errors import AnalysisError
-from midway_plugin.analysis.levels import block_argument, feature_index
+from midway_plugin.analysis.level_choice import block_argument, feature_index
 from midway_plugin.analysis.pair import encode_frames, has_teacher, pair_from_levels
 from midway_plugin.analysis.perturbation import perturbation_heatmaps
 from midway_plugin.models.midway import MidwayNetwork

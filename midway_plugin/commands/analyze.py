@@ -123,7 +123,7 @@ def _print_help(parser: argparse.ArgumentParser) -> int:
 
 def _check_out(args: argparse.Namespace) -> None:
     """``--out`` is a folder this process can write (checked before the model loads)."""
-    from midway_plugin.data.output_lock import OutputLockError, check_writable
+    from midway_plugin.output_lock import OutputLockError, check_writable
 
     try:
         check_writable(args.out, "--out")

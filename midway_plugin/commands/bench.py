@@ -123,15 +123,15 @@ def register(subparsers: Any) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> Any:
-    """The :class:`~midway_plugin.bench.quality.Settings` of the command line (``--quick`` first, flags on top)."""
-    from midway_plugin.bench.quality import QUICK, Settings
-    from midway_plugin.bench.variants import parse_variants
+    """The :class:`~midway_plugin.evaluation.quality.Settings` of the command line (``--quick`` first, flags on top)."""
+    from midway_plugin.evaluation.quality import QUICK, Settings
+    from midway_plugin.evaluation.variants import parse_variants
 
     try:
         variants = parse_variants(args.variants if not (args.quick and args.variants == "all") else "base,full")
     except ValueError as err:
         raise CommandError(f"--variants: {err}") from None
-    from midway_plugin.bench.recipes import recipe_settings
+    from midway_plugin.evaluation.recipes import recipe_settings
 
     try:
         values: dict[str, Any] = recipe_settings(args.recipe)
@@ -175,7 +175,7 @@ def _check(s: Any) -> None:
     for ok, message in checks:
         if not ok:
             raise CommandError(message)
-    from midway_plugin.bench.quality import downstream
+    from midway_plugin.evaluation.quality import downstream
 
     for ds in downstream(s.flow_loss):
         if not (s.configs_dir / ds.toolbox / ds.config).is_file():
@@ -184,8 +184,8 @@ def _check(s: Any) -> None:
         raise CommandError(f"--pan-seeds must be >= 1, got {s.pan_seeds}")
     if s.pan_only and not any(v.name in ("base", "full") for v in s.variants):
         raise CommandError("--pan-only runs base and full: add one of them to --variants")
-    from midway_plugin.bench.knobs import KnobError, make_video_knob_args
-    from midway_plugin.bench.quality import resolve_pretraining
+    from midway_plugin.evaluation.knobs import KnobError, make_video_knob_args
+    from midway_plugin.evaluation.quality import resolve_pretraining
     from midway_plugin.lightly.pretrain_config import PretrainConfigError
 
     try:
@@ -200,8 +200,8 @@ def _check(s: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Runs the benchmark; exit code 1 when a stage failed (the run goes on with the other variants)."""
-    from midway_plugin.bench.quality import run_quality
-    from midway_plugin.data.output_lock import OutputLock, OutputLockError
+    from midway_plugin.evaluation.quality import run_quality
+    from midway_plugin.output_lock import OutputLock, OutputLockError
 
     settings = settings_from_args(args)
     lock = OutputLock(settings.out, "--out")

@@ -60,7 +60,7 @@ def _overrides(pairs: list[str]) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from midway_plugin.bench.learnability import ProbeSettings, format_table, run_learnability
+    from midway_plugin.evaluation.learnability import ProbeSettings, format_table, run_learnability
     from midway_plugin.models import resolve_config
 
     torch.set_num_threads(max(1, args.threads))
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, TypeError, KeyError) as err:
         raise CommandError(str(err)) from None
     if args.json:
-        from midway_plugin.data.output_lock import OutputLockError, check_writable
+        from midway_plugin.output_lock import OutputLockError, check_writable
 
         try:  # before the probe trains, not after
             check_writable(args.json, "--json", folder=False)

@@ -48,15 +48,15 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise CommandError(f"--workers must be >= 1, got {args.workers}")
     if args.index_cache is not None:
-        from midway_plugin.data.output_lock import OutputLockError, check_writable
+        from midway_plugin.output_lock import OutputLockError, check_writable
 
         try:
             check_writable(args.index_cache, "--index-cache", folder=False)
         except OutputLockError as err:
             raise CommandError(str(err)) from None
 
-    from midway_plugin.data.video_info import NoUsableVideoError
-    from midway_plugin.data.video_pairs import VideoPairDataset
+    from midway_plugin.data.video.info import NoUsableVideoError
+    from midway_plugin.data.video.pairs import VideoPairDataset
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # every warning's content is in the table below

@@ -27,7 +27,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from midway_plugin.commands.errors import CommandError
-    from midway_plugin.data.output_lock import OutputLock, OutputLockError
+    from midway_plugin.output_lock import OutputLock, OutputLockError
     from midway_plugin.lightly.checkpoint import CheckpointError, export_checkpoint
 
     try:

@@ -58,7 +58,7 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from midway_plugin.commands.errors import CommandError
-    from midway_plugin.data.output_lock import OutputLock, OutputLockError
+    from midway_plugin.output_lock import OutputLock, OutputLockError
 
     overrides = parse_overrides(args.overrides)
     lock = OutputLock(args.output, "export file", folder=False)

@@ -171,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
         if not ok:
             raise CommandError(message)
 
-    from midway_plugin.data.output_lock import OutputLock, OutputLockError
+    from midway_plugin.output_lock import OutputLock, OutputLockError
 
     lock = OutputLock(args.out, "--out")
     try:
@@ -186,9 +186,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _write(args: argparse.Namespace, height: int, width: int) -> int:
     """Writes the dataset into the held ``--out`` and prints where everything is."""
-    from midway_plugin.data.flow_stats import format_flow_stats
+    from midway_plugin.data.synthetic.flow_stats import format_flow_stats
     from midway_plugin.data.motion_tokens import format_token_stats, warn_if_sub_token
-    from midway_plugin.data.synthetic_writer import write_synthetic_dataset
+    from midway_plugin.data.synthetic.writer import write_synthetic_dataset
 
     start = time.perf_counter()
     try:

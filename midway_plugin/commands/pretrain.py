@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         print(to_yaml(config), end="")
         return 0
 
-    from midway_plugin.data.video_info import NoUsableVideoError
+    from midway_plugin.data.video.info import NoUsableVideoError
     from midway_plugin.lightly.atomic_checkpoint import CheckpointSaveError
     from midway_plugin.lightly.midway import NonFiniteLossError
     from midway_plugin.lightly.pretrain import run_pretraining

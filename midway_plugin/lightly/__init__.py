@@ -16,8 +16,8 @@ config, read with OmegaConf), :mod:`~midway_plugin.lightly.builders` (the parts 
 """
 from __future__ import annotations
 
-from midway_plugin.data.views import MidwayViews, unpack_batch
-from midway_plugin.lightly.benchmark import METHODS, MidwayImageTransform
+from midway_plugin.data.views.batch_views import MidwayViews, unpack_batch
+from midway_plugin.lightly.benchmark_method import METHODS, MidwayImageTransform
 from midway_plugin.lightly.dino_pair_loss import DINOPairLoss, dino_pair_mask
 from midway_plugin.lightly.midway import Midway, NonFiniteLossError
 

@@ -12,11 +12,11 @@ from pytorch_lightning import Callback, Trainer
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from torch.utils.data import DataLoader
 
-from midway_plugin.data.device_augment import DeviceAugment, PairGeometryTransform, collate_decoded
-from midway_plugin.data.dino_transform import MidwayDINOTransform
-from midway_plugin.data.motion_transform import MidwayMotionTransform
-from midway_plugin.data.transforms import MidwayTransform
-from midway_plugin.data.video_pairs import VideoPairDataset
+from midway_plugin.data.views.device_augment import DeviceAugment, PairGeometryTransform, collate_decoded
+from midway_plugin.data.views.dino_transform import MidwayDINOTransform
+from midway_plugin.data.views.motion_transform import MidwayMotionTransform
+from midway_plugin.data.views.midway_transform import MidwayTransform
+from midway_plugin.data.video.pairs import VideoPairDataset
 from midway_plugin.lightly.atomic_checkpoint import AtomicCheckpointIO
 from midway_plugin.lightly.midway import Midway
 from midway_plugin.lightly.preemption import ignore_stop_signals
@@ -27,10 +27,10 @@ from midway_plugin.lightly.step_checkpoint import StepCheckpoint
 
 
 def build_transform(plan: PretrainPlan) -> MidwayTransform:
-    """The paired :class:`~midway_plugin.data.MidwayTransform` of ``data.motion`` / ``data.dino``.
+    """The paired :class:`~midway_plugin.data.views.MidwayTransform` of ``data.motion`` / ``data.dino``.
 
     Built once per run: the dataset renders views with it, or (views on the device) draws its geometry while the
-    module's :class:`~midway_plugin.data.device_augment.DeviceAugment` renders with the same transform.
+    module's :class:`~midway_plugin.data.views.device_augment.DeviceAugment` renders with the same transform.
     """
     try:
         motion = MidwayMotionTransform(**plan.motion) if plan.motion is not None else None
@@ -43,12 +43,12 @@ def build_transform(plan: PretrainPlan) -> MidwayTransform:
 
 
 def build_dataset(plan: PretrainPlan, transform: MidwayTransform) -> VideoPairDataset:
-    """The :class:`~midway_plugin.data.VideoPairDataset` of ``data`` (views from ``transform``, or their geometry
+    """The :class:`~midway_plugin.data.video.VideoPairDataset` of ``data`` (views from ``transform``, or their geometry
     when views are rendered on the device).
 
     Raises:
         PretrainConfigError: ``data.root`` missing or invalid options.
-        midway_plugin.data.NoUsableVideoError: No usable video under ``data.root``.
+        midway_plugin.data.video.NoUsableVideoError: No usable video under ``data.root``.
     """
     root = plan.data_root
     if root is None:

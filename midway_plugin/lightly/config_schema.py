@@ -1,7 +1,7 @@
 """The pretraining config's schema: its keys, their defaults and their types, each taken from the code it feeds.
 
 A default is written once. ``method``/``optim`` keys are parameters of :class:`~midway_plugin.lightly.Midway` and
-the dataset keys of ``data`` parameters of :class:`~midway_plugin.data.VideoPairDataset`: default and type are the
+the dataset keys of ``data`` parameters of :class:`~midway_plugin.data.video.VideoPairDataset`: default and type are the
 parameter's. The keys no signature holds have their default in ``pretrain_defaults.yaml`` (beside this module)
 and their type from the code they are passed to (``model`` → :class:`~midway_plugin.models.MidwayConfig`,
 ``data.batch_size_per_device`` → ``Midway``, ``data.num_workers`` → ``DataLoader``, ``data.motion``/``data.dino``
@@ -62,7 +62,7 @@ def _parameter_defaults(func: Any, names: Mapping[str, str]) -> dict[str, Any]:
 
 def default_config() -> dict[str, Any]:
     """Every key with its default: the shipped YAML plus the defaults of the ``Midway`` / dataset signatures."""
-    from midway_plugin.data.video_pairs import VideoPairDataset
+    from midway_plugin.data.video.pairs import VideoPairDataset
     from midway_plugin.lightly.midway import Midway
 
     config: dict[str, Any] = yaml.safe_load(Path(__file__).with_name("pretrain_defaults.yaml").read_text())
@@ -80,9 +80,9 @@ def _section_hints() -> dict[tuple[str, ...], list[dict[str, Any]]]:
     from pytorch_lightning import Trainer
     from torch.utils.data import DataLoader
 
-    from midway_plugin.data.dino_transform import MidwayDINOTransform
-    from midway_plugin.data.motion_transform import MidwayMotionTransform
-    from midway_plugin.data.video_pairs import VideoPairDataset
+    from midway_plugin.data.views.dino_transform import MidwayDINOTransform
+    from midway_plugin.data.views.motion_transform import MidwayMotionTransform
+    from midway_plugin.data.video.pairs import VideoPairDataset
     from midway_plugin.lightly.midway import Midway
     from midway_plugin.models import MidwayConfig
 

@@ -12,11 +12,11 @@ import os
 import re
 from typing import Any
 
-from midway_plugin.data.frame_decoding import decode_size
+from midway_plugin.data.video.frame_decoding import decode_size
 from midway_plugin.data.motion_tokens import format_token_stats, token_motion_stats, warn_if_sub_token
-from midway_plugin.data.motion_transform import MidwayMotionTransform
-from midway_plugin.data.pair_sampling import check_delta_t, gap_range
-from midway_plugin.data.synthetic_index import INDEX_FILE, VIDEO_DIRS, SyntheticIndexError, frame_gap
+from midway_plugin.data.views.motion_transform import MidwayMotionTransform
+from midway_plugin.data.video.pair_sampling import check_delta_t, gap_range
+from midway_plugin.data.synthetic.index import INDEX_FILE, VIDEO_DIRS, SyntheticIndexError, frame_gap
 from midway_plugin.lightly.pretrain_plan import PretrainPlan
 
 REMEDY = ("generate faster motion (`midway make-video --object-speed / --camera-speed`), raise data.delta_t, or zoom "

@@ -7,10 +7,10 @@ and ``OnlineLinearClassifier`` when class labels are available (Lightly's benchm
 (encoder, EMA teacher encoder, dynamics networks, dense forward-prediction loss) come from the core,
 :class:`~midway_plugin.models.MidwayNetwork`; the paired-frame DINO loss is :class:`DINOPairLoss`.
 
-Batches: either the dict collated from :class:`~midway_plugin.data.VideoPairDataset` with
-:class:`~midway_plugin.data.MidwayTransform` (``batch["views"]`` holding ``(B, R, C, H, W)`` tensors), or Lightly's
+Batches: either the dict collated from :class:`~midway_plugin.data.video.VideoPairDataset` with
+:class:`~midway_plugin.data.views.MidwayTransform` (``batch["views"]`` holding ``(B, R, C, H, W)`` tensors), or Lightly's
 ``(views, targets, filenames)`` triple whose ``views`` is the flat list produced by
-:class:`~midway_plugin.lightly.benchmark.MidwayImageTransform` (see :mod:`midway_plugin.data.views`).
+:class:`~midway_plugin.lightly.benchmark_method.MidwayImageTransform` (see :mod:`midway_plugin.data.views.batch_views`).
 
 Reference:
     Hoang & Ren, "Midway Network: Learning Representations for Recognition and Motion from Latent Dynamics",
@@ -32,7 +32,7 @@ from pytorch_lightning import LightningModule
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from midway_plugin.data.views import flatten_pairs, unpack_batch
+from midway_plugin.data.views.batch_views import flatten_pairs, unpack_batch
 from midway_plugin.lightly.dino_pair_loss import DINOPairLoss
 from midway_plugin.lightly.health import HealthMonitor
 from midway_plugin.lightly.train_step import (
@@ -130,7 +130,7 @@ class Midway(LightningModule):
 
     Attributes:
         batch_augment: Renders decoded batches on the device (the accelerator-augment path,
-            :class:`~midway_plugin.data.device_augment.DeviceAugment`), applied after the batch is moved to the
+            :class:`~midway_plugin.data.views.device_augment.DeviceAugment`), applied after the batch is moved to the
             device (:meth:`render_batch`); None for batches of rendered views. Not a hyperparameter: set by the
             pretraining run.
     """

@@ -16,7 +16,7 @@ from typing import Any, cast
 import torch
 from pytorch_lightning import Callback, Trainer, seed_everything
 
-from midway_plugin.data.output_lock import OutputLock, OutputLockError, is_launching_process
+from midway_plugin.output_lock import OutputLock, OutputLockError, is_launching_process
 from midway_plugin.lightly.atomic_checkpoint import AtomicCheckpointIO
 from midway_plugin.lightly.builders import (
     build_dataloader,
@@ -71,7 +71,7 @@ def run_pretraining(
 
     Raises:
         PretrainConfigError: A bad config value, an occupied ``output_dir`` (checkpoints of an earlier run, or
-            another run holding it: see :mod:`midway_plugin.data.output_lock`), or a ``resume`` that does not load.
+            another run holding it: see :mod:`midway_plugin.output_lock`), or a ``resume`` that does not load.
         midway_plugin.lightly.atomic_checkpoint.CheckpointSaveError: A checkpoint could not be written (full disk).
         midway_plugin.lightly.midway.NonFiniteLossError: Training diverged (names the newest finite checkpoint).
     """

@@ -6,7 +6,7 @@ A config has six sections; every key is optional (defaults = the paper's BDD100K
 * ``model``: the core :class:`~midway_plugin.models.MidwayConfig` (``preset`` + fields).
 * ``method``: loss weights, DINO head, temperatures, EMA (arguments of :class:`~midway_plugin.lightly.Midway`).
 * ``optim``: learning rate, warmup, weight decay, clipping (also arguments of ``Midway``).
-* ``data``: the video folder or file and :class:`~midway_plugin.data.VideoPairDataset` / transform options.
+* ``data``: the video folder or file and :class:`~midway_plugin.data.video.VideoPairDataset` / transform options.
 * ``trainer``: epochs (paper epochs), steps, devices, precision, logging and checkpoint frequency.
 * ``seed``, ``output_dir``.
 

@@ -39,7 +39,7 @@ class PretrainPlan:
         data_root: ``data.root`` with ``~`` expanded; None when not set (:func:`.builders.build_dataset` refuses).
         mode: ``"folder"`` or ``"single"`` (``data.mode``; ``"auto"``: single when ``data_root`` is a file).
         repeat: Pairs per dataset item: ``data.repeat`` in folder mode, 1 in single mode.
-        dataset_options: The other :class:`~midway_plugin.data.VideoPairDataset` arguments (lists as tuples;
+        dataset_options: The other :class:`~midway_plugin.data.video.VideoPairDataset` arguments (lists as tuples;
             ``repeat`` as configured, which the dataset refuses above 1 in single mode).
         batch_size: ``data.batch_size_per_device`` (>= 1).
         num_workers: ``data.num_workers``.
@@ -55,8 +55,8 @@ class PretrainPlan:
         checkpoint_every: ``trainer.checkpoint_every_n_steps`` (>= 1).
         model: The ``model`` section (preset + :class:`~midway_plugin.models.MidwayConfig` fields).
         network: ``model`` resolved (an unknown preset or field fails here, before the video scan).
-        motion: :class:`~midway_plugin.data.MidwayMotionTransform` arguments, None without the dynamics loss.
-        dino: :class:`~midway_plugin.data.MidwayDINOTransform` arguments, None without the DINO loss.
+        motion: :class:`~midway_plugin.data.views.MidwayMotionTransform` arguments, None without the dynamics loss.
+        dino: :class:`~midway_plugin.data.views.MidwayDINOTransform` arguments, None without the DINO loss.
         midway_kwargs: Arguments of :class:`~midway_plugin.lightly.Midway`.
         trainer_options: Arguments of Lightning's ``Trainer`` taken from ``trainer`` as they are.
         base_lr: ``optim.base_lr`` (named when the learning rate it gives overflows).

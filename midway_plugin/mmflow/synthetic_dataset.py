@@ -11,7 +11,7 @@ from __future__ import annotations
 from mmengine.dataset import BaseDataset
 from mmflow.registry import DATASETS
 
-from midway_plugin.data.synthetic_index import SyntheticIndexError, flow_samples, read_index
+from midway_plugin.data.synthetic.index import SyntheticIndexError, flow_samples, read_index
 
 __all__ = ["MidwaySyntheticFlow"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
-from midway_plugin.data.synthetic_index import SyntheticIndexError, read_index, segmentation_samples
+from midway_plugin.data.synthetic.index import SyntheticIndexError, read_index, segmentation_samples
 
 __all__ = ["MidwaySyntheticDataset"]
 

@@ -142,7 +142,7 @@ def motion_use_losses(
         output: :meth:`MidwayNetwork.forward` with ``return_features=True``.
         source_features: the source frame's features standing in for the target's (low → high, CLS first);
             None = :func:`source_frame_features` (the layout of a pretraining batch). An evaluation of single
-            pairs (``midway_plugin.bench.zeroshot``) passes the source features it encoded.
+            pairs (``midway_plugin.evaluation.zeroshot``) passes the source features it encoded.
 
     Returns:
         Level key → 0-dim loss.

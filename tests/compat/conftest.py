@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from midway_plugin.data.flo_io import write_flo
+from midway_plugin.data.synthetic.flo_io import write_flo
 
 @pytest.fixture
 def cityscapes_root(tmp_path: Path) -> Path:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from midway_plugin.data import generate_video, write_video
+from midway_plugin.data.synthetic import generate_video, write_video
 
 
 def make_video(path: Path, num_frames: int, size: tuple[int, int] = (32, 40), fps: float = 30.0, seed: int = 0) -> Path:

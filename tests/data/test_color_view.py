@@ -12,9 +12,9 @@ from lightly.transforms.solarize import RandomSolarization
 from lightly.transforms.utils import IMAGENET_NORMALIZE
 from PIL import Image
 
-from midway_plugin.data import DeviceAugment, MidwayDINOTransform, MidwayMotionTransform, MidwayTransform
-from midway_plugin.data.color_view import color_view
-from midway_plugin.data.tensor_augment import ColorSpec
+from midway_plugin.data.views import DeviceAugment, MidwayDINOTransform, MidwayMotionTransform, MidwayTransform
+from midway_plugin.data.views.color_view import color_view
+from midway_plugin.data.views.tensor_augment import ColorSpec
 
 
 def _dino_colour_steps(gaussian_blur: float, solarization_prob: float) -> T.Compose:

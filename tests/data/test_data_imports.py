@@ -32,7 +32,7 @@ def test_importing_every_data_module_loads_no_framework() -> None:
         "print('\\n'.join(sorted(sys.modules)))\n"
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert "midway_plugin.data.transforms" in loaded and "lightly.transforms" in loaded  # the check saw them
+    assert "midway_plugin.data.views.midway_transform" in loaded and "lightly.transforms" in loaded  # the check saw them
     assert [name for name in loaded if _forbidden(name)] == []
 
 
@@ -52,7 +52,7 @@ def test_make_video_modules_need_no_torch() -> None:
     """``midway make-video`` and the benchmark readers run on numpy (and PIL, imageio, decord) alone."""
     code = (
         "import sys\n"
-        "import midway_plugin.data.synthetic_writer, midway_plugin.data.synthetic_index, midway_plugin.data.flo_io\n"
+        "import midway_plugin.data.synthetic.writer, midway_plugin.data.synthetic.index, midway_plugin.data.synthetic.flo_io\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'lightly')))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from midway_plugin.cli import main as cli_main
-from midway_plugin.data import CLASS_NAMES, check_readable, generate_video, read_flo, write_flo
+from midway_plugin.data.synthetic import CLASS_NAMES, check_readable, generate_video, read_flo, write_flo
 
 
 def _warp_error(frame_t: np.ndarray, frame_u: np.ndarray, flow: np.ndarray, inst_t: np.ndarray,

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from midway_plugin.cli import main as cli_main
-from midway_plugin.data.flow_stats import FlowStatistics
-from midway_plugin.data import generate_video, write_synthetic_dataset
-from midway_plugin.data.synthetic_index import SyntheticIndexError, flow_samples, segmentation_samples
+from midway_plugin.data.synthetic.flow_stats import FlowStatistics
+from midway_plugin.data.synthetic import generate_video, write_synthetic_dataset
+from midway_plugin.data.synthetic.index import SyntheticIndexError, flow_samples, segmentation_samples
 
 
 def test_flow_statistics_match_numpy() -> None:

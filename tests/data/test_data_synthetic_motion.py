@@ -10,7 +10,7 @@ import pytest
 
 from midway_plugin.cli import main as cli_main
 from midway_plugin.data.motion_tokens import SubTokenMotionWarning
-from midway_plugin.data.synthetic_render import generate_video
+from midway_plugin.data.synthetic.render import generate_video
 
 
 def _bilinear(field: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -111,7 +111,7 @@ def test_make_video_motion_options_are_checked(tmp_path: Path, capsys, args: lis
 
 
 def test_make_video_pan_only_with_a_frame_gap(tmp_path: Path, capsys) -> None:
-    from midway_plugin.data import flow_samples, read_flo
+    from midway_plugin.data.synthetic import flow_samples, read_flo
 
     out = tmp_path / "pan"
     argv = ["make-video", "--out", str(out), "--num-videos", "2", "--frames", "6", "--size", "32x32",

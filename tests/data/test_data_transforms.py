@@ -10,8 +10,8 @@ from lightly.transforms.gaussian_blur import GaussianBlur
 from lightly.transforms.solarize import RandomSolarization
 from PIL import Image
 
-from midway_plugin.data import MidwayDINOTransform, MidwayMotionTransform, MidwayTransform
-from midway_plugin.data.crop_box import sample_box
+from midway_plugin.data.views import MidwayDINOTransform, MidwayMotionTransform, MidwayTransform
+from midway_plugin.data.views.crop_box import sample_box
 
 # No photometric randomness and no normalisation: the views are pure geometry, so shared boxes show as equality.
 NO_COLOR = dict(cj_prob=0.0, random_gray_scale=0.0, solarization_prob=0.0, normalize=None)

@@ -11,8 +11,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from midway_plugin.data import flatten_pairs, frame_decoding
-from midway_plugin.data.video_pairs import NoUsableVideoError, UnusableVideoWarning, VideoPairDataset
+from midway_plugin.data.video import frame_decoding
+from midway_plugin.data.views import flatten_pairs
+from midway_plugin.data.video.pairs import NoUsableVideoError, UnusableVideoWarning, VideoPairDataset
 
 
 class CountingOpener:
@@ -305,7 +306,7 @@ def test_transform_must_be_callable(video_dir: Path) -> None:
 def test_real_containers_and_codecs_are_read(tmp_path: Path) -> None:
     import imageio_ffmpeg
 
-    from midway_plugin.data import generate_video
+    from midway_plugin.data.synthetic import generate_video
 
     frames = generate_video(16, (32, 40), num_objects=1, seed=0).frames
     formats = {"a/clip.webm": "libvpx-vp9", "b/c/clip.avi": "mpeg4", "clip.MOV": "libx264", "clip.mkv": "libx264"}

@@ -15,16 +15,11 @@ from PIL import Image
 from scipy.stats import ks_2samp
 from torch.utils.data import DataLoader
 
-from midway_plugin.data import (
-    MidwayDINOTransform,
-    MidwayMotionTransform,
-    MidwayTransform,
-    VideoPairDataset,
-    flatten_pairs,
-)
-from midway_plugin.data.color_view import color_view
-from midway_plugin.data.device_augment import DeviceAugment, PairGeometryTransform, collate_decoded
-from midway_plugin.data.tensor_augment import ColorSpec, gaussian_blur, photometric
+from midway_plugin.data.video import VideoPairDataset
+from midway_plugin.data.views import MidwayDINOTransform, MidwayMotionTransform, MidwayTransform, flatten_pairs
+from midway_plugin.data.views.color_view import color_view
+from midway_plugin.data.views.device_augment import DeviceAugment, PairGeometryTransform, collate_decoded
+from midway_plugin.data.views.tensor_augment import ColorSpec, gaussian_blur, photometric
 from lightly.transforms.gaussian_blur import GaussianBlur
 
 KS_MAX = 0.12  # n = m = 600: the 0.1 % critical value is 0.113

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from midway_plugin.data import read_flo, write_flo
+from midway_plugin.data.synthetic import read_flo, write_flo
 
 
 def test_flo_files_are_mmcvs_format(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from midway_plugin.data.motion_tokens import (
     tokens_per_pixel,
     warn_if_sub_token,
 )
-from midway_plugin.data.synthetic_render import generate_video
+from midway_plugin.data.synthetic.render import generate_video
 
 REPO = Path(__file__).resolve().parents[2]
 # 64 x 64 frames, crop area 1/4 -> a 32 px box, resized to 32 px, patch 8: one token = 8 px of motion.

@@ -8,15 +8,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from midway_plugin.data import (
-    VIEW_ORDER,
-    DeviceAugment,
-    MidwayTransform,
-    VideoPairDataset,
-    collate_decoded,
-    flatten_pairs,
-    unpack_batch,
-)
+from midway_plugin.data.video import VideoPairDataset
+from midway_plugin.data.views import VIEW_ORDER, DeviceAugment, MidwayTransform, collate_decoded, flatten_pairs, unpack_batch
 
 
 def test_dataset_batches_unpack_in_the_transforms_order(video_dir: Path) -> None:

@@ -12,7 +12,7 @@ from PIL import Image
 from pytorch_lightning import Trainer
 from torch.utils.data import DataLoader
 
-from midway_plugin.data import MidwayTransform
+from midway_plugin.data.views import MidwayTransform
 from midway_plugin.lightly import METHODS, Midway, MidwayImageTransform
 
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from midway_plugin.cli import main as cli_main
-from midway_plugin.data import write_synthetic_dataset
+from midway_plugin.data.synthetic import write_synthetic_dataset
 from midway_plugin.lightly.dino_pair_loss import DINOPairLoss
 from midway_plugin.lightly.health import (
     HEALTH_PATIENCE,

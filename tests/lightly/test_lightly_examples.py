@@ -31,7 +31,7 @@ def run_example(example: Path, video: Path, cwd: Path, python: str = sys.executa
 @pytest.fixture(scope="module")
 def video(tmp_path_factory) -> Path:
     """What `midway make-video --out OUT --num-videos 4 --val-videos 0 --frames 12 --size 64x64` writes."""
-    from midway_plugin.data import write_synthetic_dataset
+    from midway_plugin.data.synthetic import write_synthetic_dataset
 
     out = tmp_path_factory.mktemp("video")
     write_synthetic_dataset(out, num_videos=4, num_frames=12, size=(64, 64), seed=0, num_objects=2, val_videos=0)

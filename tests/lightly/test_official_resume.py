@@ -8,7 +8,7 @@ import torch
 from pytorch_lightning import Callback, Trainer
 
 from midway_plugin.cli import main as cli_main
-from midway_plugin.data import write_synthetic_dataset
+from midway_plugin.data.synthetic import write_synthetic_dataset
 from midway_plugin.lightly.builders import build_model, build_transform
 from midway_plugin.lightly.official_resume import load_official_training_state
 from midway_plugin.lightly.pretrain_config import load_config

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from midway_plugin.data import write_synthetic_dataset
+from midway_plugin.data.synthetic import write_synthetic_dataset
 from midway_plugin.lightly.checkpoint import load_lightning_checkpoint
 
 DEMO = Path(__file__).resolve().parents[2] / "configs" / "pretrain" / "demo.yaml"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from midway_plugin.data import write_synthetic_dataset
+from midway_plugin.data.synthetic import write_synthetic_dataset
 from midway_plugin.lightly.pretrain import run_pretraining
 from midway_plugin.lightly.pretrain_config import PretrainConfigError, load_config
 from midway_plugin.lightly.pretrain_plan import PretrainPlan
@@ -55,8 +55,9 @@ def test_switches_resolve_on_a_cpu_machine(videos, tmp_path) -> None:
 
 def test_step_keyed_seeds_fix_the_decoded_pairs_and_crop_boxes(videos) -> None:
     """Under SeededSamples the same (index, sample seed) gives the same pairs and boxes in any order."""
-    from midway_plugin.data import MidwayTransform, VideoPairDataset
-    from midway_plugin.data.device_augment import PairGeometryTransform
+    from midway_plugin.data.video import VideoPairDataset
+    from midway_plugin.data.views import MidwayTransform
+    from midway_plugin.data.views.device_augment import PairGeometryTransform
     from midway_plugin.lightly.reproducible import SeededSamples
 
     dataset = SeededSamples(VideoPairDataset(videos, transform=PairGeometryTransform(MidwayTransform.small()),

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from midway_plugin.data import write_synthetic_dataset
+from midway_plugin.data.synthetic import write_synthetic_dataset
 from midway_plugin.lightly import pretrain
 from midway_plugin.lightly.builders import build_transform
 from midway_plugin.lightly.pretrain import run_pretraining

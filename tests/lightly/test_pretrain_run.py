@@ -11,7 +11,7 @@ import torch
 from pytorch_lightning import Callback
 
 from midway_plugin.cli import main as cli_main
-from midway_plugin.data import write_synthetic_dataset
+from midway_plugin.data.synthetic import write_synthetic_dataset
 from midway_plugin.lightly.checkpoint import load_lightning_checkpoint, network_from_checkpoint
 from midway_plugin.lightly.midway import NonFiniteLossError
 from midway_plugin.lightly.pretrain import run_pretraining

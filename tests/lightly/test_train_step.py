@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from midway_plugin.data import MidwayTransform
-from midway_plugin.data.device_augment import DeviceAugment, collate_decoded
+from midway_plugin.data.views import MidwayTransform
+from midway_plugin.data.views.device_augment import DeviceAugment, collate_decoded
 from midway_plugin.lightly.midway import Midway, unpack_batch
 from midway_plugin.lightly.train_step import (
     CompileFallbackWarning,

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from midway_plugin.data.flo_io import write_flo
+from midway_plugin.data.synthetic.flo_io import write_flo
 
 # The Midway config used everywhere here: MidwayConfig.tiny() (patch 8, width 48, 4 blocks).
 SMALL_HEAD = dict(features=16, reassemble_channels=(8, 8, 16, 16), readout="project")

@@ -14,7 +14,7 @@ pytest.importorskip("mmflow")
 
 from mmengine.config import Config  # noqa: E402
 
-from midway_plugin.data import read_flo, write_synthetic_dataset  # noqa: E402
+from midway_plugin.data.synthetic import read_flo, write_synthetic_dataset  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 FINETUNE = ROOT / "configs/mmflow/midwayflow_tiny_1xb8-2k_synthetic-64x64.py"

@@ -14,7 +14,7 @@ pytest.importorskip("mmseg", reason="the OpenMMLab stack is not installed (scrip
 
 from mmengine.config import Config  # noqa: E402
 
-from midway_plugin.data import CLASS_NAMES, PALETTE, write_synthetic_dataset  # noqa: E402
+from midway_plugin.data.synthetic import CLASS_NAMES, PALETTE, write_synthetic_dataset  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs/mmseg/linear_midway-tiny_1xb16-2k_synthetic-64x64.py"
 PIPELINE = [dict(type="LoadImageFromFile"), dict(type="LoadAnnotations"), dict(type="PackSegInputs")]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from midway_plugin.data import write_synthetic_dataset
+from midway_plugin.data.synthetic import write_synthetic_dataset
 
 
 @pytest.fixture(scope="session")

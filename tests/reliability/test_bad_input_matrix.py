@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from midway_plugin.cli import main
-from midway_plugin.data import generate_video, write_video
+from midway_plugin.data.synthetic import generate_video, write_video
 from tests.reliability.midway_process import DEMO, run_midway, tiny_pretrain_args
 
 

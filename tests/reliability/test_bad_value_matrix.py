@@ -197,7 +197,7 @@ def test_output_dir_that_cannot_be_a_folder(where, tmp_path, videos, capsys):
 
 def _read_only(folder: Path, monkeypatch) -> None:
     """chmod 0o555; as root (which writes anyway) the check's answer is simulated as a read-only mount's."""
-    from midway_plugin.data import output_lock
+    from midway_plugin import output_lock
 
     folder.mkdir(exist_ok=True)
     folder.chmod(0o555)

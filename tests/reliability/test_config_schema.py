@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from midway_plugin.data import VideoPairDataset
+from midway_plugin.data.video import VideoPairDataset
 from midway_plugin.lightly.config_schema import DATASET_KEYS, MIDWAY_KEYS, default_config, expected_type
 from midway_plugin.lightly.midway import Midway
 from midway_plugin.lightly.pretrain_config import PretrainConfigError, load_config

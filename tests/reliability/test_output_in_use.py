@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from midway_plugin.cli import main
-from midway_plugin.data.output_lock import OutputLock, OutputLockError, is_launching_process, lock_path
+from midway_plugin.output_lock import OutputLock, OutputLockError, is_launching_process, lock_path
 from tests.reliability.midway_process import midway_command, midway_env, tiny_pretrain_args
 
 _HOLD = (
     "import sys, time\n"
-    "from midway_plugin.data.output_lock import OutputLock\n"
+    "from midway_plugin.output_lock import OutputLock\n"
     "lock = OutputLock(sys.argv[1], 'x', folder=sys.argv[2] == 'folder', command='the holder').acquire()\n"
     "import os\n"
     "if len(sys.argv) > 3 and os.fork() == 0:  # a forked worker that outlives its killed parent\n"

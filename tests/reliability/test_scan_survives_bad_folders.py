@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from midway_plugin.data import NoUsableVideoError, UnusableVideoWarning, VideoPairDataset
-from midway_plugin.data.video_index_cache import VERSION
+from midway_plugin.data.video import NoUsableVideoError, UnusableVideoWarning, VideoPairDataset
+from midway_plugin.data.video.index_cache import VERSION
 
 
 def _folder(tmp_path: Path, videos: Path) -> Path:

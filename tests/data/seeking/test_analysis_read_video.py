@@ -7,7 +7,7 @@ import pytest
 
 from midway_plugin.analysis.frames import read_video
 from midway_plugin.analysis import AnalysisError
-from midway_plugin.data.readers import open_reader
+from midway_plugin.data.video.readers import open_reader
 
 
 @pytest.mark.parametrize("encoding", ["mpeg4_avi_bframes", "h264_open_gop", "h264_closed_gop"])
@@ -22,7 +22,7 @@ def test_read_video_returns_the_frames_asked_for(tmp_path: Path, index_video, fr
 
 
 def test_read_video_names_a_file_opencv_cannot_check(tmp_path: Path, index_video, monkeypatch) -> None:
-    import midway_plugin.data.seek_check as seek_check
+    import midway_plugin.data.video.seek_check as seek_check
 
     path = index_video(tmp_path / "clip", "h264_closed_gop", 30)
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from midway_plugin.data import VideoPairDataset
-from midway_plugin.data.readers import OpenCVReader
-from midway_plugin.data.seek_check import DEFAULT_TOLERANCE, InexactSeekWarning
+from midway_plugin.data.video import VideoPairDataset
+from midway_plugin.data.video.readers import OpenCVReader
+from midway_plugin.data.video.seek_check import DEFAULT_TOLERANCE, InexactSeekWarning
 
 NUM_FRAMES = 150
 ENCODINGS = ("mpeg4_avi_bframes", "h264_open_gop", "h264_vfr", "h264_closed_gop")
@@ -79,7 +79,7 @@ def test_without_the_check_the_dataset_returns_wrong_frames(folder: Path, frame_
 @pytest.mark.parametrize("reader", ["pyav", "opencv", "sequential"])
 def test_single_mode_exact_readers_in_shuffled_order(folder: Path, frame_number_of, monkeypatch, reader) -> None:
     # Every reader the package may pick, forced on the worst file, items in random order (backward jumps).
-    import midway_plugin.data.video_scan as video_scan
+    import midway_plugin.data.video.scan as video_scan
 
     check = video_scan.check_random_access
     monkeypatch.setattr(video_scan, "check_random_access",
@@ -103,7 +103,7 @@ def test_skip_mode_skips_inexact_files(folder: Path) -> None:
 
 
 def test_index_cache_keeps_the_check(tmp_path: Path, folder: Path, monkeypatch, frame_number_of) -> None:
-    import midway_plugin.data.video_scan as video_scan
+    import midway_plugin.data.video.scan as video_scan
 
     root = tmp_path / "videos"
     shutil.copytree(folder, root)

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from midway_plugin.data import MidwayTransform, VideoPairDataset
-from midway_plugin.data.device_augment import PairGeometryTransform
-from midway_plugin.data.seek_check import InexactSeekWarning
+from midway_plugin.data.video import VideoPairDataset
+from midway_plugin.data.views import MidwayTransform
+from midway_plugin.data.views.device_augment import PairGeometryTransform
+from midway_plugin.data.video.seek_check import InexactSeekWarning
 
 ENCODINGS = ("mpeg4_avi_bframes", "h264_open_gop", "h264_closed_gop")
 

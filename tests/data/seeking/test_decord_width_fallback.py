@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from midway_plugin.cli import main as cli_main
-from midway_plugin.data import NoUsableVideoError, VideoPairDataset
-from midway_plugin.data.seek_check import InexactSeekWarning
+from midway_plugin.data.video import NoUsableVideoError, VideoPairDataset
+from midway_plugin.data.video.seek_check import InexactSeekWarning
 
 DEMO = Path(__file__).resolve().parents[3] / "configs" / "pretrain" / "demo.yaml"
 

@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 import torch
 
-import midway_plugin.data.frame_decoding as frame_decoding
-import midway_plugin.data.seek_check as seek_check
-from midway_plugin.data import MidwayTransform, NoUsableVideoError, VideoPairDataset
-from midway_plugin.data.device_augment import PairGeometryTransform
-from midway_plugin.data.gpu_decode import CUDAReader, GPUDecodeUnavailable
-from midway_plugin.data.pyav_reader import PyAVReader
-from midway_plugin.data.seek_check import check_gpu_frames
+import midway_plugin.data.video.frame_decoding as frame_decoding
+import midway_plugin.data.video.seek_check as seek_check
+from midway_plugin.data.video import NoUsableVideoError, VideoPairDataset
+from midway_plugin.data.views import MidwayTransform
+from midway_plugin.data.views.device_augment import PairGeometryTransform
+from midway_plugin.data.video.gpu_decode import CUDAReader, GPUDecodeUnavailable
+from midway_plugin.data.video.pyav_reader import PyAVReader
+from midway_plugin.data.video.seek_check import check_gpu_frames
 
 
 class FakeGPUReader:

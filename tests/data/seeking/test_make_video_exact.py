@@ -8,10 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
-from midway_plugin.data import VideoPairDataset
-from midway_plugin.data.readers import OpenCVReader, open_reader
-from midway_plugin.data.seek_check import check_random_access
-from midway_plugin.data.synthetic_writer import write_synthetic_dataset
+from midway_plugin.data.video import VideoPairDataset
+from midway_plugin.data.video.readers import OpenCVReader, open_reader
+from midway_plugin.data.video.seek_check import check_random_access
+from midway_plugin.data.synthetic.writer import write_synthetic_dataset
 
 
 # The default (lossless) is compared with the rendered frames themselves; the lossy yuv420p format with its own

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from midway_plugin.data import MidwayTransform, VideoPairDataset
-from midway_plugin.data.device_augment import PairGeometryTransform
-from midway_plugin.data.pair_sampling import sample_pairs, sample_window_pairs, window_frames
-from midway_plugin.data.pyav_reader import PyAVReader
-from midway_plugin.data.seek_check import InexactSeekWarning
+from midway_plugin.data.video import VideoPairDataset
+from midway_plugin.data.views import MidwayTransform
+from midway_plugin.data.views.device_augment import PairGeometryTransform
+from midway_plugin.data.video.pair_sampling import sample_pairs, sample_window_pairs, window_frames
+from midway_plugin.data.video.pyav_reader import PyAVReader
+from midway_plugin.data.video.seek_check import InexactSeekWarning
 
 ENCODINGS = ("mpeg4_avi_bframes", "h264_open_gop", "h264_vfr", "h264_closed_gop")
 
@@ -116,10 +117,10 @@ def test_sampling_window_and_decoder_are_checked(folder: Path) -> None:
 
 
 def test_decoder_pyav_keeps_the_scans_reader_where_the_check_found_pyav_wrong(folder: Path) -> None:
-    from midway_plugin.data.frame_decoding import open_for_decoding
-    from midway_plugin.data.readers import OpenCVReader
-    from midway_plugin.data.seek_check import SeekReport
-    from midway_plugin.data.video_info import VideoInfo
+    from midway_plugin.data.video.frame_decoding import open_for_decoding
+    from midway_plugin.data.video.readers import OpenCVReader
+    from midway_plugin.data.video.seek_check import SeekReport
+    from midway_plugin.data.video.info import VideoInfo
 
     path = str(_file(folder, "mpeg4_avi_bframes"))
     wrong = SeekReport(False, "opencv", "MPEG-4 Part 2", "avi", differences={"decord": 90.0, "pyav": 40.0,

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from midway_plugin.data.readers import READERS, OpenCVReader, open_reader
-from midway_plugin.data.seek_check import SeekReport, check_random_access
+from midway_plugin.data.video.readers import READERS, OpenCVReader, open_reader
+from midway_plugin.data.video.seek_check import SeekReport, check_random_access
 
 NUM_FRAMES = 200
 ENCODINGS = ("mpeg4_avi_bframes", "h264_open_gop", "h264_vfr", "h264_closed_gop")
