@@ -5,6 +5,7 @@
 install copies nothing, and ``midway configs`` reads the checkout's ``configs/`` instead. Everything else is in
 setup.cfg.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -31,8 +32,9 @@ class BuildPyWithMim(build_py):
             if not source.exists():
                 raise FileNotFoundError(f"setup.py: {source} is missing; the wheel must ship it in .mim/")
             if source.is_dir():
-                shutil.copytree(source, target / name, dirs_exist_ok=True,
-                                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+                shutil.copytree(
+                    source, target / name, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+                )
             else:
                 target.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source, target / name)

@@ -1,4 +1,5 @@
 """How every benchmark script ends: the load average after the run, and the result as JSON (``--json PATH``)."""
+
 from __future__ import annotations
 
 import json

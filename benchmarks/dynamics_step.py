@@ -6,6 +6,7 @@ CPU by default; on a CUDA machine pass ``--device cuda`` (peak memory is then ``
     .venv/bin/python benchmarks/dynamics_step.py                     # tiny + ViT-S, small batches, CPU
     .venv/bin/python benchmarks/dynamics_step.py --device cuda --presets vit-s16 vit-b16 --batch 32 --amp
 """
+
 from __future__ import annotations
 
 import argparse

@@ -12,6 +12,7 @@ positive control" records the runs.
     .venv/bin/python benchmarks/flow_readout_control.py --data DIR --model midwayflow --loss l1 --lr 1e-3 \
         --iters 400 [--frozen] [--export FILE]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,9 +48,17 @@ class ReferenceCNN(nn.Module):
         super().__init__()
         c = width
         self.net = nn.Sequential(
-            nn.Conv2d(6, c, 5, padding=2), nn.ReLU(), nn.Conv2d(c, c, 5, padding=2, stride=2), nn.ReLU(),
-            nn.Conv2d(c, c, 5, padding=2, stride=2), nn.ReLU(), nn.Conv2d(c, c, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(c, 2, 3, padding=1), nn.Upsample(scale_factor=4, mode="bilinear", align_corners=False))
+            nn.Conv2d(6, c, 5, padding=2),
+            nn.ReLU(),
+            nn.Conv2d(c, c, 5, padding=2, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(c, c, 5, padding=2, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(c, c, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(c, 2, 3, padding=1),
+            nn.Upsample(scale_factor=4, mode="bilinear", align_corners=False),
+        )
 
     def flow_and_confidence(self, img1: torch.Tensor, img2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         flow = self.net(torch.cat([img1, img2], dim=1))
@@ -58,17 +67,25 @@ class ReferenceCNN(nn.Module):
 
 def build(args: argparse.Namespace) -> tuple[nn.Module, nn.Module]:
     """``(model, loss)``."""
-    import midway_plugin.mmflow  # noqa: F401  (registers MidwayFlow and the losses)
     from mmengine.registry import init_default_scope
     from mmflow.registry import MODELS
+
+    import midway_plugin.mmflow  # noqa: F401  (registers MidwayFlow and the losses)
 
     init_default_scope("mmflow")
     loss = MODELS.build(dict(LOSSES[args.loss]))
     if args.model == "cnn":
         return ReferenceCNN(), loss
-    model = MODELS.build(dict(type="MidwayFlow", export=args.export, arch="tiny", frozen=args.frozen,
-                              head=dict(features=64, reassemble_channels=(32, 64, 128, 128), readout="project"),
-                              flow_loss=LOSSES[args.loss]))
+    model = MODELS.build(
+        dict(
+            type="MidwayFlow",
+            export=args.export,
+            arch="tiny",
+            frozen=args.frozen,
+            head=dict(features=64, reassemble_channels=(32, 64, 128, 128), readout="project"),
+            flow_loss=LOSSES[args.loss],
+        )
+    )
     model.init_weights()
     return model, model.flow_loss
 
@@ -95,17 +112,20 @@ def main() -> None:
     x, y = _tensors(args.data, "train")
     xv, yv = _tensors(args.data, "val")
     model, loss = build(args)
-    optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, betas=(0.9, 0.95),
-                              weight_decay=0.05)
+    optim = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=args.lr, betas=(0.9, 0.95), weight_decay=0.05
+    )
     sched = torch.optim.lr_scheduler.LambdaLR(
-        optim, lambda i: min(1.0, (i + 1) / args.warmup) * 0.5 * (1 + math.cos(math.pi * i / args.iters)))
+        optim, lambda i: min(1.0, (i + 1) / args.warmup) * 0.5 * (1 + math.cos(math.pi * i / args.iters))
+    )
     flip = torch.tensor([-1.0, 1.0]).view(1, 2, 1, 1)
 
     def val_epe() -> float:
         model.eval()
         with torch.no_grad():
-            pred = torch.cat([model.flow_and_confidence(xv[i:i + 64, :3], xv[i:i + 64, 3:])[0]
-                              for i in range(0, len(xv), 64)])
+            pred = torch.cat(
+                [model.flow_and_confidence(xv[i : i + 64, :3], xv[i : i + 64, 3:])[0] for i in range(0, len(xv), 64)]
+            )
         model.train()
         return float((pred - yv).norm(dim=1).mean())
 
@@ -126,8 +146,11 @@ def main() -> None:
         sched.step()
         if (it + 1) % max(1, args.iters // args.evals) == 0 or it + 1 == args.iters:
             record["val_epe"][it + 1] = val_epe()
-            print(f"iter {it + 1}: loss {float(value):.3f}, val EPE {record['val_epe'][it + 1]:.3f} "
-                  f"({time.perf_counter() - start:.0f} s)", flush=True)
+            print(
+                f"iter {it + 1}: loss {float(value):.3f}, val EPE {record['val_epe'][it + 1]:.3f} "
+                f"({time.perf_counter() - start:.0f} s)",
+                flush=True,
+            )
     record["seconds"] = round(time.perf_counter() - start, 1)
     print(json.dumps(record, indent=2))
 

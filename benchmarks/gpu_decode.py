@@ -11,6 +11,7 @@ Needs a CUDA GPU and torchcodec (``pip install torchcodec`` matching the install
 
     .venv/bin/python benchmarks/gpu_decode.py --seconds 5 --json runs/benchmarks/gpu/gpu_decode.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,19 +25,43 @@ from bench_output import finish  # benchmarks/ is on sys.path when a script here
 from loader import TARGETS, make_video
 
 from midway_plugin.data.video import VideoPairDataset
+from midway_plugin.data.video.seek_check import check_gpu_frames
 from midway_plugin.data.views import MidwayTransform
 from midway_plugin.data.views.device_augment import PairGeometryTransform
-from midway_plugin.data.video.seek_check import check_gpu_frames
 
 #: Layouts where seeking readers go wrong (docs/video-seeking.md): name -> (extension, ffmpeg output options).
 LAYOUTS: dict[str, tuple[str, list[str]]] = {
     "mpeg4_avi_bframes": (".avi", ["-c:v", "mpeg4", "-vtag", "XVID", "-q:v", "2", "-bf", "2", "-g", "100"]),
-    "h264_open_gop": (".mkv", ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-x264-params",
-                               "keyint=60:min-keyint=60:scenecut=0:open-gop=1:bframes=3"]),
-    "h264_vfr": (".mkv", ["-vf", "setpts='(N+floor(N/3)*0.7)/(30*TB)'", "-fps_mode", "vfr", "-c:v", "libx264",
-                          "-pix_fmt", "yuv420p", "-x264-params", "keyint=50:min-keyint=50:scenecut=0:bframes=2"]),
-    "h264_closed_gop": (".mp4", ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-x264-params",
-                                 "keyint=50:min-keyint=50:scenecut=0:bframes=2"]),
+    "h264_open_gop": (
+        ".mkv",
+        [
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-x264-params",
+            "keyint=60:min-keyint=60:scenecut=0:open-gop=1:bframes=3",
+        ],
+    ),
+    "h264_vfr": (
+        ".mkv",
+        [
+            "-vf",
+            "setpts='(N+floor(N/3)*0.7)/(30*TB)'",
+            "-fps_mode",
+            "vfr",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-x264-params",
+            "keyint=50:min-keyint=50:scenecut=0:bframes=2",
+        ],
+    ),
+    "h264_closed_gop": (
+        ".mp4",
+        ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-x264-params", "keyint=50:min-keyint=50:scenecut=0:bframes=2"],
+    ),
 }
 
 
@@ -48,8 +73,23 @@ def layout_video(folder: Path, name: str) -> Path:
     path = folder / f"{name}{suffix}"
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                        "testsrc2=size=640x360:rate=30", "-t", "10", *options, str(path)], check=True)
+        subprocess.run(
+            [
+                imageio_ffmpeg.get_ffmpeg_exe(),
+                "-loglevel",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=640x360:rate=30",
+                "-t",
+                "10",
+                *options,
+                str(path),
+            ],
+            check=True,
+        )
     return path
 
 
@@ -87,16 +127,20 @@ def main() -> None:
     for label, size in (("256p", (456, 256)), ("720p", (1280, 720))):
         video = make_video(work / label / f"testsrc2_{size[0]}x{size[1]}.mp4", *size, 10, 30)
         for sampling in ("independent", "window"):
-            dataset = VideoPairDataset(video.parent, transform=transform, repeat=5, decoder="cuda",
-                                       sampling=sampling)
+            dataset = VideoPairDataset(video.parent, transform=transform, repeat=5, decoder="cuda", sampling=sampling)
             torch.cuda.reset_peak_memory_stats()
             pairs_per_s = rate(dataset, args.seconds)
             peak = torch.cuda.max_memory_allocated() / 2**20
             needed = {target: math.ceil(pairs / pairs_per_s) for target, pairs in TARGETS.items()}
-            result["speed"][f"{label} {sampling}"] = {"pairs_per_s": pairs_per_s, "peak_mib": peak,
-                                                      "processes_needed": needed}
-            print(f"  {label} {sampling:<12} {pairs_per_s:8.1f} pairs/s  peak {peak:7.0f} MiB  processes for "
-                  + ", ".join(f"{target}: {count}" for target, count in needed.items()))
+            result["speed"][f"{label} {sampling}"] = {
+                "pairs_per_s": pairs_per_s,
+                "peak_mib": peak,
+                "processes_needed": needed,
+            }
+            print(
+                f"  {label} {sampling:<12} {pairs_per_s:8.1f} pairs/s  peak {peak:7.0f} MiB  processes for "
+                + ", ".join(f"{target}: {count}" for target, count in needed.items())
+            )
     finish(result, args.json)
 
 

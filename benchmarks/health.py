@@ -9,6 +9,7 @@ step at ``health_every = N`` is the health step's extra time / N.
 
     .venv/bin/python benchmarks/health.py --preset tiny --threads 1 --rounds 7 --json runs/benchmarks/health.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,11 +19,11 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 import torch
-
 from bench_output import finish  # benchmarks/ is on sys.path when a script here runs
+from step import _views, run_rounds
+
 from midway_plugin.lightly.midway import Midway
 from midway_plugin.lightly.train_step import clip_grad_per_parameter_, make_adamw, student_head_outputs
-from step import _views, run_rounds
 
 
 def make_step(model: Midway, views: dict, health: bool) -> Callable[[], None]:
@@ -61,8 +62,13 @@ def main() -> None:
     parser.add_argument("--local-size", type=int, default=16)
     parser.add_argument("--locals", type=int, default=2, help="local crops per frame")
     parser.add_argument("--head-output-dim", type=int, default=65536, help="DINO prototypes K")
-    parser.add_argument("--health-every", type=int, nargs="+", default=[1, 10],
-                        help="report the per-step overhead at these health_every values")
+    parser.add_argument(
+        "--health-every",
+        type=int,
+        nargs="+",
+        default=[1, 10],
+        help="report the per-step overhead at these health_every values",
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--threads", type=int, default=None)
@@ -72,21 +78,33 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = args.device
     load = os.getloadavg()
-    print(f"# health telemetry benchmark  {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC  torch {torch.__version__}"
-          f"  device {device}  threads {torch.get_num_threads()}  cpus {os.cpu_count()}  "
-          f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(
+        f"# health telemetry benchmark  {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC  torch {torch.__version__}"
+        f"  device {device}  threads {torch.get_num_threads()}  cpus {os.cpu_count()}  "
+        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
     torch.manual_seed(0)
-    model = Midway(batch_size_per_device=args.batch, model={"preset": args.preset},
-                   head_output_dim=args.head_output_dim).to(device).train()
+    model = (
+        Midway(batch_size_per_device=args.batch, model={"preset": args.preset}, head_output_dim=args.head_output_dim)
+        .to(device)
+        .train()
+    )
     views = _views(model, args.batch, device, args.local_size, args.locals)
     cases = {"telemetry off": make_step(model, views, False), "telemetry on": make_step(model, views, True)}
     times = run_rounds(cases, args.rounds, device)
     off, on = (statistics.median(times[k]) * 1e3 for k in cases)
-    result: dict = {"preset": args.preset, "batch_pairs": args.batch, "head_output_dim": args.head_output_dim,
-                    "device": device, "threads": torch.get_num_threads(), "load_average_before": load,
-                    "rounds": args.rounds, "steps": {k: {"ms": statistics.median(v) * 1e3, "all_ms":
-                                                         [t * 1e3 for t in v]} for k, v in times.items()},
-                    "health_step_extra_ms": on - off, "overhead": {}}
+    result: dict = {
+        "preset": args.preset,
+        "batch_pairs": args.batch,
+        "head_output_dim": args.head_output_dim,
+        "device": device,
+        "threads": torch.get_num_threads(),
+        "load_average_before": load,
+        "rounds": args.rounds,
+        "steps": {k: {"ms": statistics.median(v) * 1e3, "all_ms": [t * 1e3 for t in v]} for k, v in times.items()},
+        "health_step_extra_ms": on - off,
+        "overhead": {},
+    }
     print(f"\n{'step (' + str(args.batch) + ' pairs, K = ' + str(args.head_output_dim) + ')':<32} {'ms':>9}  rounds")
     for name, values in times.items():
         print(f"{name:<32} {statistics.median(values) * 1e3:>9.1f}  {' '.join(f'{v * 1e3:.0f}' for v in values)}")

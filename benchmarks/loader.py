@@ -3,8 +3,9 @@
 For each video (by default two generated H.264 files, 456x256 and 1280x720, 30 fps, 10 s, one keyframe a second),
 in ``folder`` mode (one opening = R = 5 pairs, dt in [15, 30], all frames of an opening in one sorted batch):
 
-* ``today (CPU augment)``: :class:`~midway_plugin.data.video.VideoPairDataset` + :class:`~midway_plugin.data.views.MidwayTransform`
-  (decode + PIL crops of 2 motion + 2 x (2 global + 8 local) views per pair);
+* ``today (CPU augment)``: :class:`~midway_plugin.data.video.VideoPairDataset` +
+  :class:`~midway_plugin.data.views.MidwayTransform` (decode + PIL crops of 2 motion + 2 x (2 global + 8 local)
+  views per pair);
 * ``new (decode only)``: the same dataset with :class:`~midway_plugin.data.views.device_augment.PairGeometryTransform`
   (decode + crop boxes; the views are rendered on the accelerator);
 * ``new, pyav``, ``new, window``, ``new, window + pyav``: the decode-only path with ``decoder="pyav"`` (the
@@ -23,6 +24,7 @@ drawn before rendering, so a reader could decode smaller when no crop would be u
 
     .venv/bin/python benchmarks/loader.py --seconds 3 --rounds 3 --workers 2 --json runs/benchmarks/loader.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,10 +43,10 @@ from bench_output import finish  # benchmarks/ is on sys.path when a script here
 from torch.utils.data import DataLoader
 
 from midway_plugin.data.video import VideoPairDataset
-from midway_plugin.data.views import MidwayTransform
-from midway_plugin.data.views.device_augment import DeviceAugment, PairGeometryTransform, collate_decoded
 from midway_plugin.data.video.pair_sampling import window_frames
 from midway_plugin.data.video.readers import as_numpy, open_reader
+from midway_plugin.data.views import MidwayTransform
+from midway_plugin.data.views.device_augment import DeviceAugment, PairGeometryTransform, collate_decoded
 
 REPEAT = 5
 #: Pairs per second the GPU needs (docs/performance.md): the official run (ViT-S, 2 A100s) and one H100 at 40 % MFU.
@@ -95,16 +97,19 @@ def _opening_indices(num_frames: int, rng: np.random.Generator, window: int | No
     return sorted({*t.tolist(), *(t + dt).tolist()})
 
 
-def cases_for(video: Path, workers: int, render_device: str = "cpu", render_items: int = 1
-              ) -> dict[str, Callable[[], int]]:
+def cases_for(
+    video: Path, workers: int, render_device: str = "cpu", render_items: int = 1
+) -> dict[str, Callable[[], int]]:
     folder = video.parent
     transform = MidwayTransform()
     today = VideoPairDataset(folder, transform=transform, repeat=REPEAT, seek_check="off")
     num_frames = today.videos[0].num_frames
     geometry = PairGeometryTransform(transform)
     decoded = VideoPairDataset(folder, transform=geometry, repeat=REPEAT, seek_check="off")
-    datasets = {name: VideoPairDataset(folder, transform=geometry, repeat=REPEAT, seek_check="off", **kwargs)
-                for name, kwargs in VARIANTS.items()}
+    datasets = {
+        name: VideoPairDataset(folder, transform=geometry, repeat=REPEAT, seek_check="off", **kwargs)
+        for name, kwargs in VARIANTS.items()
+    }
     window = window_frames(decoded.delta_range(0), datasets["new, window (decode only)"].window, num_frames)
     rng = np.random.default_rng(0)
     augment = DeviceAugment(transform)
@@ -121,6 +126,7 @@ def cases_for(video: Path, workers: int, render_device: str = "cpu", render_item
         def run() -> int:
             as_numpy(open_reader(name, video).get_batch(_opening_indices(num_frames, rng, window)))
             return REPEAT
+
         return run
 
     def item_case(dataset: VideoPairDataset) -> Callable[[], int]:
@@ -140,8 +146,11 @@ def cases_for(video: Path, workers: int, render_device: str = "cpu", render_item
     cases["pre-extracted JPEG (OpenCV)"] = _jpeg_case(video, rng)
     if workers:
         window_pyav = "new, window + pyav (decode only)"
-        for name, dataset in (("today (CPU augment)", today), ("new (decode only)", decoded),
-                              (window_pyav, datasets[window_pyav])):
+        for name, dataset in (
+            ("today (CPU augment)", today),
+            ("new (decode only)", decoded),
+            (window_pyav, datasets[window_pyav]),
+        ):
             cases[f"{name}, {workers} workers"] = _loader_case(dataset, workers)
     return cases
 
@@ -155,21 +164,30 @@ def _jpeg_case(video: Path, rng: np.random.Generator, count: int = 30) -> Callab
         folder.mkdir(parents=True)
         frames = as_numpy(open_reader("decord", video).get_batch(list(range(count))))
         for i, frame in enumerate(frames):
-            cv2.imwrite(str(folder / f"{i:06d}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
-                        [cv2.IMWRITE_JPEG_QUALITY, 95])
+            cv2.imwrite(
+                str(folder / f"{i:06d}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95]
+            )
     files = sorted(folder.glob("*.jpg"))
 
     def run() -> int:
         for index in rng.integers(0, len(files), 2 * REPEAT):
             cv2.cvtColor(cv2.imread(str(files[index])), cv2.COLOR_BGR2RGB)
         return REPEAT
+
     return run
 
 
 def _loader_case(dataset: VideoPairDataset, workers: int) -> Callable[[], int]:
     """Pairs from a DataLoader with ``workers`` processes (started once, before timing)."""
-    loader = DataLoader(dataset, batch_size=1, sampler=[0] * 10**6, num_workers=workers,
-                        collate_fn=collate_decoded, persistent_workers=True, prefetch_factor=2)
+    loader = DataLoader(
+        dataset,
+        batch_size=1,
+        sampler=[0] * 10**6,
+        num_workers=workers,
+        collate_fn=collate_decoded,
+        persistent_workers=True,
+        prefetch_factor=2,
+    )
     iterator = iter(loader)
     next(iterator)  # workers started
 
@@ -216,9 +234,11 @@ def decode_cost(video: Path, gop: int, rounds: int = 3) -> dict[str, float]:
     last = 2 * gop - 1  # the last frame of the second GOP: decoded from keyframe `gop`
     return {
         "decord, last frame of a GOP": median_ms(
-            lambda: decord.VideoReader(str(video), num_threads=1).get_batch([last]).asnumpy()),
+            lambda: decord.VideoReader(str(video), num_threads=1).get_batch([last]).asnumpy()
+        ),
         "decord, every frame of a GOP": median_ms(
-            lambda: decord.VideoReader(str(video), num_threads=1).get_batch(list(range(gop, last + 1))).asnumpy()),
+            lambda: decord.VideoReader(str(video), num_threads=1).get_batch(list(range(gop, last + 1))).asnumpy()
+        ),
         "opencv, grab a GOP + retrieve 1": median_ms(grab_then_retrieve),
         "opencv, read (convert) a GOP": median_ms(read_all),
     }
@@ -227,8 +247,11 @@ def decode_cost(video: Path, gop: int, rounds: int = 3) -> dict[str, float]:
 def needed_decode_scale(transform: MidwayTransform, height: int, width: int, openings: int = 2000) -> np.ndarray:
     """Per opening (R pairs), the smallest decode scale at which no crop is upsampled more than at full size."""
     geometry = PairGeometryTransform(transform)
-    sizes = {"motion_box": transform.motion.crop_size, "global_boxes": transform.dino.global_crop_size,
-             "local_boxes": transform.dino.local_crop_size}
+    sizes = {
+        "motion_box": transform.motion.crop_size,
+        "global_boxes": transform.dino.global_crop_size,
+        "local_boxes": transform.dino.local_crop_size,
+    }
     scales = []
     for _ in range(openings):
         need = 0.0
@@ -251,8 +274,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0, help="also measure DataLoaders with this many workers")
     parser.add_argument("--render-device", default="cpu", help="device of the 'render' case (e.g. cuda)")
     parser.add_argument("--render-items", type=int, default=1, help="openings (x 5 pairs) rendered per call")
-    parser.add_argument("--decode-cost", action="store_true",
-                        help="only print the per-frame decode cost of decord and OpenCV (generated videos: --gop)")
+    parser.add_argument(
+        "--decode-cost",
+        action="store_true",
+        help="only print the per-frame decode cost of decord and OpenCV (generated videos: --gop)",
+    )
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -261,8 +287,10 @@ def main() -> None:
         make_video(Path(args.workdir) / "720p" / "testsrc2_1280x720.mp4", 1280, 720, 10, args.gop),
     ]
     load = os.getloadavg()
-    print(f"# loader benchmark  {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC  cpus {os.cpu_count()}  torch threads 1"
-          f"  load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}  ({args.seconds:g} s x {args.rounds} rounds)")
+    print(
+        f"# loader benchmark  {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC  cpus {os.cpu_count()}  torch threads 1"
+        f"  load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}  ({args.seconds:g} s x {args.rounds} rounds)"
+    )
     result: dict = {"load_average_before": load, "seconds": args.seconds, "rounds": args.rounds, "videos": {}}
     if args.decode_cost:
         for video in videos:
@@ -290,19 +318,25 @@ def main() -> None:
         print(f"  per worker: new / today = {new / today:.2f}x (goal at 720p: >= 3x)")
         for name in ("new (decode only)", *VARIANTS):
             rate = entry[name]["pairs_per_s"]
-            print(f"  {name}: {rate / new:.2f}x new (decode only); decode workers for "
-                  + ", ".join(f"{target}: {math.ceil(pairs / rate)}" for target, pairs in TARGETS.items()))
+            print(
+                f"  {name}: {rate / new:.2f}x new (decode only); decode workers for "
+                + ", ".join(f"{target}: {math.ceil(pairs / rate)}" for target, pairs in TARGETS.items())
+            )
         needed = {name: math.ceil(rate / new) for name, rate in TARGETS.items()}
         entry["workers_needed_by_path"] = {
             name: {target: math.ceil(pairs / entry[name]["pairs_per_s"]) for target, pairs in TARGETS.items()}
             for name in ("new (decode only)", *VARIANTS)
         }
         scale = needed_decode_scale(MidwayTransform(), info.height, info.width, openings=300)
-        print(f"  decode scale the crops need per opening: median {np.median(scale):.2f}, "
-              f"{(scale >= 1.0).mean() * 100:.0f} % need full resolution")
+        print(
+            f"  decode scale the crops need per opening: median {np.median(scale):.2f}, "
+            f"{(scale >= 1.0).mean() * 100:.0f} % need full resolution"
+        )
         entry["workers_needed"] = needed
-        entry["decode_scale_needed"] = {"median": float(np.median(scale)),
-                                        "full_resolution": float((scale >= 1).mean())}
+        entry["decode_scale_needed"] = {
+            "median": float(np.median(scale)),
+            "full_resolution": float((scale >= 1).mean()),
+        }
         result["videos"][f"{video.name} {info.width}x{info.height}"] = entry
     finish(result, args.json)
 

@@ -14,6 +14,7 @@ Parts (each timed in interleaved rounds, median reported):
     .venv/bin/python benchmarks/step.py --threads 1 --batch 1 --rounds 2 --json runs/benchmarks/step.json
     .venv/bin/python benchmarks/step.py --device cuda --batch 64 --amp bf16        # on a GPU (benchmarks/gpu.sh)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,10 +25,10 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 import torch
+from bench_output import finish  # benchmarks/ is on sys.path when a script here runs
 from lightly.models.modules import DINOProjectionHead
 from torch import nn
 
-from bench_output import finish  # benchmarks/ is on sys.path when a script here runs
 from midway_plugin.lightly.midway import Midway
 from midway_plugin.lightly.train_step import (
     clip_grad_per_parameter_,
@@ -60,8 +61,11 @@ def _module(preset: str, dynamics: bool, device: str) -> Midway:
 def _views(model: Midway, batch: int, device: str, local_size: int, n_local: int) -> dict[str, list[torch.Tensor]]:
     size = model.cfg.img_size
     rand = lambda s: torch.randn(batch, 3, s, s, device=device)  # noqa: E731
-    return {"motion": [rand(size), rand(size)], "globals": [rand(size) for _ in range(4)],
-            "locals": [rand(local_size) for _ in range(2 * n_local)]}
+    return {
+        "motion": [rand(size), rand(size)],
+        "globals": [rand(size) for _ in range(4)],
+        "locals": [rand(local_size) for _ in range(2 * n_local)],
+    }
 
 
 def make_step(model: Midway, views: dict, fast: bool, amp: str | None, device: str) -> Callable[[], None]:
@@ -75,8 +79,10 @@ def make_step(model: Midway, views: dict, fast: bool, amp: str | None, device: s
         encode = model.network.encoder.forward_cls
         if fast:
             return student_head_outputs(encode, model.student_head, [globals_, locals_])
-        return [*model.student_head(encode(torch.cat(globals_))).chunk(len(globals_)),
-                *model.student_head(encode(torch.cat(locals_))).chunk(len(locals_))]
+        return [
+            *model.student_head(encode(torch.cat(globals_))).chunk(len(globals_)),
+            *model.student_head(encode(torch.cat(locals_))).chunk(len(locals_)),
+        ]
 
     def step() -> None:
         model.network.update_teacher(0.996)
@@ -124,10 +130,14 @@ def micro_parts(model: Midway, views: dict, device: str) -> dict[str, dict[str, 
             model.student_head(torch.cat([cls_g, cls_l]))
 
     return {
-        f"optimizer ({len(trainable)} tensors, {sum(p.numel() for p in trainable) / 1e6:.1f} M params)":
-            {"today": opt_today.step, "new": opt_new.step},
-        "clip (per parameter, encoder + head)": {"today": clip_loop,
-                                                 "new": lambda: clip_grad_per_parameter_(clipped, 3.0)},
+        f"optimizer ({len(trainable)} tensors, {sum(p.numel() for p in trainable) / 1e6:.1f} M params)": {
+            "today": opt_today.step,
+            "new": opt_new.step,
+        },
+        "clip (per parameter, encoder + head)": {
+            "today": clip_loop,
+            "new": lambda: clip_grad_per_parameter_(clipped, 3.0),
+        },
         "student head (globals + locals)": {"today": head_two, "new": head_one},
     }
 
@@ -154,22 +164,39 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--skip-step", action="store_true", help="only the optimizer/clip/head parts")
-    parser.add_argument("--compile", action="store_true",
-                        help="also time 'Midway new + compile' (torch.compile of encoders and dynamics; the first "
-                             "call's time, which includes compiling, is reported separately)")
-    parser.add_argument("--peak-tflops", type=float, default=None,
-                        help="dense bf16 peak of the device, to report MFU (model FLOPs utilisation)")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time 'Midway new + compile' (torch.compile of encoders and dynamics; the first "
+        "call's time, which includes compiling, is reported separately)",
+    )
+    parser.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=None,
+        help="dense bf16 peak of the device, to report MFU (model FLOPs utilisation)",
+    )
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = args.device
     load = os.getloadavg()
-    print(f"# step benchmark  {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC  torch {torch.__version__}  "
-          f"device {device}  threads {torch.get_num_threads()}  cpus {os.cpu_count()}  "
-          f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    result: dict = {"preset": args.preset, "batch_pairs": args.batch, "device": device, "amp": args.amp,
-                    "threads": torch.get_num_threads(), "load_average_before": load, "parts": {}, "steps": {}}
+    print(
+        f"# step benchmark  {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC  torch {torch.__version__}  "
+        f"device {device}  threads {torch.get_num_threads()}  cpus {os.cpu_count()}  "
+        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
+    result: dict = {
+        "preset": args.preset,
+        "batch_pairs": args.batch,
+        "device": device,
+        "amp": args.amp,
+        "threads": torch.get_num_threads(),
+        "load_average_before": load,
+        "parts": {},
+        "steps": {},
+    }
     torch.manual_seed(0)
     midway = _module(args.preset, True, device)
     views = _views(midway, args.batch, device, args.local_size, args.locals)
@@ -206,8 +233,10 @@ def main() -> None:
             torch.cuda.reset_peak_memory_stats()
         times = run_rounds(cases, args.rounds, device)
         head = lambda dim: DINOProjectionHead(dim, 2048, 256, 65536, batch_norm=False)  # noqa: E731
-        flops = {name: measure_training_cost(module.cfg, head, num_local=args.locals, local_size=args.local_size)
-                 for name, module in (("Midway", midway), ("DINO-only", dino))}
+        flops = {
+            name: measure_training_cost(module.cfg, head, num_local=args.locals, local_size=args.local_size)
+            for name, module in (("Midway", midway), ("DINO-only", dino))
+        }
         print(f"\n{'step (' + str(args.batch) + ' pairs)':<20} {'ms':>9} {'pairs/s':>8} {'GFLOP/pair':>11}")
         for name, values in times.items():
             ms = statistics.median(values) * 1e3
@@ -223,9 +252,11 @@ def main() -> None:
         flops_ratio = flops["Midway"].total_gflops / flops["DINO-only"].total_gflops
         per_round = [m / d for m, d in zip(steps["Midway new"]["all_ms"], steps["DINO-only new"]["all_ms"])]
         result.update(step_ratio=ratio, step_ratio_new_rounds=per_round, flops_ratio=flops_ratio)
-        print(f"Midway / DINO-only step time: today {ratio['today']:.2f}x, new {ratio['new']:.2f}x "
-              f"(rounds {', '.join(f'{r:.2f}' for r in per_round)}); FLOPs ratio {flops_ratio:.2f}x "
-              f"(goal: step ratio <= FLOPs ratio)")
+        print(
+            f"Midway / DINO-only step time: today {ratio['today']:.2f}x, new {ratio['new']:.2f}x "
+            f"(rounds {', '.join(f'{r:.2f}' for r in per_round)}); FLOPs ratio {flops_ratio:.2f}x "
+            f"(goal: step ratio <= FLOPs ratio)"
+        )
         if device.startswith("cuda"):
             result["peak_memory_mib"] = torch.cuda.max_memory_allocated() / 2**20
             print(f"peak CUDA memory {result['peak_memory_mib']:.0f} MiB")

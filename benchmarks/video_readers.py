@@ -11,6 +11,7 @@ time per item of the two dataset modes and how many returned frames differ from 
 Make test files with ffmpeg (e.g. the one of imageio-ffmpeg), for example MPEG-4 Part 2 in AVI with B-frames:
 ``ffmpeg -f lavfi -i testsrc2=size=640x360:rate=30 -t 30 -c:v mpeg4 -vtag XVID -q:v 3 -bf 2 -g 100 clip.avi``.
 """
+
 from __future__ import annotations
 
 import argparse

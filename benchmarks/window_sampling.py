@@ -15,6 +15,7 @@ so in a batch of B openings only the R - 1 other pairs of the same opening are c
 
     .venv/bin/python benchmarks/window_sampling.py --openings 20000 --json runs/benchmarks/window_sampling.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,16 +49,28 @@ def statistics_of(openings: np.ndarray, num_frames: int) -> dict[str, float]:
     distance = np.mean([np.abs(t[:, i] - t[:, j]).mean() for i, j in pairs])
     correlation = np.mean([np.corrcoef(t[:, i], t[:, j])[0, 1] for i, j in pairs])
     frames = [set(row.reshape(-1).tolist()) for row in openings]
-    sharing = np.mean([
-        np.mean([len(set(row[k].tolist()) & set(np.delete(row, k, axis=0).reshape(-1).tolist())) > 0
-                 for k in range(len(row))])
-        for row in openings[:2000]
-    ])
-    overlap = np.mean([
-        np.mean([any(max(row[k, 0], row[m, 0]) <= min(row[k, 1], row[m, 1]) for m in range(len(row)) if m != k)
-                 for k in range(len(row))])
-        for row in openings[:2000]
-    ])
+    sharing = np.mean(
+        [
+            np.mean(
+                [
+                    len(set(row[k].tolist()) & set(np.delete(row, k, axis=0).reshape(-1).tolist())) > 0
+                    for k in range(len(row))
+                ]
+            )
+            for row in openings[:2000]
+        ]
+    )
+    overlap = np.mean(
+        [
+            np.mean(
+                [
+                    any(max(row[k, 0], row[m, 0]) <= min(row[k, 1], row[m, 1]) for m in range(len(row)) if m != k)
+                    for k in range(len(row))
+                ]
+            )
+            for row in openings[:2000]
+        ]
+    )
     return {
         "dt_mean": float(dt.mean()), "t_over_n_mean": float(position.mean()),
         "first_5pct_rate": float(start), "last_5pct_rate": float(end),
@@ -77,20 +90,23 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     gaps = (args.gaps[0], args.gaps[1])
-    result: dict = {"openings": args.openings, "repeat": args.repeat, "gaps": gaps, "window": args.window,
-                    "videos": {}}
+    result: dict = {"openings": args.openings, "repeat": args.repeat, "gaps": gaps, "window": args.window, "videos": {}}
     for num_frames in args.frames:
         torch.manual_seed(0)
         independent = np.stack([sample_pairs(num_frames, gaps, args.repeat) for _ in range(args.openings)])
-        window = np.stack([sample_window_pairs(num_frames, gaps, args.repeat, args.window)
-                           for _ in range(args.openings)])
+        window = np.stack(
+            [sample_window_pairs(num_frames, gaps, args.repeat, args.window) for _ in range(args.openings)]
+        )
         entry = {"independent": statistics_of(independent, num_frames), "window": statistics_of(window, num_frames)}
         entry["window"]["ks_dt_vs_independent"] = ks_distance(
-            np.diff(window, axis=2).ravel(), np.diff(independent, axis=2).ravel())
+            np.diff(window, axis=2).ravel(), np.diff(independent, axis=2).ravel()
+        )
         entry["window"]["ks_t_vs_independent"] = ks_distance(window[..., 0].ravel(), independent[..., 0].ravel())
         length = window_frames(gaps, args.window, num_frames)
-        print(f"\nvideo of {num_frames} frames, dt in {list(gaps)}, R = {args.repeat}, window {length} frames "
-              f"({args.openings} openings per sampling)")
+        print(
+            f"\nvideo of {num_frames} frames, dt in {list(gaps)}, R = {args.repeat}, window {length} frames "
+            f"({args.openings} openings per sampling)"
+        )
         print(f"  {'statistic':<34} {'independent':>12} {'window':>12}")
         for key in entry["independent"]:
             print(f"  {key:<34} {entry['independent'][key]:>12.3f} {entry['window'][key]:>12.3f}")

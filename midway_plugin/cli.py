@@ -6,6 +6,7 @@ returning an exit code). A subcommand that also sets ``accepts_overrides=True`` 
 does not know (``--section.key VALUE`` config overrides) as ``args.overrides``; for any other subcommand they are
 an error.
 """
+
 from __future__ import annotations
 
 import argparse

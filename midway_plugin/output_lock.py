@@ -12,6 +12,7 @@ hold two different files.
 Under DDP only the launching process (global rank 0) holds the lock: the processes Lightning or ``torchrun``
 start run with ``LOCAL_RANK``/``RANK``/``NODE_RANK`` set (:func:`is_launching_process`).
 """
+
 from __future__ import annotations
 
 import datetime
@@ -72,15 +73,22 @@ def _holder_text(path: Path) -> str:
         holder = {}
     if not isinstance(holder, dict) or "pid" not in holder:
         return "another process (it has not recorded itself yet)"
-    return (f"pid {holder.get('pid')} on host {holder.get('host')!r}, started {holder.get('started')}, "
-            f"command: {holder.get('command')}")
+    return (
+        f"pid {holder.get('pid')} on host {holder.get('host')!r}, started {holder.get('started')}, "
+        f"command: {holder.get('command')}"
+    )
 
 
 def _folder_problem(target: Path, folder: Path, what: str, err: OSError | None) -> OutputLockError:
     """A clear error for a folder that cannot be created or written (a file, under a file, read-only, ...)."""
-    reasons = {errno.ENOTDIR: "a parent of it is a file, not a folder", errno.EEXIST: "it exists and is not a folder",
-               errno.EROFS: "it is on a read-only file system", errno.EACCES: "permission denied",
-               errno.EPERM: "permission denied", errno.ENOSPC: "no space left on the device"}
+    reasons = {
+        errno.ENOTDIR: "a parent of it is a file, not a folder",
+        errno.EEXIST: "it exists and is not a folder",
+        errno.EROFS: "it is on a read-only file system",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.ENOSPC: "no space left on the device",
+    }
     if folder.exists() and not folder.is_dir():
         reason = "it is a file, not a folder"
     elif err is None:
@@ -160,8 +168,9 @@ class OutputLock:
             folder cannot be created or written.
     """
 
-    def __init__(self, target: str | os.PathLike[str], what: str, *, folder: bool = True,
-                 command: str | None = None) -> None:
+    def __init__(
+        self, target: str | os.PathLike[str], what: str, *, folder: bool = True, command: str | None = None
+    ) -> None:
         self.target = Path(os.path.expanduser(os.fspath(target)))
         self.what = what
         self.folder = folder
@@ -201,8 +210,12 @@ class OutputLock:
             os.close(fd)
         self._fd = fd
         _HELD[fd] = self
-        holder = {"pid": os.getpid(), "host": socket.gethostname(), "command": self.command,
-                  "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
+        holder = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "command": self.command,
+            "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        }
         try:
             os.ftruncate(fd, 0)
             os.write(fd, json.dumps(holder).encode())
@@ -225,8 +238,9 @@ class OutputLock:
     def __enter__(self) -> OutputLock:
         return self.acquire()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.release()
 
     def __del__(self) -> None:

@@ -1,4 +1,5 @@
 """Fixtures shared by every test area."""
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,14 @@ def _run_mim(args: list[str], cwd: Path, check: bool = True, timeout: float = 90
     env["PATH"] = f"{bindir}{os.pathsep}{env.get('PATH', '')}"  # mim starts `python tools/train.py`
     env.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None)
     proc = subprocess.run(
-        cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, timeout=timeout,
+        cmd,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
     )
     if check and proc.returncode != 0:
         pytest.fail(f"mim {' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-6000:]}")

@@ -3,6 +3,7 @@
 Every ``import`` / ``from ... import`` anywhere in a file (also inside functions) and
 ``importlib.import_module("literal")``; names are full dotted names, internal and external.
 """
+
 from __future__ import annotations
 
 import ast
@@ -51,8 +52,14 @@ def _imported(node: ast.AST, module: str, is_package: bool, known: Mapping[str, 
         # `from pkg import sub` imports the module pkg.sub when there is one, else a name defined in pkg.
         names = [f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in known]
         return names if len(names) == len(node.names) else [base, *names]
-    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "import_module"
-            and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "import_module"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+        and isinstance(node.args[0].value, str)
+    ):
         return [node.args[0].value]
     return []
 
@@ -92,6 +99,7 @@ def with_registration(graph: Graph) -> dict[str, frozenset[str]]:
 
 def subpackage_graph(graph: Graph) -> dict[str, frozenset[str]]:
     """The graph between ``midway_plugin.<first part>`` nodes (``models``, ``data``, ``cli``, ...)."""
+
     def node(name: str) -> str:
         return ".".join(name.split(".")[:2])
 

@@ -1,4 +1,5 @@
 """Helpers for tests that run real mmseg configs on tiny generated images."""
+
 from __future__ import annotations
 
 

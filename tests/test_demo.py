@@ -1,4 +1,5 @@
 """README's first command, `make demo` (= scripts/demo.sh), runs end to end (shortened to a few steps)."""
+
 from __future__ import annotations
 
 import json
@@ -18,12 +19,26 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_demo_script_produces_everything_it_announces(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    env = dict(os.environ, PY=sys.executable, DEMO_OUT=str(out), DEMO_STEPS="4", DEMO_SEG_ITERS="2",
-               DEMO_FLOW_ITERS="2", DEMO_FRAMES="8", MPLBACKEND="Agg")
+    env = dict(
+        os.environ,
+        PY=sys.executable,
+        DEMO_OUT=str(out),
+        DEMO_STEPS="4",
+        DEMO_SEG_ITERS="2",
+        DEMO_FLOW_ITERS="2",
+        DEMO_FRAMES="8",
+        MPLBACKEND="Agg",
+    )
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
     proc = subprocess.run(
-        ["bash", str(REPO / "scripts" / "demo.sh")], cwd=REPO, env=env, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900,
+        ["bash", str(REPO / "scripts" / "demo.sh")],
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert len(list((out / "video" / "videos").glob("*.mp4"))) == 18  # pretraining never sees the 6 val videos
@@ -34,7 +49,7 @@ def test_demo_script_produces_everything_it_announces(tmp_path: Path) -> None:
     assert list((out / "seg" / "pictures").rglob("*.png")) and list((out / "flow" / "pictures").rglob("*.png"))
     assert (out / "analysis" / "grid.png").is_file() and (out / "analysis" / "heatmaps.npy").is_file()
     assert json.loads((out / "analysis" / "summary.json").read_text())
-    summary = proc.stdout[proc.stdout.index("done in"):]
+    summary = proc.stdout[proc.stdout.index("done in") :]
     miou = re.search(r"mIoU (\d+\.\d) on the held-out videos", summary)
     epe = re.search(r"EPE (\d+\.\d\d) px on the held-out pairs .*zero-flow guess (\d+\.\d\d) px", summary)
     assert miou and epe, summary
@@ -49,5 +64,8 @@ def test_demo_script_produces_everything_it_announces(tmp_path: Path) -> None:
     for line in health_verdict(health):
         assert line in summary
     assert re.search(r"dynamics use the target: (yes|partly|no) \(", summary), summary
-    assert re.search(r"in short +dynamics use the target: .*; mIoU \d+\.\d \(all background \d+\.\d\); EPE "
-                     r"\d+\.\d\d px \(zero flow \d+\.\d\d px\)", summary), summary
+    assert re.search(
+        r"in short +dynamics use the target: .*; mIoU \d+\.\d \(all background \d+\.\d\); EPE "
+        r"\d+\.\d\d px \(zero flow \d+\.\d\d px\)",
+        summary,
+    ), summary

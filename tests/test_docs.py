@@ -3,6 +3,7 @@
 Each check is a function from a page's text to a list of problems (empty = fine), so the unit tests at the
 bottom can feed it a bad string and see it fail.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,8 +16,8 @@ import inspect
 import io
 import itertools
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml
@@ -28,7 +29,7 @@ README_MAX_BYTES = 10 * 1024
 
 #: Directories of this repository whose paths the docs name (`configs/mmseg/...py`, `scripts/demo.sh`, ...).
 _REPO_DIRS = ("configs", "midway_plugin", "scripts", "benchmarks", "tests", "docs", ".ci")
-_PATH = re.compile(r"(?<![\w/.-])((?:%s)/[\w.{},/*<>-]*)" % "|".join(re.escape(d) for d in _REPO_DIRS))
+_PATH = re.compile(r"(?<![\w/.-])((?:{})/[\w.{{}},/*<>-]*)".format("|".join(re.escape(d) for d in _REPO_DIRS)))
 _CONFIG_NAME = re.compile(r"(?<![\w/.{},-])([\w{},.-]+\.(?:yaml|py))\b")
 _LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 _INLINE_CODE = re.compile(r"`([^`]+)`")
@@ -41,8 +42,17 @@ _PLACEHOLDER_KEYS = {"section.key"}
 _PRETRAIN_KEY_PAGES = {"pretraining.md", "data.md"}
 _PRETRAIN_KEY = re.compile(r"^((?:model|method|optim|data|trainer)\.[a-z_.]+)(?::\s.*)?$")
 #: Where the names a page may call come from (the first module that has a name wins).
-_API_MODULES = ("midway_plugin.models", "midway_plugin.data.video", "midway_plugin.data.views", "midway_plugin.data.synthetic", "midway_plugin.lightly", "midway_plugin.analysis",
-                "midway_plugin.analysis.frames", "midway_plugin.mmseg", "midway_plugin.mmflow")
+_API_MODULES = (
+    "midway_plugin.models",
+    "midway_plugin.data.video",
+    "midway_plugin.data.views",
+    "midway_plugin.data.synthetic",
+    "midway_plugin.lightly",
+    "midway_plugin.analysis",
+    "midway_plugin.analysis.frames",
+    "midway_plugin.mmseg",
+    "midway_plugin.mmflow",
+)
 #: Deprecated parameters (still accepted, so the other checks pass them) -> the name the docs must show: a page may
 #: name them only in a paragraph (or code line) that says "deprecated".
 DEPRECATED_PARAMETERS = {
@@ -131,14 +141,14 @@ def _options(parser: argparse.ArgumentParser) -> set[str]:
     return found
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cli() -> argparse.ArgumentParser:
     from midway_plugin.cli import build_parser
 
     return build_parser()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def pretrain_config_keys() -> frozenset[str]:
     """Dotted keys `midway pretrain` accepts as `--section.key`: what `--print-config` prints, plus the open
     sections (`model.*` = `preset` and the `MidwayConfig` fields, `data.motion.*` / `data.dino.*` free-form)."""
@@ -179,8 +189,10 @@ def check_command(command: str, under: str | None = None) -> list[str]:
         where = "midway " + " ".join(path) if path else "midway"
         for alternative in word.split("|"):  # `midway analyze perturb|track`
             if alternative not in subs:
-                return [f"`{under or command}`: {alternative!r} is not a subcommand of {where} "
-                        f"(known: {', '.join(sorted(subs))})"]
+                return [
+                    f"`{under or command}`: {alternative!r} is not a subcommand of {where} "
+                    f"(known: {', '.join(sorted(subs))})"
+                ]
         if "|" in word:
             known = set().union(*(_options(subs[a]) for a in word.split("|")))
             break
@@ -232,8 +244,13 @@ def check_commands(text: str) -> list[str]:
 
 def check_config_keys(text: str) -> list[str]:
     """Every inline `section.key` (`optim.fused`, `data.augment: device`) is a `midway pretrain` config key."""
-    keys = {m.group(1) for line, code in _lines(text) if not code
-            for m in map(_PRETRAIN_KEY.match, _INLINE_CODE.findall(line)) if m}
+    keys = {
+        m.group(1)
+        for line, code in _lines(text)
+        if not code
+        for m in map(_PRETRAIN_KEY.match, _INLINE_CODE.findall(line))
+        if m
+    }
     return [f"`{k}` is not a `midway pretrain` config key" for k in sorted(keys) if not _pretrain_key_ok(k)]
 
 
@@ -294,7 +311,7 @@ def check_python_names(text: str) -> list[str]:
     return sorted(p for p in map(_resolve, sorted(names)) if p)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _api() -> dict[str, object]:
     """The package's public callables by name: classes, functions, registered OpenMMLab modules."""
     found: dict[str, object] = {}
@@ -357,7 +374,7 @@ def check_call_keywords(text: str) -> list[str]:
 
 def _deprecated_uses(name: str) -> re.Pattern[str]:
     """`name` as a keyword or config option (`out_indices=`, `model.backbone.pretrained=...`) or a bare code span."""
-    return re.compile(r"(?<![\w'\"])%s\s*=(?!=)|`%s`" % (re.escape(name), re.escape(name)))
+    return re.compile(rf"(?<![\w'\"]){re.escape(name)}\s*=(?!=)|`{re.escape(name)}`")
 
 
 def check_deprecated_names(text: str) -> list[str]:
@@ -449,7 +466,8 @@ def test_link_check_catches_a_missing_file_and_anchor(tmp_path: Path) -> None:
     assert check_links("[ok](install.md) [web](https://example.org/x) [a](#top)\n# Top\n", page) == []
     assert check_links("see [gone](nowhere.md)", page) == ["link (nowhere.md): docs/nowhere.md does not exist"]
     assert check_links("[x](install.md#no-such-heading)", page) == [
-        "link (install.md#no-such-heading): no heading #no-such-heading in docs/install.md"]
+        "link (install.md#no-such-heading): no heading #no-such-heading in docs/install.md"
+    ]
     assert check_links("```\n[in code](nowhere.md)\n```\n", page) == []
 
 
@@ -459,32 +477,40 @@ def test_size_check_catches_a_long_readme() -> None:
 
 
 def test_command_check_catches_unknown_subcommands_options_and_keys() -> None:
-    good = ("```bash\nmidway export a.ckpt b.safetensors --student\nmidway analyze perturb --weights e \\\n"
-            "    --points all --out o\n$ midway info --config vit-s16\n```\n"
-            "`midway pretrain --config c.yaml --trainer.max_steps 50 --model.gating false --data.motion.crop_size 8`")
+    good = (
+        "```bash\nmidway export a.ckpt b.safetensors --student\nmidway analyze perturb --weights e \\\n"
+        "    --points all --out o\n$ midway info --config vit-s16\n```\n"
+        "`midway pretrain --config c.yaml --trainer.max_steps 50 --model.gating false --data.motion.crop_size 8`"
+    )
     assert check_commands(good) == []
     assert "'frobnicate' is not a subcommand" in check_commands("`midway frobnicate --x`")[0]
     assert "'wobble' is not a subcommand of midway analyze" in check_commands("`midway analyze wobble`")[0]
     assert check_commands("```\nmidway export a b --studnet\n```") == [
-        "`midway export a b --studnet`: `midway export` has no option --studnet"]
+        "`midway export a b --studnet`: `midway export` has no option --studnet"
+    ]
     assert check_commands("```\nmidway analyze perturb --weights e \\\n  --pionts 1,2\n```") == [
-        "`midway analyze perturb --weights e --pionts 1,2`: `midway analyze perturb` has no option --pionts"]
-    assert "'trainer.max_stepz' is not a `midway pretrain` config key" in check_commands(
-        "`midway pretrain --config c.yaml --trainer.max_stepz 5`")[0]
+        "`midway analyze perturb --weights e --pionts 1,2`: `midway analyze perturb` has no option --pionts"
+    ]
+    assert (
+        "'trainer.max_stepz' is not a `midway pretrain` config key"
+        in check_commands("`midway pretrain --config c.yaml --trainer.max_stepz 5`")[0]
+    )
     assert "only accepted by `midway pretrain`" in check_commands("`midway export a b --trainer.max_steps 5`")[0]
 
 
 def test_config_key_check_catches_unknown_keys() -> None:
     assert check_config_keys("`data.augment: device`, `optim.fused`, `model.gating`, `data.motion.crop_size`") == []
     assert check_config_keys("set `optim.fuzed: true`\n```\n`trainer.nope`\n```") == [
-        "`optim.fuzed` is not a `midway pretrain` config key"]
+        "`optim.fuzed` is not a `midway pretrain` config key"
+    ]
 
 
 def test_command_check_reads_options_in_prose_under_a_command_heading() -> None:
     page = "# `midway make-video`\n\nOptions: `--num-videos N`, `--frames T`.\n\n## More\n\n`--crf` (0)\n"
     assert check_commands(page) == []
     assert check_commands(page + "and `--colour red`\n") == [
-        "`--colour red`: `midway make-video` has no option --colour"]
+        "`--colour red`: `midway make-video` has no option --colour"
+    ]
     assert check_commands("# `midway check-videos`, `midway make-video`\n\n`--colour red`\n") == []  # ambiguous
     assert check_commands("`midway analyze perturb|track --level 9`") == []
     assert "'trace' is not a subcommand" in check_commands("`midway analyze perturb|trace`")[0]
@@ -492,54 +518,72 @@ def test_command_check_reads_options_in_prose_under_a_command_heading() -> None:
 
 
 def test_path_check_catches_missing_configs_and_files() -> None:
-    good = ("`configs/mmseg/linear_midway-vit-{s16,b16}_1xb16-60k_bdd100k-512x512.py`, `demo.yaml`, "
-            "`scripts/demo.sh`, `midway_plugin/models/`, `runs/NAME/x.ckpt`, `configs/pretrain/*.yaml`, CONFIG.yaml.")
+    good = (
+        "`configs/mmseg/linear_midway-vit-{s16,b16}_1xb16-60k_bdd100k-512x512.py`, `demo.yaml`, "
+        "`scripts/demo.sh`, `midway_plugin/models/`, `runs/NAME/x.ckpt`, `configs/pretrain/*.yaml`, CONFIG.yaml."
+    )
     assert check_paths(good) == []
     assert check_paths("the released `linear_vit-s16_1xb16-60k_bdd100k-512x512.py`", foreign_names=True) == []
     assert check_paths("`configs/mmseg/linear_midway-vit-{s16,l16}_1xb16-60k_bdd100k-512x512.py`") == [
-        "path configs/mmseg/linear_midway-vit-l16_1xb16-60k_bdd100k-512x512.py does not exist"]
+        "path configs/mmseg/linear_midway-vit-l16_1xb16-60k_bdd100k-512x512.py does not exist"
+    ]
     assert check_paths("run `scripts/nothing.sh`.") == ["path scripts/nothing.sh does not exist"]
     assert check_paths("| `midway_vit-l16_bdd100k.yaml` |") == [
-        "config midway_vit-l16_bdd100k.yaml is in no directory under configs/"]
+        "config midway_vit-l16_bdd100k.yaml is in no directory under configs/"
+    ]
     assert check_paths("`raft_midway-vit-s16_8xb2_1k_nothing-1x1.py`") == [
-        "config raft_midway-vit-s16_8xb2_1k_nothing-1x1.py is in no directory under configs/"]
+        "config raft_midway-vit-s16_8xb2_1k_nothing-1x1.py is in no directory under configs/"
+    ]
 
 
 def test_call_keyword_check_catches_renamed_parameters() -> None:
-    good = ("```python\nbackbone = dict(\n    type='MidwayViT',\n    out_blocks=(3, 6),   # levels\n    frozen=True)\n"
-            "ds = VideoPairDataset('v/', repeat=5)\n```\n`MidwayViTEncoder(export, out_channels=256,\nfrozen=False)`")
+    good = (
+        "```python\nbackbone = dict(\n    type='MidwayViT',\n    out_blocks=(3, 6),   # levels\n    frozen=True)\n"
+        "ds = VideoPairDataset('v/', repeat=5)\n```\n`MidwayViTEncoder(export, out_channels=256,\nfrozen=False)`"
+    )
     assert check_call_keywords(good) == []
     assert check_call_keywords(good.replace("out_blocks", "out_levels")) == [
-        "MidwayViT(...) has no parameter 'out_levels'"]
+        "MidwayViT(...) has no parameter 'out_levels'"
+    ]
     assert check_call_keywords(good.replace("frozen=False", "freezed=False")) == [
-        "MidwayViTEncoder(...) has no parameter 'freezed'"]
+        "MidwayViTEncoder(...) has no parameter 'freezed'"
+    ]
     assert check_call_keywords("```python\nds = VideoPairDataset('v/', repaet=5)\n```") == [
-        "VideoPairDataset(...) has no parameter 'repaet'"]
+        "VideoPairDataset(...) has no parameter 'repaet'"
+    ]
     assert "python block does not parse" in check_call_keywords("```python\nx = dict(a=1\ny = 2\n```")[0]
     assert check_call_keywords("`Unknown(x=1)` and `not python (at all`") == []
 
 
 def test_python_name_check_catches_names_that_do_not_import() -> None:
-    good = ("`midway_plugin.models.build_from_export`, `midway_plugin.evaluation.report`\n"
-            "```python\nfrom midway_plugin.models import (\n    MidwayConfig,   # config\n    save_export,\n)\n```")
+    good = (
+        "`midway_plugin.models.build_from_export`, `midway_plugin.evaluation.report`\n"
+        "```python\nfrom midway_plugin.models import (\n    MidwayConfig,   # config\n    save_export,\n)\n```"
+    )
     assert check_python_names(good) == []
     assert check_python_names("`midway_plugin.models.build_from_exprot`") == [
-        "midway_plugin.models.build_from_exprot: midway_plugin.models has no 'build_from_exprot'"]
+        "midway_plugin.models.build_from_exprot: midway_plugin.models has no 'build_from_exprot'"
+    ]
     assert check_python_names("`midway_plugin.nowhere.thing`") == [
-        "midway_plugin.nowhere.thing: midway_plugin has no 'nowhere'"]
+        "midway_plugin.nowhere.thing: midway_plugin has no 'nowhere'"
+    ]
     assert check_python_names("```python\nfrom midway_plugin.data.video import VideoPairDataset, Nope\n```") == [
-        "midway_plugin.data.video.Nope: midway_plugin.data.video has no 'Nope'"]
+        "midway_plugin.data.video.Nope: midway_plugin.data.video has no 'Nope'"
+    ]
 
 
 def test_deprecated_name_check_catches_old_names_outside_a_deprecation_note() -> None:
-    good = ("```python\nbackbone = dict(type='MidwayViT', out_blocks=(3,), export='e.safetensors')\n"
-            "enc = dict(type='MidwayViTEncoder', out_blocks=(12,), frozen=True)\n```\n"
-            "`--cfg-options model.backbone.export=E`, `pip freeze`, `init_dynamics='pretrained'`, a pretrained model.\n\n"
-            "`pretrained` still works as a deprecated alias.\n")
+    good = (
+        "```python\nbackbone = dict(type='MidwayViT', out_blocks=(3,), export='e.safetensors')\n"
+        "enc = dict(type='MidwayViTEncoder', out_blocks=(12,), frozen=True)\n```\n"
+        "`--cfg-options model.backbone.export=E`, `pip freeze`, `init_dynamics='pretrained'`, a pretrained model.\n\n"
+        "`pretrained` still works as a deprecated alias.\n"
+    )
     assert check_deprecated_names(good) == []
     assert check_deprecated_names("`--cfg-options model.backbone.pretrained=E`") == [
         "MidwayViT: 'pretrained' is deprecated, show 'export' (or say 'deprecated'): "
-        "'`--cfg-options model.backbone.pretrained=E`'"]
+        "'`--cfg-options model.backbone.pretrained=E`'"
+    ]
     problems = check_deprecated_names("```python\ndict(type='MidwayViT', pretrained='e.safetensors')\n```\n")
     assert len(problems) == 1 and "'pretrained' is deprecated, show 'export'" in problems[0]
     assert check_deprecated_names("```python\nb = dict(pretrained='e')  # deprecated: use export\n```") == []

@@ -18,6 +18,7 @@ Rules:
 
 Each rule is checked on the real tree and, to show it can fail, on a small graph that breaks it.
 """
+
 from __future__ import annotations
 
 import re
@@ -79,28 +80,52 @@ CORE_LIBRARIES = ("torch", "timm", "numpy", "safetensors")
 COMPAT = f"{PACKAGE}.compat"
 
 RULES = (
-    Rule("core imports only torch/timm/numpy/safetensors and itself", (f"{PACKAGE}.models",),
-         allowed=(*CORE_LIBRARIES, f"{PACKAGE}.models")),
-    Rule("official imports only torch and the core", (f"{PACKAGE}.official",),
-         allowed=("torch", f"{PACKAGE}.models", f"{PACKAGE}.official")),
-    *(Rule(f"adapter {a} never imports another adapter", (f"{PACKAGE}.{a}",),
-           forbidden=tuple(f"{PACKAGE}.{b}" for b in ADAPTERS if b != a)) for a in ADAPTERS),
+    Rule(
+        "core imports only torch/timm/numpy/safetensors and itself",
+        (f"{PACKAGE}.models",),
+        allowed=(*CORE_LIBRARIES, f"{PACKAGE}.models"),
+    ),
+    Rule(
+        "official imports only torch and the core",
+        (f"{PACKAGE}.official",),
+        allowed=("torch", f"{PACKAGE}.models", f"{PACKAGE}.official"),
+    ),
+    *(
+        Rule(
+            f"adapter {a} never imports another adapter",
+            (f"{PACKAGE}.{a}",),
+            forbidden=tuple(f"{PACKAGE}.{b}" for b in ADAPTERS if b != a),
+        )
+        for a in ADAPTERS
+    ),
     Rule("only mmseg/ imports mmseg", (PACKAGE,), forbidden=("mmseg",), exempt=(f"{PACKAGE}.mmseg", COMPAT)),
     Rule("only mmflow/ imports mmflow", (PACKAGE,), forbidden=("mmflow",), exempt=(f"{PACKAGE}.mmflow", COMPAT)),
     Rule("compat imports nothing else of the package", (COMPAT,), forbidden=(PACKAGE,), permitted=(COMPAT,)),
-    Rule("only mmseg/ and mmflow/ import compat", (PACKAGE,), forbidden=(COMPAT,),
-         exempt=(f"{PACKAGE}.mmseg", f"{PACKAGE}.mmflow", COMPAT)),
-    Rule("data never imports Lightly's framework", (f"{PACKAGE}.data",),
-         forbidden=("lightly", "pytorch_lightning", "lightning", f"{PACKAGE}.lightly"),
-         permitted=("lightly.transforms",)),
-    Rule("data imports nothing of the package but the core", (f"{PACKAGE}.data",), forbidden=(PACKAGE,),
-         permitted=(f"{PACKAGE}.data", f"{PACKAGE}.models")),
+    Rule(
+        "only mmseg/ and mmflow/ import compat",
+        (PACKAGE,),
+        forbidden=(COMPAT,),
+        exempt=(f"{PACKAGE}.mmseg", f"{PACKAGE}.mmflow", COMPAT),
+    ),
+    Rule(
+        "data never imports Lightly's framework",
+        (f"{PACKAGE}.data",),
+        forbidden=("lightly", "pytorch_lightning", "lightning", f"{PACKAGE}.lightly"),
+        permitted=("lightly.transforms",),
+    ),
+    Rule(
+        "data imports nothing of the package but the core",
+        (f"{PACKAGE}.data",),
+        forbidden=(PACKAGE,),
+        permitted=(f"{PACKAGE}.data", f"{PACKAGE}.models"),
+    ),
     Rule("commands never import cli", (f"{PACKAGE}.commands",), forbidden=(f"{PACKAGE}.cli",)),
 )
 
 
 # --------------------------------------------------------------------------------------------------------------
 # The real tree
+
 
 @pytest.fixture(scope="module")
 def graph() -> dict[str, frozenset[str]]:
@@ -147,12 +172,22 @@ def _loaded_by_importing(package: str) -> set[str]:
     return set(proc.stdout.split())
 
 
-@pytest.mark.parametrize(("package", "forbidden", "permitted"), [
-    (f"{PACKAGE}.models", ("lightly", "pytorch_lightning", "lightning", "mmengine", "mmcv", "mmseg", "mmflow",
-                           PACKAGE), (f"{PACKAGE}.models",)),
-    (f"{PACKAGE}.data", ("lightly", "pytorch_lightning", "lightning", f"{PACKAGE}.lightly", "mmseg", "mmflow"),
-     ("lightly.transforms", "lightly.utils.dependency")),  # the latter: lightly.transforms' optional-deps check
-], ids=["models", "data"])
+@pytest.mark.parametrize(
+    ("package", "forbidden", "permitted"),
+    [
+        (
+            f"{PACKAGE}.models",
+            ("lightly", "pytorch_lightning", "lightning", "mmengine", "mmcv", "mmseg", "mmflow", PACKAGE),
+            (f"{PACKAGE}.models",),
+        ),
+        (
+            f"{PACKAGE}.data",
+            ("lightly", "pytorch_lightning", "lightning", f"{PACKAGE}.lightly", "mmseg", "mmflow"),
+            ("lightly.transforms", "lightly.utils.dependency"),
+        ),  # the latter: lightly.transforms' optional-deps check
+    ],
+    ids=["models", "data"],
+)
 def test_what_importing_loads(package: str, forbidden: tuple[str, ...], permitted: tuple[str, ...]) -> None:
     """At run time too (transitive imports, lazy exports): the core and data load no framework."""
     loaded = _loaded_by_importing(package)
@@ -173,10 +208,13 @@ def _graph(**edges: Iterable[str]) -> dict[str, frozenset[str]]:
 
 BROKEN = {
     "core imports only torch/timm/numpy/safetensors and itself": _graph(
-        models__midway=["torch", "timm.layers", f"{PACKAGE}.compat.safe_checkpoint", "yaml"]),
+        models__midway=["torch", "timm.layers", f"{PACKAGE}.compat.safe_checkpoint", "yaml"]
+    ),
     "official imports only torch and the core": _graph(official__convert=["torch", f"{PACKAGE}.lightly.midway"]),
-    **{f"adapter {a} never imports another adapter": _graph(**{f"{a}__x": [f"{PACKAGE}.{b}.y"]})
-       for a, b in zip(ADAPTERS, ADAPTERS[1:] + ADAPTERS[:1])},
+    **{
+        f"adapter {a} never imports another adapter": _graph(**{f"{a}__x": [f"{PACKAGE}.{b}.y"]})
+        for a, b in zip(ADAPTERS, ADAPTERS[1:] + ADAPTERS[:1])
+    },
     "only mmseg/ imports mmseg": _graph(mmflow__dpt_head=["mmseg.models.decode_heads.dpt_head"]),
     "only mmflow/ imports mmflow": _graph(commands__bench=["mmflow.registry"]),
     "data never imports Lightly's framework": _graph(data__transforms=["lightly.transforms.utils", "lightly.loss"]),
@@ -199,25 +237,39 @@ def test_rule_catches_a_violation(rule: Rule) -> None:
     assert all(top(name) not in {"torch", "timm"} for _, name in found)
 
 
-@pytest.mark.parametrize(("graph_", "expected"), [
-    (_graph(cli=[f"{PACKAGE}.commands.info"], commands__info=[f"{PACKAGE}.cli"]),
-     [[f"{PACKAGE}.cli", f"{PACKAGE}.commands.info"]]),
-    (_graph(a=[f"{PACKAGE}.b"], b=[f"{PACKAGE}.c"], c=[f"{PACKAGE}.a", "torch"], d=[f"{PACKAGE}.a"]),
-     [[f"{PACKAGE}.a", f"{PACKAGE}.b", f"{PACKAGE}.c"]]),
-    (_graph(a=[f"{PACKAGE}.a"]), [[f"{PACKAGE}.a"]]),
-    (_graph(a=[f"{PACKAGE}.b"], b=["torch"], c=[f"{PACKAGE}.a", f"{PACKAGE}.b"]), []),
-], ids=["cli-commands", "three-module-ring", "self-import", "acyclic"])
+@pytest.mark.parametrize(
+    ("graph_", "expected"),
+    [
+        (
+            _graph(cli=[f"{PACKAGE}.commands.info"], commands__info=[f"{PACKAGE}.cli"]),
+            [[f"{PACKAGE}.cli", f"{PACKAGE}.commands.info"]],
+        ),
+        (
+            _graph(a=[f"{PACKAGE}.b"], b=[f"{PACKAGE}.c"], c=[f"{PACKAGE}.a", "torch"], d=[f"{PACKAGE}.a"]),
+            [[f"{PACKAGE}.a", f"{PACKAGE}.b", f"{PACKAGE}.c"]],
+        ),
+        (_graph(a=[f"{PACKAGE}.a"]), [[f"{PACKAGE}.a"]]),
+        (_graph(a=[f"{PACKAGE}.b"], b=["torch"], c=[f"{PACKAGE}.a", f"{PACKAGE}.b"]), []),
+    ],
+    ids=["cli-commands", "three-module-ring", "self-import", "acyclic"],
+)
 def test_cycles_are_found(graph_, expected) -> None:
     assert import_cycles(graph_) == expected
 
 
 def test_subpackage_cycles_are_found() -> None:
     """No module cycle, but data -> models and models -> data through different modules."""
-    graph_ = _graph(data__views=[f"{PACKAGE}.models.levels"], models__levels=["torch"],
-                    models__midway=[f"{PACKAGE}.data.readers"], data__readers=["decord"])
+    graph_ = _graph(
+        data__views=[f"{PACKAGE}.models.levels"],
+        models__levels=["torch"],
+        models__midway=[f"{PACKAGE}.data.readers"],
+        data__readers=["decord"],
+    )
     assert import_cycles(graph_) == []
-    assert subpackage_graph(graph_) == {f"{PACKAGE}.data": {f"{PACKAGE}.models"},
-                                        f"{PACKAGE}.models": {f"{PACKAGE}.data"}}
+    assert subpackage_graph(graph_) == {
+        f"{PACKAGE}.data": {f"{PACKAGE}.models"},
+        f"{PACKAGE}.models": {f"{PACKAGE}.data"},
+    }
     assert import_cycles(subpackage_graph(graph_)) == [[f"{PACKAGE}.data", f"{PACKAGE}.models"]]
 
 
@@ -231,7 +283,8 @@ def test_relative_and_function_level_imports_are_read(tmp_path: Path) -> None:
     (pkg / "lightly" / "__init__.py").write_text("")
     (pkg / "lightly" / "midway.py").write_text(
         "import importlib\nfrom typing import TYPE_CHECKING\nimportlib.import_module('pytorch_lightning')\n"
-        "if TYPE_CHECKING:\n    from midway_plugin.data import readers\n")
+        "if TYPE_CHECKING:\n    from midway_plugin.data import readers\n"
+    )
     graph = import_graph(pkg)
     assert f"{PACKAGE}.data.readers" in graph[f"{PACKAGE}.lightly.midway"]
     assert f"{PACKAGE}.data.readers" not in import_graph(pkg, type_checking=False)[f"{PACKAGE}.lightly.midway"]
@@ -239,8 +292,10 @@ def test_relative_and_function_level_imports_are_read(tmp_path: Path) -> None:
     assert graph[f"{PACKAGE}.data.readers"] == {f"{PACKAGE}.lightly.midway", "lightly.data"}
     assert "pytorch_lightning" in graph[f"{PACKAGE}.lightly.midway"]
     data_rule = next(rule for rule in RULES if rule.name == "data never imports Lightly's framework")
-    assert data_rule.violations(graph) == {(f"{PACKAGE}.data.readers", f"{PACKAGE}.lightly.midway"),
-                                           (f"{PACKAGE}.data.readers", "lightly.data")}
+    assert data_rule.violations(graph) == {
+        (f"{PACKAGE}.data.readers", f"{PACKAGE}.lightly.midway"),
+        (f"{PACKAGE}.data.readers", "lightly.data"),
+    }
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -254,8 +309,11 @@ def stray_test_folders(tests: Path, package: Path) -> list[str]:
     """Folders of ``tests`` named after no module or sub-package of ``package`` (nor a cross-cutting suite)."""
     names = {p.stem for p in package.glob("*.py")}
     names |= {p.name for p in package.iterdir() if (p / "__init__.py").is_file()}
-    return sorted(d.name for d in tests.iterdir()
-                  if d.is_dir() and not d.name.startswith((".", "_")) and d.name not in names | CROSS_CUTTING_TESTS)
+    return sorted(
+        d.name
+        for d in tests.iterdir()
+        if d.is_dir() and not d.name.startswith((".", "_")) and d.name not in names | CROSS_CUTTING_TESTS
+    )
 
 
 def test_test_folders_are_named_after_what_they_test() -> None:
@@ -304,11 +362,14 @@ def test_architecture_page_lists_every_module_and_the_real_graph(runtime_graph) 
 
 def test_architecture_check_catches_missing_modules_and_wrong_edges() -> None:
     graph = _graph(**{"models.core": [], "data.reader": [f"{PACKAGE}.models.core"]})
-    good = ("| `data` | `models` |\n| `models` | — |\n"
-            f"[`models/core.py`](../{PACKAGE}/models/core.py) [`data/reader.py`](../{PACKAGE}/data/reader.py)\n")
+    good = (
+        "| `data` | `models` |\n| `models` | — |\n"
+        f"[`models/core.py`](../{PACKAGE}/models/core.py) [`data/reader.py`](../{PACKAGE}/data/reader.py)\n"
+    )
     files = ["models/core.py", "data/reader.py"]
     assert architecture_problems(good, files, graph) == []
     assert architecture_problems(good, files + ["data/new.py"], graph) == ["module data/new.py is not on the page"]
     assert architecture_problems(good, files[:1], graph) == ["the page lists data/reader.py, which does not exist"]
     assert architecture_problems(good.replace("| `data` | `models` |", "| `data` | — |"), files, graph) == [
-        "sub-package data imports ['models'], the page says []"]
+        "sub-package data imports ['models'], the page says []"
+    ]

@@ -4,6 +4,7 @@ family, and the build hook that copies them (with ``configs/``) into ``midway_pl
 The metadata's results must be the ones ``docs/results.md`` publishes (means over seeds of the bench's table),
 the paper's numbers only as ``Paper ...`` fields, and no weight links (none are released).
 """
+
 from __future__ import annotations
 
 import ast
@@ -66,7 +67,7 @@ def test_results_are_the_bench_run_and_paper_numbers_are_labelled() -> None:
             metadata = model["Metadata"]
             for result in model.get("Results", []):
                 assert result["Dataset"] == "Midway synthetic video", model["Name"]
-                (metric, value), = result["Metrics"].items()
+                ((metric, value),) = result["Metrics"].items()
                 found[model["Name"]] = (metric, value)
                 assert "midway bench quality" in metadata["Note"] and "docs/results.md" in metadata["Note"]
             if any(key.startswith("Paper ") for key in metadata):
@@ -102,13 +103,17 @@ def test_mim_reads_the_index() -> None:
     table = search.convert2df(load(str(REPO / "model-index.yml")))
     assert len(table) == sum(len(_metafile(f)["Models"]) for f in MIM_FAMILIES)
     assert table.loc["linear_midway-tiny_1xb16-2k_synthetic-64x64", "midway synthetic video/miou"] == pytest.approx(
-        _bench_mean("mIoU (e)", 2))
+        _bench_mean("mIoU (e)", 2)
+    )
 
 
 def test_the_build_ships_configs_and_index_in_dot_mim() -> None:
     setup = ast.parse((REPO / "setup.py").read_text())
-    shipped = next(node.value for node in ast.walk(setup) if isinstance(node, ast.Assign)
-                   and getattr(node.targets[0], "id", None) == "MIM_FILES")
+    shipped = next(
+        node.value
+        for node in ast.walk(setup)
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "MIM_FILES"
+    )
     assert ast.literal_eval(shipped) == ("configs", "model-index.yml")
     manifest = (REPO / "MANIFEST.in").read_text().split()
     assert "model-index.yml" in manifest and "configs" in manifest  # the sdist carries what setup.py copies

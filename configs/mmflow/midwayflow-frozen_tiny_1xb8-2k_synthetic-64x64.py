@@ -7,7 +7,7 @@
 # A model without latent dynamics (the DINO-only base) gets frozen RANDOM dynamics here (the paper's "enc. only"
 # reading of Table 7): the head then reads the encoder's level-L tokens plus randomly projected ones.
 # Choice: the head alone learns with lr 1e-3 (the finetuning config's 2e-4 is for the whole network).
-_base_ = ['./midwayflow_tiny_1xb8-2k_synthetic-64x64.py']
-custom_imports = dict(imports=['midway_plugin.mmflow'], allow_failed_imports=False)
+_base_ = ["./midwayflow_tiny_1xb8-2k_synthetic-64x64.py"]
+custom_imports = dict(imports=["midway_plugin.mmflow"], allow_failed_imports=False)
 model = dict(frozen=True)
 optim_wrapper = dict(optimizer=dict(lr=1e-3))

@@ -31,46 +31,50 @@
 # (32, 64, 128, 128) (DPT's 256 / (96, 192, 384, 768) is sized for ViT-S/B); whole-image inference; validation
 # every 500 iterations.
 _base_ = [
-    './_base_/models/midwayflow_vit-s16.py',
-    './_base_/datasets/midway-synthetic-64x64.py',
-    'mmflow::_base_/default_runtime.py',
+    "./_base_/models/midwayflow_vit-s16.py",
+    "./_base_/datasets/midway-synthetic-64x64.py",
+    "mmflow::_base_/default_runtime.py",
 ]
-custom_imports = dict(imports=['midway_plugin.mmflow'], allow_failed_imports=False)
-midway_export = 'demo_output/midway_demo.safetensors'  # written by `make demo` (`midway export`)
+custom_imports = dict(imports=["midway_plugin.mmflow"], allow_failed_imports=False)
+midway_export = "demo_output/midway_demo.safetensors"  # written by `make demo` (`midway export`)
 
 model = dict(
     export=midway_export,
-    arch='tiny',
-    head=dict(features=64, reassemble_channels=(32, 64, 128, 128), readout='project'),
-    test_cfg=dict(_delete_=True, mode='whole'))
+    arch="tiny",
+    head=dict(features=64, reassemble_channels=(32, 64, 128, 128), readout="project"),
+    test_cfg=dict(_delete_=True, mode="whole"),
+)
 
 max_iters = 2000
 warmup_iters = 100
 val_interval = 500
 optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=2e-4, betas=(0.9, 0.95), weight_decay=0.05),
+    type="OptimWrapper",
+    optimizer=dict(type="AdamW", lr=2e-4, betas=(0.9, 0.95), weight_decay=0.05),
     paramwise_cfg=dict(
         norm_decay_mult=0.0,
         bias_decay_mult=0.0,
         custom_keys={
-            'pos_embed': dict(decay_mult=0.0),
-            'cls_token': dict(decay_mult=0.0),
-            'motion_tokens': dict(decay_mult=0.0),
-        }))
+            "pos_embed": dict(decay_mult=0.0),
+            "cls_token": dict(decay_mult=0.0),
+            "motion_tokens": dict(decay_mult=0.0),
+        },
+    ),
+)
 # The warm-up and the decay overlap (mmengine chains them: lr = base x warm-up x decay), so a run shorter
 # than the warm-up only needs the decay's end changed.
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=warmup_iters),
-    dict(type='CosineAnnealingLR', eta_min=0.0, by_epoch=False, begin=0, end=max_iters),
+    dict(type="LinearLR", start_factor=1e-3, by_epoch=False, begin=0, end=warmup_iters),
+    dict(type="CosineAnnealingLR", eta_min=0.0, by_epoch=False, begin=0, end=max_iters),
 ]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=val_interval)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
+train_cfg = dict(type="IterBasedTrainLoop", max_iters=max_iters, val_interval=val_interval)
+val_cfg = dict(type="ValLoop")
+test_cfg = dict(type="TestLoop")
 default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=max_iters, by_epoch=False, max_keep_ckpts=1),
-    sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='FlowVisualizationHook'))
+    timer=dict(type="IterTimerHook"),
+    logger=dict(type="LoggerHook", interval=50, log_metric_by_epoch=False),
+    param_scheduler=dict(type="ParamSchedulerHook"),
+    checkpoint=dict(type="CheckpointHook", interval=max_iters, by_epoch=False, max_keep_ckpts=1),
+    sampler_seed=dict(type="DistSamplerSeedHook"),
+    visualization=dict(type="FlowVisualizationHook"),
+)

@@ -5,16 +5,16 @@
 # Where the paper is silent: the schedule. CroCo-Flow's optimiser is kept (AdamW 2e-5, (0.9, 0.95), wd 0.05,
 # batch 8, 1 warm-up epoch, cosine) and shortened to 100k iterations; validation every 10k iterations.
 _base_ = [
-    './_base_/models/midwayflow_vit-s16.py',
-    './_base_/datasets/flyingchairs-flyingthings3d_sintel-val_320x384.py',
-    './_base_/schedules/croco-flow_adamw-2e-5_900k.py',
-    'mmflow::_base_/default_runtime.py',
+    "./_base_/models/midwayflow_vit-s16.py",
+    "./_base_/datasets/flyingchairs-flyingthings3d_sintel-val_320x384.py",
+    "./_base_/schedules/croco-flow_adamw-2e-5_900k.py",
+    "mmflow::_base_/default_runtime.py",
 ]
-custom_imports = dict(imports=['midway_plugin.mmflow'], allow_failed_imports=False)
+custom_imports = dict(imports=["midway_plugin.mmflow"], allow_failed_imports=False)
 max_iters = 100000
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=3750),
-    dict(type='CosineAnnealingLR', eta_min=0.0, by_epoch=False, begin=3750, end=max_iters),
+    dict(type="LinearLR", start_factor=1e-3, by_epoch=False, begin=0, end=3750),
+    dict(type="CosineAnnealingLR", eta_min=0.0, by_epoch=False, begin=3750, end=max_iters),
 ]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=10000)
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=10000, by_epoch=False, max_keep_ckpts=3))
+train_cfg = dict(type="IterBasedTrainLoop", max_iters=max_iters, val_interval=10000)
+default_hooks = dict(checkpoint=dict(type="CheckpointHook", interval=10000, by_epoch=False, max_keep_ckpts=3))

@@ -6,9 +6,9 @@
 # Where the paper is silent (it does not say whether Midway changed CroCo's epochs or crop): CroCo's values kept;
 # see the _base_ files for the remaining choices.
 _base_ = [
-    './_base_/models/midwayflow_vit-s16.py',
-    './_base_/datasets/croco-flow-mix_320x384.py',
-    './_base_/schedules/croco-flow_adamw-2e-5_900k.py',
-    'mmflow::_base_/default_runtime.py',
+    "./_base_/models/midwayflow_vit-s16.py",
+    "./_base_/datasets/croco-flow-mix_320x384.py",
+    "./_base_/schedules/croco-flow_adamw-2e-5_900k.py",
+    "mmflow::_base_/default_runtime.py",
 ]
-custom_imports = dict(imports=['midway_plugin.mmflow'], allow_failed_imports=False)
+custom_imports = dict(imports=["midway_plugin.mmflow"], allow_failed_imports=False)

@@ -4,17 +4,17 @@
 # stride 8. Choices: the two encoders start from the same export and are trained (not shared); ImageNet
 # normalisation instead of RAFT's [-1, 1]; everything else (decoder, loss, schedule, data, 8 GPUs x batch 2) is
 # upstream RAFT's.
-_base_ = ['mmflow::raft/raft_8xb2_100k_flyingchairs-368x496.py']
-custom_imports = dict(imports=['midway_plugin.mmflow'], allow_failed_imports=False)
-midway_export = 'checkpoints/midway_bdd100k_vit-s16.safetensors'
+_base_ = ["mmflow::raft/raft_8xb2_100k_flyingchairs-368x496.py"]
+custom_imports = dict(imports=["midway_plugin.mmflow"], allow_failed_imports=False)
+midway_export = "checkpoints/midway_bdd100k_vit-s16.safetensors"
 model = dict(
     data_preprocessor=dict(
-        type='FlowDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True),
-    encoder=dict(_delete_=True, type='MidwayViTEncoder', export=midway_export, arch='vit-s16', out_channels=256,
-                 out_stride=8),
-    cxt_encoder=dict(_delete_=True, type='MidwayViTEncoder', export=midway_export, arch='vit-s16',
-                     out_channels=256, out_stride=8),
+        type="FlowDataPreprocessor", mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True
+    ),
+    encoder=dict(
+        _delete_=True, type="MidwayViTEncoder", export=midway_export, arch="vit-s16", out_channels=256, out_stride=8
+    ),
+    cxt_encoder=dict(
+        _delete_=True, type="MidwayViTEncoder", export=midway_export, arch="vit-s16", out_channels=256, out_stride=8
+    ),
 )

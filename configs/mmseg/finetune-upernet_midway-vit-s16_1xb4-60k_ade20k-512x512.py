@@ -19,23 +19,22 @@
 # Weights: `checkpoint` below, a file written by `midway export`; override with
 #   --cfg-options model.backbone.export=/path/to/export.safetensors
 _base_ = [
-    './_base_/models/upernet_midway-vit-s16.py',
-    'mmseg::_base_/datasets/ade20k.py',
-    'mmseg::_base_/default_runtime.py',
-    './_base_/schedules/adamw-3e-5_60k.py',
+    "./_base_/models/upernet_midway-vit-s16.py",
+    "mmseg::_base_/datasets/ade20k.py",
+    "mmseg::_base_/default_runtime.py",
+    "./_base_/schedules/adamw-3e-5_60k.py",
 ]
-custom_imports = dict(imports=['midway_plugin.mmseg'], allow_failed_imports=False)
-checkpoint = 'work_dirs/midway_export.safetensors'  # noqa: written by `midway export`
+custom_imports = dict(imports=["midway_plugin.mmseg"], allow_failed_imports=False)
+checkpoint = "work_dirs/midway_export.safetensors"  # written by `midway export`
 
 model = dict(
     backbone=dict(frozen=False, drop_path_rate=0.1, export=checkpoint),
     decode_head=dict(num_classes=150),
-    auxiliary_head=dict(num_classes=150))
+    auxiliary_head=dict(num_classes=150),
+)
 optim_wrapper = dict(
     paramwise_cfg=dict(
-        custom_keys={
-            'pos_embed': dict(decay_mult=0.),
-            'cls_token': dict(decay_mult=0.),
-            'norm': dict(decay_mult=0.)
-        }))
+        custom_keys={"pos_embed": dict(decay_mult=0.0), "cls_token": dict(decay_mult=0.0), "norm": dict(decay_mult=0.0)}
+    )
+)
 train_dataloader = dict(batch_size=4)

@@ -33,40 +33,40 @@
 #   AdamW lr 1e-3, wd 0.05 on the head only (the backbone is frozen), a 100-iteration linear warm-up times a
 #   linear decay to 0 over the whole run; batch 16 frames; whole-image inference; validation every 500 iterations.
 _base_ = [
-    './_base_/models/linear_midway-vit-s16.py',
-    './_base_/datasets/midway-synthetic-64x64.py',
-    'mmseg::_base_/default_runtime.py',
+    "./_base_/models/linear_midway-vit-s16.py",
+    "./_base_/datasets/midway-synthetic-64x64.py",
+    "mmseg::_base_/default_runtime.py",
 ]
-custom_imports = dict(imports=['midway_plugin.mmseg'], allow_failed_imports=False)
-checkpoint = 'demo_output/midway_demo.safetensors'  # noqa: written by `make demo` (`midway export`)
+custom_imports = dict(imports=["midway_plugin.mmseg"], allow_failed_imports=False)
+checkpoint = "demo_output/midway_demo.safetensors"  # written by `make demo` (`midway export`)
 
 model = dict(
     data_preprocessor=dict(size=None, size_divisor=8),
-    backbone=dict(arch='tiny', img_size=64, out_blocks=(1, ), feature_source='backward', frozen=True,
-                  export=checkpoint),
+    backbone=dict(arch="tiny", img_size=64, out_blocks=(1,), feature_source="backward", frozen=True, export=checkpoint),
     decode_head=dict(in_channels=48, channels=48, num_classes=4),
-    test_cfg=dict(_delete_=True, mode='whole'))
+    test_cfg=dict(_delete_=True, mode="whole"),
+)
 
 max_iters = 2000
 warmup_iters = 100
 val_interval = 500
 optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05),
-    clip_grad=None)
+    type="OptimWrapper", optimizer=dict(type="AdamW", lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05), clip_grad=None
+)
 # The warm-up and the decay overlap (mmengine chains them: lr = base x warm-up x decay), so a run shorter
 # than the warm-up only needs the decay's end changed.
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=warmup_iters),
-    dict(type='PolyLR', eta_min=0.0, power=1.0, begin=0, end=max_iters, by_epoch=False),
+    dict(type="LinearLR", start_factor=1e-3, by_epoch=False, begin=0, end=warmup_iters),
+    dict(type="PolyLR", eta_min=0.0, power=1.0, begin=0, end=max_iters, by_epoch=False),
 ]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=val_interval)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
+train_cfg = dict(type="IterBasedTrainLoop", max_iters=max_iters, val_interval=val_interval)
+val_cfg = dict(type="ValLoop")
+test_cfg = dict(type="TestLoop")
 default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters, max_keep_ckpts=1),
-    sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
+    timer=dict(type="IterTimerHook"),
+    logger=dict(type="LoggerHook", interval=50, log_metric_by_epoch=False),
+    param_scheduler=dict(type="ParamSchedulerHook"),
+    checkpoint=dict(type="CheckpointHook", by_epoch=False, interval=max_iters, max_keep_ckpts=1),
+    sampler_seed=dict(type="DistSamplerSeedHook"),
+    visualization=dict(type="SegVisualizationHook"),
+)

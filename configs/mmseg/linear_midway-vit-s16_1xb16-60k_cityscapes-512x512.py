@@ -19,12 +19,12 @@
 #   --cfg-options model.backbone.export=/path/to/export.safetensors
 # The export's config decides the architecture; arch='vit-s16' only applies when no export is given.
 _base_ = [
-    './_base_/models/linear_midway-vit-s16.py',
-    './_base_/datasets/cityscapes-512x512.py',
-    'mmseg::_base_/default_runtime.py',
-    './_base_/schedules/adamw-3e-5_60k.py',
+    "./_base_/models/linear_midway-vit-s16.py",
+    "./_base_/datasets/cityscapes-512x512.py",
+    "mmseg::_base_/default_runtime.py",
+    "./_base_/schedules/adamw-3e-5_60k.py",
 ]
-custom_imports = dict(imports=['midway_plugin.mmseg'], allow_failed_imports=False)
-checkpoint = 'work_dirs/midway_export.safetensors'  # noqa: written by `midway export`
+custom_imports = dict(imports=["midway_plugin.mmseg"], allow_failed_imports=False)
+checkpoint = "work_dirs/midway_export.safetensors"  # written by `midway export`
 
 model = dict(backbone=dict(export=checkpoint))

@@ -17,12 +17,12 @@
 # Weights: `checkpoint` below, a file written by `midway export`; override with
 #   --cfg-options model.backbone.export=/path/to/export.safetensors
 _base_ = [
-    './_base_/models/upernet_midway-vit-s16.py',
-    './_base_/datasets/bdd100k-512x512.py',
-    'mmseg::_base_/default_runtime.py',
-    './_base_/schedules/adamw-3e-5_60k.py',
+    "./_base_/models/upernet_midway-vit-s16.py",
+    "./_base_/datasets/bdd100k-512x512.py",
+    "mmseg::_base_/default_runtime.py",
+    "./_base_/schedules/adamw-3e-5_60k.py",
 ]
-custom_imports = dict(imports=['midway_plugin.mmseg'], allow_failed_imports=False)
-checkpoint = 'work_dirs/midway_export.safetensors'  # noqa: written by `midway export`
+custom_imports = dict(imports=["midway_plugin.mmseg"], allow_failed_imports=False)
+checkpoint = "work_dirs/midway_export.safetensors"  # written by `midway export`
 
 model = dict(backbone=dict(export=checkpoint))

@@ -32,8 +32,14 @@ class Midway(nn.Module):
         super().__init__()
         # Student encoder, backward layers, midway path, forward predictors and their EMA teacher.
         self.network = MidwayNetwork(config, with_teacher=True)
-        head = dict(input_dim=self.network.encoder.embed_dim, hidden_dim=256, bottleneck_dim=64,
-                    output_dim=output_dim, batch_norm=False, norm_last_layer=False)
+        head = dict(
+            input_dim=self.network.encoder.embed_dim,
+            hidden_dim=256,
+            bottleneck_dim=64,
+            output_dim=output_dim,
+            batch_norm=False,
+            norm_last_layer=False,
+        )
         self.student_head = DINOProjectionHead(**head, freeze_last_layer=1)
         self.teacher_head = DINOProjectionHead(**head)
         self.teacher_head.load_state_dict(self.student_head.state_dict())
@@ -49,8 +55,11 @@ class Midway(nn.Module):
     def dino_outputs(self, globals_: list[torch.Tensor], locals_: list[torch.Tensor]):
         with torch.no_grad():
             teacher = self.teacher_head(self.network.teacher_encoder.forward_cls(torch.cat(globals_)))
-        student = [self.student_head(self.network.encoder.forward_cls(torch.cat(views)))
-                   for views in (globals_, locals_) if views]
+        student = [
+            self.student_head(self.network.encoder.forward_cls(torch.cat(views)))
+            for views in (globals_, locals_)
+            if views
+        ]
         return teacher.chunk(len(globals_)), torch.cat(student).chunk(len(globals_) + len(locals_))
 
 
@@ -69,7 +78,8 @@ model = Midway(MidwayConfig.tiny()).to(device)
 transform = MidwayTransform.small(crop_size=32, local_crop_size=16, n_local_views=2)
 dataset = VideoPairDataset(args.data, transform=transform, delta_t=(1, 3), repeat=1)
 dataloader = torch.utils.data.DataLoader(
-    dataset, batch_size=args.batch_size, shuffle=True, drop_last=True, num_workers=args.num_workers)
+    dataset, batch_size=args.batch_size, shuffle=True, drop_last=True, num_workers=args.num_workers
+)
 
 criterion = DINOPairLoss(output_dim=1024, teacher_temp=0.04).to(device)
 optimizer = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=0.04)
@@ -97,8 +107,10 @@ for epoch in range(args.epochs):
         model.student_head.cancel_last_layer_gradients(current_epoch=epoch)
         optimizer.step()
         optimizer.zero_grad()
-        print(f"step {global_step}: loss {loss.item():.4f} (dino {dino_loss.item():.4f}, "
-              f"dynamics {dynamics_loss.item():.4f})")
+        print(
+            f"step {global_step}: loss {loss.item():.4f} (dino {dino_loss.item():.4f}, "
+            f"dynamics {dynamics_loss.item():.4f})"
+        )
     print(f"epoch: {epoch:>02}, loss: {total_loss / len(dataloader):.5f}")
     if args.max_steps is not None and (epoch + 1) * len(dataloader) >= args.max_steps:
         break

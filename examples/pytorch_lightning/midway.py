@@ -33,8 +33,14 @@ class Midway(pl.LightningModule):
         self.criterion = DINOPairLoss(output_dim=output_dim, teacher_temp=0.04)
         # Student encoder, backward layers, midway path, forward predictors and their EMA teacher.
         self.network = MidwayNetwork(config, with_teacher=True)
-        head = dict(input_dim=self.network.encoder.embed_dim, hidden_dim=256, bottleneck_dim=64,
-                    output_dim=output_dim, batch_norm=False, norm_last_layer=False)
+        head = dict(
+            input_dim=self.network.encoder.embed_dim,
+            hidden_dim=256,
+            bottleneck_dim=64,
+            output_dim=output_dim,
+            batch_norm=False,
+            norm_last_layer=False,
+        )
         self.student_head = DINOProjectionHead(**head, freeze_last_layer=1)
         self.teacher_head = DINOProjectionHead(**head)
         self.teacher_head.load_state_dict(self.student_head.state_dict())
@@ -50,8 +56,11 @@ class Midway(pl.LightningModule):
     def dino_outputs(self, globals_: list[torch.Tensor], locals_: list[torch.Tensor]):
         with torch.no_grad():
             teacher = self.teacher_head(self.network.teacher_encoder.forward_cls(torch.cat(globals_)))
-        student = [self.student_head(self.network.encoder.forward_cls(torch.cat(views)))
-                   for views in (globals_, locals_) if views]
+        student = [
+            self.student_head(self.network.encoder.forward_cls(torch.cat(views)))
+            for views in (globals_, locals_)
+            if views
+        ]
         return teacher.chunk(len(globals_)), torch.cat(student).chunk(len(globals_) + len(locals_))
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
@@ -63,8 +72,11 @@ class Midway(pl.LightningModule):
         # Dense forward prediction between the two frames' motion crops (both orderings), against the teacher.
         dynamics_loss = self.network(views.motion[0], views.motion[1]).loss
         loss = dino_loss + dynamics_loss
-        self.log_dict({"train_loss": loss, "loss_dino": dino_loss, "loss_dynamics": dynamics_loss},
-                      prog_bar=True, batch_size=views.batch_size)
+        self.log_dict(
+            {"train_loss": loss, "loss_dino": dino_loss, "loss_dynamics": dynamics_loss},
+            prog_bar=True,
+            batch_size=views.batch_size,
+        )
         return loss
 
     def on_after_backward(self) -> None:
@@ -89,7 +101,8 @@ model = Midway(MidwayConfig.tiny())
 transform = MidwayTransform.small(crop_size=32, local_crop_size=16, n_local_views=2)
 dataset = VideoPairDataset(args.data, transform=transform, delta_t=(1, 3), repeat=1)
 dataloader = torch.utils.data.DataLoader(
-    dataset, batch_size=args.batch_size, shuffle=True, drop_last=True, num_workers=args.num_workers)
+    dataset, batch_size=args.batch_size, shuffle=True, drop_last=True, num_workers=args.num_workers
+)
 
 accelerator = "gpu" if torch.cuda.is_available() else "cpu"
 trainer = pl.Trainer(max_epochs=args.epochs, max_steps=args.max_steps, devices=1, accelerator=accelerator)

@@ -11,6 +11,7 @@ Reference:
     Hoang & Ren, "Midway Network: Learning Representations for Recognition and Motion from Latent Dynamics",
     ICLR 2026 (arXiv 2510.05558), §4.4, Figures 6, 7, 13.
 """
+
 from __future__ import annotations
 
 import importlib

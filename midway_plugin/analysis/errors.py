@@ -1,4 +1,5 @@
 """The analysis adapter's error: a bad input (level, point, frame, file) whose message names the value."""
+
 from __future__ import annotations
 
 

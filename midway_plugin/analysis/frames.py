@@ -1,4 +1,5 @@
 """Frames in and out of the analysis: video/image reading, resizing, normalisation, pixel ↔ token coordinates."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -26,7 +27,6 @@ __all__ = [
     "token_center",
     "video_length",
 ]
-
 
 
 def parse_size(text: str | int, patch_size: int | None = None) -> tuple[int, int]:
@@ -185,8 +185,7 @@ def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
     h, w = size
     out = [
-        np.asarray(Image.fromarray(f).resize((w, h), Image.Resampling.BICUBIC))
-        if f.shape[:2] != (h, w) else f
+        np.asarray(Image.fromarray(f).resize((w, h), Image.Resampling.BICUBIC)) if f.shape[:2] != (h, w) else f
         for f in frames
     ]
     return np.stack(out)

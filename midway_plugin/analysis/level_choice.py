@@ -4,6 +4,7 @@ The public surface names a level by its 1-based encoder **block**, as the paper 
 ``midway analyze --level`` does; the core's :mod:`midway_plugin.models.levels` converts it to the level index that
 ``MidwayNetwork.predict_level`` and the encoder's feature list use.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -20,9 +21,7 @@ def available_levels(model: MidwayNetwork) -> tuple[int, ...]:
         AnalysisError: the model has no dynamics networks (``latent_dynamics=False``).
     """
     if not model.cfg.latent_dynamics or getattr(model, "predictor", None) is None:
-        raise AnalysisError(
-            "this model has no forward predictor (latent_dynamics=False): there is nothing to perturb"
-        )
+        raise AnalysisError("this model has no forward predictor (latent_dynamics=False): there is nothing to perturb")
     return indices_to_blocks(tuple(model.objective_indices), model.cfg.feature_levels)
 
 

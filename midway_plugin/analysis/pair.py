@@ -4,6 +4,7 @@ The forward predictor of a trained Midway Network maps the source-side features 
 m^{l+1} to a prediction of the target frame's features (docs/paper.md §1.4; the top-down pass: §1.5). This module
 runs the encoder and the top-down pass once and keeps what ``predict_level`` consumes at the chosen level.
 """
+
 from __future__ import annotations
 
 import math
@@ -134,9 +135,7 @@ def _grid_from_tokens(num_spatial: int, grid: tuple[int, int] | None) -> tuple[i
 
 
 @torch.no_grad()
-def prepare_pair(
-    model: MidwayNetwork, source: Tensor, target: Tensor, block: int | None = None
-) -> PerturbationPair:
+def prepare_pair(model: MidwayNetwork, source: Tensor, target: Tensor, block: int | None = None) -> PerturbationPair:
     """Encode a normalised frame pair (each ``(1, 3, H, W)``) and fix the predictor inputs at one level.
 
     Uses the teacher for the target side when the model has one (as in pretraining), else the student

@@ -11,6 +11,7 @@ Reference:
     ICLR 2026 (arXiv 2510.05558), §4.4 "forwarded feature perturbation", Figures 6, 7 and 13
     (docs/paper.md §3.3).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -1,4 +1,5 @@
 """Pictures for the analysis: heatmap overlays, point markers, grids, track strips and GIFs (PIL + matplotlib)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -25,7 +26,12 @@ __all__ = [
 
 #: Marker colours: perturbation track, feature-similarity baseline, then further points.
 TRACK_COLORS: tuple[tuple[int, int, int], ...] = (
-    (0, 255, 128), (255, 64, 64), (64, 160, 255), (255, 210, 0), (255, 0, 255), (0, 255, 255),
+    (0, 255, 128),
+    (255, 64, 64),
+    (64, 160, 255),
+    (255, 210, 0),
+    (255, 0, 255),
+    (0, 255, 255),
 )
 
 
@@ -56,8 +62,13 @@ def colorize(
 
 
 def overlay_heatmap(
-    frame: np.ndarray, heat: np.ndarray, *, alpha: float = 0.6, vmin: float | None = None,
-    vmax: float | None = None, cmap: str = "inferno",
+    frame: np.ndarray,
+    heat: np.ndarray,
+    *,
+    alpha: float = 0.6,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    cmap: str = "inferno",
 ) -> np.ndarray:
     """Blend a token-grid heatmap ``(h, w)`` over a frame ``(H, W, 3)`` uint8 (each token a block of pixels)."""
 

@@ -6,6 +6,7 @@ each predicted target token's output tangent says how much of that feature ended
 docs/paper.md §3.3). The core's :func:`~midway_plugin.models.unfused_attention` runs the attention as explicit
 math while inside: the fused ``scaled_dot_product_attention`` kernels have no forward-mode derivative.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -20,9 +21,7 @@ from midway_plugin.models import unfused_attention
 from midway_plugin.models.midway import MidwayNetwork
 
 
-def _tangent_batch(
-    pair: PerturbationPair, points: Tensor, tangents: Tensor
-) -> Tensor:
+def _tangent_batch(pair: PerturbationPair, points: Tensor, tangents: Tensor) -> Tensor:
     """``(B, N, D)`` tangents that are zero except row ``prefix + points[b]`` = ``tangents[b]``."""
     batch = tangents.shape[0]
     _, n, d = pair.inputs.shape
@@ -31,15 +30,14 @@ def _tangent_batch(
     return out
 
 
-def _output_tangents(
-    fn: Callable[[Tensor], Tensor], v: Tensor, tangents: Tensor, method: str
-) -> Tensor:
+def _output_tangents(fn: Callable[[Tensor], Tensor], v: Tensor, tangents: Tensor, method: str) -> Tensor:
     """Push a batch of input tangents ``(B, N, D)`` through ``fn`` at the primal ``v`` ``(1, N, D)``.
 
     ``"vmap"`` vectorises :func:`torch.func.jvp` over the tangents (the primal runs once, unbatched);
     ``"expand"`` replicates ``v`` along the batch (the predictor is per-sample) and does one batched jvp.
     """
     if method == "vmap":
+
         def push(t: Tensor) -> Tensor:
             return jvp(fn, (v,), (t.unsqueeze(0),))[1].squeeze(0)
 
@@ -56,6 +54,7 @@ def _cosine(a: Tensor, b: Tensor) -> Tensor:
     Output tangents of tokens the perturbation barely reaches can be ~1e-30: their squared norms underflow in
     float32, so each vector is first divided by its largest entry (the cosine is scale-invariant).
     """
+
     def unit(x: Tensor) -> Tensor:
         peak = x.abs().amax(dim=-1, keepdim=True)
         x = x / torch.where(peak > 0, peak, torch.ones_like(peak))
@@ -112,8 +111,8 @@ def tangent_cosines(
     cosines, gains = [], []
     with unfused_attention(model), torch.no_grad():
         for start in range(0, flat_points.numel(), chunk_size):
-            pts = flat_points[start:start + chunk_size]
-            r = flat_tangents[start:start + chunk_size]
+            pts = flat_points[start : start + chunk_size]
+            r = flat_tangents[start : start + chunk_size]
             dz = _output_tangents(predict, pair.inputs, _tangent_batch(pair, pts, r), method)
             spatial = dz[:, prefix:, :]
             cosines.append(_cosine(spatial, r.unsqueeze(1)))

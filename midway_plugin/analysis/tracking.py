@@ -8,6 +8,7 @@ compares against DINO features and shows drift, Figures 7 and 13).
 Reference:
     Hoang & Ren, ICLR 2026, §4.4 "high-level tracking" (docs/paper.md §3.3).
 """
+
 from __future__ import annotations
 
 import csv
@@ -58,17 +59,19 @@ class Track:
         """One dict per frame (for CSV/JSON)."""
         out = []
         for k, ((r, c), (x, y)) in enumerate(zip(self.tokens, self.points, strict=True)):
-            out.append({
-                "method": self.method,
-                "step": k,
-                "frame_index": self.frame_indices[k],
-                "x": x,
-                "y": y,
-                "row": r,
-                "col": c,
-                "feature_similarity": self.scores[k] if k < len(self.scores) else float("nan"),
-                "heat": self.heat[k] if k < len(self.heat) else float("nan"),
-            })
+            out.append(
+                {
+                    "method": self.method,
+                    "step": k,
+                    "frame_index": self.frame_indices[k],
+                    "x": x,
+                    "y": y,
+                    "row": r,
+                    "col": c,
+                    "feature_similarity": self.scores[k] if k < len(self.scores) else float("nan"),
+                    "heat": self.heat[k] if k < len(self.heat) else float("nan"),
+                }
+            )
         return out
 
 
@@ -171,9 +174,9 @@ def track_perturbation(
     tokens, scores, heat_values = [divmod(cur, grid[1])], [float("nan")], [float("nan")]
     k = min(top_k, grid[0] * grid[1])
     for t in range(frames.shape[0] - 1):
-        src = [lv[t:t + 1] for lv in levels]
-        tgt = [lv[t + 1:t + 2] for lv in levels]
-        tgt_teacher = [lv[t + 1:t + 2] for lv in teacher_levels] if teacher_levels is not None else None
+        src = [lv[t : t + 1] for lv in levels]
+        tgt = [lv[t + 1 : t + 2] for lv in levels]
+        tgt_teacher = [lv[t + 1 : t + 2] for lv in teacher_levels] if teacher_levels is not None else None
         pair = pair_from_levels(model, src, tgt, block, target_levels_teacher=tgt_teacher, grid=grid)
         heat = perturbation_heatmaps(model, pair, [cur], repeats=repeats, generator=generator, method=method)
         assert isinstance(heat, Tensor)  # return_gains=False: the maps alone
@@ -208,9 +211,15 @@ def write_tracks(tracks: list[Track], out_dir: Path, *, metadata: dict | None = 
     payload = {
         **(metadata or {}),
         "tracks": [
-            {"method": tr.method, "patch_size": tr.patch_size, "frame_indices": tr.frame_indices,
-             "points": [list(p) for p in tr.points], "tokens": [list(t) for t in tr.tokens],
-             "feature_similarity": [_json_float(s) for s in tr.scores], "heat": [_json_float(h) for h in tr.heat]}
+            {
+                "method": tr.method,
+                "patch_size": tr.patch_size,
+                "frame_indices": tr.frame_indices,
+                "points": [list(p) for p in tr.points],
+                "tokens": [list(t) for t in tr.tokens],
+                "feature_similarity": [_json_float(s) for s in tr.scores],
+                "heat": [_json_float(h) for h in tr.heat],
+            }
             for tr in tracks
         ],
     }

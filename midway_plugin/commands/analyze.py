@@ -1,4 +1,5 @@
 """``midway analyze``: forwarded-feature perturbation heatmaps and perturbation tracking (paper §4.4)."""
+
 from __future__ import annotations
 
 import argparse
@@ -59,12 +60,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--frame-index", type=int, default=0, metavar="T", help="source frame index in --video (default 0)"
     )
     perturb.add_argument(
-        "--gap", type=int, default=DEFAULT_GAP, metavar="D",
+        "--gap",
+        type=int,
+        default=DEFAULT_GAP,
+        metavar="D",
         help="target = frame T+D (default %(default)s = 0.5 s at 30 fps, the lower end of the pretraining "
         "Δt ∈ [15, 30])",
     )
     perturb.add_argument(
-        "--points", nargs="+", metavar="X,Y",
+        "--points",
+        nargs="+",
+        metavar="X,Y",
         help="source points in pixels of the resized frame (x right, y down), or 'all' for every token; "
         "default: a 3x3 grid",
     )
@@ -84,12 +90,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     track.add_argument("--video", type=Path, required=True, help="video file (decord)")
     track.add_argument("--start", required=True, metavar="X,Y", help="start point in pixels of the resized frame")
     track.add_argument(
-        "--frames", type=int, default=DEFAULT_TRACK_FRAMES, metavar="N",
+        "--frames",
+        type=int,
+        default=DEFAULT_TRACK_FRAMES,
+        metavar="N",
         help="frames to track through (default %(default)s)",
     )
     track.add_argument("--frame-index", type=int, default=0, metavar="T", help="first frame index (default 0)")
     track.add_argument(
-        "--gap", type=int, default=DEFAULT_GAP, metavar="D",
+        "--gap",
+        type=int,
+        default=DEFAULT_GAP,
+        metavar="D",
         help="frames between tracked frames (default %(default)s, as for perturb)",
     )
     track.add_argument(
@@ -106,12 +118,16 @@ def _common(p: argparse.ArgumentParser, default_repeats: int) -> None:
     p.add_argument("--repeats", type=int, default=default_repeats, metavar="K", help=_REPEATS_HELP)
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the random tangents (default %(default)s)")
     p.add_argument(
-        "--img-size", default=None, metavar="N|HxW",
+        "--img-size",
+        default=None,
+        metavar="N|HxW",
         help="frames are resized to this (default: the export's img_size); must divide by the patch size",
     )
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument(
-        "--chunk-size", type=int, default=256,
+        "--chunk-size",
+        type=int,
+        default=256,
         help="(point, repeat) tangents per batched jvp call; bounds memory (default %(default)s)",
     )
 
@@ -199,8 +215,11 @@ def run_perturb(args: argparse.Namespace) -> int:
             source_name = f"{args.frames[0]} -> {args.frames[1]}"
         every_token = args.points == ["all"]
         if every_token:
-            texts = [f"{(c + 0.5) * patch:g},{(r + 0.5) * patch:g}"
-                     for r in range(h_px // patch) for c in range(w_px // patch)]
+            texts = [
+                f"{(c + 0.5) * patch:g},{(r + 0.5) * patch:g}"
+                for r in range(h_px // patch)
+                for c in range(w_px // patch)
+            ]
         else:
             texts = args.points or [
                 f"{w_px * fx:g},{h_px * fy:g}" for fy in (0.25, 0.5, 0.75) for fx in (0.25, 0.5, 0.75)
@@ -217,7 +236,12 @@ def run_perturb(args: argparse.Namespace) -> int:
     try:
         pair = prepare_pair(model, x[0:1], x[1:2], block)
         heat, gains = perturbation_heatmaps(
-            model, pair, flat, repeats=args.repeats, generator=_generator(args.seed), chunk_size=args.chunk_size,
+            model,
+            pair,
+            flat,
+            repeats=args.repeats,
+            generator=_generator(args.seed),
+            chunk_size=args.chunk_size,
             return_gains=True,
         )
     except AnalysisError as err:
@@ -239,20 +263,28 @@ def run_perturb(args: argparse.Namespace) -> int:
     for k, ((r, c), hm) in enumerate(zip(tokens, heat, strict=True)):
         peak_r, peak_c = np.unravel_index(int(np.argmax(hm)), hm.shape)
         peak_xy = token_center(int(peak_r), int(peak_c), patch)
-        records.append({
-            "point": list(points[k]), "token": [r, c], "peak_token": [int(peak_r), int(peak_c)],
-            "peak_point": list(peak_xy), "peak_value": float(hm.max()), "min_value": float(hm.min()),
-        })
+        records.append(
+            {
+                "point": list(points[k]),
+                "token": [r, c],
+                "peak_token": [int(peak_r), int(peak_c)],
+                "peak_point": list(peak_xy),
+                "peak_value": float(hm.max()),
+                "min_value": float(hm.min()),
+            }
+        )
         if every_token:
             continue
         color = [render.TRACK_COLORS[k % len(render.TRACK_COLORS)]]
         left = render.draw_points(src_img, [shown[k]], colors=color)
         right = render.overlay_heatmap(tgt_img, hm)
         right = render.draw_points(right, [(peak_xy[0] * scale, peak_xy[1] * scale)], colors=[(255, 255, 255)])
-        panel = render.hstack([
-            render.labelled(left, f"{k}: source ({points[k][0]:g},{points[k][1]:g})"),
-            render.labelled(right, f"peak ({peak_xy[0]:g},{peak_xy[1]:g}) cos {hm.max():.3f}"),
-        ])
+        panel = render.hstack(
+            [
+                render.labelled(left, f"{k}: source ({points[k][0]:g},{points[k][1]:g})"),
+                render.labelled(right, f"peak ({peak_xy[0]:g},{peak_xy[1]:g}) cos {hm.max():.3f}"),
+            ]
+        )
         render.save_png(panel, out / f"point{k}.png")
         rows.append(panel)
     if rows:
@@ -261,9 +293,17 @@ def run_perturb(args: argparse.Namespace) -> int:
     arrows = render.draw_arrows(src_img, shown, peaks)
     render.save_png(render.labelled(arrows, "source token -> heatmap peak in the target"), out / "peaks.png")
     summary = {
-        "weights": str(args.weights), "input": source_name, "frame_indices": indices,
-        "img_size": [h_px, w_px], "patch_size": patch, "grid": list(grid), "level": pair.level_block,
-        "level_index": pair.level_index, "repeats": args.repeats, "seed": args.seed, "points": records,
+        "weights": str(args.weights),
+        "input": source_name,
+        "frame_indices": indices,
+        "img_size": [h_px, w_px],
+        "patch_size": patch,
+        "grid": list(grid),
+        "level": pair.level_block,
+        "level_index": pair.level_index,
+        "repeats": args.repeats,
+        "seed": args.seed,
+        "points": records,
         "heatmaps": "heatmaps.npy: (P, h, w) float32, mean cosine(r, output tangent) per target token",
         "gains": "gains.npy: (P, h, w) float32, mean ||output tangent|| / ||r|| per target token",
     }
@@ -295,22 +335,39 @@ def run_track(args: argparse.Namespace) -> int:
     frames = resize_frames(raw, size)
     x = normalize_frames(frames, device)
     try:
-        tracks = [track_perturbation(
-            model, x, start, block, repeats=args.repeats, top_k=args.top_k,
-            generator=_generator(args.seed), frame_indices=indices,
-        )]
+        tracks = [
+            track_perturbation(
+                model,
+                x,
+                start,
+                block,
+                repeats=args.repeats,
+                top_k=args.top_k,
+                generator=_generator(args.seed),
+                frame_indices=indices,
+            )
+        ]
         if args.baseline:
             tracks.append(track_feature_similarity(model, x, start, block, frame_indices=indices))
     except AnalysisError as err:
         raise CommandError(str(err)) from None
 
     out = Path(args.out)
-    write_tracks(tracks, out, metadata={
-        "weights": str(args.weights), "video": str(args.video), "start": list(parse_point(args.start)),
-        "img_size": list(size), "level": block, "repeats": args.repeats,
-        "top_k": args.top_k, "seed": args.seed,
-        "colors": {tr.method: list(render.TRACK_COLORS[k]) for k, tr in enumerate(tracks)},
-    })
+    write_tracks(
+        tracks,
+        out,
+        metadata={
+            "weights": str(args.weights),
+            "video": str(args.video),
+            "start": list(parse_point(args.start)),
+            "img_size": list(size),
+            "level": block,
+            "repeats": args.repeats,
+            "top_k": args.top_k,
+            "seed": args.seed,
+            "colors": {tr.method: list(render.TRACK_COLORS[k]) for k, tr in enumerate(tracks)},
+        },
+    )
     scale = render.display_scale(size)
     big = [render.upscale(f, scale) for f in frames]
     paths = [[(px * scale, py * scale) for px, py in tr.points] for tr in tracks]

@@ -1,4 +1,5 @@
 """``midway bench learnability``: can the dynamics networks learn to use the target frame (known translations)?"""
+
 from __future__ import annotations
 
 import argparse
@@ -32,10 +33,19 @@ def add_parser(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--preset", default="tiny", help="model preset (default tiny; its encoder width is used)")
-    p.add_argument("--patch-size", type=int, default=4,
-                   help="patch size of the preset's encoder (default 4: 8x8 tokens at the tiny preset's 32 px)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="change a MidwayConfig field (YAML value), e.g. motion_token_init=random; repeatable")
+    p.add_argument(
+        "--patch-size",
+        type=int,
+        default=4,
+        help="patch size of the preset's encoder (default 4: 8x8 tokens at the tiny preset's 32 px)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change a MidwayConfig field (YAML value), e.g. motion_token_init=random; repeatable",
+    )
     p.add_argument("--grid", type=int, default=8, help="token grid side of the synthetic features (default 8)")
     p.add_argument("--max-shift", type=int, default=1, help="largest shift in tokens per axis (default 1)")
     p.add_argument("--steps", type=int, default=500, help="optimizer steps per run (default 500)")
@@ -67,10 +77,20 @@ def run(args: argparse.Namespace) -> int:
     try:
         cfg = resolve_config(args.preset, name="--preset")
         encoder_kwargs = {**cfg.encoder_kwargs, "patch_size": args.patch_size}
-        cfg = resolve_config(cfg, overrides={"encoder_kwargs": encoder_kwargs, **_overrides(args.set)},
-                             where="--set: ", name="MidwayConfig field")
-        settings = ProbeSettings(grid=args.grid, max_shift=args.max_shift, steps=args.steps,
-                                 batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+        cfg = resolve_config(
+            cfg,
+            overrides={"encoder_kwargs": encoder_kwargs, **_overrides(args.set)},
+            where="--set: ",
+            name="MidwayConfig field",
+        )
+        settings = ProbeSettings(
+            grid=args.grid,
+            max_shift=args.max_shift,
+            steps=args.steps,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            seed=args.seed,
+        )
     except (ValueError, TypeError, KeyError) as err:
         raise CommandError(str(err)) from None
     if args.json:

@@ -3,6 +3,7 @@
 Runs the dataset's own scan (the same files, the same checks, the same index cache) and prints per file whether
 decord's random access returns the frames asked for, which reader the dataset will use, frame count and fps.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,11 +30,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("root", type=Path, metavar="DIR", help="folder of videos (or one video file)")
-    parser.add_argument("--index-cache", type=Path, default=None, metavar="FILE",
-                        help="the dataset's index cache: reuse and update it (same file as data.index_cache)")
+    parser.add_argument(
+        "--index-cache",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the dataset's index cache: reuse and update it (same file as data.index_cache)",
+    )
     parser.add_argument("--workers", type=int, default=4, help="threads opening files")
-    parser.add_argument("--strict", action="store_true",
-                        help="exit with status 1 when any file has inexact random access or is skipped")
+    parser.add_argument(
+        "--strict", action="store_true", help="exit with status 1 when any file has inexact random access or is skipped"
+    )
     parser.set_defaults(func=run)
 
 
@@ -62,8 +69,13 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore")  # every warning's content is in the table below
         try:
             dataset = VideoPairDataset(
-                args.root, delta_t=1, repeat=1, mode="folder", scan_workers=args.workers,
-                index_cache=args.index_cache, seek_check="fallback",
+                args.root,
+                delta_t=1,
+                repeat=1,
+                mode="folder",
+                scan_workers=args.workers,
+                index_cache=args.index_cache,
+                seek_check="fallback",
             )
             videos, skipped = dataset.videos, dataset.skipped
         except NoUsableVideoError as err:
@@ -83,8 +95,17 @@ def run(args: argparse.Namespace) -> int:
             codec, container = seek.codec, seek.container
         if info.decord_problem:  # decord decodes the frames wrong (not only seeks wrong): checked with PyAV onwards
             access = "WRONG (shape)"
-        rows.append([os.path.relpath(info.path, base), access, info.reader, str(info.num_frames),
-                     f"{info.fps:.3f}", codec, container])
+        rows.append(
+            [
+                os.path.relpath(info.path, base),
+                access,
+                info.reader,
+                str(info.num_frames),
+                f"{info.fps:.3f}",
+                codec,
+                container,
+            ]
+        )
     if rows:
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
         print(_row(header, widths))

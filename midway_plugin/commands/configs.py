@@ -5,6 +5,7 @@ A wheel carries them in ``midway_plugin/.mim/configs/`` (copied there at build t
 ``configs/``. ``mim train mmseg "$(midway configs path NAME)"`` then works from any directory: the configs' own
 ``_base_`` entries are relative to the file (``./_base_/...``) or name an installed package (``mmseg::``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,10 @@ def config_root(package_dir: Path = _PACKAGE_DIR) -> Path:
         if all((root / family).is_dir() for family in FAMILIES):
             return root
     raise CommandError(
-        "no configs found: looked in " + " and ".join(str(c) for c in candidates)
-        + " (a wheel must be built with setup.py, which copies configs/ into midway_plugin/.mim/)")
+        "no configs found: looked in "
+        + " and ".join(str(c) for c in candidates)
+        + " (a wheel must be built with setup.py, which copies configs/ into midway_plugin/.mim/)"
+    )
 
 
 def list_configs(root: Path, family: str | None = None) -> list[tuple[str, Path]]:
@@ -61,8 +64,11 @@ def find_config(name: str, root: Path) -> Path:
     if len(matches) == 1:
         return matches[0]
     if matches:
-        raise CommandError(f"config {name!r} is ambiguous: " + ", ".join(str(m.relative_to(root)) for m in matches)
-                           + "; prefix it with its family (mmseg/, mmflow/, pretrain/)")
+        raise CommandError(
+            f"config {name!r} is ambiguous: "
+            + ", ".join(str(m.relative_to(root)) for m in matches)
+            + "; prefix it with its family (mmseg/, mmflow/, pretrain/)"
+        )
     short = {full.split("/", 1)[1]: full for full, _ in configs}
     close = [short[s] for s in difflib.get_close_matches(stem.split("/")[-1], list(short), n=3, cutoff=0.5)]
     hint = f"; did you mean {', '.join(close)}?" if close else "; `midway configs` lists them"
@@ -85,8 +91,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     listing = sub.add_parser("list", help="list the configs (the default)")
     listing.add_argument("--family", choices=FAMILIES, dest="list_family", help="list only this family's configs")
     path = sub.add_parser("path", help="print the absolute path of one config")
-    path.add_argument("name", help="a config name as `midway configs` lists it, with or without family/ and "
-                      "extension")
+    path.add_argument("name", help="a config name as `midway configs` lists it, with or without family/ and extension")
     sub.add_parser("root", help="print the folder that holds the config families")
     parser.set_defaults(func=run)
 

@@ -1,4 +1,5 @@
 """``midway export CKPT OUT``: a ``midway pretrain`` Lightning checkpoint → a Midway export (safetensors)."""
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("checkpoint", help="Lightning checkpoint, e.g. runs/NAME/checkpoints/last.ckpt")
     parser.add_argument("output", help="export file to write, e.g. midway.safetensors")
     parser.add_argument(
-        "--student", action="store_true",
+        "--student",
+        action="store_true",
         help="export the student encoder/backward layers instead of the EMA teacher (default: teacher)",
     )
     parser.set_defaults(func=run)
@@ -27,8 +29,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from midway_plugin.commands.errors import CommandError
-    from midway_plugin.output_lock import OutputLock, OutputLockError
     from midway_plugin.lightly.checkpoint import CheckpointError, export_checkpoint
+    from midway_plugin.output_lock import OutputLock, OutputLockError
 
     try:
         with OutputLock(args.output, "export file", folder=False):  # one writer per export file

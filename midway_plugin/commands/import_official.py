@@ -1,4 +1,5 @@
 """``midway import-official CKPT OUT``: an official Midway checkpoint → a Midway export (safetensors)."""
+
 from __future__ import annotations
 
 import argparse
@@ -24,15 +25,21 @@ def register(subparsers: Any) -> None:
     parser.add_argument("checkpoint", help="official checkpoint (.pth), e.g. midway-bdd-vit-s-ep300.pth")
     parser.add_argument("output", help="export file to write (.safetensors)")
     parser.add_argument(
-        "--student", action="store_true",
+        "--student",
+        action="store_true",
         help="export the student encoder/backward layers instead of the EMA teacher (default: teacher)",
     )
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
         help="override an inferred MidwayConfig field (YAML value), e.g. --set feature_levels=[3,6,9,12]",
     )
     parser.add_argument(
-        "--ignore-unknown", action="store_true",
+        "--ignore-unknown",
+        action="store_true",
         help="write the export even if the checkpoint has tensors this converter does not know (they are listed)",
     )
     parser.set_defaults(func=run)
@@ -130,13 +137,17 @@ def _convert(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
         raise CommandError(f"cannot write the export {args.output}: {err}") from err
     print(f"Converted {args.checkpoint} ({report.weights} weights, {report.used} tensors) -> {out}")
     cfg = conversion.config
-    print(f"  config: encoder={cfg.encoder} img_size={cfg.img_size} feature_levels={list(cfg.feature_levels)} "
-          f"latent_dynamics={cfg.latent_dynamics}")
+    print(
+        f"  config: encoder={cfg.encoder} img_size={cfg.img_size} feature_levels={list(cfg.feature_levels)} "
+        f"latent_dynamics={cfg.latent_dynamics}"
+    )
     if report.inferred:
         print("  inferred/assumed: " + ", ".join(f"{k}={v}" for k, v in report.inferred.items()))
     if report.zero_filled:
-        print(f"  {len(report.zero_filled)} bias tensor(s) the official layers lack were set to zero "
-              f"(e.g. {report.zero_filled[0]})")
+        print(
+            f"  {len(report.zero_filled)} bias tensor(s) the official layers lack were set to zero "
+            f"(e.g. {report.zero_filled[0]})"
+        )
     if report.ignored:
         print("  skipped (not part of an export): " + ", ".join(report.ignored))
     if report.unknown:

@@ -1,4 +1,5 @@
 """``midway info``: parameter counts and training FLOPs beside the paper's Table 9."""
+
 from __future__ import annotations
 
 import argparse

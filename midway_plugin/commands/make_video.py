@@ -1,4 +1,5 @@
 """``midway make-video``: synthetic videos with exact optical flow and segmentation ground truth."""
+
 from __future__ import annotations
 
 import argparse
@@ -42,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="generate synthetic videos with optical-flow and segmentation ground truth",
         description=(
             "Render textured objects (discs, squares, triangles) moving over a textured, panning background "
-            "and write them as H.264 mp4 files (read back as written by the dataset's readers) with per-frame ground truth: forward optical "
+            "and write them as H.264 mp4 files (read back as written by the dataset's readers) with per-frame "
+            "ground truth: forward optical "
             "flow as Middlebury .flo files, class masks as 8-bit PNG (0 = background), and JSON metadata "
             "(classes, fps, size, object trajectories), lossless PNG frames for the mmseg / mmflow benchmark "
             "datasets, a train/val split by video and flow magnitude statistics. Deterministic given --seed. "
@@ -59,40 +61,62 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate of the videos")
     parser.add_argument("--seed", type=int, default=0, help="random seed; video i uses SEED + i")
     parser.add_argument(
-        "--objects", type=int, default=None, metavar="K",
+        "--objects",
+        type=int,
+        default=None,
+        metavar="K",
         help="moving objects per video (default: 3; 0 with --pan-only)",
     )
     parser.add_argument(
-        "--val-videos", type=int, default=None, metavar="K",
+        "--val-videos",
+        type=int,
+        default=None,
+        metavar="K",
         help="hold out the last K videos as the val split (written to OUT/videos_val; default: a quarter of "
         "--num-videos, rounded down)",
     )
     parser.add_argument(
-        "--object-speed", type=_range, default=(0.5, 2.5), metavar="MIN,MAX",
+        "--object-speed",
+        type=_range,
+        default=(0.5, 2.5),
+        metavar="MIN,MAX",
         help="range of object speeds in pixels per frame (each object draws its own)",
     )
     parser.add_argument(
-        "--camera-speed", type=_range, default=(0.5, 2.0), metavar="MIN,MAX",
+        "--camera-speed",
+        type=_range,
+        default=(0.5, 2.0),
+        metavar="MIN,MAX",
         help="range of the background pan speed in pixels per frame (a constant-velocity pan plus the wobble)",
     )
     parser.add_argument(
-        "--camera-wobble", type=float, default=None, metavar="PX",
+        "--camera-wobble",
+        type=float,
+        default=None,
+        metavar="PX",
         help="largest amplitude of the camera's slow sinusoidal wobble in pixels (each video draws its own in "
         "[0, PX], period 20-60 frames; 0 = a pure pan; default: 3, 0 with --pan-only)",
     )
     parser.add_argument(
-        "--texture-wavelength", type=_range, default=None, metavar="MIN,MAX",
+        "--texture-wavelength",
+        type=_range,
+        default=None,
+        metavar="MIN,MAX",
         help="wavelength range in pixels of the background and object textures (MIN >= 2; default: relative to "
         "the frame size, background 0.25-0.6 x the shorter side, objects 0.35-0.7 x their radius, at least 6 px); "
         "textures whose wavelength exceeds twice the motion stay matchable",
     )
     parser.add_argument(
-        "--frame-gap", type=int, default=1, metavar="G",
+        "--frame-gap",
+        type=int,
+        default=1,
+        metavar="G",
         help="write the flow ground truth from frame N to frame N+G (OUT/flow/NAME/NNNNNN.flo, --frames - G files "
         "per video): flow pairs with G times the per-frame motion",
     )
     parser.add_argument(
-        "--pan-only", action="store_true",
+        "--pan-only",
+        action="store_true",
         help="a control set: no objects and no wobble, only a constant-velocity camera pan (every pixel moves "
         "with the pan)",
     )
@@ -100,20 +124,39 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "motion in tokens (statistics only: the recipe that will read the videos; default: the tiny preset and "
         "configs/pretrain/demo.yaml)"
     )
-    stats.add_argument("--stats-input-size", type=int, default=32, metavar="PX",
-                       help="side of the model's input crop in pixels (data.motion.crop_size)")
+    stats.add_argument(
+        "--stats-input-size",
+        type=int,
+        default=32,
+        metavar="PX",
+        help="side of the model's input crop in pixels (data.motion.crop_size)",
+    )
     stats.add_argument("--stats-patch-size", type=int, default=8, metavar="PX", help="the ViT's patch size")
-    stats.add_argument("--stats-crop-scale", type=_range, default=(0.3, 0.6), metavar="MIN,MAX",
-                       help="crop area range as a fraction of the frame (data.motion.crop_scale)")
-    stats.add_argument("--stats-delta-t", type=_int_range, default=(2, 6), metavar="MIN,MAX",
-                       help="frame gap range of the pretraining pairs (data.delta_t in frames)")
+    stats.add_argument(
+        "--stats-crop-scale",
+        type=_range,
+        default=(0.3, 0.6),
+        metavar="MIN,MAX",
+        help="crop area range as a fraction of the frame (data.motion.crop_scale)",
+    )
+    stats.add_argument(
+        "--stats-delta-t",
+        type=_int_range,
+        default=(2, 6),
+        metavar="MIN,MAX",
+        help="frame gap range of the pretraining pairs (data.delta_t in frames)",
+    )
     parser.add_argument(
-        "--save-frames", action=argparse.BooleanOptionalAction, default=True,
+        "--save-frames",
+        action=argparse.BooleanOptionalAction,
+        default=True,
         help="write lossless PNG frames (OUT/frames/; the mmseg and mmflow datasets read them)",
     )
     parser.add_argument("--crf", type=int, default=0, help="x264 quality (0 = lossless, 12 = visually lossless)")
     parser.add_argument(
-        "--pix-fmt", choices=("yuv444p", "yuv420p"), default="yuv444p",
+        "--pix-fmt",
+        choices=("yuv444p", "yuv420p"),
+        default="yuv444p",
         help="yuv444p: full colour resolution (with --crf 0 the decoded frames match the ground truth); "
         "yuv420p: the common format, lossy chroma, even sizes only",
     )
@@ -186,8 +229,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _write(args: argparse.Namespace, height: int, width: int) -> int:
     """Writes the dataset into the held ``--out`` and prints where everything is."""
-    from midway_plugin.data.synthetic.flow_stats import format_flow_stats
     from midway_plugin.data.motion_tokens import format_token_stats, warn_if_sub_token
+    from midway_plugin.data.synthetic.flow_stats import format_flow_stats
     from midway_plugin.data.synthetic.writer import write_synthetic_dataset
 
     start = time.perf_counter()
@@ -210,8 +253,10 @@ def _write(args: argparse.Namespace, height: int, width: int) -> int:
             camera_wobble=0.0 if args.pan_only else (3.0 if args.camera_wobble is None else args.camera_wobble),
             texture_wavelength=args.texture_wavelength,
             token_recipe=dict(
-                input_size=args.stats_input_size, patch_size=args.stats_patch_size,
-                crop_scale=args.stats_crop_scale, delta_t=args.stats_delta_t,
+                input_size=args.stats_input_size,
+                patch_size=args.stats_patch_size,
+                crop_scale=args.stats_crop_scale,
+                delta_t=args.stats_delta_t,
             ),
         )
     except OSError as err:
@@ -239,12 +284,14 @@ def _write(args: argparse.Namespace, height: int, width: int) -> int:
         for split, s in tokens[key].items():
             print(f"  tokens {label}, {split:5s}: {format_token_stats(s)}")
     warn_if_sub_token(
-        tokens["pretrain_pairs"]["train"], "make-video (pretraining pairs, train split)",
+        tokens["pretrain_pairs"]["train"],
+        "make-video (pretraining pairs, train split)",
         "raise --object-speed / --camera-speed (with a larger --texture-wavelength), the pairs' gap "
         "(data.delta_t, --stats-delta-t) or zoom in (a smaller data.motion.crop_scale or patch)",
     )
     warn_if_sub_token(
-        tokens["flow_pairs"]["train"], f"make-video (flow pairs, frames {args.frame_gap} apart, train split)",
+        tokens["flow_pairs"]["train"],
+        f"make-video (flow pairs, frames {args.frame_gap} apart, train split)",
         "raise --frame-gap or --object-speed / --camera-speed",
     )
     return 0

@@ -1,4 +1,5 @@
 """``midway pretrain --config CONFIG.yaml [--section.key VALUE ...]``: Midway pretraining on video with Lightning."""
+
 from __future__ import annotations
 
 import argparse
@@ -30,14 +31,16 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--config", required=True, help="YAML config, e.g. configs/pretrain/demo.yaml")
     parser.add_argument(
-        "--resume", metavar="CKPT",
+        "--resume",
+        metavar="CKPT",
         help="continue at its global step from a checkpoint file, a run directory, or 'last' (this output_dir): "
-             "a directory resumes from its newest checkpoint that loads",
+        "a directory resumes from its newest checkpoint that loads",
     )
     parser.add_argument(
-        "--resume-official", metavar="CKPT",
+        "--resume-official",
+        metavar="CKPT",
         help="start from a checkpoint of the official Midway code (e.g. midway-bdd-vit-s-ep300.pth): student, EMA "
-             "teacher, DINO heads and centre; fresh optimizer and schedules",
+        "teacher, DINO heads and centre; fresh optimizer and schedules",
     )
     parser.add_argument("--output-dir", help="override output_dir")
     parser.add_argument("--accelerator", help="Lightning accelerator: cpu, gpu, auto (trainer.accelerator)")
@@ -49,7 +52,10 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (trainer.max_steps)")
     parser.add_argument(
-        "--print_config", "--print-config", dest="print_config", action="store_true",
+        "--print_config",
+        "--print-config",
+        dest="print_config",
+        action="store_true",
         help="print the resolved config (YAML that --config reads back) and exit without training",
     )
     # Tokens the parser does not know (``--section.key VALUE``) reach `run` as `args.overrides` (see cli.main).
@@ -92,8 +98,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         result = run_pretraining(config, resume=args.resume, resume_official=args.resume_official)
-    except (PretrainConfigError, NoUsableVideoError, FileNotFoundError, NonFiniteLossError,
-            CheckpointSaveError) as err:
+    except (PretrainConfigError, NoUsableVideoError, FileNotFoundError, NonFiniteLossError, CheckpointSaveError) as err:
         raise CommandError(str(err)) from err
     if result["resumed_from"] is not None:
         print(f"Resumed from {result['resumed_from']}.")
@@ -107,11 +112,14 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("  this run wrote no checkpoint")
     if result["csv_log"].is_file():
-        print(f"  logs: {result['csv_log']} and {result['tensorboard_dir']} "
-              f"(tensorboard --logdir {result['output_dir']})")
+        print(
+            f"  logs: {result['csv_log']} and {result['tensorboard_dir']} (tensorboard --logdir {result['output_dir']})"
+        )
     else:  # e.g. resuming a finished run: no step trained, Lightning wrote no log of this run
-        print(f"  logs: this run logged no step (earlier runs' logs: {result['output_dir']}/csv, "
-              f"tensorboard --logdir {result['output_dir']})")
+        print(
+            f"  logs: this run logged no step (earlier runs' logs: {result['output_dir']}/csv, "
+            f"tensorboard --logdir {result['output_dir']})"
+        )
     if result["interrupted_by"]:
         print(f"  continue: midway pretrain --config {args.config} --output-dir {result['output_dir']} --resume last")
     if last is not None:

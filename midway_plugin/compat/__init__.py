@@ -8,6 +8,7 @@ therefore only needs ``custom_imports=dict(imports=['midway_plugin.mmflow'])`` (
 - :mod:`.safe_checkpoint`: mmengine checkpoints load under torch >= 2.6 through an allow-list.
 - :mod:`.mmflow_color_jitter`: mmflow 1.0.0rc0's ``ColorJitter`` runs on numpy >= 1.24.
 """
+
 from __future__ import annotations
 
 

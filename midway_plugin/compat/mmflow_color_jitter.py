@@ -11,6 +11,7 @@ on the ``master`` and ``dev-1.x`` branches, but no release since contains the fi
 ``TRANSFORMS`` registry, so upstream configs run unchanged once ``midway_plugin.mmflow`` is imported
 (``custom_imports=dict(imports=['midway_plugin.mmflow'])``).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -47,7 +48,7 @@ def adjust_hue(img: np.ndarray, hue_factor: float | None) -> np.ndarray:
     return bgr
 
 
-class ColorJitter(_UpstreamColorJitter):  # type: ignore[misc]  # mmflow is untyped
+class ColorJitter(_UpstreamColorJitter):  # mmflow is untyped
     """mmflow's ``ColorJitter`` (same arguments and behaviour) using the corrected hue shift.
 
     See :class:`mmflow.datasets.transforms.ColorJitter` for the arguments.

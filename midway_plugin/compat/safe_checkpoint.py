@@ -23,6 +23,7 @@ goes through :class:`mmengine.runner.checkpoint.CheckpointLoader`; :func:`instal
 loaders so that resume, ``load_from``, ``init_cfg=dict(type='Pretrained')`` and ``mim test`` all use
 the allow-list without any change to configs or command lines.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -48,12 +49,37 @@ PARAM_SCHEDULER_METHODS = frozenset({"_annealing_cos", "_annealing_linear"})
 
 # numpy dtype classes that can only hold plain bytes (no object references).
 _NUMPY_DTYPE_CLASS_NAMES = (
-    "BoolDType", "Int8DType", "UInt8DType", "Int16DType", "UInt16DType", "Int32DType",
-    "UInt32DType", "Int64DType", "UInt64DType", "LongLongDType", "ULongLongDType", "ByteDType",
-    "UByteDType", "ShortDType", "UShortDType", "IntDType", "UIntDType", "LongDType", "ULongDType",
-    "Float16DType", "Float32DType", "Float64DType", "LongDoubleDType", "Complex64DType",
-    "Complex128DType", "CLongDoubleDType", "BytesDType", "StrDType", "DateTime64DType",
-    "TimeDelta64DType", "VoidDType",
+    "BoolDType",
+    "Int8DType",
+    "UInt8DType",
+    "Int16DType",
+    "UInt16DType",
+    "Int32DType",
+    "UInt32DType",
+    "Int64DType",
+    "UInt64DType",
+    "LongLongDType",
+    "ULongLongDType",
+    "ByteDType",
+    "UByteDType",
+    "ShortDType",
+    "UShortDType",
+    "IntDType",
+    "UIntDType",
+    "LongDType",
+    "ULongDType",
+    "Float16DType",
+    "Float32DType",
+    "Float64DType",
+    "LongDoubleDType",
+    "Complex64DType",
+    "Complex128DType",
+    "CLongDoubleDType",
+    "BytesDType",
+    "StrDType",
+    "DateTime64DType",
+    "TimeDelta64DType",
+    "VoidDType",
 )
 
 _ENV_DISABLING_ALLOW_LIST = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"
@@ -145,9 +171,15 @@ def _canonical_dtype(dtype: np.dtype) -> np.dtype:
     """The dtype numpy itself builds from ``dtype``'s description (its flags are the true ones)."""
     if dtype.fields is not None:
         names = list(dtype.fields)
-        return np.dtype({"names": names, "formats": [_canonical_dtype(dtype.fields[n][0]) for n in names],
-                         "offsets": [dtype.fields[n][1] for n in names], "itemsize": dtype.itemsize},
-                        align=dtype.isalignedstruct)
+        return np.dtype(
+            {
+                "names": names,
+                "formats": [_canonical_dtype(dtype.fields[n][0]) for n in names],
+                "offsets": [dtype.fields[n][1] for n in names],
+                "itemsize": dtype.itemsize,
+            },
+            align=dtype.isalignedstruct,
+        )
     if dtype.subdtype is not None:
         return np.dtype((_canonical_dtype(dtype.subdtype[0]), dtype.subdtype[1]))
     return np.dtype(dtype.str)
@@ -165,8 +197,10 @@ def _dtype_problem(dtype: Any) -> str | None:
     except (TypeError, ValueError) as err:
         return f"numpy dtype {dtype} does not rebuild from its description ({err})"
     if dtype.flags != canonical.flags or dtype.itemsize != canonical.itemsize:
-        return (f"numpy dtype {dtype} has flags {dtype.flags:#x} and itemsize {dtype.itemsize} where numpy builds it "
-                f"with {canonical.flags:#x} and {canonical.itemsize} (its state was rewritten)")
+        return (
+            f"numpy dtype {dtype} has flags {dtype.flags:#x} and itemsize {dtype.itemsize} where numpy builds it "
+            f"with {canonical.flags:#x} and {canonical.itemsize} (its state was rewritten)"
+        )
     return None
 
 
@@ -276,8 +310,11 @@ def _numpy_globals() -> tuple[Any, ...]:
     entries.append((_checked_dtype, "numpy.dtype"))
     # The dtype classes must be allow-listed for the BUILD that sets a dtype's state, but calling one returns
     # numpy's shared dtype, which that BUILD would rewrite for the whole process.
-    entries += [(getattr(np.dtypes, name), f"build only\nnumpy.dtypes.{name}") for name in _NUMPY_DTYPE_CLASS_NAMES
-                if hasattr(np.dtypes, name)]
+    entries += [
+        (getattr(np.dtypes, name), f"build only\nnumpy.dtypes.{name}")
+        for name in _NUMPY_DTYPE_CLASS_NAMES
+        if hasattr(np.dtypes, name)
+    ]
     return tuple(entries)
 
 
@@ -312,8 +349,13 @@ def refusal_reason(err: BaseException) -> str:
     original = err.__context__ if isinstance(err.__context__, pickle.UnpicklingError) else err
     detail = str(original).strip().split("\n", 1)[0] or type(original).__name__
     found = re.search(r"GLOBAL ([\w.]+(?:\([^)]*\))?)", detail)
-    if found and ("unsupported GLOBAL" in detail or "Unsupported global" in detail
-                  or "not an allowed global" in detail or "is blocked" in detail or "is not allow-listed" in detail):
+    if found and (
+        "unsupported GLOBAL" in detail
+        or "Unsupported global" in detail
+        or "not an allowed global" in detail
+        or "is blocked" in detail
+        or "is not allow-listed" in detail
+    ):
         return f"it references the global {found.group(1)}, which is not on the allow-list ({detail})"
     found = re.search(r"unrecognized function (.+?)(?: which belongs|$)", detail)
     if found:
@@ -321,8 +363,10 @@ def refusal_reason(err: BaseException) -> str:
     found = re.fullmatch(r"Unsupported operand (\d+)", detail)
     if found:
         code = int(found.group(1))
-        return (f"it uses the pickle opcode {code} (0x{code:02x}, {_opcode_name(code)}), which the restricted "
-                "unpickler does not implement")
+        return (
+            f"it uses the pickle opcode {code} (0x{code:02x}, {_opcode_name(code)}), which the restricted "
+            "unpickler does not implement"
+        )
     return f"the restricted unpickler refused it: {detail}"
 
 
@@ -378,12 +422,12 @@ class allow_listed_globals:  # noqa: N801 (used like torch.serialization.safe_gl
         self._token: contextvars.Token[list[np.dtype] | None] | None = None
 
     def __enter__(self) -> allow_listed_globals:
-        self._inner.__enter__()  # type: ignore[no-untyped-call]
+        self._inner.__enter__()
         self._token = _BUILT_DTYPES.set(self._built)
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        self._inner.__exit__(exc_type, exc, tb)  # type: ignore[no-untyped-call]
+        self._inner.__exit__(exc_type, exc, tb)
         if self._token is not None:
             _BUILT_DTYPES.reset(self._token)
             self._token = None
@@ -443,5 +487,4 @@ def is_installed() -> bool:
     """Whether :func:`install` has routed mmengine's local checkpoint loader here."""
     from mmengine.runner.checkpoint import CheckpointLoader
 
-    return all(getattr(loader, "_midway_allow_list", False)
-               for loader in CheckpointLoader._schemes.values())
+    return all(getattr(loader, "_midway_allow_list", False) for loader in CheckpointLoader._schemes.values())

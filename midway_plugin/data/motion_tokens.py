@@ -11,11 +11,13 @@ the median area of the recipe's range (torchvision draws the area uniformly, so 
 aspect ratio, ``3/4-4/3``, stretches x and y by at most ~15 %); ``dt`` is uniform over the integer range (as
 :mod:`.pair_sampling` draws it, before clipping to the video). Framework-free: numpy only.
 """
+
 from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -49,8 +51,10 @@ def tokens_per_pixel(
     if hi > 1:
         raise ValueError(f"crop_scale must lie in (0, 1], got {tuple(crop_scale)!r}")
     if height < 1 or width < 1 or input_size < 1 or patch_size < 1:
-        raise ValueError(f"frame_size, input_size and patch_size must be positive, got {frame_size!r}, "
-                         f"{input_size!r}, {patch_size!r}")
+        raise ValueError(
+            f"frame_size, input_size and patch_size must be positive, got {frame_size!r}, "
+            f"{input_size!r}, {patch_size!r}"
+        )
     crop_side = math.sqrt((lo + hi) / 2 * height * width)
     return input_size / crop_side / patch_size
 
@@ -94,9 +98,14 @@ def token_motion_stats(
     w = np.ones_like(mags) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
     if w.shape != mags.shape or (w < 0).any():
         raise ValueError(f"weights must be {mags.size} non-negative numbers, one per magnitude")
-    info = {"tokens_per_px": round(per_px, 5), "frame_size": [int(v) for v in frame_size],
-            "crop_scale": [float(v) for v in crop_scale], "input_size": int(input_size),
-            "patch_size": int(patch_size), "delta_t": [int(lo), int(hi)]}
+    info = {
+        "tokens_per_px": round(per_px, 5),
+        "frame_size": [int(v) for v in frame_size],
+        "crop_scale": [float(v) for v in crop_scale],
+        "input_size": int(input_size),
+        "patch_size": int(patch_size),
+        "delta_t": [int(lo), int(hi)],
+    }
     if not mags.size or w.sum() <= 0:
         return {}
     dts = np.arange(int(lo), int(hi) + 1, dtype=np.float64)
@@ -124,10 +133,12 @@ def format_token_stats(stats: dict[str, Any]) -> str:
         return "(no motion samples)"
     lo, hi = stats["delta_t"]
     dt = f"{lo}" if lo == hi else f"{lo}-{hi}"
-    return (f"median {stats['median']:.2f} token, mean {stats['mean']:.2f}, p90 {stats['p90']:.2f}, "
-            f">= 1 token {100 * stats['fraction_ge_1']:.0f}% ({stats['input_size']} px crops at scale "
-            f"{sum(stats['crop_scale']) / 2:.2f} of {stats['frame_size'][0]}x{stats['frame_size'][1]}, patch "
-            f"{stats['patch_size']}, dt {dt} frame{'s' if hi > 1 else ''})")
+    return (
+        f"median {stats['median']:.2f} token, mean {stats['mean']:.2f}, p90 {stats['p90']:.2f}, "
+        f">= 1 token {100 * stats['fraction_ge_1']:.0f}% ({stats['input_size']} px crops at scale "
+        f"{sum(stats['crop_scale']) / 2:.2f} of {stats['frame_size'][0]}x{stats['frame_size'][1]}, patch "
+        f"{stats['patch_size']}, dt {dt} frame{'s' if hi > 1 else ''})"
+    )
 
 
 def warn_if_sub_token(stats: dict[str, Any], where: str, remedy: str) -> bool:

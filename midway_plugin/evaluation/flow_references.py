@@ -10,6 +10,7 @@ On a ``midway make-video`` folder, over the pairs ``MidwaySyntheticFlow`` evalua
 A readout learned flow only where its EPE is clearly below both. Run as
 ``python -m midway_plugin.evaluation.flow_references --data DIR`` (prints JSON).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,13 @@ def constant_flow_references(root: str | Path, frame_stride: int = 1) -> dict[st
     def epe(guess: np.ndarray) -> float:
         return float(np.mean([np.hypot(*(f - guess).reshape(-1, 2).T).mean() for f in val]))
 
-    return {"zero": epe(np.zeros(2)), "train_mean": epe(mean), "mean_flow": [float(v) for v in mean],
-            "val_pairs": len(val), "train_pairs": len(train)}
+    return {
+        "zero": epe(np.zeros(2)),
+        "train_mean": epe(mean),
+        "mean_flow": [float(v) for v in mean],
+        "val_pairs": len(val),
+        "train_pairs": len(train),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

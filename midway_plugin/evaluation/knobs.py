@@ -4,6 +4,7 @@ A knob left unset (None) keeps the value of the pretraining config (``--pretrain
 make-video's default; a set knob becomes a ``--section.key VALUE`` override of ``midway pretrain`` (every variant and
 seed alike) or a make-video flag. :func:`pretrain_knob_overrides` checks the values and names the flag of a bad one.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -35,8 +36,10 @@ def photometric(transform: type, strength: float, flag: str) -> dict[str, Any]:
         KnobError: ``strength`` outside [0, 1].
     """
     if not 0.0 <= strength <= 1.0:
-        raise KnobError(f"{flag} must be in [0, 1] (0 = no colour jitter, grayscale, blur or solarisation; 1 = the "
-                        f"paper's), got {strength}")
+        raise KnobError(
+            f"{flag} must be in [0, 1] (0 = no colour jitter, grayscale, blur or solarisation; 1 = the "
+            f"paper's), got {strength}"
+        )
     params = inspect.signature(transform).parameters
     out: dict[str, Any] = {}
     for key in PHOTOMETRIC_KEYS:
@@ -63,13 +66,27 @@ def pretrain_knob_overrides(s: Any, model: Any) -> dict[str, Any]:
     """
 
     out: dict[str, Any] = {}
-    for flag, value in (("--patch-size", s.patch_size), ("--embed-dim", s.embed_dim), ("--depth", s.depth),
-                        ("--heads", s.heads), ("--head-output-dim", s.head_output_dim),
-                        ("--head-hidden-dim", s.head_hidden_dim), ("--head-bottleneck-dim", s.head_bottleneck_dim)):
+    for flag, value in (
+        ("--patch-size", s.patch_size),
+        ("--embed-dim", s.embed_dim),
+        ("--depth", s.depth),
+        ("--heads", s.heads),
+        ("--head-output-dim", s.head_output_dim),
+        ("--head-hidden-dim", s.head_hidden_dim),
+        ("--head-bottleneck-dim", s.head_bottleneck_dim),
+    ):
         if value is not None and value < 1:
             raise KnobError(f"{flag} must be >= 1, got {value}")
-    encoder = {key: value for key, value in (("patch_size", s.patch_size), ("embed_dim", s.embed_dim),
-                                             ("depth", s.depth), ("num_heads", s.heads)) if value is not None}
+    encoder = {
+        key: value
+        for key, value in (
+            ("patch_size", s.patch_size),
+            ("embed_dim", s.embed_dim),
+            ("depth", s.depth),
+            ("num_heads", s.heads),
+        )
+        if value is not None
+    }
     if encoder:
         kwargs = {**model.encoder_kwargs, **encoder}
         if "patch_size" in encoder and model.img_size % s.patch_size:
@@ -87,12 +104,17 @@ def pretrain_knob_overrides(s: Any, model: Any) -> dict[str, Any]:
             raise KnobError(f"--delta-t must be MIN,MAX frames with 1 <= MIN <= MAX, got {lo},{hi}")
         out["data.delta_t"] = [lo, hi]
         out["data.delta_unit"] = "frames"
-    for key, value in (("head_output_dim", s.head_output_dim), ("head_hidden_dim", s.head_hidden_dim),
-                       ("head_bottleneck_dim", s.head_bottleneck_dim)):
+    for key, value in (
+        ("head_output_dim", s.head_output_dim),
+        ("head_hidden_dim", s.head_hidden_dim),
+        ("head_bottleneck_dim", s.head_bottleneck_dim),
+    ):
         if value is not None:
             out[f"method.{key}"] = value
-    for flag, key, value in (("--teacher-temp", "teacher_temp", s.teacher_temp),
-                             ("--student-temp", "student_temp", s.student_temp)):
+    for flag, key, value in (
+        ("--teacher-temp", "teacher_temp", s.teacher_temp),
+        ("--student-temp", "student_temp", s.student_temp),
+    ):
         if value is not None:
             if not value > 0:
                 raise KnobError(f"{flag} must be > 0, got {value}")
@@ -117,8 +139,11 @@ def make_video_knob_args(s: Any) -> list[str]:
         KnobError: A value out of range (the message names the flag).
     """
     args: list[str] = []
-    for flag, value, low in (("--object-speed", s.object_speed, 0.0), ("--camera-speed", s.camera_speed, 0.0),
-                             ("--texture-wavelength", s.texture_wavelength, 2.0)):
+    for flag, value, low in (
+        ("--object-speed", s.object_speed, 0.0),
+        ("--camera-speed", s.camera_speed, 0.0),
+        ("--texture-wavelength", s.texture_wavelength, 2.0),
+    ):
         if value is None:
             continue
         lo, hi = value
@@ -130,8 +155,10 @@ def make_video_knob_args(s: Any) -> list[str]:
     if s.frame_gap >= s.frames:
         raise KnobError(f"--frame-gap ({s.frame_gap}) must be below --frames ({s.frames})")
     if s.zs_gap % s.frame_gap:
-        raise KnobError(f"--zs-gap ({s.zs_gap}) must be a multiple of --frame-gap ({s.frame_gap}): zero-shot ground "
-                        "truth chains the flow files")
+        raise KnobError(
+            f"--zs-gap ({s.zs_gap}) must be a multiple of --frame-gap ({s.frame_gap}): zero-shot ground "
+            "truth chains the flow files"
+        )
     if s.frame_gap != 1:
         args += ["--frame-gap", str(s.frame_gap)]
     return args

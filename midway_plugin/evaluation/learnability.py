@@ -22,6 +22,7 @@ telemetry) and ``target_gain = motion_use − pred``: what seeing the target buy
 Reference:
     Hoang & Ren, "Midway Network", ICLR 2026 (arXiv 2510.05558), §3 (midway path, forward predictor, Eq. 1, 2).
 """
+
 from __future__ import annotations
 
 import math
@@ -72,8 +73,10 @@ class ProbeSettings:
             if getattr(self, name) < 1:
                 raise ValueError(f"ProbeSettings.{name} must be >= 1, got {getattr(self, name)}")
         if 2 * self.max_shift + 1 > self.grid:
-            raise ValueError(f"ProbeSettings.max_shift={self.max_shift} needs a grid of at least "
-                             f"{2 * self.max_shift + 1} tokens, got {self.grid}")
+            raise ValueError(
+                f"ProbeSettings.max_shift={self.max_shift} needs a grid of at least "
+                f"{2 * self.max_shift + 1} tokens, got {self.grid}"
+            )
         if not self.lr > 0:
             raise ValueError(f"ProbeSettings.lr must be > 0, got {self.lr}")
 
@@ -109,9 +112,13 @@ class ProbeResult:
         return all(s.target_gain > USE_MARGIN for s in self.levels.values())
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mode": self.mode, "uses_target": self.uses_target, "seconds": round(self.seconds, 2),
-                "curve": self.curve,
-                "levels": {k: {**asdict(v), "target_gain": v.target_gain} for k, v in self.levels.items()}}
+        return {
+            "mode": self.mode,
+            "uses_target": self.uses_target,
+            "seconds": round(self.seconds, 2),
+            "curve": self.curve,
+            "levels": {k: {**asdict(v), "target_gain": v.target_gain} for k, v in self.levels.items()},
+        }
 
 
 def shifted_feature_pairs(
@@ -125,8 +132,9 @@ def shifted_feature_pairs(
     """
     content = torch.randn(n, dim, grid, grid, generator=generator)
     shifts = torch.randint(-max_shift, max_shift + 1, (n, 2), generator=generator)
-    moved = torch.stack([torch.roll(c, (int(dy), int(dx)), dims=(1, 2))
-                         for c, (dy, dx) in zip(content, shifts, strict=True)])
+    moved = torch.stack(
+        [torch.roll(c, (int(dy), int(dx)), dims=(1, 2)) for c, (dy, dx) in zip(content, shifts, strict=True)]
+    )
     position = build_sincos2d_pos_embed([grid, grid], dim=dim, temperature=10000.0) * pos_scale
 
     def tokens(x: torch.Tensor) -> torch.Tensor:
@@ -157,8 +165,9 @@ def _network(cfg: MidwayConfig, seed: int) -> MidwayNetwork:
     return MidwayNetwork(cfg, with_teacher=True)
 
 
-def probe_dynamics(cfg: MidwayConfig, settings: ProbeSettings, mode: str = "inferred",
-                   log: Callable[[str], None] | None = None) -> ProbeResult:
+def probe_dynamics(
+    cfg: MidwayConfig, settings: ProbeSettings, mode: str = "inferred", log: Callable[[str], None] | None = None
+) -> ProbeResult:
     """Train a fresh network's dynamics networks on shifted features and score them on held-out pairs.
 
     Args:
@@ -193,8 +202,9 @@ def probe_dynamics(cfg: MidwayConfig, settings: ProbeSettings, mode: str = "infe
 
     start, curve = time.perf_counter(), []
     for step in range(settings.steps):
-        src, tgt, shifts = shifted_feature_pairs(settings.batch_size, settings.grid, dim, settings.max_shift,
-                                                 settings.pos_scale, data)
+        src, tgt, shifts = shifted_feature_pairs(
+            settings.batch_size, settings.grid, dim, settings.max_shift, settings.pos_scale, data
+        )
         loss = torch.stack(list(losses(src, tgt, shifts, tgt).values())).sum()
         optimizer.zero_grad(set_to_none=True)
         torch.autograd.backward(loss)
@@ -205,16 +215,24 @@ def probe_dynamics(cfg: MidwayConfig, settings: ProbeSettings, mode: str = "infe
             if log:
                 log(f"{mode}: step {step + 1}/{settings.steps} loss {loss.item():.4f}")
 
-    val = shifted_feature_pairs(settings.val_pairs, settings.grid, dim, settings.max_shift, settings.pos_scale,
-                                torch.Generator().manual_seed(settings.seed + 10_000))
+    val = shifted_feature_pairs(
+        settings.val_pairs,
+        settings.grid,
+        dim,
+        settings.max_shift,
+        settings.pos_scale,
+        torch.Generator().manual_seed(settings.seed + 10_000),
+    )
     src, tgt, shifts = val
     with torch.no_grad():
         real = losses(src, tgt, shifts, tgt)
         # Motion use: the midway path sees the source as target; the oracle is told "no motion".
         still = losses(src, tgt, torch.zeros_like(shifts), src)
         copy = forward_prediction_loss(src, tgt).item()
-    scores = {net.level_key(i): LevelScores(copy=copy, pred=real[i].item(), motion_use=still[i].item())
-              for i in net.objective_indices}
+    scores = {
+        net.level_key(i): LevelScores(copy=copy, pred=real[i].item(), motion_use=still[i].item())
+        for i in net.objective_indices
+    }
     return ProbeResult(mode=mode, levels=scores, curve=curve, seconds=time.perf_counter() - start)
 
 
@@ -228,14 +246,16 @@ def probe_midway_supervised(cfg: MidwayConfig, settings: ProbeSettings) -> dict[
     dim, midway = net.encoder.embed_dim, net.midway
     key = net.level_key(net.objective_indices[-1])
     head = nn.Linear(cfg.midway_dim, settings.num_shifts)
-    optimizer = torch.optim.AdamW(list(midway.parameters()) + list(head.parameters()), lr=settings.lr,
-                                  weight_decay=0.01)
+    optimizer = torch.optim.AdamW(
+        list(midway.parameters()) + list(head.parameters()), lr=settings.lr, weight_decay=0.01
+    )
     side, grid = 2 * settings.max_shift + 1, (settings.grid, settings.grid)
     data = torch.Generator().manual_seed(settings.seed)
 
     def logits_and_labels(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        src, tgt, shifts = shifted_feature_pairs(n, settings.grid, dim, settings.max_shift, settings.pos_scale,
-                                                 generator)
+        src, tgt, shifts = shifted_feature_pairs(
+            n, settings.grid, dim, settings.max_shift, settings.pos_scale, generator
+        )
         latents, _ = midway(key, midway.initial_motion(n), src, midway.src_embed(tgt).detach(), grid)
         labels = (shifts[:, 0] + settings.max_shift) * side + shifts[:, 1] + settings.max_shift
         return head(latents.mean(dim=1)), labels
@@ -249,9 +269,13 @@ def probe_midway_supervised(cfg: MidwayConfig, settings: ProbeSettings) -> dict[
         optimizer.step()
     with torch.no_grad():
         logits, labels = logits_and_labels(settings.val_pairs, torch.Generator().manual_seed(settings.seed + 10_000))
-        return {"accuracy": (logits.argmax(1) == labels).float().mean().item(), "chance": 1 / settings.num_shifts,
-                "loss": F.cross_entropy(logits, labels).item(), "chance_loss": math.log(settings.num_shifts),
-                "seconds": round(time.perf_counter() - start, 2)}
+        return {
+            "accuracy": (logits.argmax(1) == labels).float().mean().item(),
+            "chance": 1 / settings.num_shifts,
+            "loss": F.cross_entropy(logits, labels).item(),
+            "chance_loss": math.log(settings.num_shifts),
+            "seconds": round(time.perf_counter() - start, 2),
+        }
 
 
 @torch.no_grad()
@@ -260,8 +284,14 @@ def init_sensitivity(cfg: MidwayConfig, settings: ProbeSettings) -> dict[str, fl
     replaced by the source (top objective level), i.e. how strongly the target can reach the loss at all."""
     net = _network(cfg, settings.seed).eval()
     dim, levels = net.encoder.embed_dim, len(cfg.feature_levels)
-    src, tgt, _ = shifted_feature_pairs(settings.val_pairs, settings.grid, dim, settings.max_shift,
-                                        settings.pos_scale, torch.Generator().manual_seed(settings.seed + 10_000))
+    src, tgt, _ = shifted_feature_pairs(
+        settings.val_pairs,
+        settings.grid,
+        dim,
+        settings.max_shift,
+        settings.pos_scale,
+        torch.Generator().manual_seed(settings.seed + 10_000),
+    )
     grid = (settings.grid, settings.grid)
     real = net.run_dynamics([src] * levels, [tgt] * levels, grid=grid)
     still = net.run_dynamics([src] * levels, [src] * levels, grid=grid)
@@ -270,8 +300,10 @@ def init_sensitivity(cfg: MidwayConfig, settings: ProbeSettings) -> dict[str, fl
     def rel(a: torch.Tensor, b: torch.Tensor) -> float:
         return float((a - b).norm() / a.norm().clamp_min(1e-12))
 
-    return {"motion_change": rel(real.motion[i], still.motion[i]),
-            "prediction_change": rel(real.predictions[i], still.predictions[i])}
+    return {
+        "motion_change": rel(real.motion[i], still.motion[i]),
+        "prediction_change": rel(real.predictions[i], still.predictions[i]),
+    }
 
 
 def run_learnability(cfg: MidwayConfig, settings: ProbeSettings, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -290,15 +322,31 @@ def format_table(result: dict[str, Any]) -> str:
     for mode in MODES:
         run = result[mode]
         for level, s in run["levels"].items():
-            lines.append(f"| {mode} | {level} | {s['copy']:.3f} | {s['pred']:.3f} | {s['motion_use']:.3f} | "
-                         f"{s['target_gain']:+.3f} | {'yes' if run['uses_target'] else 'no'} |")
+            lines.append(
+                f"| {mode} | {level} | {s['copy']:.3f} | {s['pred']:.3f} | {s['motion_use']:.3f} | "
+                f"{s['target_gain']:+.3f} | {'yes' if run['uses_target'] else 'no'} |"
+            )
     sup, init = result["midway_supervised"], result["init"]
-    lines += ["", f"midway path supervised on the shift: accuracy {sup['accuracy']:.2f} (chance {sup['chance']:.2f}), "
-              f"loss {sup['loss']:.3f} (chance {sup['chance_loss']:.3f})",
-              f"at initialisation, replacing the target by the source changes the motion latents by "
-              f"{init['motion_change']:.2e} and the predictions by {init['prediction_change']:.2e} (relative)"]
+    lines += [
+        "",
+        f"midway path supervised on the shift: accuracy {sup['accuracy']:.2f} (chance {sup['chance']:.2f}), "
+        f"loss {sup['loss']:.3f} (chance {sup['chance_loss']:.3f})",
+        f"at initialisation, replacing the target by the source changes the motion latents by "
+        f"{init['motion_change']:.2e} and the predictions by {init['prediction_change']:.2e} (relative)",
+    ]
     return "\n".join(lines)
 
 
-__all__ = ["MODES", "USE_MARGIN", "LevelScores", "ProbeResult", "ProbeSettings", "format_table", "init_sensitivity",
-           "probe_dynamics", "probe_midway_supervised", "run_learnability", "shifted_feature_pairs"]
+__all__ = [
+    "MODES",
+    "USE_MARGIN",
+    "LevelScores",
+    "ProbeResult",
+    "ProbeSettings",
+    "format_table",
+    "init_sensitivity",
+    "probe_dynamics",
+    "probe_midway_supervised",
+    "run_learnability",
+    "shifted_feature_pairs",
+]

@@ -14,6 +14,7 @@ flow. Two numbers per predictor, both in pixels:
 A model without pretraining (``--arch tiny``, random weights) is the control. Run as
 ``python -m midway_plugin.evaluation.motion_probe --data DIR (--export FILE | --arch PRESET)`` (prints JSON).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,8 +55,8 @@ def motion_features(model: MidwayNetwork, first: np.ndarray, second: np.ndarray,
     out = []
     with torch.no_grad():
         for i in range(0, len(first), batch):
-            src = model.encoder(normalize_frames(first[i:i + batch]))
-            tgt = model.encoder(normalize_frames(second[i:i + batch]))
+            src = model.encoder(normalize_frames(first[i : i + batch]))
+            tgt = model.encoder(normalize_frames(second[i : i + batch]))
             dyn = model.run_dynamics(src, tgt, teacher=False, grid=(h // patch, w // patch))
             out.append(dyn.motion[max(dyn.motion)].flatten(1).numpy())
     return np.concatenate(out).astype(np.float64)
@@ -78,23 +79,27 @@ def probe(model: MidwayNetwork, root: str | Path, alpha: float = 1.0) -> dict[st
     first, second, flows_val = load_pairs(root, "val")
     x_val = motion_features(model, first, second)
     mean, std, weights, intercept = fit_ridge(x_train, y_train, alpha)
-    guesses = {"probe": (x_val - mean) / std @ weights + intercept,
-               "train_mean": np.broadcast_to(intercept, (len(flows_val), 2))}
+    guesses = {
+        "probe": (x_val - mean) / std @ weights + intercept,
+        "train_mean": np.broadcast_to(intercept, (len(flows_val), 2)),
+    }
     truth = np.stack([f.reshape(-1, 2).mean(axis=0) for f in flows_val])
     result: dict[str, Any] = {}
     for name, guess in guesses.items():
         result[name] = {
             "vector_error": float(np.linalg.norm(guess - truth, axis=1).mean()),
-            "epe": float(np.mean([np.hypot(*(f - g).reshape(-1, 2).T).mean()
-                                  for f, g in zip(flows_val, guess, strict=True)])),
+            "epe": float(
+                np.mean([np.hypot(*(f - g).reshape(-1, 2).T).mean() for f, g in zip(flows_val, guess, strict=True)])
+            ),
         }
     result.update(features=int(x_train.shape[1]), train_pairs=len(x_train), val_pairs=len(x_val), alpha=alpha)
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m midway_plugin.evaluation.motion_probe",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m midway_plugin.evaluation.motion_probe", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--data", required=True, type=Path, help="a `midway make-video --out` folder")
     model = parser.add_mutually_exclusive_group(required=True)
     model.add_argument("--export", type=Path, help="a `midway export` file (the frozen model)")

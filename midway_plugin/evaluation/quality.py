@@ -2,8 +2,8 @@
 
 For every variant (:mod:`~midway_plugin.evaluation.variants`) and seed, on the same generated videos:
 
-1. ``midway pretrain`` on the training videos (the recipe's config, :mod:`~midway_plugin.evaluation.recipes`, + the knobs,
-   :mod:`~midway_plugin.evaluation.knobs`, + the variant's model switches),
+1. ``midway pretrain`` on the training videos (the recipe's config, :mod:`~midway_plugin.evaluation.recipes`, +
+   the knobs, :mod:`~midway_plugin.evaluation.knobs`, + the variant's model switches),
 2. ``midway export`` of the EMA teacher,
 3. ``mim train mmseg`` linear readout on frozen features → ``mim test mmseg`` (mIoU on the held-out videos),
 4. ``mim train mmflow`` finetune (encoder + pretrained dynamics + DPT head; the base model gets randomly
@@ -18,6 +18,7 @@ set, pretrained and evaluated as the units ``base@pan`` and ``full@pan``) and th
 flow, OpenCV Farneback, the token oracle). Everything lands in ``--out``: ``results.json`` (rewritten after every
 stage), ``results.md`` and ``results.png`` (:mod:`~midway_plugin.evaluation.report`), and one log per stage.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,12 +35,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from midway_plugin.data.motion_tokens import format_token_stats
 from midway_plugin.evaluation import tool_outputs
 from midway_plugin.evaluation.knobs import make_video_knob_args, pretrain_knob_overrides
 from midway_plugin.evaluation.report import summarize, write_report
 from midway_plugin.evaluation.stages import Stage, midway_cmd, mim_cmd, read_json, run_stages
 from midway_plugin.evaluation.variants import HEADLINE, Variant
-from midway_plugin.data.motion_tokens import format_token_stats
 from midway_plugin.lightly.builders import build_transform
 from midway_plugin.lightly.generated_motion import patch_size
 from midway_plugin.lightly.pretrain_config import load_config
@@ -69,10 +70,14 @@ DOWNSTREAM = (
 #: paper's bounded Laplacian (``DOWNSTREAM``); ``l1`` is the plain L1 loss (docs/mmflow.md "Does the readout
 #: learn? The positive control": the Laplacian settles at zero flow on small generated data).
 FLOW_CONFIGS = {
-    "laplacian": {"flow": "midwayflow_tiny_1xb8-2k_synthetic-64x64.py",
-                  "flow-frozen": "midwayflow-frozen_tiny_1xb8-2k_synthetic-64x64.py"},
-    "l1": {"flow": "midwayflow-l1_tiny_1xb8-2k_synthetic-64x64.py",
-           "flow-frozen": "midwayflow-frozen-l1_tiny_1xb8-2k_synthetic-64x64.py"},
+    "laplacian": {
+        "flow": "midwayflow_tiny_1xb8-2k_synthetic-64x64.py",
+        "flow-frozen": "midwayflow-frozen_tiny_1xb8-2k_synthetic-64x64.py",
+    },
+    "l1": {
+        "flow": "midwayflow-l1_tiny_1xb8-2k_synthetic-64x64.py",
+        "flow-frozen": "midwayflow-frozen-l1_tiny_1xb8-2k_synthetic-64x64.py",
+    },
 }
 
 
@@ -169,8 +174,19 @@ class Settings:
 
 
 #: Settings of ``--quick`` (the test suite's run) and the default run (sized for ~30 min on 2 CPU cores).
-QUICK = dict(seeds=1, ablation_seeds=0, num_videos=6, val_videos=2, frames=16, pretrain_steps=12, batch_size=4,
-             seg_iters=6, flow_iters=6, zs_pairs=2, zs_repeats=2)
+QUICK = dict(
+    seeds=1,
+    ablation_seeds=0,
+    num_videos=6,
+    val_videos=2,
+    frames=16,
+    pretrain_steps=12,
+    batch_size=4,
+    seg_iters=6,
+    flow_iters=6,
+    zs_pairs=2,
+    zs_repeats=2,
+)
 
 
 @dataclass
@@ -205,14 +221,30 @@ class Run:
         self._data_stage("data", self.data, [])
         if s.pan_units():
             self._data_stage("data@pan", self.data_pan, ["--pan-only"])
-        self.stages.append(Stage(
-            "reference/zeroshot", "reference", "zeroshot",
-            [sys.executable, "-m", "midway_plugin.evaluation.zeroshot", "--data", str(self.data), "--videos", "{val}",
-             "--patch", str(self.pretraining.patch_size), *self._zs_args(), "--out",
-             str(s.out / "reference" / "zeroshot.json")],
-            s.out / "logs" / "reference" / "zeroshot.log", after=("data/make-video",),
-            parse=lambda: tool_outputs.read_zeroshot(s.out / "reference" / "zeroshot.json"),
-        ))
+        self.stages.append(
+            Stage(
+                "reference/zeroshot",
+                "reference",
+                "zeroshot",
+                [
+                    sys.executable,
+                    "-m",
+                    "midway_plugin.evaluation.zeroshot",
+                    "--data",
+                    str(self.data),
+                    "--videos",
+                    "{val}",
+                    "--patch",
+                    str(self.pretraining.patch_size),
+                    *self._zs_args(),
+                    "--out",
+                    str(s.out / "reference" / "zeroshot.json"),
+                ],
+                s.out / "logs" / "reference" / "zeroshot.log",
+                after=("data/make-video",),
+                parse=lambda: tool_outputs.read_zeroshot(s.out / "reference" / "zeroshot.json"),
+            )
+        )
         for variant, seed in s.units():
             self._unit(variant, seed, "")
         for variant, seed in s.pan_units():
@@ -225,20 +257,49 @@ class Run:
     def _data_stage(self, unit: str, data: Path, extra: list[str]) -> None:
         s = self.settings
         objects = [] if "--pan-only" in extra else ["--objects", str(s.objects)]
-        self.stages.append(Stage(
-            f"{unit}/make-video", unit, "make-video",
-            midway_cmd("make-video", "--out", str(data), "--num-videos", str(s.num_videos), "--val-videos",
-                       str(s.val_videos), "--frames", str(s.frames), "--size", f"{s.size[0]}x{s.size[1]}",
-                       *objects, "--seed", str(s.data_seed), *make_video_knob_args(s),
-                       *self.resolved.stats_args, *extra),
-            s.out / "logs" / unit / "make-video.log",
-            parse=lambda: self._read_split(data, "{val" + unit[len("data"):] + "}"),
-        ))
+        self.stages.append(
+            Stage(
+                f"{unit}/make-video",
+                unit,
+                "make-video",
+                midway_cmd(
+                    "make-video",
+                    "--out",
+                    str(data),
+                    "--num-videos",
+                    str(s.num_videos),
+                    "--val-videos",
+                    str(s.val_videos),
+                    "--frames",
+                    str(s.frames),
+                    "--size",
+                    f"{s.size[0]}x{s.size[1]}",
+                    *objects,
+                    "--seed",
+                    str(s.data_seed),
+                    *make_video_knob_args(s),
+                    *self.resolved.stats_args,
+                    *extra,
+                ),
+                s.out / "logs" / unit / "make-video.log",
+                parse=lambda: self._read_split(data, "{val" + unit[len("data") :] + "}"),
+            )
+        )
 
     def _zs_args(self) -> list[str]:
         s = self.settings
-        return ["--gap", str(s.zs_gap), "--pairs-per-video", str(s.zs_pairs), "--repeats", str(s.zs_repeats),
-                "--window", str(s.zs_window), "--offsource-radius", str(s.zs_offsource_radius)]
+        return [
+            "--gap",
+            str(s.zs_gap),
+            "--pairs-per-video",
+            str(s.zs_pairs),
+            "--repeats",
+            str(s.zs_repeats),
+            "--window",
+            str(s.zs_window),
+            "--offsource-radius",
+            str(s.zs_offsource_radius),
+        ]
 
     def _unit(self, variant: Variant, seed: int, tag: str) -> None:
         """The stages of one (variant, seed) on the main data (``tag`` "") or the pan-only set (``"@pan"``)."""
@@ -253,7 +314,9 @@ class Run:
         export = root / "midway.safetensors"
         root_videos = data / "train_videos" if tag or s.pretrain_videos is None else s.pretrain_videos
         overrides = {
-            "seed": seed, "data.root": str(root_videos), **self.resolved.overrides,
+            "seed": seed,
+            "data.root": str(root_videos),
+            **self.resolved.overrides,
             **{f"model.{k}": v for k, v in variant.model.items()},
         }
         if s.pretrain_videos is not None and not tag:
@@ -261,37 +324,86 @@ class Run:
         args = ["pretrain", "--config", str(s.pretrain_config), "--output-dir", str(pre)]
         for key, value in overrides.items():
             args += [f"--{key}", json.dumps(value) if not isinstance(value, str) else value]
-        self.stages.append(Stage(f"{unit}/pretrain", unit, "pretrain", midway_cmd(*args), logs / "pretrain.log",
-                                 after=data_stages, parse=lambda: self._read_pretrain(pre),
-                                 prepare=lambda: _fresh(pre)))
-        self.stages.append(Stage(f"{unit}/export", unit, "export",
-                                 midway_cmd("export", str(pre / "checkpoints" / "last.ckpt"), str(export)),
-                                 logs / "export.log", after=(f"{unit}/pretrain",),
-                                 parse=lambda: {"bytes": export.stat().st_size}))
+        self.stages.append(
+            Stage(
+                f"{unit}/pretrain",
+                unit,
+                "pretrain",
+                midway_cmd(*args),
+                logs / "pretrain.log",
+                after=data_stages,
+                parse=lambda: self._read_pretrain(pre),
+                prepare=lambda: _fresh(pre),
+            )
+        )
+        self.stages.append(
+            Stage(
+                f"{unit}/export",
+                unit,
+                "export",
+                midway_cmd("export", str(pre / "checkpoints" / "last.ckpt"), str(export)),
+                logs / "export.log",
+                after=(f"{unit}/pretrain",),
+                parse=lambda: {"bytes": export.stat().st_size},
+            )
+        )
         for ds in downstream(s.flow_loss):
             config = s.configs_dir / ds.toolbox / ds.config
             work = root / ds.name
             options = downstream_options(ds, data, export, s, seed, self.resolved.model)
-            self.stages.append(Stage(
-                f"{unit}/{ds.name}-train", unit, f"{ds.name}-train",
-                mim_cmd("train", ds.toolbox, str(config), "--work-dir", str(work), "--cfg-options", *options),
-                logs / f"{ds.name}-train.log", after=(f"{unit}/export",), cwd=s.out,
-                parse=partial(_trained, work),
-                prepare=partial(_fresh, work),
-            ))
+            self.stages.append(
+                Stage(
+                    f"{unit}/{ds.name}-train",
+                    unit,
+                    f"{ds.name}-train",
+                    mim_cmd("train", ds.toolbox, str(config), "--work-dir", str(work), "--cfg-options", *options),
+                    logs / f"{ds.name}-train.log",
+                    after=(f"{unit}/export",),
+                    cwd=s.out,
+                    parse=partial(_trained, work),
+                    prepare=partial(_fresh, work),
+                )
+            )
         zs_out = root / "zeroshot.json"
-        self.stages.append(Stage(
-            f"{unit}/zeroshot", unit, "zeroshot",
-            [sys.executable, "-m", "midway_plugin.evaluation.zeroshot", "--data", str(data), "--videos",
-             "{val" + tag + "}", "--export", str(export), "--seed", str(seed), *self._zs_args(), "--out", str(zs_out)],
-            logs / "zeroshot.log", after=(f"{unit}/export",), parse=lambda: tool_outputs.read_zeroshot(zs_out),
-        ))
+        self.stages.append(
+            Stage(
+                f"{unit}/zeroshot",
+                unit,
+                "zeroshot",
+                [
+                    sys.executable,
+                    "-m",
+                    "midway_plugin.evaluation.zeroshot",
+                    "--data",
+                    str(data),
+                    "--videos",
+                    "{val" + tag + "}",
+                    "--export",
+                    str(export),
+                    "--seed",
+                    str(seed),
+                    *self._zs_args(),
+                    "--out",
+                    str(zs_out),
+                ],
+                logs / "zeroshot.log",
+                after=(f"{unit}/export",),
+                parse=lambda: tool_outputs.read_zeroshot(zs_out),
+            )
+        )
         for ds in downstream(s.flow_loss):
             config = s.configs_dir / ds.toolbox / ds.config
             work, test = root / ds.name, root / f"{ds.name}-test"
-            stage = Stage(f"{unit}/{ds.name}-test", unit, f"{ds.name}-test", [], logs / f"{ds.name}-test.log",
-                          after=(f"{unit}/{ds.name}-train",), cwd=s.out,
-                          parse=partial(_metric, test, ds.metric))
+            stage = Stage(
+                f"{unit}/{ds.name}-test",
+                unit,
+                f"{ds.name}-test",
+                [],
+                logs / f"{ds.name}-test.log",
+                after=(f"{unit}/{ds.name}-train",),
+                cwd=s.out,
+                parse=partial(_metric, test, ds.metric),
+            )
             options = downstream_options(ds, data, export, s, seed, self.resolved.model)
             stage.prepare = _test_command(stage, ds, config, work, test, options)
             self.stages.append(stage)
@@ -319,8 +431,11 @@ class Run:
 
     def _read_pretrain(self, pre: Path) -> dict[str, Any]:
         curve = tool_outputs.pretrain_curve(pre)
-        return {"seconds_per_step": tool_outputs.seconds_per_step(pre / "checkpoints"), "curve": curve,
-                "final": {k: v[-1] for k, v in curve.items() if k != "step"}}
+        return {
+            "seconds_per_step": tool_outputs.seconds_per_step(pre / "checkpoints"),
+            "curve": curve,
+            "final": {k: v[-1] for k, v in curve.items() if k != "step"},
+        }
 
     # -- results ---------------------------------------------------------------------------------------------
     def results(self) -> dict[str, Any]:
@@ -336,8 +451,11 @@ class Run:
             "environment": environment(),
             "units": units,
             "summary": self._summary(units),
-            "failures": [{"stage": st.key, "status": st.status, "error": st.error, "log": str(st.log)}
-                         for st in self.stages if st.status in ("failed", "skipped")],
+            "failures": [
+                {"stage": st.key, "status": st.status, "error": st.error, "log": str(st.log)}
+                for st in self.stages
+                if st.status in ("failed", "skipped")
+            ],
         }
 
     def _summary(self, units: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -347,9 +465,11 @@ class Run:
         if self.settings.pan_units():
             pan = {key.replace("@pan/", "/"): u for key, u in units.items() if "@pan/" in key}
             pan_summary = summarize(pan, sorted({v.name for v, _ in self.settings.pan_units()}, key=HEADLINE.index))
-            summary["pan_only"] = {"variants": pan_summary["variants"],
-                                   "full_vs_base": pan_summary.get("full_vs_base"),
-                                   "motion_tokens": _pretrain_tokens(units.get("data@pan", {}))}
+            summary["pan_only"] = {
+                "variants": pan_summary["variants"],
+                "full_vs_base": pan_summary.get("full_vs_base"),
+                "motion_tokens": _pretrain_tokens(units.get("data@pan", {})),
+            }
         summary["motion_tokens"] = _pretrain_tokens(units.get("data", {}))
         return summary
 
@@ -390,9 +510,14 @@ def resolve_pretraining(s: Settings) -> Pretraining:
 
     every = max(1, s.pretrain_steps // 4)
     overrides: dict[str, Any] = {
-        "model.preset": s.preset, "trainer.max_steps": s.pretrain_steps, "trainer.checkpoint_every_n_steps": every,
-        "trainer.log_every_n_steps": max(1, min(5, s.pretrain_steps // 4)), "trainer.progress_bar": False,
-        "trainer.torch_threads": 1, "trainer.accelerator": s.accelerator, "trainer.devices": s.devices,
+        "model.preset": s.preset,
+        "trainer.max_steps": s.pretrain_steps,
+        "trainer.checkpoint_every_n_steps": every,
+        "trainer.log_every_n_steps": max(1, min(5, s.pretrain_steps // 4)),
+        "trainer.progress_bar": False,
+        "trainer.torch_threads": 1,
+        "trainer.accelerator": s.accelerator,
+        "trainer.devices": s.devices,
         "data.batch_size_per_device": s.batch_size,
     }
     base = resolve_config(load_config(s.pretrain_config, overrides)["model"], name="model")
@@ -405,9 +530,16 @@ def resolve_pretraining(s: Settings) -> Pretraining:
     data = config["data"]
     if motion is not None and data["delta_unit"] == "frames":
         lo, hi = (data["delta_t"], data["delta_t"]) if isinstance(data["delta_t"], (int, float)) else data["delta_t"]
-        stats = ["--stats-input-size", str(motion.crop_size), "--stats-patch-size", str(patch),
-                 "--stats-crop-scale", "{:g},{:g}".format(*motion.crop_scale), "--stats-delta-t",
-                 f"{int(lo)},{int(hi)}"]
+        stats = [
+            "--stats-input-size",
+            str(motion.crop_size),
+            "--stats-patch-size",
+            str(patch),
+            "--stats-crop-scale",
+            "{:g},{:g}".format(*motion.crop_scale),
+            "--stats-delta-t",
+            f"{int(lo)},{int(hi)}",
+        ]
     return Pretraining(overrides, config, model, patch, stats)
 
 
@@ -424,16 +556,25 @@ def downstream_options(ds: Downstream, data: Path, export: Path, s: Settings, se
     iters = s.seg_iters if ds.toolbox == "mmseg" else s.flow_iters
     options = [f"{split}_dataloader.dataset.data_root={data}" for split in ("train", "val", "test")]
     # Warm-up: the configs' 100 iterations, but at most a tenth of a shorter run (else it never reaches its lr).
-    options += [f"train_cfg.max_iters={iters}", f"param_scheduler.0.end={max(1, min(100, iters // 10))}",
-                f"param_scheduler.1.end={iters}", f"train_cfg.val_begin={iters + 1}",
-                f"default_hooks.checkpoint.interval={iters}", f"default_hooks.logger.interval={max(1, iters // 20)}",
-                f"randomness.seed={seed}"]
+    options += [
+        f"train_cfg.max_iters={iters}",
+        f"param_scheduler.0.end={max(1, min(100, iters // 10))}",
+        f"param_scheduler.1.end={iters}",
+        f"train_cfg.val_begin={iters + 1}",
+        f"default_hooks.checkpoint.interval={iters}",
+        f"default_hooks.logger.interval={max(1, iters // 20)}",
+        f"randomness.seed={seed}",
+    ]
     if ds.toolbox == "mmseg":
         dim = model.encoder_kwargs.get("embed_dim") or {"tiny": 48, "vit-s16": 384, "vit-b16": 768}[s.preset]
         top_block = model.feature_levels[-1]  # z^L, the level every variant has
-        options += [f"model.backbone.export={export}", "model.backbone.feature_source=encoder",
-                    f"model.backbone.out_blocks={top_block}", f"model.decode_head.in_channels={dim}",
-                    f"model.decode_head.channels={dim}"]
+        options += [
+            f"model.backbone.export={export}",
+            "model.backbone.feature_source=encoder",
+            f"model.backbone.out_blocks={top_block}",
+            f"model.decode_head.in_channels={dim}",
+            f"model.decode_head.channels={dim}",
+        ]
     else:
         options.append(f"model.export={export}")
         if s.flow_batch:
@@ -445,10 +586,21 @@ def _test_command(
     stage: Stage, ds: Downstream, config: Path, work: Path, test: Path, options: list[str]
 ) -> Callable[[], None]:
     """The ``prepare`` of a test stage: its command needs the checkpoint training wrote."""
+
     def prepare() -> None:
         _fresh(test)
-        stage.cmd = mim_cmd("test", ds.toolbox, str(config), "--checkpoint", str(tool_outputs.mim_checkpoint(work)),
-                            "--work-dir", str(test), "--cfg-options", *options)
+        stage.cmd = mim_cmd(
+            "test",
+            ds.toolbox,
+            str(config),
+            "--checkpoint",
+            str(tool_outputs.mim_checkpoint(work)),
+            "--work-dir",
+            str(test),
+            "--cfg-options",
+            *options,
+        )
+
     return prepare
 
 
@@ -476,14 +628,30 @@ def environment() -> dict[str, Any]:
     """Machine and package versions."""
 
     versions: dict[str, str | None] = {}
-    for pkg in ("midway-plugin", "torch", "timm", "lightly", "pytorch-lightning", "mmengine", "mmcv",
-                "mmsegmentation", "mmflow", "opencv-python", "numpy"):
+    for pkg in (
+        "midway-plugin",
+        "torch",
+        "timm",
+        "lightly",
+        "pytorch-lightning",
+        "mmengine",
+        "mmcv",
+        "mmsegmentation",
+        "mmflow",
+        "opencv-python",
+        "numpy",
+    ):
         try:
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             versions[pkg] = None
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(), "packages": versions}
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+        "packages": versions,
+    }
 
 
 def run_quality(settings: Settings, log: Callable[..., Any] = print) -> tuple[dict[str, Any], int]:
@@ -497,26 +665,36 @@ def run_quality(settings: Settings, log: Callable[..., Any] = print) -> tuple[di
     def on_done(stage: Stage) -> None:
         where = f" (log: {stage.log})" if stage.status != "ok" else ""
         why = f": {stage.error}" if stage.error else ""
-        log(f"[{time.time() - run.started:7.1f}s] {stage.unit:<22} {stage.step:<18} {stage.status:<7} "
-            f"{stage.seconds:6.1f}s{why}{where}", flush=True)
+        log(
+            f"[{time.time() - run.started:7.1f}s] {stage.unit:<22} {stage.step:<18} {stage.status:<7} "
+            f"{stage.seconds:6.1f}s{why}{where}",
+            flush=True,
+        )
         if stage.step == "make-video" and stage.status == "ok":
             tokens = _pretrain_tokens({"make-video": {"result": stage.result}})
             if tokens:
-
-                log(f"           motion of the pretraining pairs ({stage.unit}, train): {format_token_stats(tokens)}",
-                    flush=True)
+                log(
+                    f"           motion of the pretraining pairs ({stage.unit}, train): {format_token_stats(tokens)}",
+                    flush=True,
+                )
         _write_json(results_path, run.results())
 
     n = len(run.stages)
-    log(f"midway bench quality: {len(settings.units())} pretraining runs, {n} stages, --jobs {settings.jobs}, "
-        f"output in {settings.out}", flush=True)
+    log(
+        f"midway bench quality: {len(settings.units())} pretraining runs, {n} stages, --jobs {settings.jobs}, "
+        f"output in {settings.out}",
+        flush=True,
+    )
     run_stages(run.stages, settings.jobs, on_done)
     results = run.results()
     _write_json(results_path, results)
     write_report(results, settings.out)
     failed = results["failures"]
-    log(f"done in {time.time() - run.started:.0f} s: {results_path}, {settings.out / 'results.md'}, "
-        f"{settings.out / 'results.png'}", flush=True)
+    log(
+        f"done in {time.time() - run.started:.0f} s: {results_path}, {settings.out / 'results.md'}, "
+        f"{settings.out / 'results.png'}",
+        flush=True,
+    )
     if failed:
         log(f"{len(failed)} stage(s) did not succeed:", flush=True)
         for f in failed:

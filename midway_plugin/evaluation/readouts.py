@@ -28,6 +28,7 @@ Pure computations (numpy + torch, no framework, nothing of the package) of the z
   uniform centroid points into the frame, and that geometry alone can correlate with the motion of the scored
   tokens. Only the difference from the control says that a heatmap measures motion.
 """
+
 from __future__ import annotations
 
 import math
@@ -78,8 +79,9 @@ def local_window_match(source: torch.Tensor, target: torch.Tensor, grid: tuple[i
     mask = window_mask(grid, k)
     n = grid[0] * grid[1]
     if source.shape[0] != n or target.shape != source.shape:
-        raise ValueError(f"features of {n} tokens expected on grid {grid}, got {tuple(source.shape)} and "
-                         f"{tuple(target.shape)}")
+        raise ValueError(
+            f"features of {n} tokens expected on grid {grid}, got {tuple(source.shape)} and {tuple(target.shape)}"
+        )
     sims = F.normalize(source.float(), dim=-1) @ F.normalize(target.float(), dim=-1).T
     sims = sims.masked_fill(~torch.from_numpy(mask), -math.inf)
     match = sims.argmax(dim=1).numpy()
@@ -122,8 +124,9 @@ def headroom_share(copy: float, predictor: float, warp: float) -> tuple[float, s
     if not all(math.isfinite(v) for v in values):
         return float("nan"), f"a loss is not finite (copy {copy}, predictor {predictor}, warp {warp})"
     if copy - warp <= 1e-12:
-        return float("nan"), (f"no headroom: the ground-truth warp ({warp:.6g}) does not beat copying the source "
-                              f"({copy:.6g})")
+        return float("nan"), (
+            f"no headroom: the ground-truth warp ({warp:.6g}) does not beat copying the source ({copy:.6g})"
+        )
     return (copy - predictor) / (copy - warp), None
 
 

@@ -5,6 +5,7 @@
 (``configs/pretrain/small_synthetic.yaml``; why each value: that file's comments and docs/bench.md, "The
 small-scale recipe"). ``--quick`` and every flag apply on top of the recipe.
 """
+
 from __future__ import annotations
 
 import sys
@@ -20,8 +21,11 @@ RECIPES: dict[str, dict[str, Any]] = {
     "demo": {},
     "small": dict(
         pretrain_config=REPO / "configs" / "pretrain" / "small_synthetic.yaml",
-        size=(40, 40), num_videos=168, val_videos=24,  # 144 training + 24 held-out videos
-        object_speed=(3.0, 6.0), camera_speed=(2.0, 4.0),  # px/frame: >= 1 token at patch 4 over delta_t 1-3
+        size=(40, 40),
+        num_videos=168,
+        val_videos=24,  # 144 training + 24 held-out videos
+        object_speed=(3.0, 6.0),
+        camera_speed=(2.0, 4.0),  # px/frame: >= 1 token at patch 4 over delta_t 1-3
         texture_wavelength=(12.0, 24.0),  # above twice the per-frame motion: features stay matchable
         pretrain_steps=1200,
         zs_gap=2,  # zero-shot pairs at the middle of the pretraining delta_t (1-3 frames)
@@ -44,8 +48,8 @@ def make_video_args(name: str) -> list[str]:
     """The ``midway make-video`` flags of recipe ``name``'s data (``make demo`` generates its videos with them).
 
     The frame size, the object / camera speeds and texture wavelengths
-    (:func:`~midway_plugin.evaluation.knobs.make_video_knob_args`) and the ``--stats-*`` flags that describe the recipe's
-    pretraining pairs in tokens, as the bench passes them.
+    (:func:`~midway_plugin.evaluation.knobs.make_video_knob_args`) and the ``--stats-*`` flags that describe the
+    recipe's pretraining pairs in tokens, as the bench passes them.
 
     Raises:
         ValueError: An unknown name.

@@ -4,6 +4,7 @@
 per-stage results and rewrites ``results.md`` and ``results.png`` (e.g. for a run that was stopped part-way: the
 JSON is rewritten after every stage).
 """
+
 from __future__ import annotations
 
 import json
@@ -26,10 +27,18 @@ METRICS: dict[str, tuple[str, tuple[str, ...], bool, str]] = {
     "s_per_step": ("pretrain", ("seconds_per_step",), False, "Pretraining s/step"),
 }
 TABLE_COLUMNS = ("miou", "epe_finetune", "epe_frozen", "epe_tracking", "epe_feature", "s_per_step")
-SWITCHES = (("latent_dynamics", "Latent dyn."), ("backward_layers", "Backward"), ("multi_level", "Multi-level"),
-            ("refinement", "Refinement"), ("gating", "Gating"))
-REFERENCES = (("zero", "Zero flow (floor)"), ("farneback", "OpenCV Farneback (classical)"),
-              ("token-oracle", "Token oracle (ground truth rounded to whole tokens)"))
+SWITCHES = (
+    ("latent_dynamics", "Latent dyn."),
+    ("backward_layers", "Backward"),
+    ("multi_level", "Multi-level"),
+    ("refinement", "Refinement"),
+    ("gating", "Gating"),
+)
+REFERENCES = (
+    ("zero", "Zero flow (floor)"),
+    ("farneback", "OpenCV Farneback (classical)"),
+    ("token-oracle", "Token oracle (ground truth rounded to whole tokens)"),
+)
 
 
 def _dig(value: Any, path: tuple[str, ...]) -> float | None:
@@ -43,8 +52,12 @@ def _dig(value: Any, path: tuple[str, ...]) -> float | None:
 def _mean_std(values: list[float]) -> dict[str, Any] | None:
     if not values:
         return None
-    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "n": len(values), "values": values}
+    return {
+        "mean": statistics.fmean(values),
+        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "n": len(values),
+        "values": values,
+    }
 
 
 def summarize(units: dict[str, dict[str, Any]], variants: list[str]) -> dict[str, Any]:
@@ -54,8 +67,13 @@ def summarize(units: dict[str, dict[str, Any]], variants: list[str]) -> dict[str
         seeds = {key.split("/seed")[1]: u for key, u in sorted(units.items()) if key.startswith(f"{name}/seed")}
         row: dict[str, Any] = {}
         for metric, (step, path, _, _) in METRICS.items():
-            by_seed = {seed: v for seed, u in seeds.items() if u.get(step, {}).get("status") == "ok"
-                       for v in [_dig(u[step]["result"], path)] if v is not None}
+            by_seed = {
+                seed: v
+                for seed, u in seeds.items()
+                if u.get(step, {}).get("status") == "ok"
+                for v in [_dig(u[step]["result"], path)]
+                if v is not None
+            }
             row[metric] = _mean_std(list(by_seed.values()))
             if row[metric] is not None:
                 row[metric]["by_seed"] = by_seed
@@ -64,9 +82,13 @@ def summarize(units: dict[str, dict[str, Any]], variants: list[str]) -> dict[str
     refs = {m: _dig(reference.get("result"), ("methods", m, "epe")) for m, _ in REFERENCES}
     # Zero flow on the mmflow val pairs (every pixel, consecutive frames) = the mean |flow| of the val split.
     stats = ((units.get("data", {}).get("make-video", {}).get("result") or {}).get("flow_stats") or {}).get("val")
-    out: dict[str, Any] = {"variants": per_variant, "reference": refs,
-                           "zeroshot_data": (reference.get("result") or {}).get("data"),
-                           "flow_zero_epe": stats.get("mean") if stats else None, "flow_stats": stats}
+    out: dict[str, Any] = {
+        "variants": per_variant,
+        "reference": refs,
+        "zeroshot_data": (reference.get("result") or {}).get("data"),
+        "flow_zero_epe": stats.get("mean") if stats else None,
+        "flow_stats": stats,
+    }
     out["readouts"] = summarize_readouts(units, variants)
     if "base" in per_variant and "full" in per_variant:
         out["full_vs_base"] = compare(per_variant["base"], per_variant["full"])
@@ -93,9 +115,13 @@ def summarize_readouts(units: dict[str, dict[str, Any]], variants: list[str]) ->
     """
     out: dict[str, Any] = {}
     for name in variants:
-        per_seed = [u["zeroshot"]["result"]["readouts"] for key, u in sorted(units.items())
-                    if key.startswith(f"{name}/seed") and u.get("zeroshot", {}).get("status") == "ok"
-                    and isinstance((u["zeroshot"].get("result") or {}).get("readouts"), dict)]
+        per_seed = [
+            u["zeroshot"]["result"]["readouts"]
+            for key, u in sorted(units.items())
+            if key.startswith(f"{name}/seed")
+            and u.get("zeroshot", {}).get("status") == "ok"
+            and isinstance((u["zeroshot"].get("result") or {}).get("readouts"), dict)
+        ]
         if not per_seed:
             continue
         numbers: dict[str, list[float]] = {}
@@ -106,8 +132,11 @@ def summarize_readouts(units: dict[str, dict[str, Any]], variants: list[str]) ->
                     reasons.add(v)
                 elif isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
                     numbers.setdefault(key, []).append(float(v))
-        out[name] = {"values": {k: _mean_std(v) for k, v in numbers.items()}, "reasons": sorted(reasons),
-                     "dynamics": any(r.get("headroom") is not None for r in per_seed)}
+        out[name] = {
+            "values": {k: _mean_std(v) for k, v in numbers.items()},
+            "reasons": sorted(reasons),
+            "dynamics": any(r.get("headroom") is not None for r in per_seed),
+        }
     return out
 
 
@@ -122,14 +151,23 @@ def compare(base: dict[str, Any], full: dict[str, Any]) -> dict[str, Any]:
         spread = a["std"] + b["std"]
         # With one seed on either side there is no spread to compare with (None).
         exceeds = abs(diff) > spread if min(a["n"], b["n"]) > 1 else None
-        out[metric] = {"full_minus_base": diff, "spread": spread, "exceeds_spread": exceeds,
-                       "full_better": diff > 0 if higher else diff < 0, "seeds": [a["n"], b["n"]]}
+        out[metric] = {
+            "full_minus_base": diff,
+            "spread": spread,
+            "exceeds_spread": exceeds,
+            "full_better": diff > 0 if higher else diff < 0,
+            "seeds": [a["n"], b["n"]],
+        }
         # Paired by seed: a seed fixes the encoder's initial weights, so the per-seed differences are less noisy.
         common = sorted(set(a.get("by_seed", {})) & set(b.get("by_seed", {})))
         if len(common) > 1:
             diffs = [b["by_seed"][k] - a["by_seed"][k] for k in common]
-            out[metric]["paired"] = {"differences": diffs, "mean": statistics.fmean(diffs),
-                                     "std": statistics.stdev(diffs), "same_sign": len({d > 0 for d in diffs}) == 1}
+            out[metric]["paired"] = {
+                "differences": diffs,
+                "mean": statistics.fmean(diffs),
+                "std": statistics.stdev(diffs),
+                "same_sign": len({d > 0 for d in diffs}) == 1,
+            }
     return out
 
 
@@ -149,12 +187,15 @@ def markdown(results: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, row in summary["variants"].items():
         variant = VARIANTS[name]
-        switches = ["" if variant.model.get(k, True) is False or
-                    (k != "latent_dynamics" and not variant.has_dynamics) else "✓" for k, _ in SWITCHES]
+        switches = [
+            "" if variant.model.get(k, True) is False or (k != "latent_dynamics" and not variant.has_dynamics) else "✓"
+            for k, _ in SWITCHES
+        ]
         cells = [_fmt(row[m], 3 if m == "s_per_step" else 2) for m in TABLE_COLUMNS]
         n = max((row[m]["n"] for m in TABLE_COLUMNS if row[m]), default=0)
-        lines.append("| " + " | ".join([variant.label, str(variant.table3_row or ""), *switches, *cells, str(n)])
-                     + " |")
+        lines.append(
+            "| " + " | ".join([variant.label, str(variant.table3_row or ""), *switches, *cells, str(n)]) + " |"
+        )
     source = settings.get("pretrain_videos")
     text = [
         f"# midway bench quality (pretraining on {source if source else 'the generated videos'})",
@@ -173,37 +214,56 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     peak = {n: r["epe_peak"] for n, r in summary["variants"].items() if r.get("epe_peak")}
     if peak:
-        text += ["", "Heatmap peak alone (no re-ranking): " +
-                 ", ".join(f"{VARIANTS[n].label} {_fmt(s, 2)}" for n, s in peak.items()) + "."]
+        text += [
+            "",
+            "Heatmap peak alone (no re-ranking): "
+            + ", ".join(f"{VARIANTS[n].label} {_fmt(s, 2)}" for n, s in peak.items())
+            + ".",
+        ]
     refs = summary.get("reference") or {}
     if any(v is not None for v in refs.values()):
         text += ["", "| Zero-shot reference (same pairs, same token grid) | EPE ↓ |", "|---|---|"]
         text += [f"| {label} | {refs[m]:.2f} |" for m, label in REFERENCES if refs.get(m) is not None]
     data = summary.get("zeroshot_data")
     if data:
-        text += ["", f"Zero-shot ground truth: {data['pairs']} pairs, {data['tokens']} tokens, mean displacement "
-                     f"{data['mean_displacement']:.2f} px (median {data['median_displacement']:.2f}, max "
-                     f"{data['max_displacement']:.2f})."]
+        text += [
+            "",
+            f"Zero-shot ground truth: {data['pairs']} pairs, {data['tokens']} tokens, mean displacement "
+            f"{data['mean_displacement']:.2f} px (median {data['median_displacement']:.2f}, max "
+            f"{data['max_displacement']:.2f}).",
+        ]
     if summary.get("flow_zero_epe") is not None:
         st = summary["flow_stats"]
-        text += ["", f"mmflow val pairs (consecutive frames, every pixel): predicting zero flow gives EPE "
-                     f"{summary['flow_zero_epe']:.2f} (the mean flow magnitude; median {st['median']:.2f}, 95th "
-                     f"percentile {st['p95']:.2f}, max {st['max']:.2f} px; {st['occluded_fraction']:.1%} of the "
-                     "pixels occluded in the next frame)."]
+        text += [
+            "",
+            f"mmflow val pairs (consecutive frames, every pixel): predicting zero flow gives EPE "
+            f"{summary['flow_zero_epe']:.2f} (the mean flow magnitude; median {st['median']:.2f}, 95th "
+            f"percentile {st['p95']:.2f}, max {st['max']:.2f} px; {st['occluded_fraction']:.1%} of the "
+            "pixels occluded in the next frame).",
+        ]
     text += readouts_markdown(summary.get("readouts") or {})
     comparison = summary.get("full_vs_base") or {}
     if comparison:
-        text += ["", "## Full Midway vs base", "",
-                 "| Metric | full − base | spread (std base + std full) | exceeds spread | full better | seeds | "
-                 "paired by seed: differences (mean ± std) |",
-                 "|---|---|---|---|---|---|---|"]
+        text += [
+            "",
+            "## Full Midway vs base",
+            "",
+            "| Metric | full − base | spread (std base + std full) | exceeds spread | full better | seeds | "
+            "paired by seed: differences (mean ± std) |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for metric, c in comparison.items():
             pair = c.get("paired")
-            paired = (", ".join(f"{d:+.3f}" for d in pair["differences"]) + f" ({pair['mean']:+.3f} ± "
-                      f"{pair['std']:.3f})") if pair else "—"
-            text.append(f"| {METRICS[metric][3]} | {c['full_minus_base']:+.3f} | {c['spread']:.3f} | "
-                        f"{_yes_no(c['exceeds_spread'])} | {'yes' if c['full_better'] else 'no'} | "
-                        f"{c['seeds'][0]} + {c['seeds'][1]} | {paired} |")
+            paired = (
+                (", ".join(f"{d:+.3f}" for d in pair["differences"]) + f" ({pair['mean']:+.3f} ± {pair['std']:.3f})")
+                if pair
+                else "—"
+            )
+            text.append(
+                f"| {METRICS[metric][3]} | {c['full_minus_base']:+.3f} | {c['spread']:.3f} | "
+                f"{_yes_no(c['exceeds_spread'])} | {'yes' if c['full_better'] else 'no'} | "
+                f"{c['seeds'][0]} + {c['seeds'][1]} | {paired} |"
+            )
     if results.get("failures"):
         text += ["", "## Stages that did not succeed", ""]
         text += [f"- `{f['stage']}`: {f['status']}: {f['error']} (log `{f['log']}`)" for f in results["failures"]]
@@ -219,50 +279,82 @@ def readouts_markdown(readouts: dict[str, Any]) -> list[str]:
         return _fmt(values.get(key), digits)
 
     first = next(iter(readouts.values()))["values"]
-    levels = sorted({k.split(".")[2] for r in readouts.values() for k in r["values"]
-                     if k.startswith("local_window.levels.")}, key=lambda k: int(k.removeprefix("level")))
-    text = ["", "## Zero-shot readouts (moving tokens only)", "",
-            f"(a) Local-window matching (±{cell(first, 'local_window.window', 0)} tokens) of the encoder features "
-            "per level: EPE (px) ↓ on tokens that move at least one token; references on the same tokens.", "",
-            "| Variant | moving tokens | " + " | ".join(f"block {k.removeprefix('level')}" for k in levels) + " |",
-            "|" + "---|" * (2 + len(levels))]
+    levels = sorted(
+        {k.split(".")[2] for r in readouts.values() for k in r["values"] if k.startswith("local_window.levels.")},
+        key=lambda k: int(k.removeprefix("level")),
+    )
+    text = [
+        "",
+        "## Zero-shot readouts (moving tokens only)",
+        "",
+        f"(a) Local-window matching (±{cell(first, 'local_window.window', 0)} tokens) of the encoder features "
+        "per level: EPE (px) ↓ on tokens that move at least one token; references on the same tokens.",
+        "",
+        "| Variant | moving tokens | " + " | ".join(f"block {k.removeprefix('level')}" for k in levels) + " |",
+        "|" + "---|" * (2 + len(levels)),
+    ]
     for name, r in readouts.items():
         v = r["values"]
-        text.append(f"| {VARIANTS[name].label} | {cell(v, 'local_window.moving_tokens', 0)} | "
-                    + " | ".join(cell(v, f"local_window.levels.{k}") for k in levels) + " |")
-    text += ["", "References on the same tokens: " + ", ".join(
-        f"{label} {cell(first, f'local_window.references.{m}')}"
-        for m, label in (("zero", "zero flow"), ("farneback", "OpenCV Farneback"),
-                         ("window-oracle", "window oracle (the best token in the window)"))) + "."]
+        text.append(
+            f"| {VARIANTS[name].label} | {cell(v, 'local_window.moving_tokens', 0)} | "
+            + " | ".join(cell(v, f"local_window.levels.{k}") for k in levels)
+            + " |"
+        )
+    text += [
+        "",
+        "References on the same tokens: "
+        + ", ".join(
+            f"{label} {cell(first, f'local_window.references.{m}')}"
+            for m, label in (
+                ("zero", "zero flow"),
+                ("farneback", "OpenCV Farneback"),
+                ("window-oracle", "window oracle (the best token in the window)"),
+            )
+        )
+        + ".",
+    ]
     dyn = {n: r for n, r in readouts.items() if r["dynamics"]}
     if dyn:
-        text += ["", "(b) The dynamics' share of the headroom, (copy − predictor) / (copy − ground-truth warp), and "
-                     "the same share with the target frame replaced by the source (motion use); losses are means "
-                     "over the pairs.", "",
-                 "| Variant | level | copy | predictor | GT warp | share ↑ | motion-use share | share − motion-use |",
-                 "|---|---|---|---|---|---|---|---|"]
+        text += [
+            "",
+            "(b) The dynamics' share of the headroom, (copy − predictor) / (copy − ground-truth warp), and "
+            "the same share with the target frame replaced by the source (motion use); losses are means "
+            "over the pairs.",
+            "",
+            "| Variant | level | copy | predictor | GT warp | share ↑ | motion-use share | share − motion-use |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for name, r in dyn.items():
             v = r["values"]
-            keys = sorted({k.split(".")[1] for k in v if k.startswith("headroom.")},
-                          key=lambda k: int(k.removeprefix("level")))
+            keys = sorted(
+                {k.split(".")[1] for k in v if k.startswith("headroom.")}, key=lambda k: int(k.removeprefix("level"))
+            )
             for k in keys:
                 h = f"headroom.{k}"
-                text.append(f"| {VARIANTS[name].label} | block {k.removeprefix('level')} | {cell(v, h + '.copy', 4)} | "
-                            f"{cell(v, h + '.predictor', 4)} | {cell(v, h + '.warp', 4)} | "
-                            f"{cell(v, h + '.share', 3)} | "
-                            f"{cell(v, h + '.motion_use_share', 3)} | {cell(v, h + '.share_minus_motion_use', 3)} |")
-        text += ["", "(c) Off-source perturbation heatmap (the source token and tokens within the off-source radius "
-                     "excluded), each beside a uniform heatmap on the same tokens.", "",
-                 "| Variant | block | tokens | direction ↑ | uniform | difference | peak EPE ↓ | uniform | "
-                 "difference |", "|---|---|---|---|---|---|---|---|---|"]
+                text.append(
+                    f"| {VARIANTS[name].label} | block {k.removeprefix('level')} | {cell(v, h + '.copy', 4)} | "
+                    f"{cell(v, h + '.predictor', 4)} | {cell(v, h + '.warp', 4)} | "
+                    f"{cell(v, h + '.share', 3)} | "
+                    f"{cell(v, h + '.motion_use_share', 3)} | {cell(v, h + '.share_minus_motion_use', 3)} |"
+                )
+        text += [
+            "",
+            "(c) Off-source perturbation heatmap (the source token and tokens within the off-source radius "
+            "excluded), each beside a uniform heatmap on the same tokens.",
+            "",
+            "| Variant | block | tokens | direction ↑ | uniform | difference | peak EPE ↓ | uniform | difference |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for name, r in dyn.items():
             v = r["values"]
-            text.append(f"| {VARIANTS[name].label} | {cell(v, 'heatmap.block', 0)} | "
-                        f"{cell(v, 'heatmap.direction_tokens', 0)} | {cell(v, 'heatmap.direction', 3)} | "
-                        f"{cell(v, 'heatmap.direction_uniform', 3)} | "
-                        f"{cell(v, 'heatmap.direction_minus_uniform', 3)} | "
-                        f"{cell(v, 'heatmap.peak_epe')} | {cell(v, 'heatmap.peak_epe_uniform')} | "
-                        f"{cell(v, 'heatmap.peak_epe_minus_uniform')} |")
+            text.append(
+                f"| {VARIANTS[name].label} | {cell(v, 'heatmap.block', 0)} | "
+                f"{cell(v, 'heatmap.direction_tokens', 0)} | {cell(v, 'heatmap.direction', 3)} | "
+                f"{cell(v, 'heatmap.direction_uniform', 3)} | "
+                f"{cell(v, 'heatmap.direction_minus_uniform', 3)} | "
+                f"{cell(v, 'heatmap.peak_epe')} | {cell(v, 'heatmap.peak_epe_uniform')} | "
+                f"{cell(v, 'heatmap.peak_epe_minus_uniform')} |"
+            )
     reasons = sorted({(VARIANTS[n].label, why) for n, r in readouts.items() for why in r["reasons"]})
     if reasons:
         text += ["", "Missing readouts (—): " + "; ".join(f"{label}: {why}" for label, why in reasons) + "."]
@@ -308,8 +400,13 @@ def plot(results: dict[str, Any], path: Path) -> None:
         name = key.split("/")[0]
         curve = (unit.get("pretrain", {}).get("result") or {}).get("curve")
         if name in colors and curve:
-            ax.plot(curve["step"], curve["loss_dino"], color=colors[name], lw=1,
-                    label=name if key.endswith("seed0") else None)
+            ax.plot(
+                curve["step"],
+                curve["loss_dino"],
+                color=colors[name],
+                lw=1,
+                label=name if key.endswith("seed0") else None,
+            )
             if "loss_dynamics" in curve:
                 ax.plot(curve["step"], curve["loss_dynamics"], color=colors[name], lw=1, linestyle="--")
     ax.set_title("Pretraining loss: DINO (solid), dynamics (dashed)", fontsize=10)

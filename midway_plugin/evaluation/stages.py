@@ -5,6 +5,7 @@ waits for, and a ``parse`` function that reads its numbers from the files the to
 to ``jobs`` stages at once, prints one line per finished stage, and skips the stages that depend on a failed one;
 every other stage still runs.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,8 +53,16 @@ class Stage:
 
     def record(self) -> dict[str, Any]:
         """JSON-ready summary."""
-        return {"unit": self.unit, "step": self.step, "status": self.status, "seconds": round(self.seconds, 2),
-                "log": str(self.log), "command": self.cmd, "result": self.result, "error": self.error}
+        return {
+            "unit": self.unit,
+            "step": self.step,
+            "status": self.status,
+            "seconds": round(self.seconds, 2),
+            "log": str(self.log),
+            "command": self.cmd,
+            "result": self.result,
+            "error": self.error,
+        }
 
 
 def tool_env() -> dict[str, str]:
@@ -84,8 +93,9 @@ def _run(stage: Stage, env: dict[str, str]) -> None:
         with stage.log.open("w") as fh:
             fh.write("$ " + " ".join(stage.cmd) + "\n")
             fh.flush()
-            proc = subprocess.run(stage.cmd, cwd=stage.cwd, env=env, stdin=subprocess.DEVNULL, stdout=fh,
-                                  stderr=subprocess.STDOUT)
+            proc = subprocess.run(
+                stage.cmd, cwd=stage.cwd, env=env, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT
+            )
         if proc.returncode != 0:
             stage.status, stage.error = "failed", f"exit code {proc.returncode}: {_last_error_line(stage.log)}"
         else:

@@ -4,6 +4,7 @@ Nothing is recomputed here: mIoU comes from mmseg's ``IoUMetric`` and EPE from m
 ``mim test`` logged them (mmengine's ``LoggerHook`` dumps the test metrics to
 ``WORK_DIR/<timestamp>/<timestamp>.json``).
 """
+
 from __future__ import annotations
 
 import csv

@@ -4,6 +4,7 @@ Table 3 of the paper (Hoang & Ren, ICLR 2026: base 28.3 mIoU / 6.2 EPE, full Mid
 DINO-only base model with the full Midway Network and removes one component at a time. Every variant here is
 pretrained with the same data, steps and seeds; only the ``model`` switches below differ (docs/results.md).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

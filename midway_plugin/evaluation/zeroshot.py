@@ -21,6 +21,7 @@ the nearest token offset: the best a token-matching method can do), ``farneback`
 
 Run as ``python -m midway_plugin.evaluation.zeroshot`` (``midway bench quality`` does, one process per model).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,10 +39,10 @@ import torch
 
 from midway_plugin.analysis import encode_frames, pair_from_levels, perturbation_heatmaps
 from midway_plugin.analysis.frames import normalize_frames, read_video
-from midway_plugin.evaluation import readouts as r
-from midway_plugin.evaluation.readouts import headroom_share, mean_or_nan, offsource_mask, warp_tokens, window_mask
 from midway_plugin.data.synthetic.flo_io import read_flo
 from midway_plugin.data.synthetic.index import frame_gap
+from midway_plugin.evaluation import readouts as r
+from midway_plugin.evaluation.readouts import headroom_share, mean_or_nan, offsource_mask, warp_tokens, window_mask
 from midway_plugin.models import MidwayNetwork, build_from_export, forward_prediction_loss
 from midway_plugin.models.health import dynamics_health
 from midway_plugin.models.midway import MidwayOutput
@@ -112,8 +113,10 @@ def load_pairs(data_root: Path, videos: list[str], gap: int, pairs_per_video: in
     entries = {e["name"]: e for e in index["videos"]}
     step = frame_gap(index)  # each .flo file spans `step` frames (make-video --frame-gap)
     if gap % step:
-        raise ValueError(f"{index_path}: its flow files span {step} frames (--frame-gap); pairs {gap} frames apart "
-                         f"need a multiple of {step}")
+        raise ValueError(
+            f"{index_path}: its flow files span {step} frames (--frame-gap); pairs {gap} frames apart "
+            f"need a multiple of {step}"
+        )
     pairs = []
     for name in videos:
         if name not in entries:
@@ -127,8 +130,10 @@ def load_pairs(data_root: Path, videos: list[str], gap: int, pairs_per_video: in
         for t in starts.tolist():
             frames, _ = read_video(data_root / entry["video"], t, gap, 2)
             if frames.shape[1] % patch or frames.shape[2] % patch:
-                raise ValueError(f"{entry['video']}: frame size {frames.shape[1]}x{frames.shape[2]} is not a "
-                                 f"multiple of the patch size {patch}")
+                raise ValueError(
+                    f"{entry['video']}: frame size {frames.shape[1]}x{frames.shape[2]} is not a "
+                    f"multiple of the patch size {patch}"
+                )
             flows = [read_flo(flow_dir / f"{k:06d}.flo") for k in range(t, t + gap, step)]
             flow, valid = compose_flow(flows)
             token_flow, token_valid = token_average(flow, valid, patch)
@@ -189,8 +194,9 @@ def encode_pair(model: MidwayNetwork, pair: Pair, *, repeats: int, seed: int) ->
     heat = None
     if model.cfg.latent_dynamics:
         p = pair_from_levels(model, src, tgt, block, grid=grid)
-        heat = perturbation_heatmaps(model, p, list(range(grid[0] * grid[1])), repeats=repeats,
-                                     generator=torch.Generator().manual_seed(seed)).reshape(grid[0] * grid[1], -1)
+        heat = perturbation_heatmaps(
+            model, p, list(range(grid[0] * grid[1])), repeats=repeats, generator=torch.Generator().manual_seed(seed)
+        ).reshape(grid[0] * grid[1], -1)
     return Encoded(src, tgt, grid, patch, int(model.encoder.num_prefix_tokens), block, heat)
 
 
@@ -198,8 +204,9 @@ def model_predictions(model: MidwayNetwork, enc: Encoded, *, top_k: int) -> dict
     """Token displacements of feature matching and (with dynamics) perturbation for one encoded pair."""
 
     level_index = list(model.cfg.feature_levels).index(enc.block)
-    feats = torch.nn.functional.normalize(torch.cat([enc.source[level_index], enc.target[level_index]])[:, enc.prefix:],
-                                          dim=-1)
+    feats = torch.nn.functional.normalize(
+        torch.cat([enc.source[level_index], enc.target[level_index]])[:, enc.prefix :], dim=-1
+    )
     sims = feats[0] @ feats[1].T  # (source, target)
     out = {"feature": _token_offsets(sims.argmax(dim=1).numpy(), enc.grid, enc.patch)}
     if enc.heat is None:
@@ -208,8 +215,9 @@ def model_predictions(model: MidwayNetwork, enc: Encoded, *, top_k: int) -> dict
     out["perturbation-peak"] = _token_offsets(heat.argmax(dim=1).numpy(), enc.grid, enc.patch)
     candidates = heat.topk(min(top_k, heat.shape[1]), dim=1).indices  # (source, k)
     picked = sims.gather(1, candidates).argmax(dim=1)
-    out["perturbation-track"] = _token_offsets(candidates[torch.arange(len(picked)), picked].numpy(), enc.grid,
-                                               enc.patch)
+    out["perturbation-track"] = _token_offsets(
+        candidates[torch.arange(len(picked)), picked].numpy(), enc.grid, enc.patch
+    )
     return out
 
 
@@ -241,16 +249,23 @@ class Readouts:
         self.block = enc.block
         moving = r.moving_tokens(pair.token_flow, pair.token_valid, enc.patch, MIN_MOTION_TOKENS)
         dense = _farneback(pair.frames)
-        refs = {"zero": np.zeros_like(pair.token_flow),
-                "farneback": token_average(dense, np.ones(dense.shape[:2], dtype=bool), enc.patch)[0],
-                "window-oracle": r.window_oracle(pair.token_flow, enc.patch, self.window)}
+        refs = {
+            "zero": np.zeros_like(pair.token_flow),
+            "farneback": token_average(dense, np.ones(dense.shape[:2], dtype=bool), enc.patch)[0],
+            "window-oracle": r.window_oracle(pair.token_flow, enc.patch, self.window),
+        }
         for name, disp in refs.items():
             self.matching.setdefault(name, []).append(r.endpoint_errors(disp, pair.token_flow, moving))
         for i in range(len(self.model.cfg.feature_levels)):
-            match = r.local_window_match(enc.source[i][0, enc.prefix:], enc.target[i][0, enc.prefix:], enc.grid,
-                                         self.window) * enc.patch
+            match = (
+                r.local_window_match(
+                    enc.source[i][0, enc.prefix :], enc.target[i][0, enc.prefix :], enc.grid, self.window
+                )
+                * enc.patch
+            )
             self.matching.setdefault(self.model.level_key(i), []).append(
-                r.endpoint_errors(match, pair.token_flow, moving))
+                r.endpoint_errors(match, pair.token_flow, moving)
+            )
         if not self.model.has_dynamics or enc.heat is None:  # heatmaps come with the dynamics
             return
         self.losses.append(self._losses(pair, enc))
@@ -272,14 +287,21 @@ class Readouts:
         model, src, tgt = self.model, enc.source, enc.target
         with torch.no_grad():
             dyn = model.run_dynamics(src, tgt, teacher=False, grid=enc.grid)
-            level_losses = {model.level_key(i): forward_prediction_loss(dyn.predictions[i], tgt[i])
-                            for i in model.objective_indices}
-            output = MidwayOutput(loss=torch.stack(list(level_losses.values())).mean(), level_losses=level_losses,
-                                  dynamics=dyn, src_levels=src, tgt_levels=tgt, grid=enc.grid)
+            level_losses = {
+                model.level_key(i): forward_prediction_loss(dyn.predictions[i], tgt[i]) for i in model.objective_indices
+            }
+            output = MidwayOutput(
+                loss=torch.stack(list(level_losses.values())).mean(),
+                level_losses=level_losses,
+                dynamics=dyn,
+                src_levels=src,
+                tgt_levels=tgt,
+                grid=enc.grid,
+            )
             rows = dynamics_health(model, output, source_features=src)  # the target frame replaced by the source
             for i in model.objective_indices:
-                spatial = warp_tokens(src[i][0, enc.prefix:], pair.token_flow, pair.token_valid, enc.patch)
-                warped = torch.cat([src[i][0, :enc.prefix], spatial])[None]
+                spatial = warp_tokens(src[i][0, enc.prefix :], pair.token_flow, pair.token_valid, enc.patch)
+                warped = torch.cat([src[i][0, : enc.prefix], spatial])[None]
                 rows[model.level_key(i)]["warp"] = float(forward_prediction_loss(warped, tgt[i]))
         return rows
 
@@ -289,25 +311,36 @@ class Readouts:
         what = f"moving tokens (ground-truth motion >= {MIN_MOTION_TOKENS:g} token)"
         refs = {m: mean_or_nan(self.matching.get(m, []), what) for m in ("zero", "farneback", "window-oracle")}
         some = refs["zero"]
-        local = {"window": self.window, "moving_tokens": some["tokens"], "reason": some["reason"],
-                 "references": {m: v["value"] for m, v in refs.items()},
-                 "levels": {self.model.level_key(i): mean_or_nan(self.matching.get(self.model.level_key(i), []),
-                                                                 what)["value"]
-                            for i in range(len(self.model.cfg.feature_levels))}}
+        local = {
+            "window": self.window,
+            "moving_tokens": some["tokens"],
+            "reason": some["reason"],
+            "references": {m: v["value"] for m, v in refs.items()},
+            "levels": {
+                self.model.level_key(i): mean_or_nan(self.matching.get(self.model.level_key(i), []), what)["value"]
+                for i in range(len(self.model.cfg.feature_levels))
+            },
+        }
         out: dict[str, Any] = {"local_window": local, "headroom": None, "heatmap": None}
         if not self.model.has_dynamics:
             return out
         headroom: dict[str, Any] = {}
         for key in self.losses[0] if self.losses else []:
-            mean = {k: float(np.mean([row[key][k] for row in self.losses])) for k in ("copy", "predictor",
-                                                                                      "motion_use", "warp")}
+            mean = {
+                k: float(np.mean([row[key][k] for row in self.losses]))
+                for k in ("copy", "predictor", "motion_use", "warp")
+            }
             share, reason = headroom_share(mean["copy"], mean["predictor"], mean["warp"])
             still, _ = headroom_share(mean["copy"], mean["motion_use"], mean["warp"])
-            headroom[key] = {**mean, "share": share, "motion_use_share": still, "share_minus_motion_use": share - still,
-                             "reason": reason}
+            headroom[key] = {
+                **mean,
+                "share": share,
+                "motion_use_share": still,
+                "share_minus_motion_use": share - still,
+                "reason": reason,
+            }
         out["headroom"] = headroom
-        what = (f"moving tokens whose true destination is off-source (more than {self.radius} token(s) from the "
-                "source)")
+        what = f"moving tokens whose true destination is off-source (more than {self.radius} token(s) from the source)"
         heat: dict[str, Any] = {}
         for metric in ("direction", "peak_epe"):
             model_v = np.concatenate(self.heatmap.get(metric, [np.zeros(0)]))
@@ -332,19 +365,27 @@ def evaluate(
         for method, disp in predict(pair).items():
             err = np.linalg.norm(disp - pair.token_flow, axis=-1)[pair.token_valid]
             errors.setdefault(method, []).append(err)
-    return {m: {"epe": float(np.concatenate(e).mean()), "tokens": int(sum(len(x) for x in e))}
-            for m, e in errors.items()}
+    return {
+        m: {"epe": float(np.concatenate(e).mean()), "tokens": int(sum(len(x) for x in e))} for m, e in errors.items()
+    }
 
 
 def data_summary(pairs: list[Pair]) -> dict[str, float]:
     """Magnitude statistics of the token ground truth (pixels)."""
     mags = np.concatenate([np.linalg.norm(p.token_flow, axis=-1)[p.token_valid] for p in pairs])
-    return {"pairs": len(pairs), "tokens": int(mags.size), "mean_displacement": float(mags.mean()),
-            "median_displacement": float(np.median(mags)), "max_displacement": float(mags.max())}
+    return {
+        "pairs": len(pairs),
+        "tokens": int(mags.size),
+        "mean_displacement": float(mags.mean()),
+        "median_displacement": float(np.median(mags)),
+        "max_displacement": float(mags.max()),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m midway_plugin.evaluation.zeroshot", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m midway_plugin.evaluation.zeroshot", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--data", type=Path, required=True, help="a `midway make-video` output folder")
     parser.add_argument("--videos", required=True, help="comma-separated held-out video names")
     parser.add_argument("--export", type=Path, help="a Midway export; omitted = the model-free reference methods")
@@ -354,22 +395,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=8)
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--window", type=int, default=3,
-                        help="local-window matching: half-size k in tokens (readout a; needs --export)")
-    parser.add_argument("--offsource-radius", type=int, default=1,
-                        help="heatmap readouts: target tokens within this many tokens of the source are excluded")
+    parser.add_argument(
+        "--window", type=int, default=3, help="local-window matching: half-size k in tokens (readout a; needs --export)"
+    )
+    parser.add_argument(
+        "--offsource-radius",
+        type=int,
+        default=1,
+        help="heatmap readouts: target tokens within this many tokens of the source are excluded",
+    )
     parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
     args = parser.parse_args(argv)
     if args.window < 1 or args.offsource_radius < 0:
-        print(f"zeroshot: error: --window must be >= 1 (got {args.window}) and --offsource-radius >= 0 (got "
-              f"{args.offsource_radius}), in tokens", file=sys.stderr)
+        print(
+            f"zeroshot: error: --window must be >= 1 (got {args.window}) and --offsource-radius >= 0 (got "
+            f"{args.offsource_radius}), in tokens",
+            file=sys.stderr,
+        )
         return 2
 
     torch.set_num_threads(1)
     start = time.perf_counter()
     readouts = None
     if args.export is not None:
-
         model = build_from_export(args.export).eval()
         patch = int(model.encoder.patch_size)
         readouts = Readouts(model, args.window, args.offsource_radius)
@@ -383,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def predict(pair: Pair) -> dict[str, np.ndarray]:
             return reference_predictions(pair, patch)
+
     try:
         pairs = load_pairs(args.data, args.videos.split(","), args.gap, args.pairs_per_video, patch)
     except (ValueError, OSError) as err:
@@ -391,10 +440,19 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {
         "methods": evaluate(pairs, predict, patch),
         "data": data_summary(pairs),
-        "settings": {"gap": args.gap, "window": args.window, "offsource_radius": args.offsource_radius,
-                     "min_motion_tokens": MIN_MOTION_TOKENS, "pairs_per_video": args.pairs_per_video, "patch": patch,
-                     "repeats": args.repeats, "top_k": args.top_k, "seed": args.seed,
-                     "videos": args.videos.split(","), "export": str(args.export) if args.export else None},
+        "settings": {
+            "gap": args.gap,
+            "window": args.window,
+            "offsource_radius": args.offsource_radius,
+            "min_motion_tokens": MIN_MOTION_TOKENS,
+            "pairs_per_video": args.pairs_per_video,
+            "patch": patch,
+            "repeats": args.repeats,
+            "top_k": args.top_k,
+            "seed": args.seed,
+            "videos": args.videos.split(","),
+            "export": str(args.export) if args.export else None,
+        },
         "seconds": time.perf_counter() - start,
     }
     if readouts is not None:

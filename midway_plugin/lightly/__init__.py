@@ -14,6 +14,7 @@ Pretraining from video with a YAML config (``midway pretrain``): :mod:`~midway_p
 config, read with OmegaConf), :mod:`~midway_plugin.lightly.builders` (the parts it describes) and
 :mod:`~midway_plugin.lightly.pretrain` (the run).
 """
+
 from __future__ import annotations
 
 from midway_plugin.data.views.batch_views import MidwayViews, unpack_batch

@@ -7,6 +7,7 @@ created in the target's own directory, flushed and fsync'ed, then ``os.replace``
 POSIX), so the previous checkpoint stays intact until the new one is complete. A temp file left by a killed save
 is removed by the next save (of the same checkpoint, or of any other once the process that wrote it is gone).
 """
+
 from __future__ import annotations
 
 import errno
@@ -98,11 +99,16 @@ def _running(pid: int) -> bool:
 
 
 def _no_space(path: Path, needed: int, free: int) -> str:
-    existing = sorted((p for p in path.parent.glob("*.ckpt") if p.is_file() and TEMP_MARKER not in p.name),
-                      key=lambda p: p.stat().st_mtime, reverse=True)
+    existing = sorted(
+        (p for p in path.parent.glob("*.ckpt") if p.is_file() and TEMP_MARKER not in p.name),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
     if existing:
-        after = (f"the {len(existing)} checkpoint(s) already in {path.parent} are intact (newest: "
-                 f"{existing[0].name}; free some space, then resume with --resume last)")
+        after = (
+            f"the {len(existing)} checkpoint(s) already in {path.parent} are intact (newest: "
+            f"{existing[0].name}; free some space, then resume with --resume last)"
+        )
     else:
         after = "no checkpoint had been written yet, so there is nothing to resume (free some space and start again)"
     return (

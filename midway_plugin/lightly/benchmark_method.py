@@ -13,6 +13,7 @@ pair, so the dynamics objective sees zero motion but different crops and augment
 whose items are ``(frame_t, frame_t_plus_dt)`` pairs gets real pairs. For pretraining on video use
 ``midway pretrain`` (:mod:`midway_plugin.lightly.pretrain`), which samples frame pairs with decord.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -4,6 +4,7 @@ data loader, module, trainer.
 The builders read the plan only (device, precision, where views are rendered, epochs and paths are decided there,
 once); the run that wires the parts together: :mod:`.pretrain`.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -12,11 +13,11 @@ from pytorch_lightning import Callback, Trainer
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from torch.utils.data import DataLoader
 
+from midway_plugin.data.video.pairs import VideoPairDataset
 from midway_plugin.data.views.device_augment import DeviceAugment, PairGeometryTransform, collate_decoded
 from midway_plugin.data.views.dino_transform import MidwayDINOTransform
-from midway_plugin.data.views.motion_transform import MidwayMotionTransform
 from midway_plugin.data.views.midway_transform import MidwayTransform
-from midway_plugin.data.video.pairs import VideoPairDataset
+from midway_plugin.data.views.motion_transform import MidwayMotionTransform
 from midway_plugin.lightly.atomic_checkpoint import AtomicCheckpointIO
 from midway_plugin.lightly.midway import Midway
 from midway_plugin.lightly.preemption import ignore_stop_signals

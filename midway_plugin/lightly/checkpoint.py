@@ -1,4 +1,5 @@
 """Reading the Lightning checkpoints of ``midway pretrain`` (safely) and turning them into Midway exports."""
+
 from __future__ import annotations
 
 import os
@@ -68,7 +69,7 @@ def network_from_checkpoint(path: str | os.PathLike[str]) -> tuple[MidwayNetwork
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"{path}: invalid model config in the checkpoint: {err}") from err
     network = MidwayNetwork(cfg, with_teacher=True)
-    state = {k[len(NETWORK_PREFIX):]: v for k, v in checkpoint["state_dict"].items() if k.startswith(NETWORK_PREFIX)}
+    state = {k[len(NETWORK_PREFIX) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(NETWORK_PREFIX)}
     result = network.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise CheckpointError(

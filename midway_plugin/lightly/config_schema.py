@@ -11,6 +11,7 @@ and their type from the code they are passed to (``model`` → :class:`~midway_p
 Values are checked when each layer (YAML file, then each override) is read, so the message names the source, the
 key, the value and the expected type (:func:`check_types`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,20 +28,57 @@ from midway_plugin.lightly.config_types import Mismatch, coerce, describe, signa
 
 #: ``method``/``optim`` keys → the ``Midway`` parameter each one is (printed in this order).
 MIDWAY_KEYS: dict[str, dict[str, str]] = {
-    "method": {key: key for key in (
-        "dino_weight", "dynamics_weight", "head_output_dim", "head_hidden_dim", "head_bottleneck_dim",
-        "teacher_temp", "student_temp", "center_momentum", "momentum_start", "momentum_end", "ema_schedule",
-        "freeze_last_layer_epochs", "freeze_last_layer_steps", "health_every", "health_warmup_steps",
-    )},
+    "method": {
+        key: key
+        for key in (
+            "dino_weight",
+            "dynamics_weight",
+            "head_output_dim",
+            "head_hidden_dim",
+            "head_bottleneck_dim",
+            "teacher_temp",
+            "student_temp",
+            "center_momentum",
+            "momentum_start",
+            "momentum_end",
+            "ema_schedule",
+            "freeze_last_layer_epochs",
+            "freeze_last_layer_steps",
+            "health_every",
+            "health_warmup_steps",
+        )
+    },
     "optim": {
-        **{key: key for key in ("base_lr", "lr_scaling_batch", "min_lr", "warmup_epochs", "weight_decay",
-                                "weight_decay_end", "dynamics_weight_decay", "betas", "clip_mode")},
+        **{
+            key: key
+            for key in (
+                "base_lr",
+                "lr_scaling_batch",
+                "min_lr",
+                "warmup_epochs",
+                "weight_decay",
+                "weight_decay_end",
+                "dynamics_weight_decay",
+                "betas",
+                "clip_mode",
+            )
+        },
         "fused": "fused_optimizer",
     },
 }
 #: ``data`` keys that are ``VideoPairDataset`` parameters of the same name.
-DATASET_KEYS = ("mode", "delta_t", "delta_unit", "repeat", "decode_short_side", "index_cache", "seek_check",
-                "sampling", "window", "decoder")
+DATASET_KEYS = (
+    "mode",
+    "delta_t",
+    "delta_unit",
+    "repeat",
+    "decode_short_side",
+    "index_cache",
+    "seek_check",
+    "sampling",
+    "window",
+    "decoder",
+)
 #: Sections whose keys are free-form (validated by the class they are passed to).
 OPEN_SECTIONS = (("model",), ("data", "motion"), ("data", "dino"))
 #: Where views are rendered (``data.augment``): workers (PIL), the training device, or the device on CUDA.
@@ -69,8 +107,11 @@ def default_config() -> dict[str, Any]:
     for section, names in MIDWAY_KEYS.items():
         config[section] = _parameter_defaults(Midway, names)
     data = config["data"]
-    config["data"] = {"root": data.pop("root"),
-                      **_parameter_defaults(VideoPairDataset, {key: key for key in DATASET_KEYS}), **data}
+    config["data"] = {
+        "root": data.pop("root"),
+        **_parameter_defaults(VideoPairDataset, {key: key for key in DATASET_KEYS}),
+        **data,
+    }
     return config
 
 
@@ -80,9 +121,9 @@ def _section_hints() -> dict[tuple[str, ...], list[dict[str, Any]]]:
     from pytorch_lightning import Trainer
     from torch.utils.data import DataLoader
 
+    from midway_plugin.data.video.pairs import VideoPairDataset
     from midway_plugin.data.views.dino_transform import MidwayDINOTransform
     from midway_plugin.data.views.motion_transform import MidwayMotionTransform
-    from midway_plugin.data.video.pairs import VideoPairDataset
     from midway_plugin.lightly.midway import Midway
     from midway_plugin.models import MidwayConfig
 
@@ -95,15 +136,20 @@ def _section_hints() -> dict[tuple[str, ...], list[dict[str, Any]]]:
     # Keys whose values this package resolves before passing them on (builders.py): "auto" precision, where views
     # are rendered.
     own = {
-        "trainer": {"precision": typing.Union[typing.Literal["auto"], trainer["precision"]]},
+        # A runtime hint built from Lightning's (typing.Union, not `|`: the checker below reads typing's forms).
+        "trainer": {"precision": typing.Union[typing.Literal["auto"], trainer["precision"]]},  # noqa: F821, UP007
         "data": {"augment": typing.Literal[AUGMENT_CHOICES]},
     }
     return {
         ("model",): [model],
         ("method",): [method],
         ("optim",): [optim],
-        ("data",): [own["data"], signature_hints(VideoPairDataset.__init__), midway,
-                    signature_hints(DataLoader.__init__)],
+        ("data",): [
+            own["data"],
+            signature_hints(VideoPairDataset.__init__),
+            midway,
+            signature_hints(DataLoader.__init__),
+        ],
         ("data", "motion"): [signature_hints(MidwayMotionTransform.__init__)],
         ("data", "dino"): [signature_hints(MidwayDINOTransform.__init__)],
         ("trainer",): [own["trainer"], trainer],
@@ -129,7 +175,7 @@ def expected_type(path: tuple[str, ...], defaults: Mapping[str, Any] | None = No
     default = _default(path, default_config() if defaults is None else defaults)
     for table in _section_hints().get(path[:-1], []):
         if path[-1] in table:
-            return typing.Optional[table[path[-1]]] if default is None else table[path[-1]]
+            return typing.Optional[table[path[-1]]] if default is None else table[path[-1]]  # noqa: UP045 (as above)
     if default is _MISSING or default is None:
         return Any
     return {bool: bool, int: int, float: float, str: str, list: list, dict: Mapping}.get(type(default), Any)
@@ -166,5 +212,13 @@ def check_types(
     return out
 
 
-__all__ = ["AUGMENT_CHOICES", "ConfigTypeError", "DATASET_KEYS", "MIDWAY_KEYS", "OPEN_SECTIONS", "check_types",
-           "default_config", "expected_type"]
+__all__ = [
+    "AUGMENT_CHOICES",
+    "ConfigTypeError",
+    "DATASET_KEYS",
+    "MIDWAY_KEYS",
+    "OPEN_SECTIONS",
+    "check_types",
+    "default_config",
+    "expected_type",
+]

@@ -8,6 +8,7 @@ there (unions, ``Literal`` choices, library classes), hence this small checker.
 One coercion is deliberate: YAML 1.1 (PyYAML) reads ``1e30`` and ``5e-4`` without a dot as *strings*, so a
 string that parses as a number is accepted where a number is expected.
 """
+
 from __future__ import annotations
 
 import collections.abc
@@ -15,8 +16,8 @@ import inspect
 import math
 import types
 import typing
-from collections.abc import Mapping
-from typing import Any, Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 
 class Mismatch(Exception):
@@ -28,8 +29,11 @@ def signature_hints(func: Callable[..., Any]) -> dict[str, Any]:
     try:
         return typing.get_type_hints(func)
     except Exception:  # an annotation that does not resolve at runtime: fall back to the raw ones
-        return {name: p.annotation for name, p in inspect.signature(func).parameters.items()
-                if p.annotation is not inspect.Parameter.empty and not isinstance(p.annotation, str)}
+        return {
+            name: p.annotation
+            for name, p in inspect.signature(func).parameters.items()
+            if p.annotation is not inspect.Parameter.empty and not isinstance(p.annotation, str)
+        }
 
 
 def _number(value: Any) -> float | None:
@@ -134,7 +138,8 @@ def describe(annotation: Any) -> str:
     if annotation is type(None):
         return "null"
     return {float: "a number", int: "an integer", bool: "true/false", str: "a string"}.get(
-        annotation, getattr(annotation, "__name__", str(annotation)))
+        annotation, getattr(annotation, "__name__", str(annotation))
+    )
 
 
 def _noun(annotation: Any) -> str:

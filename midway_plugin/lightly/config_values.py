@@ -11,6 +11,7 @@ machine runs) and would otherwise fail far from its cause.
 tries every key with wrong types, empty, zero, negative, NaN, ±inf, huge and wrong-length values and requires
 each to be either accepted here and valid by this table, or refused naming the key and the value.
 """
+
 from __future__ import annotations
 
 import functools
@@ -18,7 +19,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
 
 _UNSET = object()
 
@@ -175,10 +175,12 @@ def _rules() -> dict[str, Rule]:
         "method.momentum_end": unit,
         "method.ema_schedule": Rule(choices=EMA_SCHEDULES),
         "method.freeze_last_layer_epochs": non_negative,
-        "method.freeze_last_layer_steps": Rule(low=0, integer=True, nullable=True,
-                                               null_means="freeze_last_layer_epochs decides"),
-        "method.health_every": Rule(low=1, integer=True, nullable=True, null_means="trainer.log_every_n_steps",
-                                    special={0: "off"}),
+        "method.freeze_last_layer_steps": Rule(
+            low=0, integer=True, nullable=True, null_means="freeze_last_layer_epochs decides"
+        ),
+        "method.health_every": Rule(
+            low=1, integer=True, nullable=True, null_means="trainer.log_every_n_steps", special={0: "off"}
+        ),
         "method.health_warmup_steps": Rule(low=0, integer=True, nullable=True, null_means="automatic"),
         "optim.base_lr": positive,
         "optim.lr_scaling_batch": Rule(low=1, integer=True, nullable=True, null_means="the pairs per step"),
@@ -202,8 +204,9 @@ def _rules() -> dict[str, Rule]:
         "trainer.devices": Rule(low=1, high=2**16, integer=True, special={-1: "all", "auto": "all"}),
         "trainer.num_nodes": Rule(low=1, high=10**5, integer=True),
         "trainer.strategy": Rule(nonempty=True),
-        "trainer.gradient_clip_val": Rule(low=0, low_open=True, nullable=True, null_means="no clipping",
-                                          special={0: "no clipping"}),
+        "trainer.gradient_clip_val": Rule(
+            low=0, low_open=True, nullable=True, null_means="no clipping", special={0: "no clipping"}
+        ),
         "trainer.log_every_n_steps": Rule(low=1, high=10**12, integer=True, nullable=True, null_means="Lightning's 50"),
         "trainer.checkpoint_every_n_steps": Rule(low=1, high=10**12, integer=True),
         "trainer.torch_threads": Rule(low=1, high=4096, integer=True, nullable=True, null_means="torch's default"),

@@ -11,6 +11,7 @@ Reference:
     Dynamics", ICLR 2026, §3 (invariance objective) and App. B; docs/paper.md §1.7. DINO: Caron et
     al., "Emerging Properties in Self-Supervised Vision Transformers", ICCV 2021.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -45,9 +46,7 @@ def dino_pair_mask(num_teacher_views: int, num_student_views: int) -> Tensor:
             f"num_teacher_views must be an even number >= 2 (G globals per frame), got {num_teacher_views}"
         )
     if num_student_views < num_teacher_views:
-        raise ValueError(
-            f"num_student_views ({num_student_views}) must include the {num_teacher_views} teacher views"
-        )
+        raise ValueError(f"num_student_views ({num_student_views}) must include the {num_teacher_views} teacher views")
     globals_per_frame = num_teacher_views // 2
     iq = torch.arange(num_teacher_views).unsqueeze(1)
     v = torch.arange(num_student_views).unsqueeze(0)

@@ -6,6 +6,7 @@ checkpoint written right after would hold them. This callback checks every param
 optimizer step, before Lightning's checkpoint callbacks run (those always come last), and stops training when one
 is non-finite or larger in magnitude than :data:`MAX_ABS_WEIGHT`.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -28,16 +29,22 @@ class WeightGuard(Callback):
         self.max_abs = float(max_abs)
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, *args: Any) -> None:
-        tensors = [(n, t) for n, t in (*pl_module.named_parameters(), *pl_module.named_buffers())
-                   if t.is_floating_point() and t.numel()]
+        tensors = [
+            (n, t)
+            for n, t in (*pl_module.named_parameters(), *pl_module.named_buffers())
+            if t.is_floating_point() and t.numel()
+        ]
         if not tensors:
             return
         peaks = torch.stack([t.detach().abs().amax().float() for _, t in tensors])
         local_bad = not bool((peaks <= self.max_abs).all())  # NaN compares False: caught too
         if not trainer.strategy.reduce_boolean_decision(local_bad, all=False):
             return
-        bad = [f"{name} (max |w| = {float(peak):g})" for (name, _), peak in zip(tensors, peaks, strict=True)
-               if not bool(peak <= self.max_abs)]
+        bad = [
+            f"{name} (max |w| = {float(peak):g})"
+            for (name, _), peak in zip(tensors, peaks, strict=True)
+            if not bool(peak <= self.max_abs)
+        ]
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
         detail = ", ".join(bad[:5]) + more if bad else "on another process"
         raise NonFiniteLossError(

@@ -5,6 +5,7 @@ it holds the |flow| percentiles of that split; with the run's motion crop, patch
 motion between the two crops of a pair in tokens (:mod:`midway_plugin.data.motion_tokens`), printed at the start,
 with a :class:`~midway_plugin.data.motion_tokens.SubTokenMotionWarning` when most of it is below one token.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,15 +13,17 @@ import os
 import re
 from typing import Any
 
-from midway_plugin.data.video.frame_decoding import decode_size
 from midway_plugin.data.motion_tokens import format_token_stats, token_motion_stats, warn_if_sub_token
-from midway_plugin.data.views.motion_transform import MidwayMotionTransform
-from midway_plugin.data.video.pair_sampling import check_delta_t, gap_range
 from midway_plugin.data.synthetic.index import INDEX_FILE, VIDEO_DIRS, SyntheticIndexError, frame_gap
+from midway_plugin.data.video.frame_decoding import decode_size
+from midway_plugin.data.video.pair_sampling import check_delta_t, gap_range
+from midway_plugin.data.views.motion_transform import MidwayMotionTransform
 from midway_plugin.lightly.pretrain_plan import PretrainPlan
 
-REMEDY = ("generate faster motion (`midway make-video --object-speed / --camera-speed`), raise data.delta_t, or zoom "
-          "in (a smaller data.motion.crop_scale, a smaller patch)")
+REMEDY = (
+    "generate faster motion (`midway make-video --object-speed / --camera-speed`), raise data.delta_t, or zoom "
+    "in (a smaller data.motion.crop_scale, a smaller patch)"
+)
 
 
 def patch_size(model: Any) -> int:
@@ -56,8 +59,13 @@ def generated_motion(plan: PretrainPlan, motion: MidwayMotionTransform | None) -
     lo, hi = gap_range(check_delta_t(data["delta_t"], data["delta_unit"]), data["delta_unit"], fps)
     hi = max(1, min(hi, num_frames - 1))  # pair_sampling clips the gap to the video
     stats = token_motion_stats(
-        percentiles, (height, width), crop_scale=motion.crop_scale, input_size=motion.crop_size,
-        patch_size=patch_size(plan.network), delta_t=(min(lo, hi), hi), frame_gap=gap,
+        percentiles,
+        (height, width),
+        crop_scale=motion.crop_scale,
+        input_size=motion.crop_size,
+        patch_size=patch_size(plan.network),
+        delta_t=(min(lo, hi), hi),
+        frame_gap=gap,
     )
     return {"index": str(index_path), "split": split, **stats}
 

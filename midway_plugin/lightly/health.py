@@ -7,6 +7,7 @@ consecutive checks), warns once per episode (:class:`DinoCollapseWarning`, :clas
 keeps what the end-of-run summary needs. :func:`write_health_report` writes ``health.json`` and ``health.png``
 (the loss curves of ``metrics.csv`` beside the health curves) into the run's output folder.
 """
+
 from __future__ import annotations
 
 import csv
@@ -53,12 +54,12 @@ class DynamicsIdentityWarning(LearningHealthWarning):
 
 _FIXES = {
     "dino_uniform": "usual fixes: a lower teacher temperature (method.teacher_temp), weaker photometric views "
-                    "(colour jitter, grayscale, blur in data.dino) on data where colour is the signal, fewer "
-                    "prototypes (method.head_output_dim)",
+    "(colour jitter, grayscale, blur in data.dino) on data where colour is the signal, fewer "
+    "prototypes (method.head_output_dim)",
     "dino_one_hot": "usual fixes: a lower centre momentum so centring reacts faster (method.center_momentum), a "
-                    "higher teacher temperature (method.teacher_temp), a lower learning rate (optim.base_lr)",
+    "higher teacher temperature (method.teacher_temp), a lower learning rate (optim.base_lr)",
     "dynamics_identity": "the predictions do not use the target frame: the motion latents carry nothing the "
-                         "predictor reads (check delta_t gives visible motion, the dynamics loss weight and lr)",
+    "predictor reads (check delta_t gives visible motion, the dynamics loss weight and lr)",
 }
 
 
@@ -120,9 +121,10 @@ class HealthMonitor:
         entropy, batch = metrics.get("dino_teacher_entropy"), metrics.get("dino_batch_entropy")
         if entropy is not None and batch is not None:
             used, cos = metrics.get("dino_prototypes_used", float("nan")), metrics.get("dino_cross_image_cos")
-            detail = (f"per-sample teacher entropy {entropy:.3f} x ln K, batch-mean entropy {batch:.3f} x ln K, "
-                      f"{used:.0f} prototype(s) used" + (f", cross-image CLS cosine {cos:.2f}" if cos is not None
-                                                          else ""))
+            detail = (
+                f"per-sample teacher entropy {entropy:.3f} x ln K, batch-mean entropy {batch:.3f} x ln K, "
+                f"{used:.0f} prototype(s) used" + (f", cross-image CLS cosine {cos:.2f}" if cos is not None else "")
+            )
             if entropy >= UNIFORM_ENTROPY_MIN:
                 found[("dino_uniform", None)] = detail
             elif batch < ONE_HOT_BATCH_ENTROPY_MAX:
@@ -134,11 +136,18 @@ class HealthMonitor:
                 no_gain = pred >= (1 - self.margin) * copy
                 no_use = abs(pred - still) < self.margin * max(pred, 1e-12)
                 if no_gain or no_use:
-                    why = [w for w, bad in (("does not beat copying the source", no_gain),
-                                            ("is the same without the target frame", no_use)) if bad]
+                    why = [
+                        w
+                        for w, bad in (
+                            ("does not beat copying the source", no_gain),
+                            ("is the same without the target frame", no_use),
+                        )
+                        if bad
+                    ]
                     found[("dynamics_identity", level)] = (
                         f"predictor loss {pred:.4f} {' and '.join(why)} (copy loss {copy:.4f}, motion-use loss "
-                        f"{still:.4f}, margin {self.margin:g})")
+                        f"{still:.4f}, margin {self.margin:g})"
+                    )
         return found
 
     def update(self, step: int, metrics: Mapping[str, float]) -> list[Episode]:
@@ -184,24 +193,35 @@ class HealthMonitor:
         dino = {k: {"first": self.first[k], "last": self.last[k]} for k in DINO_KEYS if k in self.last}
         dynamics: dict[str, dict[str, Any]] = {}
         for level in _levels(self.last):
-            row = {name: self.last[f"{prefix}{level}"] for name, prefix in (
-                ("predictor", "loss_dynamics_"), ("copy", "loss_copy_"), ("motion_use", "loss_motion_use_"),
-                ("gate", "gate_")) if f"{prefix}{level}" in self.last}
+            row = {
+                name: self.last[f"{prefix}{level}"]
+                for name, prefix in (
+                    ("predictor", "loss_dynamics_"),
+                    ("copy", "loss_copy_"),
+                    ("motion_use", "loss_motion_use_"),
+                    ("gate", "gate_"),
+                )
+                if f"{prefix}{level}" in self.last
+            }
             row["beats_copy"] = row["predictor"] < (1 - self.margin) * row["copy"]
-            row["uses_target"] = abs(row["predictor"] - row["motion_use"]) >= self.margin * max(row["predictor"],
-                                                                                              1e-12)
+            row["uses_target"] = abs(row["predictor"] - row["motion_use"]) >= self.margin * max(row["predictor"], 1e-12)
             dynamics[level] = row
-        episodes = [{**{k: v for k, v in asdict(e).items() if k != "warned"}, "steps": e.steps,
-                     "ongoing": self.ongoing(e)} for e in self.episodes]
+        episodes = [
+            {**{k: v for k, v in asdict(e).items() if k != "warned"}, "steps": e.steps, "ongoing": self.ongoing(e)}
+            for e in self.episodes
+        ]
         return {
             "status": "warnings" if episodes else ("healthy" if self.checks else "not checked"),
             "checks": self.checks,
             "first_step": self.first_step,
             "last_step": self.last_step,
             "warmup_steps": self.warmup_steps,
-            "thresholds": {"uniform_entropy_min": UNIFORM_ENTROPY_MIN,
-                           "one_hot_batch_entropy_max": ONE_HOT_BATCH_ENTROPY_MAX,
-                           "dynamics_margin": self.margin, "patience": self.patience},
+            "thresholds": {
+                "uniform_entropy_min": UNIFORM_ENTROPY_MIN,
+                "one_hot_batch_entropy_max": ONE_HOT_BATCH_ENTROPY_MAX,
+                "dynamics_margin": self.margin,
+                "patience": self.patience,
+            },
             "dino": dino,
             "dynamics": dynamics,
             "episodes": episodes,
@@ -211,15 +231,21 @@ class HealthMonitor:
 def _levels(metrics: Mapping[str, Any]) -> list[str]:
     """Level keys with all three dynamics losses present."""
     prefix = "loss_copy_"
-    return [k[len(prefix):] for k in sorted(metrics) if k.startswith(prefix)
-            and f"loss_dynamics_{k[len(prefix):]}" in metrics and f"loss_motion_use_{k[len(prefix):]}" in metrics]
+    return [
+        k[len(prefix) :]
+        for k in sorted(metrics)
+        if k.startswith(prefix)
+        and f"loss_dynamics_{k[len(prefix) :]}" in metrics
+        and f"loss_motion_use_{k[len(prefix) :]}" in metrics
+    ]
 
 
 def _message(episode: Episode, detail: str) -> str:
     lasted = f"since step {episode.start_step} ({episode.steps} steps, {episode.checks} checks)"
     if episode.kind == "dynamics_identity":
-        return (f"dynamics at {episode.level} learn nothing beyond the identity {lasted}: {detail}; "
-                f"{_FIXES[episode.kind]}")
+        return (
+            f"dynamics at {episode.level} learn nothing beyond the identity {lasted}: {detail}; {_FIXES[episode.kind]}"
+        )
     name = "uniform" if episode.kind == "dino_uniform" else "one-hot, a single prototype"
     return f"DINO collapse ({name}) {lasted}: {detail}; {_FIXES[episode.kind]}"
 
@@ -268,7 +294,7 @@ def plot_health(columns: Mapping[str, list[tuple[int, float]]], path: str | Path
 
     drawn = [draw(losses, k) for k in ("train_loss", "loss_dino", "loss_dynamics")]
     _finish(losses, "losses", any(drawn))
-    level_keys = sorted(k[len("loss_copy_"):] for k in columns if k.startswith("loss_copy_"))
+    level_keys = sorted(k[len("loss_copy_") :] for k in columns if k.startswith("loss_copy_"))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for n, level in enumerate(level_keys):
         c = colours[n % len(colours)]
@@ -276,9 +302,14 @@ def plot_health(columns: Mapping[str, list[tuple[int, float]]], path: str | Path
         draw(levels, f"loss_copy_{level}", color=c, linestyle="--", label=f"{level} copy source")
         draw(levels, f"loss_motion_use_{level}", color=c, linestyle=":", label=f"{level} target = source")
     _finish(levels, "dynamics: predictor vs copy vs no target", bool(level_keys))
-    drawn = [draw(dino, k, label=label) for k, label in (("dino_teacher_entropy", "teacher entropy / ln K"),
-                                                          ("dino_batch_entropy", "batch-mean entropy / ln K"),
-                                                          ("dino_cross_image_cos", "cross-image CLS cosine"))]
+    drawn = [
+        draw(dino, k, label=label)
+        for k, label in (
+            ("dino_teacher_entropy", "teacher entropy / ln K"),
+            ("dino_batch_entropy", "batch-mean entropy / ln K"),
+            ("dino_cross_image_cos", "cross-image CLS cosine"),
+        )
+    ]
     if any(drawn):
         dino.axhline(UNIFORM_ENTROPY_MIN, color="grey", linestyle="--", linewidth=0.8)
         dino.axhline(ONE_HOT_BATCH_ENTROPY_MAX, color="grey", linestyle=":", linewidth=0.8)
@@ -336,21 +367,27 @@ def _finite(value: Any) -> Any:
 
 def format_summary(summary: Mapping[str, Any]) -> str:
     """The few lines ``midway pretrain`` prints at the end of a run."""
-    lines = [f"learning health: {summary['status']} ({summary['checks']} checks, steps "
-             f"{summary['first_step']}-{summary['last_step']})"]
+    lines = [
+        f"learning health: {summary['status']} ({summary['checks']} checks, steps "
+        f"{summary['first_step']}-{summary['last_step']})"
+    ]
     dino = summary.get("dino", {})
     if dino:
 
         def get(key: str) -> Any:
             return dino.get(key, {}).get("last")
 
-        lines.append(f"  DINO teacher: entropy {_fmt(get('dino_teacher_entropy'))} x ln K, batch-mean "
-                     f"{_fmt(get('dino_batch_entropy'))} x ln K, {_fmt(get('dino_prototypes_used'), '.0f')} "
-                     f"prototypes used, cross-image cosine {_fmt(get('dino_cross_image_cos'))}")
+        lines.append(
+            f"  DINO teacher: entropy {_fmt(get('dino_teacher_entropy'))} x ln K, batch-mean "
+            f"{_fmt(get('dino_batch_entropy'))} x ln K, {_fmt(get('dino_prototypes_used'), '.0f')} "
+            f"prototypes used, cross-image cosine {_fmt(get('dino_cross_image_cos'))}"
+        )
     for level, row in summary.get("dynamics", {}).items():
         gate = f", gate {row['gate']:.3f}" if "gate" in row else ""
-        lines.append(f"  {level}: predictor {row['predictor']:.4f}, copy {row['copy']:.4f}, target = source "
-                     f"{row['motion_use']:.4f}{gate}")
+        lines.append(
+            f"  {level}: predictor {row['predictor']:.4f}, copy {row['copy']:.4f}, target = source "
+            f"{row['motion_use']:.4f}{gate}"
+        )
     for episode in summary.get("episodes", []):
         state = "ongoing" if episode["ongoing"] else f"ended at step {episode['end_step']}"
         lines.append(f"  warning ({state}): {episode['message']}")
@@ -373,8 +410,10 @@ def health_verdict(summary: Mapping[str, Any]) -> list[str]:
         summary: The parsed ``health.json`` (:meth:`HealthMonitor.summary`).
     """
     status = summary.get("status", "not checked")
-    lines = [f"learning health: {status} ({summary.get('checks', 0)} checks, steps {summary.get('first_step')}-"
-             f"{summary.get('last_step')})"]
+    lines = [
+        f"learning health: {status} ({summary.get('checks', 0)} checks, steps {summary.get('first_step')}-"
+        f"{summary.get('last_step')})"
+    ]
     episodes = summary.get("episodes", [])
     dino = summary.get("dino", {})
     collapses = [e for e in episodes if str(e.get("kind", "")).startswith("dino_")]
@@ -383,36 +422,49 @@ def health_verdict(summary: Mapping[str, Any]) -> list[str]:
         lines.append("DINO collapse: not measured (no health check ran)")
     elif any(e.get("ongoing") for e in collapses):
         e = next(e for e in collapses if e.get("ongoing"))
-        lines.append(f"DINO collapse: yes, {names.get(e['kind'], e['kind'])} since step {e['start_step']} and still "
-                     f"at the last check (teacher entropy {_fmt(dino.get('dino_teacher_entropy', {}).get('last'))} "
-                     f"x ln K)")
+        lines.append(
+            f"DINO collapse: yes, {names.get(e['kind'], e['kind'])} since step {e['start_step']} and still "
+            f"at the last check (teacher entropy {_fmt(dino.get('dino_teacher_entropy', {}).get('last'))} "
+            f"x ln K)"
+        )
     else:
-        ended = "; ".join(f"{names.get(e['kind'], e['kind'])} at steps {e['start_step']}-{e['end_step']}, ended"
-                          for e in collapses)
-        lines.append(f"DINO collapse: no (teacher entropy {_fmt(dino.get('dino_teacher_entropy', {}).get('last'))} "
-                     f"x ln K, batch-mean {_fmt(dino.get('dino_batch_entropy', {}).get('last'))} x ln K, "
-                     f"{_fmt(dino.get('dino_prototypes_used', {}).get('last'), '.0f')} prototypes used at the last "
-                     f"check{'; earlier: ' + ended if ended else ''})")
+        ended = "; ".join(
+            f"{names.get(e['kind'], e['kind'])} at steps {e['start_step']}-{e['end_step']}, ended" for e in collapses
+        )
+        lines.append(
+            f"DINO collapse: no (teacher entropy {_fmt(dino.get('dino_teacher_entropy', {}).get('last'))} "
+            f"x ln K, batch-mean {_fmt(dino.get('dino_batch_entropy', {}).get('last'))} x ln K, "
+            f"{_fmt(dino.get('dino_prototypes_used', {}).get('last'), '.0f')} prototypes used at the last "
+            f"check{'; earlier: ' + ended if ended else ''})"
+        )
     rows = summary.get("dynamics", {})
     for level, row in rows.items():
-        lines.append(f"{level}: predictor {_fmt(row.get('predictor'), '.4f')}, copy source "
-                     f"{_fmt(row.get('copy'), '.4f')}, target = source {_fmt(row.get('motion_use'), '.4f')}: "
-                     f"beats copy {'yes' if row.get('beats_copy') else 'no'}, uses the target "
-                     f"{'yes' if row.get('uses_target') else 'no'}")
+        lines.append(
+            f"{level}: predictor {_fmt(row.get('predictor'), '.4f')}, copy source "
+            f"{_fmt(row.get('copy'), '.4f')}, target = source {_fmt(row.get('motion_use'), '.4f')}: "
+            f"beats copy {'yes' if row.get('beats_copy') else 'no'}, uses the target "
+            f"{'yes' if row.get('uses_target') else 'no'}"
+        )
     margin = summary.get("thresholds", {}).get("dynamics_margin", DYNAMICS_MARGIN)
     using = [level for level, row in rows.items() if row.get("uses_target")]
     if not rows:
         why = "no health check ran" if not summary.get("checks") else "the model has no latent dynamics"
         verdict = f"not measured ({why})"
     elif len(using) == len(rows):
-        verdict = (f"yes (at every level the predictor's loss changes by >= {margin:.0%} when the target frame is "
-                   "replaced by the source)")
+        verdict = (
+            f"yes (at every level the predictor's loss changes by >= {margin:.0%} when the target frame is "
+            "replaced by the source)"
+        )
     elif using:
-        verdict = (f"partly (at {', '.join(using)}; at {', '.join(k for k in rows if k not in using)} the "
-                   f"predictor's loss is the same within {margin:.0%} without the target frame)")
+        verdict = (
+            f"partly (at {', '.join(using)}; at {', '.join(k for k in rows if k not in using)} the "
+            f"predictor's loss is the same within {margin:.0%} without the target frame)"
+        )
     else:
-        verdict = (f"no (at every level the predictor's loss is the same within {margin:.0%} when the target frame "
-                   "is replaced by the source: the motion latents carry nothing the predictor reads)")
+        verdict = (
+            f"no (at every level the predictor's loss is the same within {margin:.0%} when the target frame "
+            "is replaced by the source: the motion latents carry nothing the predictor reads)"
+        )
     lines.append(f"dynamics use the target: {verdict}")
     return lines
 

@@ -8,14 +8,15 @@ and ``OnlineLinearClassifier`` when class labels are available (Lightly's benchm
 :class:`~midway_plugin.models.MidwayNetwork`; the paired-frame DINO loss is :class:`DINOPairLoss`.
 
 Batches: either the dict collated from :class:`~midway_plugin.data.video.VideoPairDataset` with
-:class:`~midway_plugin.data.views.MidwayTransform` (``batch["views"]`` holding ``(B, R, C, H, W)`` tensors), or Lightly's
-``(views, targets, filenames)`` triple whose ``views`` is the flat list produced by
+:class:`~midway_plugin.data.views.MidwayTransform` (``batch["views"]`` holding ``(B, R, C, H, W)`` tensors), or
+Lightly's ``(views, targets, filenames)`` triple whose ``views`` is the flat list produced by
 :class:`~midway_plugin.lightly.benchmark_method.MidwayImageTransform` (see :mod:`midway_plugin.data.views.batch_views`).
 
 Reference:
     Hoang & Ren, "Midway Network: Learning Representations for Recognition and Motion from Latent Dynamics",
     ICLR 2026 (arXiv 2510.05558): Eq. 3 (total loss), §4.1 + Table 8 (recipe); docs/paper.md §1.7, §1.8, §1.10, §2.4.
 """
+
 from __future__ import annotations
 
 import math
@@ -177,7 +178,8 @@ class Midway(LightningModule):
         if ema_schedule not in EMA_SCHEDULES:
             raise ValueError(f"ema_schedule must be one of {EMA_SCHEDULES}, got {ema_schedule!r}")
         if freeze_last_layer_steps is not None and (
-            not isinstance(freeze_last_layer_steps, int) or isinstance(freeze_last_layer_steps, bool)
+            not isinstance(freeze_last_layer_steps, int)
+            or isinstance(freeze_last_layer_steps, bool)
             or freeze_last_layer_steps < 0
         ):
             raise ValueError(
@@ -270,8 +272,9 @@ class Midway(LightningModule):
             progress = step / (total * items_per_step)
             drop = (hp.momentum_end - hp.momentum_start) * (math.cos(math.pi * progress) + 1) / 2
             return float(hp.momentum_end - drop)
-        return float(cosine_schedule(step=step, max_steps=total, start_value=hp.momentum_start,
-                                     end_value=hp.momentum_end))
+        return float(
+            cosine_schedule(step=step, max_steps=total, start_value=hp.momentum_start, end_value=hp.momentum_end)
+        )
 
     def last_layer_frozen(self, step: int) -> bool:
         """Whether the student head's last layer is frozen at an optimizer step (``freeze_last_layer_*``)."""
@@ -344,14 +347,18 @@ class Midway(LightningModule):
         if self.use_dynamics:
             if views.motion is None:
                 raise ValueError("the dynamics loss needs the motion crops, but the batch has none")
-            output = self.network(views.motion[0], views.motion[1], return_gates=check_health,
-                                  return_features=check_health)
+            output = self.network(
+                views.motion[0], views.motion[1], return_gates=check_health, return_features=check_health
+            )
             terms["dynamics"] = output.loss
             level_losses = dict(output.level_losses)
-        loss = cast(Tensor, sum(
-            (self.hp.dino_weight if name == "dino" else self.hp.dynamics_weight) * value
-            for name, value in terms.items()
-        ))
+        loss = cast(
+            Tensor,
+            sum(
+                (self.hp.dino_weight if name == "dino" else self.hp.dynamics_weight) * value
+                for name, value in terms.items()
+            ),
+        )
         self._check_finite(step, loss, terms, level_losses)
 
         batch_size = views.batch_size
@@ -413,8 +420,10 @@ class Midway(LightningModule):
         """DINO teacher entropies / ln K and prototypes used (the loss's centre and temperature), cross-image cosine."""
         stats = dino_teacher_stats(self.criterion.teacher_probabilities(teacher_out))
         ids = view_image_ids(len(teacher_out), batch_size, device=teacher_cls.device)
-        return {**{f"dino_{k}": float(v) for k, v in stats.items()},
-                "dino_cross_image_cos": cross_image_cosine(teacher_cls, ids)}
+        return {
+            **{f"dino_{k}": float(v) for k, v in stats.items()},
+            "dino_cross_image_cos": cross_image_cosine(teacher_cls, ids),
+        }
 
     @torch.no_grad()
     def _dynamics_health(self, output: Any) -> dict[str, float]:
@@ -440,8 +449,11 @@ class Midway(LightningModule):
             return
         if local_bad:
             named = {**terms, **{f"dynamics/{k}": v for k, v in level_losses.items()}}
-            bad = [f"{name}={float(value.detach()):g}" for name, value in named.items()
-                   if not torch.isfinite(value.detach()).all()]
+            bad = [
+                f"{name}={float(value.detach()):g}"
+                for name, value in named.items()
+                if not torch.isfinite(value.detach()).all()
+            ]
             detail = ", ".join(bad) if bad else f"total={float(loss.detach()):g}"
         else:
             detail = "on another process"
@@ -463,8 +475,11 @@ class Midway(LightningModule):
 
     # ------------------------------------------------------------------ optimisation
     def _dynamics_modules(self) -> list[nn.Module]:
-        return [getattr(self.network, name) for name in ("backward", "midway", "predictor")
-                if isinstance(getattr(self.network, name, None), nn.Module)]
+        return [
+            getattr(self.network, name)
+            for name in ("backward", "midway", "predictor")
+            if isinstance(getattr(self.network, name, None), nn.Module)
+        ]
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         """AdamW parameter groups: Lightly's split into decayed / not decayed (biases, norms) parameters.
@@ -488,8 +503,11 @@ class Midway(LightningModule):
                 "params": _trainable(dyn_decay),
                 "weight_decay": hp.weight_decay if hp.dynamics_weight_decay is None else hp.dynamics_weight_decay,
             },
-            {"name": "no_weight_decay", "params": _trainable(enc_no_decay) + _trainable(dyn_no_decay),
-             "weight_decay": 0.0},
+            {
+                "name": "no_weight_decay",
+                "params": _trainable(enc_no_decay) + _trainable(dyn_no_decay),
+                "weight_decay": 0.0,
+            },
         ]
         if self.online_classifier is not None:
             groups.append(
@@ -522,8 +540,10 @@ class Midway(LightningModule):
             # fp16 + GradScaler: a fused AdamW unscales inside step(), after our clipping, which would then clip
             # scaled gradients (Lightning refuses the combination for its own clipping).
             if fused:
-                raise ValueError("fused_optimizer=True cannot be combined with 16-mixed precision (GradScaler) and "
-                                 "gradient clipping; use bf16-mixed, or fused_optimizer null/false")
+                raise ValueError(
+                    "fused_optimizer=True cannot be combined with 16-mixed precision (GradScaler) and "
+                    "gradient clipping; use bf16-mixed, or fused_optimizer null/false"
+                )
             fused = False
         optimizer, self.optimizer_implementation = make_adamw(
             self.parameter_groups(), lr=peak_lr, betas=hp.betas, fused=fused
@@ -543,12 +563,14 @@ class Midway(LightningModule):
 
     def weight_decay_at(self, step: int) -> float:
         """The cosine weight-decay schedule (0.04 -> 0.4) at an optimizer step."""
-        return float(cosine_schedule(
-            step=step,
-            max_steps=self._total_steps(),
-            start_value=self.hp.weight_decay,
-            end_value=self.hp.weight_decay_end,
-        ))
+        return float(
+            cosine_schedule(
+                step=step,
+                max_steps=self._total_steps(),
+                start_value=self.hp.weight_decay,
+                end_value=self.hp.weight_decay_end,
+            )
+        )
 
     def on_before_optimizer_step(self, optimizer: Optimizer, *args: Any) -> None:
         # Freeze the last head layer early in training (DINO's freeze_last_layer), in steps or paper epochs.
@@ -607,4 +629,3 @@ def batch_idx_str(module: LightningModule) -> str:
 
 
 __all__ = ["CLIP_MODES", "EMA_SCHEDULES", "Midway", "NonFiniteLossError"]
-

@@ -9,6 +9,7 @@ Not carried over: the optimizer moments and the GradScaler state (the optimizer'
 official module tree) and the step counter: the run starts at step 0 of its own config, with its warmup and
 schedules, like a fine-tuning run from the released weights.
 """
+
 from __future__ import annotations
 
 import os
@@ -45,8 +46,10 @@ class OfficialResume:
 
     def summary(self) -> str:
         epoch = f", saved at epoch {self.epoch}" if self.epoch is not None else ""
-        return (f"Loaded {self.tensors} tensors (student and EMA teacher kept apart, DINO heads and centre) from "
-                f"{self.source}{epoch}; skipped: {', '.join(self.skipped) or 'nothing'}")
+        return (
+            f"Loaded {self.tensors} tensors (student and EMA teacher kept apart, DINO heads and centre) from "
+            f"{self.source}{epoch}; skipped: {', '.join(self.skipped) or 'nothing'}"
+        )
 
 
 def _head_state(official: dict[str, torch.Tensor], head: nn.Module, entry: str, source: str) -> dict[str, torch.Tensor]:
@@ -54,7 +57,7 @@ def _head_state(official: dict[str, torch.Tensor], head: nn.Module, entry: str, 
     out, problems = {}, []
     for name, own in head.state_dict().items():
         if name.startswith("layers."):
-            theirs = "mlp." + name[len("layers."):]
+            theirs = "mlp." + name[len("layers.") :]
         elif name.endswith(("weight_g", "original0")):  # torch weight_norm, old hook or parametrization
             theirs = "last_layer.weight_g"
         elif name.endswith(("weight_v", "original1")):
@@ -65,8 +68,10 @@ def _head_state(official: dict[str, torch.Tensor], head: nn.Module, entry: str, 
         if value is None:
             problems.append(f"{entry}.dino_head.{theirs} is missing")
         elif value.shape != own.shape:
-            problems.append(f"{entry}.dino_head.{theirs} has shape {tuple(value.shape)}, the config's head expects "
-                            f"{tuple(own.shape)}")
+            problems.append(
+                f"{entry}.dino_head.{theirs} has shape {tuple(value.shape)}, the config's head expects "
+                f"{tuple(own.shape)}"
+            )
         else:
             out[name] = value
     if problems:
@@ -107,15 +112,17 @@ def load_official_training_state(module: Midway, path: str | os.PathLike[str]) -
     count += len(teacher_vit)
     if hasattr(net, "teacher_backward"):
         prefix = part_prefix("backward")
-        backward = {k[len(prefix):]: v for k, v in state.teacher.items() if k.startswith(prefix)}
+        backward = {k[len(prefix) :]: v for k, v in state.teacher.items() if k.startswith(prefix)}
         net.teacher_backward.load_state_dict(backward, strict=True)
         count += len(backward)
     if hasattr(net, "teacher_embed"):
         net.teacher_embed.load_state_dict(state.teacher_embed, strict=True)
         count += len(state.teacher_embed)
     if module.use_dino:
-        for entry, head, official in (("student", module.student_head, state.student_head),
-                                      ("teacher", module.teacher_head, state.teacher_head)):
+        for entry, head, official in (
+            ("student", module.student_head, state.student_head),
+            ("teacher", module.teacher_head, state.teacher_head),
+        ):
             head.load_state_dict(_head_state(official, head, entry, source), strict=True)
             count += len(official)
         if state.center is None:

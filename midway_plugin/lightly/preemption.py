@@ -9,6 +9,7 @@ ranks stop at the same step even if only one received the signal. Data-loader wo
 (:func:`ignore_stop_signals`): a Ctrl-C or a SLURM SIGTERM reaches the whole process group, and a worker that died
 of it would end the run with a "DataLoader worker exited unexpectedly" error instead of the clean stop.
 """
+
 from __future__ import annotations
 
 import signal

@@ -3,6 +3,7 @@
 The config: :mod:`.pretrain_config` (``load_config``); what it means on this machine, decided once:
 :mod:`.pretrain_plan`; the parts, built from the plan: :mod:`.builders`.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,7 +17,6 @@ from typing import Any, cast
 import torch
 from pytorch_lightning import Callback, Trainer, seed_everything
 
-from midway_plugin.output_lock import OutputLock, OutputLockError, is_launching_process
 from midway_plugin.lightly.atomic_checkpoint import AtomicCheckpointIO
 from midway_plugin.lightly.builders import (
     build_dataloader,
@@ -36,6 +36,7 @@ from midway_plugin.lightly.pretrain_plan import PretrainPlan
 from midway_plugin.lightly.reproducible import SeedEveryStep, StepBatchSampler
 from midway_plugin.lightly.resume import ResumeChoice, ResumeError, checkpoint_files, resolve_resume
 from midway_plugin.official.convert import OfficialCheckpointError
+from midway_plugin.output_lock import OutputLock, OutputLockError, is_launching_process
 
 #: Peak learning rates above this overflow float32 updates outright (the paper's is 5e-4 x batch / 256).
 _MAX_LR = 1e30

@@ -14,6 +14,7 @@ As dinov2 does: ``OmegaConf.merge(defaults, file, overrides)`` in struct mode, w
 in the free-form ``model``, ``data.motion`` and ``data.dino``); each layer's values are type-checked before it is
 merged, so a message names the layer (file or override), the key, the value and the expected type.
 """
+
 from __future__ import annotations
 
 import os

@@ -9,6 +9,7 @@ epochs (docs/paper.md §2.2), so Lightning runs ``ceil(epochs / repeat)`` passes
 Value types come checked from :func:`~midway_plugin.lightly.pretrain_config.load_config`; the plan refuses the
 values no type expresses (a batch size of 0, ``epochs <= 0``), naming the key.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -124,8 +125,12 @@ class PretrainPlan:
                 f"set data.num_workers: 0 (got {data['num_workers']})"
             )
         midway_kwargs: dict[str, Any] = {
-            "batch_size_per_device": batch_size, "num_classes": 0, "model": model, "repeat_sample": repeat,
-            "epochs": epochs, "compile": bool(trainer["compile"]),
+            "batch_size_per_device": batch_size,
+            "num_classes": 0,
+            "model": model,
+            "repeat_sample": repeat,
+            "epochs": epochs,
+            "compile": bool(trainer["compile"]),
         }
         for section, names in MIDWAY_KEYS.items():  # optim.fused is Midway's fused_optimizer
             values = config[section]
@@ -153,15 +158,17 @@ class PretrainPlan:
             motion=MappingProxyType(_listless(data["motion"])) if with_motion else None,
             dino=MappingProxyType(_listless(data["dino"])) if with_dino else None,
             midway_kwargs=MappingProxyType(midway_kwargs),
-            trainer_options=MappingProxyType({
-                **{key: trainer[key] for key in _TRAINER_KEYS},
-                "accelerator": accelerator,
-                "max_steps": int(trainer["max_steps"]),
-                "num_nodes": int(trainer["num_nodes"]),
-                "log_every_n_steps": int(trainer["log_every_n_steps"]),
-                "enable_progress_bar": bool(trainer["progress_bar"]),
-                "deterministic": bool(trainer["deterministic"]),
-            }),
+            trainer_options=MappingProxyType(
+                {
+                    **{key: trainer[key] for key in _TRAINER_KEYS},
+                    "accelerator": accelerator,
+                    "max_steps": int(trainer["max_steps"]),
+                    "num_nodes": int(trainer["num_nodes"]),
+                    "log_every_n_steps": int(trainer["log_every_n_steps"]),
+                    "enable_progress_bar": bool(trainer["progress_bar"]),
+                    "deterministic": bool(trainer["deterministic"]),
+                }
+            ),
             base_lr=float(midway_kwargs["base_lr"]),
         )
 

@@ -15,6 +15,7 @@ Here nothing depends on how long the process lived:
 
 Reference: the kill-and-resume test in ``tests/reliability/test_kill_and_resume.py``.
 """
+
 from __future__ import annotations
 
 import random

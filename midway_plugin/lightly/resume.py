@@ -5,6 +5,7 @@ A directory (or ``last`` = this config's ``output_dir``) resumes from the newest
 with the reason (a truncated ``last.ckpt`` left by a full disk or a node dying mid-write falls back to the step
 checkpoint before it). An explicit file that does not load is an error that names the newest loadable alternative.
 """
+
 from __future__ import annotations
 
 import os
@@ -41,9 +42,7 @@ def _checkpoint_dir(directory: Path) -> Path:
     return sub if sub.is_dir() else directory
 
 
-def newest_loadable(
-    directory: Path, exclude: Path | None = None
-) -> tuple[ResumeChoice | None, list[tuple[Path, str]]]:
+def newest_loadable(directory: Path, exclude: Path | None = None) -> tuple[ResumeChoice | None, list[tuple[Path, str]]]:
     """The newest checkpoint of ``directory`` (or its ``checkpoints/``) that loads (or None), and those skipped."""
     skipped: list[tuple[Path, str]] = []
     for path in checkpoint_files(_checkpoint_dir(directory)):
@@ -88,7 +87,8 @@ def resolve_resume(resume: str | os.PathLike[str], output_dir: str | os.PathLike
         hint = (
             f"; the newest checkpoint that loads in that directory is {alternative.path} (global step "
             f"{alternative.global_step}): resume from it, or with --resume {target.parent}"
-            if alternative is not None else ""
+            if alternative is not None
+            else ""
         )
         raise ResumeError(f"--resume: {err}{hint}") from err
     return ResumeChoice(target, int(checkpoint.get("global_step", 0)))

@@ -5,6 +5,7 @@ last 50 steps. Lightning has no public hook for "save now, as this callback woul
 the callback's own save methods (private API of ``pytorch_lightning`` 2.x, pinned in ``requirements.lock``; the
 tests in ``tests/lightly/test_pretrain_run.py`` check the files written).
 """
+
 from __future__ import annotations
 
 from pytorch_lightning import LightningModule, Trainer

@@ -8,6 +8,7 @@ than two calls, for the same outputs (the head has no batch norm, so rows do not
 ``torch.compile`` is opt-in (``trainer.compile``): :func:`compile_guarded` compiles a module's forward methods and
 falls back to eager execution, with one :class:`CompileFallbackWarning` giving the reason, when compiling fails.
 """
+
 from __future__ import annotations
 
 import time
@@ -28,8 +29,9 @@ class CompileFallbackWarning(UserWarning):
     """``torch.compile`` failed for a module; it runs eagerly (the message gives the module and the reason)."""
 
 
-def make_adamw(param_groups: list[dict[str, Any]], lr: float, betas: Sequence[float],
-               fused: bool | None = None) -> tuple[AdamW, str]:
+def make_adamw(
+    param_groups: list[dict[str, Any]], lr: float, betas: Sequence[float], fused: bool | None = None
+) -> tuple[AdamW, str]:
     """AdamW with the fastest implementation the parameters' device supports.
 
     Args:
@@ -46,11 +48,18 @@ def make_adamw(param_groups: list[dict[str, Any]], lr: float, betas: Sequence[fl
         ValueError: ``fused=True`` on parameters the fused kernels do not support (the message says why).
     """
     params = [p for group in param_groups for p in group["params"]]
-    unsupported = sorted({f"{p.device.type}/{p.dtype}" for p in params
-                          if p.device.type not in FUSED_DEVICES or not p.is_floating_point()})
+    unsupported = sorted(
+        {
+            f"{p.device.type}/{p.dtype}"
+            for p in params
+            if p.device.type not in FUSED_DEVICES or not p.is_floating_point()
+        }
+    )
     if fused and unsupported:
-        raise ValueError(f"optim.fused=true, but fused AdamW does not support parameters on {', '.join(unsupported)} "
-                         f"(supported: floating-point parameters on {', '.join(FUSED_DEVICES)})")
+        raise ValueError(
+            f"optim.fused=true, but fused AdamW does not support parameters on {', '.join(unsupported)} "
+            f"(supported: floating-point parameters on {', '.join(FUSED_DEVICES)})"
+        )
     beta1, beta2 = betas
     if fused is not False and not unsupported:
         return AdamW(param_groups, lr=lr, betas=(beta1, beta2), fused=True), "fused"
@@ -74,8 +83,9 @@ def clip_grad_per_parameter_(parameters: Iterable[nn.Parameter], max_norm: float
         torch._foreach_mul_(grads, list(coefs.unbind(0)))
 
 
-def student_head_outputs(encode: Callable[[Tensor], Tensor], head: nn.Module,
-                         views_per_resolution: Sequence[Sequence[Tensor]]) -> list[Tensor]:
+def student_head_outputs(
+    encode: Callable[[Tensor], Tensor], head: nn.Module, views_per_resolution: Sequence[Sequence[Tensor]]
+) -> list[Tensor]:
     """Head outputs of every view: one encoder pass per resolution, then one head call on all CLS features.
 
     Args:
@@ -113,8 +123,11 @@ class _GuardedCall:
         except Exception as err:  # noqa: BLE001 - any compiler failure: fall back (a real error recurs eagerly)
             reason = _describe(err)
             self.status = f"failed ({reason})"
-            warnings.warn(f"torch.compile of {self.name} failed; it runs eagerly from now on. Reason: {reason}",
-                          CompileFallbackWarning, stacklevel=2)
+            warnings.warn(
+                f"torch.compile of {self.name} failed; it runs eagerly from now on. Reason: {reason}",
+                CompileFallbackWarning,
+                stacklevel=2,
+            )
             return self.eager(*args, **kwargs)
         if self.first_call_seconds is None:
             self.first_call_seconds = time.perf_counter() - start  # includes the compilation
@@ -135,8 +148,9 @@ def _describe(err: BaseException) -> str:
     return line(err) if inner is err else f"{line(err)} <- {line(inner)}"
 
 
-def compile_guarded(modules: dict[str, nn.Module], methods: Sequence[str] = ("forward",),
-                    **compile_kwargs: Any) -> dict[str, _GuardedCall]:
+def compile_guarded(
+    modules: dict[str, nn.Module], methods: Sequence[str] = ("forward",), **compile_kwargs: Any
+) -> dict[str, _GuardedCall]:
     """Compiles the given methods of each module in place (instance attributes), each with an eager fallback.
 
     Parameters and state-dict keys are untouched, so checkpoints are the same with and without compiling.

@@ -3,6 +3,7 @@
 Importing it activates the compatibility layer (:mod:`midway_plugin.compat`) and registers the
 plugin's mmflow modules.
 """
+
 from midway_plugin.compat import enable_mmengine, enable_mmflow
 
 enable_mmengine()
@@ -15,5 +16,13 @@ from midway_plugin.mmflow.midway_flow import MidwayFlow  # noqa: E402
 from midway_plugin.mmflow.synthetic_dataset import MidwaySyntheticFlow  # noqa: E402
 from midway_plugin.mmflow.vit_encoder import MidwayViTEncoder  # noqa: E402
 
-__all__ = ["DPTHead", "LaplacianLossBounded", "LoadFlowAnnotations", "MidwayFlow", "MidwaySyntheticFlow",
-           "MidwayViTEncoder", "SintelSplit", "TartanAir"]
+__all__ = [
+    "DPTHead",
+    "LaplacianLossBounded",
+    "LoadFlowAnnotations",
+    "MidwayFlow",
+    "MidwaySyntheticFlow",
+    "MidwayViTEncoder",
+    "SintelSplit",
+    "TartanAir",
+]

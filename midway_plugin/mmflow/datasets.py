@@ -54,9 +54,13 @@ class TartanAir(BaseDataset):
 
     METAINFO: dict = dict()
 
-    def __init__(self, envs: Sequence[str] | None = None,
-                 difficulties: Sequence[str] = TARTANAIR_DIFFICULTIES, use_mask: bool = False,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        envs: Sequence[str] | None = None,
+        difficulties: Sequence[str] = TARTANAIR_DIFFICULTIES,
+        use_mask: bool = False,
+        **kwargs,
+    ) -> None:
         bad = [d for d in difficulties if d not in TARTANAIR_DIFFICULTIES]
         if bad:
             raise ValueError(f"TartanAir: difficulties {bad} are not among {TARTANAIR_DIFFICULTIES}")
@@ -75,8 +79,9 @@ class TartanAir(BaseDataset):
         root = self.data_root
         if not root or not osp.isdir(root):
             raise FileNotFoundError(f"TartanAir: data_root {root!r} is not a directory")
-        envs = self.envs if self.envs is not None else sorted(
-            d for d in os.listdir(root) if osp.isdir(osp.join(root, d)))
+        envs = (
+            self.envs if self.envs is not None else sorted(d for d in os.listdir(root) if osp.isdir(osp.join(root, d)))
+        )
         data_list: list[dict] = []
         for env in envs:
             env_dir = self._env_dir(env)
@@ -91,7 +96,8 @@ class TartanAir(BaseDataset):
         if not data_list:
             raise FileNotFoundError(
                 f"TartanAir: no frame pairs under {root} (expected <env>/<Easy|Hard>/<P000>/image_left/"
-                "000000_left.png and flow/000000_000001_flow.npy)")
+                "000000_left.png and flow/000000_000001_flow.npy)"
+            )
         return data_list
 
     def _trajectory_pairs(self, traj_dir: str, env: str, difficulty: str, traj: str) -> list[dict]:
@@ -106,11 +112,16 @@ class TartanAir(BaseDataset):
             flow = osp.join(traj_dir, "flow", f"{a:06d}_{b:06d}_flow.npy")
             if not osp.isfile(flow):
                 raise FileNotFoundError(f"TartanAir: flow file {flow} for frames {a} -> {b} is missing")
-            info = dict(img1_path=osp.join(img_dir, f"{a:06d}_left.png"),
-                        img2_path=osp.join(img_dir, f"{b:06d}_left.png"),
-                        flow_fw_path=flow, env=env, difficulty=difficulty, trajectory=traj)
+            info = dict(
+                img1_path=osp.join(img_dir, f"{a:06d}_left.png"),
+                img2_path=osp.join(img_dir, f"{b:06d}_left.png"),
+                flow_fw_path=flow,
+                env=env,
+                difficulty=difficulty,
+                trajectory=traj,
+            )
             if self.use_mask:
-                mask = flow[:-len("_flow.npy")] + "_mask.npy"
+                mask = flow[: -len("_flow.npy")] + "_mask.npy"
                 if not osp.isfile(mask):
                     raise FileNotFoundError(f"TartanAir: use_mask=True but the mask {mask} is missing")
                 info["mask_fw_path"] = mask
@@ -129,15 +140,16 @@ class SintelSplit(Sintel):
         **kwargs: ``Sintel`` arguments (``pass_style``, ``data_root``, ``pipeline``, ...; not ``scene``).
     """
 
-    def __init__(self, split: str = "train", subval_scenes: Sequence[str] = ("temple_2", "temple_3"),
-                 **kwargs) -> None:
+    def __init__(self, split: str = "train", subval_scenes: Sequence[str] = ("temple_2", "temple_3"), **kwargs) -> None:
         if split not in ("train", "subtrain", "subval"):
             raise ValueError(f"SintelSplit: split must be 'train', 'subtrain' or 'subval', got {split!r}")
         if kwargs.get("scene") is not None:
             raise ValueError("SintelSplit: choose scenes with `split`, not `scene`")
         if kwargs.get("test_mode"):
-            raise ValueError("SintelSplit: the splits come from Sintel's training set (test_mode=False); "
-                             "use mmflow's Sintel with test_mode=True for the benchmark test set")
+            raise ValueError(
+                "SintelSplit: the splits come from Sintel's training set (test_mode=False); "
+                "use mmflow's Sintel with test_mode=True for the benchmark test set"
+            )
         self.split = split
         self.subval_scenes = tuple(subval_scenes)
         super().__init__(**kwargs)
@@ -149,8 +161,9 @@ class SintelSplit(Sintel):
         elif self.split == "subtrain":
             data = [d for d in data if d["scene"] not in self.subval_scenes]
         if not data:
-            raise FileNotFoundError(f"SintelSplit: no {self.pass_style} pairs of split {self.split!r} under "
-                                    f"{self.data_root}")
+            raise FileNotFoundError(
+                f"SintelSplit: no {self.pass_style} pairs of split {self.split!r} under {self.data_root}"
+            )
         return data
 
 
@@ -182,7 +195,8 @@ class LoadFlowAnnotations(LoadAnnotations):
         if mask_path is not None:
             mask = self._load_npy(mask_path, "mask")
             if mask.shape != flow.shape[:2]:
-                raise ValueError(f"LoadFlowAnnotations: mask {mask_path} has shape {mask.shape}, flow "
-                                 f"{path} has {flow.shape[:2]}")
+                raise ValueError(
+                    f"LoadFlowAnnotations: mask {mask_path} has shape {mask.shape}, flow {path} has {flow.shape[:2]}"
+                )
             results["gt_valid_fw"] = (mask == 0).astype(np.float32)
         return results

@@ -52,8 +52,10 @@ class TokenReadout(nn.Module):
         b, n, c = tokens.shape
         prefix = n - h * w
         if prefix not in (0, 1):
-            raise ValueError(f"DPT head: a token map has {n} tokens, which is neither {h}x{w}={h * w} "
-                             f"patch tokens nor that plus one CLS token")
+            raise ValueError(
+                f"DPT head: a token map has {n} tokens, which is neither {h}x{w}={h * w} "
+                f"patch tokens nor that plus one CLS token"
+            )
         patches = tokens[:, prefix:]
         if prefix == 1 and self.mode == "add":
             patches = patches + tokens[:, :1]
@@ -136,18 +138,28 @@ class DPTHead(nn.Module):
         Ranftl et al., "Vision Transformers for Dense Prediction", ICCV 2021.
     """
 
-    def __init__(self, in_dims: Sequence[int], num_outputs: int = 3, features: int = 256,
-                 reassemble_channels: Sequence[int] = (96, 192, 384, 768),
-                 scales: Sequence[float] = (4, 2, 1, 0.5), readout: Readout = "project") -> None:
+    def __init__(
+        self,
+        in_dims: Sequence[int],
+        num_outputs: int = 3,
+        features: int = 256,
+        reassemble_channels: Sequence[int] = (96, 192, 384, 768),
+        scales: Sequence[float] = (4, 2, 1, 0.5),
+        readout: Readout = "project",
+    ) -> None:
         super().__init__()
         if not (len(in_dims) == len(reassemble_channels) == len(scales) == 4):
-            raise ValueError(f"DPTHead takes four token maps: got in_dims={list(in_dims)}, "
-                             f"reassemble_channels={list(reassemble_channels)}, scales={list(scales)}")
+            raise ValueError(
+                f"DPTHead takes four token maps: got in_dims={list(in_dims)}, "
+                f"reassemble_channels={list(reassemble_channels)}, scales={list(scales)}"
+            )
         self.num_outputs = num_outputs
         self.reassemble = nn.ModuleList(
-            Reassemble(d, c, s, readout) for d, c, s in zip(in_dims, reassemble_channels, scales, strict=True))
+            Reassemble(d, c, s, readout) for d, c, s in zip(in_dims, reassemble_channels, scales, strict=True)
+        )
         self.to_features = nn.ModuleList(
-            nn.Conv2d(c, features, kernel_size=3, padding=1, bias=False) for c in reassemble_channels)
+            nn.Conv2d(c, features, kernel_size=3, padding=1, bias=False) for c in reassemble_channels
+        )
         # fusion[3] starts from the coarsest map (no skip); fusion[i] adds map i.
         self.fusion = nn.ModuleList(FusionBlock(features, has_skip=i < 3) for i in range(4))
         self.output = nn.Sequential(
@@ -158,8 +170,7 @@ class DPTHead(nn.Module):
             nn.Conv2d(32, num_outputs, kernel_size=1),
         )
 
-    def forward(self, token_maps: Sequence[Tensor], grid: tuple[int, int],
-                out_size: tuple[int, int]) -> Tensor:
+    def forward(self, token_maps: Sequence[Tensor], grid: tuple[int, int], out_size: tuple[int, int]) -> Tensor:
         """Predicts ``(B, num_outputs, *out_size)`` from four ``(B, P + h*w, C_i)`` token maps on ``grid``."""
         if len(token_maps) != 4:
             raise ValueError(f"DPTHead takes four token maps, got {len(token_maps)}")

@@ -15,6 +15,7 @@ Why a flow-only loss exists here: on small generated data the bounded Laplacian 
 at zero flow with the largest scale ``b`` (its loss there, ``mean |g|_1 / b + log b``, is the trivial solution;
 docs/mmflow.md "Does the readout learn?").
 """
+
 from __future__ import annotations
 
 import torch
@@ -38,17 +39,24 @@ def check_flow_loss(loss: nn.Module) -> None:
         return
     if isinstance(loss, MultiLevelEPE):
         if len(loss.weights) != 1:
-            raise ValueError("MidwayFlow: model.flow_loss.weights of MultiLevelEPE must name one level (the head "
-                             f"predicts one flow map), got {dict(loss.weights)}")
+            raise ValueError(
+                "MidwayFlow: model.flow_loss.weights of MultiLevelEPE must name one level (the head "
+                f"predicts one flow map), got {dict(loss.weights)}"
+            )
         if loss.flow_div != 1:
-            raise ValueError("MidwayFlow: model.flow_loss.flow_div of MultiLevelEPE must be 1.0 (the head predicts "
-                             f"flow in pixels), got {loss.flow_div}")
+            raise ValueError(
+                "MidwayFlow: model.flow_loss.flow_div of MultiLevelEPE must be 1.0 (the head predicts "
+                f"flow in pixels), got {loss.flow_div}"
+            )
         if loss.reduction != "mean":
-            raise ValueError("MidwayFlow: model.flow_loss.reduction of MultiLevelEPE must be 'mean' (per-pixel EPE), "
-                             f"got {loss.reduction!r}")
+            raise ValueError(
+                "MidwayFlow: model.flow_loss.reduction of MultiLevelEPE must be 'mean' (per-pixel EPE), "
+                f"got {loss.reduction!r}"
+            )
         return
-    raise ValueError(f"MidwayFlow: model.flow_loss.type {type(loss).__name__!r} is not supported; "
-                     f"use one of {list(SUPPORTED)}")
+    raise ValueError(
+        f"MidwayFlow: model.flow_loss.type {type(loss).__name__!r} is not supported; use one of {list(SUPPORTED)}"
+    )
 
 
 def loss_mask(loss: nn.Module, gt: Tensor, valid: Tensor | None) -> Tensor:

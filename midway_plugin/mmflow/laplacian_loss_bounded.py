@@ -43,8 +43,9 @@ class LaplacianLossBounded(nn.Module):
         naver/croco ``stereoflow/criterion.py`` ``LaplacianLossBounded``; CroCo v2 (ICCV 2023).
     """
 
-    def __init__(self, a: float = 0.25, b: float = 4.0, max_gtnorm: float | None = 1e4,
-                 loss_weight: float = 1.0) -> None:
+    def __init__(
+        self, a: float = 0.25, b: float = 4.0, max_gtnorm: float | None = 1e4, loss_weight: float = 1.0
+    ) -> None:
         super().__init__()
         if not 0 < a < b:
             raise ValueError(f"LaplacianLossBounded needs 0 < a < b, got a={a}, b={b}")
@@ -64,8 +65,7 @@ class LaplacianLossBounded(nn.Module):
             mask &= valid >= 0.5
         return mask
 
-    def forward(self, flow: Tensor, conf_logits: Tensor, gt: Tensor,
-                valid: Tensor | None = None) -> Tensor:
+    def forward(self, flow: Tensor, conf_logits: Tensor, gt: Tensor, valid: Tensor | None = None) -> Tensor:
         """Computes the loss.
 
         Args:
@@ -79,8 +79,9 @@ class LaplacianLossBounded(nn.Module):
             crops does not produce NaN.
         """
         if flow.shape != gt.shape:
-            raise ValueError(f"LaplacianLossBounded: prediction shape {tuple(flow.shape)} != "
-                             f"ground-truth shape {tuple(gt.shape)}")
+            raise ValueError(
+                f"LaplacianLossBounded: prediction shape {tuple(flow.shape)} != ground-truth shape {tuple(gt.shape)}"
+            )
         if conf_logits.dim() == 4:
             conf_logits = conf_logits[:, 0]
         mask = self.valid_mask(gt, valid)

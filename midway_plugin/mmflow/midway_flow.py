@@ -44,8 +44,9 @@ from .tiling import tiled_flow
 DynamicsInit = Literal["pretrained", "random"]
 
 # The Midway encoder is pretrained on ImageNet-normalised RGB (DINO transforms); MMFlow loads BGR with cv2.
-IMAGENET_PREPROCESSOR = dict(type="FlowDataPreprocessor", mean=[123.675, 116.28, 103.53],
-                             std=[58.395, 57.12, 57.375], bgr_to_rgb=True)
+IMAGENET_PREPROCESSOR = dict(
+    type="FlowDataPreprocessor", mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True
+)
 _TEST_KEYS = {"mode", "crop_size", "overlap", "conf_beta", "conf_beta_sigmoid"}
 
 
@@ -64,7 +65,7 @@ def unpad(x: Tensor, pad: tuple[int, int, int, int]) -> Tensor:
     """Inverse of :func:`pad_to_multiple`."""
     left, right, top, bottom = pad
     h, w = x.shape[-2:]
-    return x[..., top:h - bottom, left:w - right]
+    return x[..., top : h - bottom, left : w - right]
 
 
 def _stack_gt(data_samples: SampleList) -> tuple[Tensor, Tensor | None]:
@@ -75,8 +76,10 @@ def _stack_gt(data_samples: SampleList) -> tuple[Tensor, Tensor | None]:
     """
     missing = [i for i, s in enumerate(data_samples) if "gt_flow_fw" not in s]
     if missing:
-        raise ValueError(f"MidwayFlow.loss: data samples {missing} have no `gt_flow_fw` "
-                         "(the training pipeline needs LoadAnnotations before PackFlowInputs)")
+        raise ValueError(
+            f"MidwayFlow.loss: data samples {missing} have no `gt_flow_fw` "
+            "(the training pipeline needs LoadAnnotations before PackFlowInputs)"
+        )
     gt = torch.stack([s.gt_flow_fw.data for s in data_samples]).float()
     if all("gt_valid_fw" in s for s in data_samples):
         valid = torch.stack([s.gt_valid_fw.data.reshape(gt.shape[-2:]) for s in data_samples])
@@ -114,37 +117,54 @@ class MidwayFlow(FrozenParts, FlowEstimator):
         (CroCo v2 flow protocol, loss and tiling).
     """
 
-    def __init__(self, export: str | None = None, arch: str | Mapping[str, Any] | None = None,
-                 init_dynamics: DynamicsInit = "pretrained", frozen: bool = False,
-                 config_overrides: Mapping[str, Any] | None = None,
-                 head: Mapping[str, Any] | None = None,
-                 flow_loss: Mapping[str, Any] | None = None,
-                 data_preprocessor: Mapping[str, Any] | None = None,
-                 train_cfg: Mapping[str, Any] | None = None,
-                 test_cfg: Mapping[str, Any] | None = None,
-                 init_cfg: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        export: str | None = None,
+        arch: str | Mapping[str, Any] | None = None,
+        init_dynamics: DynamicsInit = "pretrained",
+        frozen: bool = False,
+        config_overrides: Mapping[str, Any] | None = None,
+        head: Mapping[str, Any] | None = None,
+        flow_loss: Mapping[str, Any] | None = None,
+        data_preprocessor: Mapping[str, Any] | None = None,
+        train_cfg: Mapping[str, Any] | None = None,
+        test_cfg: Mapping[str, Any] | None = None,
+        init_cfg: Mapping[str, Any] | None = None,
+    ) -> None:
         if data_preprocessor is None:
-            data_preprocessor = FlowDataPreprocessor(
-                **{k: v for k, v in IMAGENET_PREPROCESSOR.items() if k != "type"})
+            data_preprocessor = FlowDataPreprocessor(**{k: v for k, v in IMAGENET_PREPROCESSOR.items() if k != "type"})
         export = export_argument(export, init_cfg, "MidwayFlow: ")
-        super().__init__(data_preprocessor=data_preprocessor, init_cfg=None, train_cfg=train_cfg,
-                         test_cfg=test_cfg)
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=None, train_cfg=train_cfg, test_cfg=test_cfg)
         self.test_cfg = self._check_test_cfg(test_cfg)
         if init_dynamics not in ("pretrained", "random"):
             raise ValueError(f"MidwayFlow: init_dynamics must be 'pretrained' or 'random', got {init_dynamics!r}")
         # Flow needs the midway path and predictors: an export without them gets random ones (paper §3.2).
-        built = build_network(export, arch=arch, overrides=config_overrides, dynamics=True, frozen=frozen is True,
-                              parts=EXPORT_PARTS if init_dynamics == "pretrained" else ("encoder",),
-                              missing_ok=True, where="MidwayFlow (model.export): ")
+        built = build_network(
+            export,
+            arch=arch,
+            overrides=config_overrides,
+            dynamics=True,
+            frozen=frozen is True,
+            parts=EXPORT_PARTS if init_dynamics == "pretrained" else ("encoder",),
+            missing_ok=True,
+            where="MidwayFlow (model.export): ",
+        )
         self.backbone = built.network
         self._missing_export = built.missing_export
         if built.missing_export is not None:
-            print_log(f"MidwayFlow: export {built.missing_export!r} not found; built the arch without pretrained "
-                      "weights (fine for `mim test` with a checkpoint)", logger="current", level=logging.WARNING)
+            print_log(
+                f"MidwayFlow: export {built.missing_export!r} not found; built the arch without pretrained "
+                "weights (fine for `mim test` with a checkpoint)",
+                logger="current",
+                level=logging.WARNING,
+            )
         elif built.export is not None and init_dynamics == "pretrained" and "midway" not in built.loaded:
-            print_log(f"MidwayFlow: {built.export} has no latent dynamics (latent_dynamics=False): its encoder is "
-                      "loaded, with randomly initialised dynamics (midway path, forward predictors)",
-                      logger="current", level=logging.INFO)
+            print_log(
+                f"MidwayFlow: {built.export} has no latent dynamics (latent_dynamics=False): its encoder is "
+                "loaded, with randomly initialised dynamics (midway path, forward predictors)",
+                logger="current",
+                level=logging.INFO,
+            )
         encoder = self.backbone.encoder
         self.patch_size: int = encoder.patch_size
         midway_dim = self.backbone.cfg.midway_dim
@@ -170,10 +190,15 @@ class MidwayFlow(FrozenParts, FlowEstimator):
             raise ValueError(f"MidwayFlow: model.test_cfg.mode must be 'whole' or 'tile', got {mode!r}")
         if mode == "tile":
             crop = cfg.get("crop_size")
-            if (not isinstance(crop, (tuple, list)) or len(crop) != 2
-                    or not all(isinstance(c, int) and c > 0 for c in crop)):
-                raise ValueError("MidwayFlow: model.test_cfg.crop_size must be (height, width) positive "
-                                 f"integers for mode='tile', got {crop!r}")
+            if (
+                not isinstance(crop, (tuple, list))
+                or len(crop) != 2
+                or not all(isinstance(c, int) and c > 0 for c in crop)
+            ):
+                raise ValueError(
+                    "MidwayFlow: model.test_cfg.crop_size must be (height, width) positive "
+                    f"integers for mode='tile', got {crop!r}"
+                )
             overlap = cfg.setdefault("overlap", 0.5)
             if not 0 <= overlap < 1:
                 raise ValueError(f"MidwayFlow: model.test_cfg.overlap must be in [0, 1), got {overlap}")
@@ -192,9 +217,11 @@ class MidwayFlow(FrozenParts, FlowEstimator):
                 would start from random weights. (The runner calls this before training, not before testing.)
         """
         if self._missing_export is not None:
-            raise FileNotFoundError(f"MidwayFlow: the export {self._missing_export!r} (model.export) does not "
-                                    "exist, so there are no pretrained weights to finetune; write it with "
-                                    "`midway export` or `midway import-official`")
+            raise FileNotFoundError(
+                f"MidwayFlow: the export {self._missing_export!r} (model.export) does not "
+                "exist, so there are no pretrained weights to finetune; write it with "
+                "`midway export` or `midway import-official`"
+            )
         self._is_init = True
 
     # -- network -------------------------------------------------------------------------------------------
@@ -251,9 +278,15 @@ class MidwayFlow(FrozenParts, FlowEstimator):
         """Flow and raw confidence for a batch, with the configured test mode (``whole`` or ``tile``)."""
         img1, img2 = inputs[:, :3], inputs[:, 3:]
         if self.test_cfg["mode"] == "tile":
-            return tiled_flow(self.flow_and_confidence, img1, img2, self.test_cfg["crop_size"],
-                              overlap=self.test_cfg["overlap"], beta=self.test_cfg["conf_beta"],
-                              beta_sigmoid=self.test_cfg["conf_beta_sigmoid"])
+            return tiled_flow(
+                self.flow_and_confidence,
+                img1,
+                img2,
+                self.test_cfg["crop_size"],
+                overlap=self.test_cfg["overlap"],
+                beta=self.test_cfg["conf_beta"],
+                beta_sigmoid=self.test_cfg["conf_beta_sigmoid"],
+            )
         return self.flow_and_confidence(img1, img2)
 
     def predict(self, inputs: Tensor, data_samples: OptSampleList = None) -> SampleList:
@@ -272,7 +305,7 @@ class MidwayFlow(FrozenParts, FlowEstimator):
             if pad is not None:
                 (top, bottom), (left, right) = pad[0], pad[1]
                 h, w = f.shape[-2:]
-                f = f[:, top:h - bottom, left:w - right]
+                f = f[:, top : h - bottom, left : w - right]
             scale = meta.get("scale_factor")
             ori = meta.get("ori_shape")
             if pad is None and scale is not None and ori is not None and tuple(f.shape[-2:]) != tuple(ori[:2]):
@@ -282,4 +315,3 @@ class MidwayFlow(FrozenParts, FlowEstimator):
             sample.set_data(dict(pred_flow_fw=PixelData(data=f)))
             results.append(sample)
         return results
-

@@ -6,6 +6,7 @@ Reads the folder unchanged: ``dataset.json`` (the train/val split by video), the
 read by MMFlow's own ``LoadAnnotations``). Every pixel has ground truth (``gt_valid_fw`` is not set), so the EPE
 is over all pixels, occluded ones included (as Sintel's "all").
 """
+
 from __future__ import annotations
 
 from mmengine.dataset import BaseDataset
@@ -35,12 +36,15 @@ class MidwaySyntheticFlow(BaseDataset):
 
     METAINFO = dict(dataset="MidwaySyntheticFlow")
 
-    def __init__(self, data_root: str, split: str = "train", frame_stride: int = 1,
-                 metainfo: dict | None = None, **kwargs) -> None:
+    def __init__(
+        self, data_root: str, split: str = "train", frame_stride: int = 1, metainfo: dict | None = None, **kwargs
+    ) -> None:
         for key in ("ann_file", "data_prefix"):
             if key in kwargs:
-                raise ValueError(f"MidwaySyntheticFlow: {key!r} is not used: the files come from "
-                                 f"{data_root}/dataset.json (choose them with split / frame_stride)")
+                raise ValueError(
+                    f"MidwaySyntheticFlow: {key!r} is not used: the files come from "
+                    f"{data_root}/dataset.json (choose them with split / frame_stride)"
+                )
         self.split = split
         self.frame_stride = frame_stride
         try:

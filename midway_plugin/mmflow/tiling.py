@@ -60,8 +60,15 @@ def resize_flow(flow: Tensor, size: Sequence[int]) -> Tensor:
 
 
 @torch.no_grad()
-def tiled_flow(flow_fn: FlowFn, img1: Tensor, img2: Tensor, crop: Sequence[int], overlap: float = 0.5,
-               beta: float = 10.0, beta_sigmoid: float = 5.0) -> tuple[Tensor, Tensor]:
+def tiled_flow(
+    flow_fn: FlowFn,
+    img1: Tensor,
+    img2: Tensor,
+    crop: Sequence[int],
+    overlap: float = 0.5,
+    beta: float = 10.0,
+    beta_sigmoid: float = 5.0,
+) -> tuple[Tensor, Tensor]:
     """Runs ``flow_fn`` on overlapping windows and blends the windows with confidence weights.
 
     Args:

@@ -45,33 +45,56 @@ class MidwayViTEncoder(FrozenParts, BaseModule):
             is refused by name.
     """
 
-    def __init__(self, export: str | None = None, arch: str | Mapping[str, Any] | None = None,
-                 config_overrides: Mapping[str, Any] | None = None, in_channels: int = 3,
-                 out_channels: int = 256, out_blocks: int | Sequence[int] | None = None,
-                 out_stride: int = 8, frozen: bool = False, init_cfg: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        export: str | None = None,
+        arch: str | Mapping[str, Any] | None = None,
+        config_overrides: Mapping[str, Any] | None = None,
+        in_channels: int = 3,
+        out_channels: int = 256,
+        out_blocks: int | Sequence[int] | None = None,
+        out_stride: int = 8,
+        frozen: bool = False,
+        init_cfg: Mapping[str, Any] | None = None,
+    ) -> None:
         export = export_argument(export, init_cfg, "MidwayViTEncoder: ")
         super().__init__()
         if in_channels != 3:
             raise ValueError(f"MidwayViTEncoder: in_channels must be 3 (RGB), got {in_channels}")
-        built = build_network(export, arch=arch, overrides=config_overrides, parts=("encoder",), dynamics=False,
-                              frozen=frozen is True, missing_ok=True, where="MidwayViTEncoder (export): ")
+        built = build_network(
+            export,
+            arch=arch,
+            overrides=config_overrides,
+            parts=("encoder",),
+            dynamics=False,
+            frozen=frozen is True,
+            missing_ok=True,
+            where="MidwayViTEncoder (export): ",
+        )
         self._missing_export = built.missing_export
         if built.missing_export is not None:
-            print_log(f"MidwayViTEncoder: export {built.missing_export!r} not found; built the arch without "
-                      "pretrained weights (fine for `mim test` with a checkpoint)", logger="current",
-                      level=logging.WARNING)
+            print_log(
+                f"MidwayViTEncoder: export {built.missing_export!r} not found; built the arch without "
+                "pretrained weights (fine for `mim test` with a checkpoint)",
+                logger="current",
+                level=logging.WARNING,
+            )
         self.encoder = built.network.encoder
         cfg = built.network.cfg
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.patch_size: int = self.encoder.patch_size
         if out_stride <= 0 or self.patch_size % out_stride:
-            raise ValueError(f"MidwayViTEncoder: out_stride={out_stride} must divide the patch size "
-                             f"{self.patch_size}")
+            raise ValueError(f"MidwayViTEncoder: out_stride={out_stride} must divide the patch size {self.patch_size}")
         self.out_stride = out_stride
         #: positions of ``out_blocks`` in ``feature_levels`` (the core's level indices)
-        self.levels = list(blocks_to_indices(cfg.feature_levels[-1] if out_blocks is None else out_blocks,
-                                             cfg.feature_levels, where="MidwayViTEncoder: out_blocks"))
+        self.levels = list(
+            blocks_to_indices(
+                cfg.feature_levels[-1] if out_blocks is None else out_blocks,
+                cfg.feature_levels,
+                where="MidwayViTEncoder: out_blocks",
+            )
+        )
         self.out_blocks = tuple(cfg.feature_levels[i] for i in self.levels)
         self.project = nn.Conv2d(len(self.levels) * self.encoder.embed_dim, out_channels, kernel_size=1)
         self.freeze_parts(frozen, "encoder")
@@ -83,8 +106,10 @@ class MidwayViTEncoder(FrozenParts, BaseModule):
             FileNotFoundError: built from ``arch`` because the export is missing (nothing to finetune).
         """
         if self._missing_export is not None:
-            raise FileNotFoundError(f"MidwayViTEncoder: the export {self._missing_export!r} does not exist, so "
-                                    "there are no pretrained weights to train from; write it with `midway export`")
+            raise FileNotFoundError(
+                f"MidwayViTEncoder: the export {self._missing_export!r} does not exist, so "
+                "there are no pretrained weights to train from; write it with `midway export`"
+            )
         self._is_init = True
 
     def forward(self, x: Tensor) -> Tensor:
@@ -97,10 +122,10 @@ class MidwayViTEncoder(FrozenParts, BaseModule):
         gh, gw = self.encoder.grid_size(x)
         with self.grad_enabled():
             levels = self.encoder(x)
-        maps = [levels[i][:, self.encoder.num_prefix_tokens:] for i in self.levels]
+        maps = [levels[i][:, self.encoder.num_prefix_tokens :] for i in self.levels]
         feat = torch.cat(maps, dim=-1).transpose(1, 2).reshape(x.shape[0], -1, gh, gw)
         feat = self.project(feat)
         factor = p // self.out_stride
         if factor > 1:
             feat = F.interpolate(feat, scale_factor=factor, mode="bilinear", align_corners=False)
-        return feat[..., :math.ceil(h / self.out_stride), :math.ceil(w / self.out_stride)]
+        return feat[..., : math.ceil(h / self.out_stride), : math.ceil(w / self.out_stride)]

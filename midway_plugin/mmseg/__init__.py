@@ -3,6 +3,7 @@
 Importing it activates the compatibility layer (:mod:`midway_plugin.compat`) and registers the
 plugin's mmseg modules.
 """
+
 from midway_plugin.compat import enable_mmengine
 
 enable_mmengine()

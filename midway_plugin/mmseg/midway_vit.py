@@ -103,8 +103,12 @@ class MidwayViT(FrozenParts, BaseModule):
         pretrained: str | None = None,
     ) -> None:
         if pretrained is not None:
-            warnings.warn("MidwayViT: `pretrained` is deprecated; use `export` (the `midway export` file, the same "
-                          "name as in the mmflow models)", DeprecationWarning, stacklevel=2)
+            warnings.warn(
+                "MidwayViT: `pretrained` is deprecated; use `export` (the `midway export` file, the same "
+                "name as in the mmflow models)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
             if export is not None and str(export) != str(pretrained):
                 log(f"pretrained={pretrained!r} overrides export={export!r}")
             export = pretrained  # also what mmseg's EncoderDecoder(pretrained=...) passes down
@@ -118,23 +122,31 @@ class MidwayViT(FrozenParts, BaseModule):
         if pos_embed_interp is not None:
             overrides["pos_embed_interp"] = pos_embed_interp
         backward = feature_source == "backward"
-        built = build_network(self.export, arch=arch, overrides=overrides,
-                              parts=("encoder", "backward") if backward else ("encoder",),
-                              dynamics=None if backward else False, frozen=frozen is True, missing_ok=True,
-                              where="MidwayViT: ")
+        built = build_network(
+            self.export,
+            arch=arch,
+            overrides=overrides,
+            parts=("encoder", "backward") if backward else ("encoder",),
+            dynamics=None if backward else False,
+            frozen=frozen is True,
+            missing_ok=True,
+            where="MidwayViT: ",
+        )
         network, cfg = built.network, built.network.cfg
         if backward and not (cfg.latent_dynamics and cfg.backward_layers):
             raise ValueError(
                 "MidwayViT: feature_source='backward' needs backward layers, but the config has "
                 f"latent_dynamics={cfg.latent_dynamics}, backward_layers={cfg.backward_layers}"
-                + (f" (from {built.export})" if built.export else "") + "; use feature_source='encoder'"
+                + (f" (from {built.export})" if built.export else "")
+                + "; use feature_source='encoder'"
             )
         self.cfg = cfg
         self.missing_export = built.missing_export
         self.feature_source = feature_source
         #: positions of ``out_blocks`` in ``cfg.feature_levels`` (the core's level indices)
-        self.out_indices = blocks_to_indices(cfg.feature_levels if out_blocks is None else out_blocks,
-                                             cfg.feature_levels, where="MidwayViT: out_blocks")
+        self.out_indices = blocks_to_indices(
+            cfg.feature_levels if out_blocks is None else out_blocks, cfg.feature_levels, where="MidwayViT: out_blocks"
+        )
         self.out_blocks = tuple(cfg.feature_levels[i] for i in self.out_indices)
         self.encoder = network.encoder
         # Only the encoder and the backward layers are kept: the midway path and forward predictors play no part
@@ -172,18 +184,27 @@ class MidwayViT(FrozenParts, BaseModule):
     def _log_loading(self, built: BuiltNetwork) -> None:
         if built.missing_export is not None:
             # `mim test` builds the model and then loads its own checkpoint: a missing export must not stop it.
-            log(f"export file {built.missing_export} does not exist (yet); built the arch without its weights. "
-                "init_weights (at the start of training) will fail unless the file exists by then.", logging.WARNING)
+            log(
+                f"export file {built.missing_export} does not exist (yet); built the arch without its weights. "
+                "init_weights (at the start of training) will fail unless the file exists by then.",
+                logging.WARNING,
+            )
         if built.export is None:
             return
         for key, old, new in built.resampled:
-            log(f"resampled {key} of {built.export} from {old} to {new} "
-                f"(img_size {self.cfg.img_size}, {self.cfg.pos_embed_interp}'s interpolation)")
+            log(
+                f"resampled {key} of {built.export} from {old} to {new} "
+                f"(img_size {self.cfg.img_size}, {self.cfg.pos_embed_interp}'s interpolation)"
+            )
         if built.skipped:
-            log(f"{len(built.skipped)} dynamics tensors of {built.export} are not used by this backbone "
-                f"(feature_source={self.feature_source!r}) and were skipped")
-        log(f"loaded {built.export} ({built.metadata.get('weights', 'unknown')} weights, "
-            f"feature_source={self.feature_source!r}, frozen={self.frozen})")
+            log(
+                f"{len(built.skipped)} dynamics tensors of {built.export} are not used by this backbone "
+                f"(feature_source={self.feature_source!r}) and were skipped"
+            )
+        log(
+            f"loaded {built.export} ({built.metadata.get('weights', 'unknown')} weights, "
+            f"feature_source={self.feature_source!r}, frozen={self.frozen})"
+        )
 
     def init_weights(self) -> None:
         """Keeps the export's weights, loaded when the backbone was built (timm's init would reset them).
@@ -197,8 +218,11 @@ class MidwayViT(FrozenParts, BaseModule):
                 "export` (or set model.backbone.export to an existing export)"
             )
         if self.export is None and not getattr(self, "_is_init", False):
-            log("no pretrained weights (export=None): the backbone stays randomly initialised"
-                + (" and frozen" if self.frozen else ""), logging.WARNING)
+            log(
+                "no pretrained weights (export=None): the backbone stays randomly initialised"
+                + (" and frozen" if self.frozen else ""),
+                logging.WARNING,
+            )
         self._is_init = True
 
     # ------------------------------------------------------------------ forward

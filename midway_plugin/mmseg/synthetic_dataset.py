@@ -4,6 +4,7 @@ Reads the folder unchanged: ``dataset.json`` (classes, palette, the train/val sp
 frames ``frames/NAME/NNNNNN.png`` and the class masks ``masks/NAME/NNNNNN.png`` (0 = background, a real class).
 Standard mmseg pipelines apply (``LoadImageFromFile``, ``LoadAnnotations``, ``PackSegInputs``, ...).
 """
+
 from __future__ import annotations
 
 from mmseg.datasets import BaseSegDataset
@@ -32,12 +33,15 @@ class MidwaySyntheticDataset(BaseSegDataset):
 
     METAINFO: dict = dict()
 
-    def __init__(self, data_root: str, split: str = "train", frame_stride: int = 1,
-                 metainfo: dict | None = None, **kwargs) -> None:
+    def __init__(
+        self, data_root: str, split: str = "train", frame_stride: int = 1, metainfo: dict | None = None, **kwargs
+    ) -> None:
         for key in ("ann_file", "data_prefix", "img_suffix", "seg_map_suffix"):
             if key in kwargs:
-                raise ValueError(f"MidwaySyntheticDataset: {key!r} is not used: the files come from "
-                                 f"{data_root}/dataset.json (choose them with split / frame_stride)")
+                raise ValueError(
+                    f"MidwaySyntheticDataset: {key!r} is not used: the files come from "
+                    f"{data_root}/dataset.json (choose them with split / frame_stride)"
+                )
         if kwargs.get("reduce_zero_label"):
             raise ValueError("MidwaySyntheticDataset: reduce_zero_label=True would drop the background class 0")
         self.split = split
@@ -46,10 +50,10 @@ class MidwaySyntheticDataset(BaseSegDataset):
             index = read_index(data_root)
         except SyntheticIndexError as err:
             raise ValueError(f"MidwaySyntheticDataset: {err}") from err
-        metainfo = dict(classes=tuple(index["classes"]), palette=[list(c) for c in index["palette"]],
-                        **(metainfo or {}))
-        super().__init__(data_root=data_root, metainfo=metainfo, img_suffix=".png", seg_map_suffix=".png",
-                         **kwargs)
+        metainfo = dict(
+            classes=tuple(index["classes"]), palette=[list(c) for c in index["palette"]], **(metainfo or {})
+        )
+        super().__init__(data_root=data_root, metainfo=metainfo, img_suffix=".png", seg_map_suffix=".png", **kwargs)
 
     def load_data_list(self) -> list[dict]:
         """One entry per kept frame of every video of the split (video order, then frame order)."""
@@ -57,5 +61,7 @@ class MidwaySyntheticDataset(BaseSegDataset):
             _, samples = segmentation_samples(self.data_root, self.split, self.frame_stride)
         except SyntheticIndexError as err:
             raise ValueError(f"MidwaySyntheticDataset: {err}") from err
-        return [dict(sample, label_map=self.label_map, reduce_zero_label=self.reduce_zero_label, seg_fields=[])
-                for sample in samples]
+        return [
+            dict(sample, label_map=self.label_map, reduce_zero_label=self.reduce_zero_label, seg_fields=[])
+            for sample in samples
+        ]

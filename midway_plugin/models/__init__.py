@@ -4,6 +4,7 @@ Reference:
     Hoang & Ren, "Midway Network: Learning Representations for Recognition and Motion from Latent Dynamics",
     ICLR 2026, arXiv 2510.05558.
 """
+
 from midway_plugin.models.backward_layers import CrossBlock, top_down
 from midway_plugin.models.build import BuiltNetwork, build_from_export, build_network, export_argument
 from midway_plugin.models.config import PRESET_NAMES, MidwayConfig

@@ -1,4 +1,5 @@
 """Backward (top-down) layers: v_t^l = backward(z_t^l, v_t^{l+1}) (paper §3, following Ladder Networks/PooDLe)."""
+
 from __future__ import annotations
 
 import torch

@@ -10,6 +10,7 @@ Key policy, the same everywhere: a key the network needs and the file lacks, a k
 does not have (an *unexpected* key) and a shape that differs (other than a resampled position embedding) are
 refused, every key named. Parts not asked for are not read (listed in :attr:`BuiltNetwork.skipped`).
 """
+
 from __future__ import annotations
 
 import os
@@ -93,13 +94,16 @@ def build_network(
     if unknown:
         raise ValueError(f"{where}unknown export part(s) {unknown}; expected some of {EXPORT_PARTS}")
     if export is None and arch is None:
-        raise ValueError(f"{where}set `export` (a `midway export` file) or `arch` (a preset name or a dict of "
-                         "MidwayConfig fields, for a randomly initialised model)")
+        raise ValueError(
+            f"{where}set `export` (a `midway export` file) or `arch` (a preset name or a dict of "
+            "MidwayConfig fields, for a randomly initialised model)"
+        )
     missing = None
     if export is not None and not os.path.isfile(export):
         if not (missing_ok and arch is not None):
-            raise FileNotFoundError(f"{where}export file {export} does not exist; write it with `midway export` or "
-                                    "`midway import-official`")
+            raise FileNotFoundError(
+                f"{where}export file {export} does not exist; write it with `midway export` or `midway import-official`"
+            )
         missing, export = str(export), None
     file = None if export is None else _read(export, parts, where)
     if file is None:
@@ -168,8 +172,9 @@ def _read(path: str | os.PathLike[str], parts: Collection[str], where: str) -> M
     try:
         return load_export(path, parts=tuple(parts))
     except MidwayExportError as err:
-        raise MidwayExportError(f"{where}{err} (expected a safetensors file written by `midway export` or "
-                                "`midway import-official`)") from err
+        raise MidwayExportError(
+            f"{where}{err} (expected a safetensors file written by `midway export` or `midway import-official`)"
+        ) from err
 
 
 def build_from_export(

@@ -3,6 +3,7 @@
 Defaults reproduce the released ViT-S configuration (``midway_bdd.yaml`` of the official code); every field says
 where its default comes from (``docs/paper.md``, the paper facts this package cites).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -104,9 +105,7 @@ class MidwayConfig:
                 raise ValueError(f"MidwayConfig.{name}={getattr(self, name)!r}; expected one of {choices}")
         levels = self.feature_levels
         if len(levels) < 2 or list(levels) != sorted(set(levels)) or levels[0] < 1:
-            raise ValueError(
-                f"MidwayConfig.feature_levels={levels}: need >= 2 increasing 1-indexed block numbers"
-            )
+            raise ValueError(f"MidwayConfig.feature_levels={levels}: need >= 2 increasing 1-indexed block numbers")
         for name in ("midway_dim", "midway_depth", "midway_heads", "num_motion_tokens", "forward_depth", "img_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"MidwayConfig.{name}={getattr(self, name)} must be >= 1")

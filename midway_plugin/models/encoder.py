@@ -1,4 +1,5 @@
 """The Midway encoder: a timm ViT returning the feature levels the dynamics objective uses."""
+
 from __future__ import annotations
 
 import types
@@ -27,15 +28,18 @@ class MidwayEncoder(nn.Module):
     def __init__(self, cfg: MidwayConfig, drop_path_rate: float | None = None) -> None:
         super().__init__()
         # timm's ViT: its attributes are untyped (nn.Module's __getattr__), so it is held as Any.
-        self.vit: Any = cast(Any, timm.create_model(
-            cfg.encoder,
-            pretrained=False,
-            num_classes=0,
-            img_size=cfg.img_size,
-            dynamic_img_size=True,
-            drop_path_rate=cfg.drop_path_rate if drop_path_rate is None else drop_path_rate,
-            **cfg.encoder_kwargs,
-        ))
+        self.vit: Any = cast(
+            Any,
+            timm.create_model(
+                cfg.encoder,
+                pretrained=False,
+                num_classes=0,
+                img_size=cfg.img_size,
+                dynamic_img_size=True,
+                drop_path_rate=cfg.drop_path_rate if drop_path_rate is None else drop_path_rate,
+                **cfg.encoder_kwargs,
+            ),
+        )
         depth = len(self.vit.blocks)
         if cfg.feature_levels[-1] > depth:
             raise ValueError(f"feature_levels={cfg.feature_levels} exceed the encoder's depth {depth} ({cfg.encoder})")
@@ -87,8 +91,7 @@ def _dino_pos_embed(vit: Any, x: torch.Tensor) -> torch.Tensor:
     """Replaces a timm ViT's ``_pos_embed`` (CLS token + position embedding on ``(B, H, W, D)`` patch tokens)
     with DINO's on-the-fly interpolation of the position embedding (see :mod:`midway_plugin.models.pos_embed`)."""
     batch, h, w, dim = x.shape
-    pos_embed = resample_pos_embed(vit.pos_embed, (h, w), vit.patch_embed.grid_size, num_prefix_tokens=1,
-                                   mode="dino")
+    pos_embed = resample_pos_embed(vit.pos_embed, (h, w), vit.patch_embed.grid_size, num_prefix_tokens=1, mode="dino")
     x = torch.cat([vit.cls_token.expand(batch, -1, -1), x.reshape(batch, h * w, dim)], dim=1)
     out: torch.Tensor = vit.pos_drop(x + pos_embed)
     return out

@@ -4,6 +4,7 @@ A safetensors file: the encoder under timm's key names (so a plain timm ViT load
 ``dynamics.`` keys), the dynamics networks under ``dynamics.<module path>``, and in its metadata
 ``format = "midway-plugin-export"``, ``format_version``, and ``config`` (JSON of :class:`MidwayConfig`).
 """
+
 from __future__ import annotations
 
 import json
@@ -58,8 +59,9 @@ class MidwayExport:
         """One part's tensors under the module's own key names (prefix removed), e.g. ``part("backward")``
         for ``MidwayNetwork.backward.load_state_dict``; empty if the file has none."""
         prefix = part_prefix(name)
-        return {k[len(prefix):]: v for k, v in self.state_dict.items()
-                if k.startswith(prefix) and export_part(k) == name}
+        return {
+            k[len(prefix) :]: v for k, v in self.state_dict.items() if k.startswith(prefix) and export_part(k) == name
+        }
 
 
 def save_export(

@@ -11,6 +11,7 @@ allocates gigabytes before any weight is compared. So, before anything is built:
   its tensor shapes are compared with the shapes in the file's header.
 * :func:`check_finite`: every floating-point tensor is finite (the key of the first bad one is named).
 """
+
 from __future__ import annotations
 
 import math
@@ -104,12 +105,16 @@ def check_tensor_shapes(cfg: MidwayConfig, shapes: Mapping[str, tuple[int, ...]]
         expected = expected_shapes(cfg)
     except (ValueError, TypeError, RuntimeError, AssertionError) as err:
         raise MidwayExportError(f"{source}: its config metadata does not describe a buildable network: {err}") from err
-    wrong = [f"{k}: file {tuple(shapes[k])}, config {expected[k]}" for k in expected
-             if k in shapes and tuple(shapes[k]) != expected[k]]
+    wrong = [
+        f"{k}: file {tuple(shapes[k])}, config {expected[k]}"
+        for k in expected
+        if k in shapes and tuple(shapes[k]) != expected[k]
+    ]
     if wrong:
         raise MidwayExportError(
             f"{source}: tensor shapes disagree with the config in its metadata ({'; '.join(wrong[:5])}"
-            + (f"; and {len(wrong) - 5} more" if len(wrong) > 5 else "") + ")"
+            + (f"; and {len(wrong) - 5} more" if len(wrong) > 5 else "")
+            + ")"
         )
 
 
@@ -127,5 +132,12 @@ def check_finite(state: Mapping[str, torch.Tensor], source: str) -> None:
             )
 
 
-__all__ = ["ALLOWED_ENCODERS", "ENCODER_KWARG_BOUNDS", "SIZE_BOUNDS", "check_export_config", "check_finite",
-           "check_tensor_shapes", "expected_shapes"]
+__all__ = [
+    "ALLOWED_ENCODERS",
+    "ENCODER_KWARG_BOUNDS",
+    "SIZE_BOUNDS",
+    "check_export_config",
+    "check_finite",
+    "check_tensor_shapes",
+    "expected_shapes",
+]

@@ -1,4 +1,5 @@
 """Reading an export's header: its format, config and tensor shapes, checked before any tensor is read."""
+
 from __future__ import annotations
 
 import json

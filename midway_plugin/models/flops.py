@@ -3,6 +3,7 @@
 Models are built on the ``meta`` device: shapes are propagated and FLOPs counted without computing anything,
 so even ViT-B is measured in seconds on a CPU.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

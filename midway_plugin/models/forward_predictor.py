@@ -1,4 +1,5 @@
 """Forward dynamics model: predicts ẑ_{t+1}^l from v_t^l and the motion latents (paper §3, Eq. 2)."""
+
 from __future__ import annotations
 
 from typing import Literal, overload

@@ -3,6 +3,7 @@
 The adapters' ``frozen=True`` (mmseg ``MidwayViT``, mmflow ``MidwayFlow`` and ``MidwayViTEncoder``) is this one
 mixin: :func:`~midway_plugin.models.build_network` freezes the parameters, the adapter names the parts it holds.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -14,6 +14,7 @@ the only extra compute is one dynamics pass for :func:`motion_use_losses`.
 Reference:
     Hoang & Ren, "Midway Network", ICLR 2026 (arXiv 2510.05558), §3 (Eq. 1, 2) and the DINO objective (§3, App. B).
 """
+
 from __future__ import annotations
 
 import math
@@ -78,8 +79,9 @@ def cross_image_cosine(features: torch.Tensor, image_ids: torch.Tensor) -> float
         The mean cosine in [-1, 1]; NaN when no pair of different images exists.
     """
     if features.ndim != 2 or image_ids.shape != features.shape[:1]:
-        raise ValueError(f"features (N, D) and image_ids (N,) expected, got {tuple(features.shape)} and "
-                         f"{tuple(image_ids.shape)}")
+        raise ValueError(
+            f"features (N, D) and image_ids (N,) expected, got {tuple(features.shape)} and {tuple(image_ids.shape)}"
+        )
     f = F.normalize(features.detach().float(), dim=-1)
     ids = image_ids.to(f.device)
     different = ids[:, None] != ids[None, :]
@@ -150,8 +152,9 @@ def motion_use_losses(
     src, tgt = _features(output)
     still = source_frame_features(network, output) if source_features is None else source_features
     dyn = network.run_dynamics([s.detach() for s in src], still, teacher=True, grid=output.grid)
-    return {network.level_key(i): forward_prediction_loss(dyn.predictions[i], tgt[i])
-            for i in network.objective_indices}
+    return {
+        network.level_key(i): forward_prediction_loss(dyn.predictions[i], tgt[i]) for i in network.objective_indices
+    }
 
 
 @torch.no_grad()
@@ -162,8 +165,11 @@ def gate_means(network: MidwayNetwork, dynamics: DynamicsOutput) -> dict[str, to
         network: the network that ran the pass.
         dynamics: a pass run with ``return_gates=True``.
     """
-    return {network.level_key(i): torch.stack([g.detach().float().mean() for g in gates]).mean()
-            for i, gates in sorted(dynamics.gates.items()) if gates}
+    return {
+        network.level_key(i): torch.stack([g.detach().float().mean() for g in gates]).mean()
+        for i, gates in sorted(dynamics.gates.items())
+        if gates
+    }
 
 
 @torch.no_grad()

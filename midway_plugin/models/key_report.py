@@ -1,4 +1,5 @@
 """Comparing a weights file's tensors with a module's: one report of missing, unexpected and mis-shaped keys."""
+
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
@@ -37,7 +38,11 @@ class KeyReport:
         return not (self.missing or self.unexpected or self.mismatched)
 
     def format(
-        self, *, missing: bool = True, unexpected: bool = True, mismatched: bool = True,
+        self,
+        *,
+        missing: bool = True,
+        unexpected: bool = True,
+        mismatched: bool = True,
         limit: int | None = MAX_LISTED,
     ) -> str:
         """``"<source> does not match the <target>: missing N key(s): ...; ..."`` with the chosen kinds.
@@ -56,7 +61,11 @@ class KeyReport:
         return f"{self.source} does not match the {self.target}: " + "; ".join(parts)
 
     def raise_for(
-        self, *, missing: bool = True, unexpected: bool = True, mismatched: bool = True,
+        self,
+        *,
+        missing: bool = True,
+        unexpected: bool = True,
+        mismatched: bool = True,
         limit: int | None = MAX_LISTED,
     ) -> None:
         """Raises :class:`MidwayExportError` (:meth:`format`) if any of the chosen kinds is non-empty."""

@@ -4,6 +4,7 @@ The public surface (configs, adapter arguments, messages) names feature levels b
 as the paper writes them (ViT-S/16: blocks 3, 6, 9, 12; ``MidwayConfig.feature_levels``). Inside the core a level
 is an **index** into ``feature_levels`` (0 = lowest), and module keys are ``"level<block>"`` (e.g. ``"level9"``).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -38,8 +39,9 @@ def blocks_to_indices(
     return tuple(valid.index(b) for b in values)
 
 
-def indices_to_blocks(indices: int | Sequence[int], feature_levels: Sequence[int], *, where: str = "indices"
-                      ) -> tuple[int, ...]:
+def indices_to_blocks(
+    indices: int | Sequence[int], feature_levels: Sequence[int], *, where: str = "indices"
+) -> tuple[int, ...]:
     """Encoder blocks of level indices (positions in ``feature_levels``; negative counts from the top).
 
     Raises:

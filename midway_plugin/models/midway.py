@@ -4,6 +4,7 @@ Reference:
     Hoang & Ren, "Midway Network: Learning Representations for Recognition and Motion from Latent Dynamics",
     ICLR 2026 (arXiv 2510.05558), §3, Algorithm 1, App. B.1.
 """
+
 from __future__ import annotations
 
 import copy
@@ -30,7 +31,7 @@ DYNAMICS_PREFIX = "dynamics."
 
 def export_part(key: str) -> str:
     """The export part of an export key: ``"encoder"`` (timm names) or the dynamics module (``"dynamics.<part>."``)."""
-    return key[len(DYNAMICS_PREFIX):].split(".", 1)[0] if key.startswith(DYNAMICS_PREFIX) else "encoder"
+    return key[len(DYNAMICS_PREFIX) :].split(".", 1)[0] if key.startswith(DYNAMICS_PREFIX) else "encoder"
 
 
 class LoadResult(NamedTuple):
@@ -326,8 +327,14 @@ class MidwayNetwork(nn.Module):
         loss = total.sum() if self.cfg.level_loss_reduction == "sum" else total.mean()
         if not return_features:
             return MidwayOutput(loss=loss, level_losses=level_losses, dynamics=dyn)
-        return MidwayOutput(loss=loss, level_losses=level_losses, dynamics=dyn, src_levels=list(src_levels),
-                            tgt_levels=list(tgt_levels), grid=(int(grid[0]), int(grid[1])))
+        return MidwayOutput(
+            loss=loss,
+            level_losses=level_losses,
+            dynamics=dyn,
+            src_levels=list(src_levels),
+            tgt_levels=list(tgt_levels),
+            grid=(int(grid[0]), int(grid[1])),
+        )
 
     # -- export ----------------------------------------------------------------------------------------------------
     def export_state_dict(self, use_teacher: bool = True) -> dict[str, torch.Tensor]:

@@ -1,4 +1,5 @@
 """Midway path: latent inverse dynamics inferring motion latents from a source and a target (paper §3)."""
+
 from __future__ import annotations
 
 import torch
@@ -94,4 +95,3 @@ class MidwayPath(nn.Module):
         x = self.blocks[key](x)
         k, n = motion.shape[1], source.shape[1]
         return x[:, :k], x[:, k + n :]
-

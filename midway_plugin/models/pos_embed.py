@@ -14,6 +14,7 @@ Both give the same grid size; the values differ by a few percent of the embeddin
 The prefix (CLS) token's embedding is never interpolated. ``"dino"`` interpolates in the embedding's dtype (float32 or
 float64; half precision in float32); timm's function always interpolates in float32.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

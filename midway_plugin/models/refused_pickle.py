@@ -8,6 +8,7 @@ the file was run. ``midway export``, ``pretrain --resume``, ``import-official`` 
 ``compat/safe_checkpoint.py`` (which may import nothing of the package) words its refusals the same way, and a
 test holds the two together.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -30,8 +31,13 @@ def refusal_reason(err: BaseException) -> str:
     original = err.__context__ if isinstance(err.__context__, pickle.UnpicklingError) else err
     detail = str(original).strip().split("\n", 1)[0] or type(original).__name__
     found = re.search(r"GLOBAL ([\w.]+(?:\([^)]*\))?)", detail)
-    if found and ("unsupported GLOBAL" in detail or "Unsupported global" in detail
-                  or "not an allowed global" in detail or "is blocked" in detail or "is not allow-listed" in detail):
+    if found and (
+        "unsupported GLOBAL" in detail
+        or "Unsupported global" in detail
+        or "not an allowed global" in detail
+        or "is blocked" in detail
+        or "is not allow-listed" in detail
+    ):
         return f"it references the global {found.group(1)}, which is not on the allow-list ({detail})"
     found = re.search(r"unrecognized function (.+?)(?: which belongs|$)", detail)
     if found:
@@ -39,8 +45,10 @@ def refusal_reason(err: BaseException) -> str:
     found = re.fullmatch(r"Unsupported operand (\d+)", detail)
     if found:
         code = int(found.group(1))
-        return (f"it uses the pickle opcode {code} (0x{code:02x}, {_opcode_name(code)}), which the restricted "
-                "unpickler does not implement")
+        return (
+            f"it uses the pickle opcode {code} (0x{code:02x}, {_opcode_name(code)}), which the restricted "
+            "unpickler does not implement"
+        )
     return f"the restricted unpickler refused it: {detail}"
 
 

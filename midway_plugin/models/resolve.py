@@ -3,6 +3,7 @@
 Every adapter and command calls :func:`resolve_config`: the Lightning module's ``model`` section, mmseg's
 ``arch``, mmflow's ``arch`` / ``config_overrides``, ``midway info --config``.
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -5,6 +5,7 @@ otherwise). :mod:`~midway_plugin.official.layout` describes the released files; 
 turns them into an export (``midway import-official``) or into the full training state (``midway pretrain
 --resume-official``).
 """
+
 from midway_plugin.official.convert import (
     ConversionReport,
     OfficialCheckpointError,

@@ -30,6 +30,7 @@ pretraining (``midway pretrain --resume-official``).
 Reference:
     Hoang & Ren, "Midway Network", ICLR 2026 (arXiv 2510.05558), App. B.1 (structure); docs/official-checkpoints.md.
 """
+
 from __future__ import annotations
 
 import os
@@ -124,11 +125,15 @@ class ConversionReport:
         """Human-readable list of the unknown and missing keys (empty when :attr:`ok`)."""
         parts = []
         if self.unknown:
-            parts.append(f"{len(self.unknown)} unknown key(s): {', '.join(self.unknown[:20])}"
-                         + (" ..." if len(self.unknown) > 20 else ""))
+            parts.append(
+                f"{len(self.unknown)} unknown key(s): {', '.join(self.unknown[:20])}"
+                + (" ..." if len(self.unknown) > 20 else "")
+            )
         if self.missing:
-            parts.append(f"{len(self.missing)} missing key(s): {', '.join(self.missing[:20])}"
-                         + (" ..." if len(self.missing) > 20 else ""))
+            parts.append(
+                f"{len(self.missing)} missing key(s): {', '.join(self.missing[:20])}"
+                + (" ..." if len(self.missing) > 20 else "")
+            )
         return "; ".join(parts)
 
 
@@ -184,7 +189,7 @@ def _strip(state: Mapping[str, Any], prefixes: tuple[str, ...]) -> dict[str, Any
     for key, value in state.items():
         for prefix in prefixes:
             if key.startswith(prefix):
-                key = key[len(prefix):]
+                key = key[len(prefix) :]
                 break
         out[key] = value
     return out
@@ -198,11 +203,11 @@ def _split_wrapper(
     encoder, head, other = {}, {}, []
     for key, value in state.items():
         if key.startswith("backbone."):
-            encoder[key[len("backbone."):]] = value
+            encoder[key[len("backbone.") :]] = value
             continue
         prefix = next((p for p in HEAD_PREFIXES if key.startswith(p)), None)
         if prefix is not None:
-            head[key[len(prefix):]] = value
+            head[key[len(prefix) :]] = value
         else:
             other.append(f"{entry}.{key}")
     return encoder, head, other
@@ -258,9 +263,15 @@ def infer_config(
             )
         fields["encoder"] = "vit_small_patch16_224"
         fields["encoder_kwargs"] = {"embed_dim": embed_dim, "depth": depth, "num_heads": heads, "patch_size": patch}
-    inferred: dict[str, Any] = {"encoder": fields["encoder"], "img_size": fields["img_size"],
-                                "embed_dim": embed_dim, "depth": depth, "patch_size": patch, "num_heads": heads,
-                                "pos_embed_interp": "dino"}
+    inferred: dict[str, Any] = {
+        "encoder": fields["encoder"],
+        "img_size": fields["img_size"],
+        "embed_dim": embed_dim,
+        "depth": depth,
+        "patch_size": patch,
+        "num_heads": heads,
+        "pos_embed_interp": "dino",
+    }
 
     if dynamics is None:
         # No dynamics module: an encoder-only export; levels as the released configs space them (4 levels).
@@ -292,9 +303,23 @@ def infer_config(
             forward_heads=OFFICIAL_FORWARD_HEADS,
             backward_heads=OFFICIAL_BACKWARD_HEADS,
         )
-        inferred.update({k: fields[k] for k in (
-            "feature_levels", "midway_dim", "num_motion_tokens", "midway_depth", "forward_depth",
-            "backward_layers", "gating", "midway_heads", "forward_heads", "backward_heads")})
+        inferred.update(
+            {
+                k: fields[k]
+                for k in (
+                    "feature_levels",
+                    "midway_dim",
+                    "num_motion_tokens",
+                    "midway_depth",
+                    "forward_depth",
+                    "backward_layers",
+                    "gating",
+                    "midway_heads",
+                    "forward_heads",
+                    "backward_heads",
+                )
+            }
+        )
     fields.update(overrides)
     for key in overrides:
         inferred.pop(key, None)
@@ -304,8 +329,9 @@ def infer_config(
         raise OfficialCheckpointError(f"the inferred config is invalid: {err}") from err
 
 
-def _map_encoder(encoder: Mapping[str, torch.Tensor], out: dict[str, torch.Tensor], report: ConversionReport,
-                 entry: str) -> None:
+def _map_encoder(
+    encoder: Mapping[str, torch.Tensor], out: dict[str, torch.Tensor], report: ConversionReport, entry: str
+) -> None:
     for key, value in encoder.items():
         if _ENCODER_KEY.match(key):
             out[key] = value
@@ -325,7 +351,7 @@ def _map_cross_block(src: Mapping[str, torch.Tensor], dst_prefix: str, out: dict
         new = key
         for old, repl in renames.items():
             if key.startswith(old):
-                new = repl + key[len(old):]
+                new = repl + key[len(old) :]
                 break
         out[dst_prefix + new] = rest.pop(key)
     for suffix in ("weight", "bias"):
@@ -440,12 +466,15 @@ def _map_dynamics(
             out[f"dynamics.midway.{key}"] = value
             continue
         if key.startswith("teacher_embed.") or key.startswith(backward_other):
-            group = ("motion_loss.teacher_embed.* (the teacher's source projector)" if key.startswith("teacher_embed.")
-                     else f"motion_loss.{backward_other}* (the {'student' if use_teacher else 'teacher'} copy)")
+            group = (
+                "motion_loss.teacher_embed.* (the teacher's source projector)"
+                if key.startswith("teacher_embed.")
+                else f"motion_loss.{backward_other}* (the {'student' if use_teacher else 'teacher'} copy)"
+            )
             if group not in report.ignored:
                 report.ignored.append(group)
             continue
-        mapped = next((dst + key[len(src):] for src, dst in shared.items() if key.startswith(src)), None)
+        mapped = next((dst + key[len(src) :] for src, dst in shared.items() if key.startswith(src)), None)
         if mapped is not None:
             out[f"dynamics.{mapped}"] = value
             continue
@@ -463,7 +492,7 @@ def _map_dynamics(
             b, _, sub = rest.partition(".")
             for old, new in (("norm_layer.", "norm."), ("mlp.fc1.", "fc1."), ("mlp.fc2.", "fc2.")):
                 if sub.startswith(old):
-                    out[f"dynamics.predictor.{lv}.gates.{b}.{new}{sub[len(old):]}"] = value
+                    out[f"dynamics.predictor.{lv}.gates.{b}.{new}{sub[len(old) :]}"] = value
                     break
             else:
                 report.unknown.append(f"motion_loss.{key}")
@@ -539,14 +568,19 @@ def convert_official_training_state(
     kwargs = dict(source=source, expected_keys=expected_keys, **config_overrides)
     student = convert_official_checkpoint(checkpoint, use_teacher=False, **kwargs)
     teacher = convert_official_checkpoint(checkpoint, use_teacher=True, **kwargs)
-    report = ConversionReport(source=source, weights="student+teacher", used=student.report.used + teacher.report.used,
-                              inferred=student.report.inferred, zero_filled=student.report.zero_filled)
+    report = ConversionReport(
+        source=source,
+        weights="student+teacher",
+        used=student.report.used + teacher.report.used,
+        inferred=student.report.inferred,
+        zero_filled=student.report.zero_filled,
+    )
     report.unknown = list(dict.fromkeys(student.report.unknown + teacher.report.unknown))
     report.missing = list(dict.fromkeys(student.report.missing + teacher.report.missing))
     report.ignored = [str(name) for name in checkpoint if name in TRAINING_STATE_ENTRIES]
     heads = {entry: _split_wrapper(checkpoint[entry], entry)[1] for entry in ("student", "teacher")}
     dynamics = _strip(checkpoint.get("motion_loss") or {}, ("module.",))
-    teacher_embed = {k[len("teacher_embed."):]: v for k, v in dynamics.items() if k.startswith("teacher_embed.")}
+    teacher_embed = {k[len("teacher_embed.") :]: v for k, v in dynamics.items() if k.startswith("teacher_embed.")}
     if student.config.latent_dynamics and not teacher_embed:
         report.missing.append("motion_loss.teacher_embed.*")
     dino_loss = checkpoint.get("dino_loss")

@@ -21,6 +21,7 @@ Saved entries (one file per save, ``checkpoint.pth`` / ``checkpointNNNN.pth``):
 Reference:
     Hoang & Ren, "Midway Network", ICLR 2026 (arXiv 2510.05558), App. B.1 (architecture), Table 8 (recipe).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

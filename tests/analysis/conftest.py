@@ -15,6 +15,7 @@ So the predictor moves every token by ``shift`` on the 4x4 grid: a perturbation 
 p + shift. Variants: ``gating=False`` keeps the residual (paper Figure 6's red-border case), ``identity=True``
 zeroes the attention output, leaving an identity predictor.
 """
+
 from __future__ import annotations
 
 import math
@@ -70,13 +71,13 @@ def build_hand_model(
     proj.bias.zero_()
     filters = torch.randn(16, 3, *proj.kernel_size) / math.sqrt(3 * proj.kernel_size[0] * proj.kernel_size[1])
     proj.weight[CODE::2] = filters
-    proj.weight[CODE + 1::2] = -filters
+    proj.weight[CODE + 1 :: 2] = -filters
     vit.pos_embed.zero_()
     vit.pos_embed[0, 1:, :CODE] = CODE_SCALE * torch.eye(CODE)
     cls = torch.randn(16)
     vit.cls_token.zero_()
     vit.cls_token[0, 0, CODE::2] = cls
-    vit.cls_token[0, 0, CODE + 1::2] = -cls
+    vit.cls_token[0, 0, CODE + 1 :: 2] = -cls
 
     for block in model.backward.values():
         _zero(block.attn.proj, block.cross_attn.proj, block.mlp.fc2)
@@ -92,7 +93,7 @@ def build_hand_model(
             rows = h * head_dim + torch.arange(CODE)
             qkv.weight[rows, perm] = QUERY_SCALE / CODE_SCALE**2  # query of token q = code of q - shift
             qkv.weight[dim + rows, torch.arange(CODE)] = 1.0  # key of token k = its code
-        qkv.weight[2 * dim:] = torch.eye(dim)  # value = the token itself
+        qkv.weight[2 * dim :] = torch.eye(dim)  # value = the token itself
         second.attn.proj.weight.copy_(torch.eye(dim))
         second.attn.proj.bias.zero_()
         if identity:
@@ -121,8 +122,16 @@ def write_video(path: Path, frames: np.ndarray, fps: int = 30) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     height, width = frames.shape[1:3]
     writer = imageio_ffmpeg.write_frames(
-        str(path), (width, height), fps=fps, codec="libx264", pix_fmt_in="rgb24", pix_fmt_out="yuv444p",
-        quality=None, macro_block_size=1, ffmpeg_log_level="error", output_params=["-qp", "0"],
+        str(path),
+        (width, height),
+        fps=fps,
+        codec="libx264",
+        pix_fmt_in="rgb24",
+        pix_fmt_out="yuv444p",
+        quality=None,
+        macro_block_size=1,
+        ffmpeg_log_level="error",
+        output_params=["-qp", "0"],
     )
     writer.send(None)
     try:

@@ -1,4 +1,5 @@
 """``midway analyze perturb|track`` end to end on generated videos, and its user errors."""
+
 from __future__ import annotations
 
 import csv
@@ -35,8 +36,23 @@ def _run(capsys, *argv: str) -> tuple[int, str]:
 def test_perturb_writes_pictures_and_heatmaps(setup, capsys, tmp_path):
     out = tmp_path / "perturb"
     code, text = _run(
-        capsys, "perturb", "--weights", setup["weights"], "--video", setup["video"], "--frame-index", 1,
-        "--gap", 1, "--points", "4,4", "20,12", "--repeats", 4, "--out", out,
+        capsys,
+        "perturb",
+        "--weights",
+        setup["weights"],
+        "--video",
+        setup["video"],
+        "--frame-index",
+        1,
+        "--gap",
+        1,
+        "--points",
+        "4,4",
+        "20,12",
+        "--repeats",
+        4,
+        "--out",
+        out,
     )
     assert code == 0, text
     for name in ("source.png", "point0.png", "point1.png", "grid.png", "peaks.png", "summary.json"):
@@ -57,8 +73,7 @@ def test_perturb_from_two_images_with_default_points(setup, capsys, tmp_path):
     Image.fromarray(setup["clip"][0]).save(a)
     Image.fromarray(setup["clip"][1]).save(b)
     out = tmp_path / "pair"
-    code, text = _run(capsys, "perturb", "--weights", setup["weights"], "--frames", a, b, "--repeats", 2,
-                      "--out", out)
+    code, text = _run(capsys, "perturb", "--weights", setup["weights"], "--frames", a, b, "--repeats", 2, "--out", out)
     assert code == 0, text
     assert np.load(out / "heatmaps.npy").shape == (9, 4, 4)  # default: a 3x3 grid of points
     assert len(list(out.glob("point*.png"))) == 9
@@ -66,8 +81,24 @@ def test_perturb_from_two_images_with_default_points(setup, capsys, tmp_path):
 
 def test_perturb_every_token(setup, capsys, tmp_path, helpers):
     out = tmp_path / "all"
-    code, text = _run(capsys, "perturb", "--weights", setup["weights"], "--video", setup["video"], "--gap", 1,
-                      "--points", "all", "--repeats", 2, "--chunk-size", 7, "--out", out)
+    code, text = _run(
+        capsys,
+        "perturb",
+        "--weights",
+        setup["weights"],
+        "--video",
+        setup["video"],
+        "--gap",
+        1,
+        "--points",
+        "all",
+        "--repeats",
+        2,
+        "--chunk-size",
+        7,
+        "--out",
+        out,
+    )
     assert code == 0, text
     assert np.load(out / "heatmaps.npy").shape == (16, 4, 4)
     assert (out / "peaks.png").is_file() and (out / "source.png").is_file() and not (out / "point0.png").exists()
@@ -79,8 +110,23 @@ def test_perturb_every_token(setup, capsys, tmp_path, helpers):
 def test_track_writes_coordinates_strip_and_gif(setup, capsys, tmp_path):
     out = tmp_path / "track"
     code, text = _run(
-        capsys, "track", "--weights", setup["weights"], "--video", setup["video"], "--start", "12,4",
-        "--frames", 5, "--gap", 1, "--repeats", 2, "--baseline", "--out", out,
+        capsys,
+        "track",
+        "--weights",
+        setup["weights"],
+        "--video",
+        setup["video"],
+        "--start",
+        "12,4",
+        "--frames",
+        5,
+        "--gap",
+        1,
+        "--repeats",
+        2,
+        "--baseline",
+        "--out",
+        out,
     )
     assert code == 0, text
     rows = list(csv.DictReader((out / "track.csv").open()))
@@ -105,27 +151,71 @@ def test_track_writes_coordinates_strip_and_gif(setup, capsys, tmp_path):
     ],
 )
 def test_perturb_user_errors(setup, capsys, tmp_path, argv, needle):
-    code, text = _run(capsys, "perturb", "--weights", setup["weights"], "--video", setup["video"], "--gap", 1,
-                      "--out", tmp_path / "x", *argv)
+    code, text = _run(
+        capsys,
+        "perturb",
+        "--weights",
+        setup["weights"],
+        "--video",
+        setup["video"],
+        "--gap",
+        1,
+        "--out",
+        tmp_path / "x",
+        *argv,
+    )
     assert code == 2 and needle in text and "Traceback" not in text
     if needle == "has 5 frames":
         assert str(setup["video"]) in text
 
 
 def test_short_missing_and_bad_files(setup, capsys, tmp_path):
-    code, text = _run(capsys, "perturb", "--weights", setup["weights"], "--video", setup["short"], "--gap", 1,
-                      "--out", tmp_path / "x")
+    code, text = _run(
+        capsys, "perturb", "--weights", setup["weights"], "--video", setup["short"], "--gap", 1, "--out", tmp_path / "x"
+    )
     assert code == 2 and str(setup["short"]) in text and "1 frame(s)" in text
-    code, text = _run(capsys, "track", "--weights", setup["weights"], "--video", setup["short"], "--start", "1,1",
-                      "--out", tmp_path / "y")
+    code, text = _run(
+        capsys,
+        "track",
+        "--weights",
+        setup["weights"],
+        "--video",
+        setup["short"],
+        "--start",
+        "1,1",
+        "--out",
+        tmp_path / "y",
+    )
     assert code == 2 and str(setup["short"]) in text
-    code, text = _run(capsys, "perturb", "--weights", tmp_path / "none.safetensors", "--video", setup["video"],
-                      "--out", tmp_path / "z")
+    code, text = _run(
+        capsys,
+        "perturb",
+        "--weights",
+        tmp_path / "none.safetensors",
+        "--video",
+        setup["video"],
+        "--out",
+        tmp_path / "z",
+    )
     assert code == 2 and "none.safetensors" in text
     bogus = tmp_path / "bogus.mp4"
     bogus.write_bytes(b"not a video")
     code, text = _run(capsys, "perturb", "--weights", setup["weights"], "--video", bogus, "--out", tmp_path / "w")
     assert code == 2 and "bogus.mp4" in text and "Traceback" not in text
-    code, text = _run(capsys, "track", "--weights", setup["weights"], "--video", setup["video"], "--start", "1,99",
-                      "--gap", 1, "--frames", 3, "--out", tmp_path / "v")
+    code, text = _run(
+        capsys,
+        "track",
+        "--weights",
+        setup["weights"],
+        "--video",
+        setup["video"],
+        "--start",
+        "1,99",
+        "--gap",
+        1,
+        "--frames",
+        3,
+        "--out",
+        tmp_path / "v",
+    )
     assert code == 2 and "1,99 lies outside the 32x32" in text

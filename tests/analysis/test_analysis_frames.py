@@ -1,4 +1,5 @@
 """Frame helpers of the analysis: sizes, points, image/video reading errors, normalisation."""
+
 from __future__ import annotations
 
 import numpy as np

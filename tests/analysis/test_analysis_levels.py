@@ -1,4 +1,5 @@
 """Levels are named by 1-based encoder block in the public surface, and only so."""
+
 from __future__ import annotations
 
 import warnings
@@ -51,10 +52,12 @@ def test_block_names_the_level_without_warnings(setup):
 def test_the_index_keyword_of_a_first_version_is_gone(setup):
     model, frames = setup
     src, tgt = encode_frames(model, frames[:1]), encode_frames(model, frames[1:2])
-    for call in (lambda: prepare_pair(model, frames[:1], frames[1:2], level_index=1),
-                 lambda: pair_from_levels(model, src, tgt, level_index=1),
-                 lambda: track_perturbation(model, frames, (1, 2), level_index=1),
-                 lambda: track_feature_similarity(model, frames, (1, 2), level_index=1)):
+    for call in (
+        lambda: prepare_pair(model, frames[:1], frames[1:2], level_index=1),
+        lambda: pair_from_levels(model, src, tgt, level_index=1),
+        lambda: track_perturbation(model, frames, (1, 2), level_index=1),
+        lambda: track_feature_similarity(model, frames, (1, 2), level_index=1),
+    ):
         with pytest.raises(TypeError, match="level_index"):
             call()
     pair = prepare_pair(model, frames[:1], frames[1:2], 2)
@@ -70,8 +73,10 @@ def test_tracking_takes_blocks(setup):
     # Feature similarity compares any feature level, also one without a predictor (block 4).
     top = track_feature_similarity(model, frames, (1, 2), 4)
     assert len(top.tokens) == 3
-    assert track_feature_similarity(model, frames, (1, 2)).tokens == track_feature_similarity(
-        model, frames, (1, 2), 3).tokens
+    assert (
+        track_feature_similarity(model, frames, (1, 2)).tokens
+        == track_feature_similarity(model, frames, (1, 2), 3).tokens
+    )
 
 
 def test_bad_levels_name_the_value_and_the_valid_blocks(setup):
@@ -80,7 +85,9 @@ def test_bad_levels_name_the_value_and_the_valid_blocks(setup):
         prepare_pair(model, frames[:1], frames[1:2], 4)
     with pytest.raises(AnalysisError, match=r"level 9 has no forward predictor"):
         track_perturbation(model, frames, (0, 0), 9)
-    with pytest.raises(AnalysisError, match=r"block=5: expected one or more of the feature-level blocks \(1, 2, 3, 4\)"):
+    with pytest.raises(
+        AnalysisError, match=r"block=5: expected one or more of the feature-level blocks \(1, 2, 3, 4\)"
+    ):
         track_feature_similarity(model, frames, (0, 0), 5)
     with pytest.raises(AnalysisError, match=r"level True has no forward predictor"):
         prepare_pair(model, frames[:1], frames[1:2], True)
@@ -91,8 +98,10 @@ def test_feature_similarity_needs_no_dynamics():
     model = MidwayNetwork(MidwayConfig.tiny(latent_dynamics=False), with_teacher=False).eval().double()
     frames = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     # Without a predictor the default is the top feature level (block 4).
-    assert track_feature_similarity(model, frames, (0, 0)).tokens == track_feature_similarity(
-        model, frames, (0, 0), 4).tokens
+    assert (
+        track_feature_similarity(model, frames, (0, 0)).tokens
+        == track_feature_similarity(model, frames, (0, 0), 4).tokens
+    )
     with pytest.raises(AnalysisError, match="latent_dynamics=False"):
         track_perturbation(model, frames, (0, 0), 3)
 

@@ -1,4 +1,5 @@
 """Forwarded-feature perturbation heatmaps: JVP correctness and the paper's Figure 6 contrast on hand-built models."""
+
 from __future__ import annotations
 
 import pytest

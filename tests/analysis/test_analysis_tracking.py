@@ -1,4 +1,5 @@
 """Perturbation tracking and the feature-similarity baseline on a clip whose content moves by a known shift."""
+
 from __future__ import annotations
 
 import csv

@@ -1,4 +1,5 @@
 """`midway` hands unknown ``--section.key VALUE`` tokens to subcommands that take config overrides, and only those."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,8 +8,17 @@ from midway_plugin.cli import main
 
 
 def test_pretrain_receives_dotted_overrides(capsys: pytest.CaptureFixture[str]) -> None:
-    rc = main(["pretrain", "--config", "configs/pretrain/demo.yaml", "--trainer.max_steps", "7",
-               "--data.root=some/videos", "--print_config"])
+    rc = main(
+        [
+            "pretrain",
+            "--config",
+            "configs/pretrain/demo.yaml",
+            "--trainer.max_steps",
+            "7",
+            "--data.root=some/videos",
+            "--print_config",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     assert "max_steps: 7" in out and "root: some/videos" in out

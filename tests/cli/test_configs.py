@@ -1,5 +1,6 @@
 """``midway configs``: every shipped config listed, the path of one by name, clear errors, and where it looks
 (the wheel's ``.mim/configs`` first, else the checkout's ``configs/``)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,8 +18,9 @@ TINY_SEG = "linear_midway-tiny_1xb16-2k_synthetic-64x64"
 def test_lists_every_config_of_every_family(capsys) -> None:
     assert main(["configs"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    shipped = sorted(p for fam in FAMILIES for p in (REPO / "configs" / fam).glob("*.*")
-                     if p.suffix in (".py", ".yaml"))
+    shipped = sorted(
+        p for fam in FAMILIES for p in (REPO / "configs" / fam).glob("*.*") if p.suffix in (".py", ".yaml")
+    )
     assert sorted(Path(line.split()[1]) for line in lines) == shipped
     assert all(line.split()[0].split("/")[0] in FAMILIES for line in lines)
     assert not any("_base_" in line for line in lines)

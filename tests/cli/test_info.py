@@ -1,4 +1,5 @@
 """``midway info`` (issue 3): parameter counts and FLOPs beside Table 9."""
+
 from __future__ import annotations
 
 import re

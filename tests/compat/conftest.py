@@ -1,4 +1,5 @@
 """Fixtures for the compat-layer tests: tiny generated datasets in upstream layouts."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,6 +9,7 @@ import pytest
 from PIL import Image
 
 from midway_plugin.data.synthetic.flo_io import write_flo
+
 
 @pytest.fixture
 def cityscapes_root(tmp_path: Path) -> Path:
@@ -63,8 +65,8 @@ def write_flyingchairs(root: Path, n_train: int = 4, n_val: int = 2, size: tuple
         coarse = rng.integers(0, 256, (h // 8 + 2, w // 8 + 2, 3), dtype=np.uint8)
         big = np.asarray(Image.fromarray(coarse).resize((w + 16, h + 16), Image.BILINEAR))
         dx, dy = (int(v) for v in rng.integers(-4, 5, 2))
-        img1 = big[8:8 + h, 8:8 + w]
-        img2 = big[8 - dy:8 - dy + h, 8 - dx:8 - dx + w]  # img2(x + dx, y + dy) = img1(x, y)
+        img1 = big[8 : 8 + h, 8 : 8 + w]
+        img2 = big[8 - dy : 8 - dy + h, 8 - dx : 8 - dx + w]  # img2(x + dx, y + dy) = img1(x, y)
         Image.fromarray(np.ascontiguousarray(img1)).save(data / f"{i + 1:05d}_img1.ppm")
         Image.fromarray(np.ascontiguousarray(img2)).save(data / f"{i + 1:05d}_img2.ppm")
         write_flo(data / f"{i + 1:05d}_flow.flo", np.broadcast_to(np.array([dx, dy], np.float32), (h, w, 2)))

@@ -1,4 +1,5 @@
 """Importing the plugin's mmseg / mmflow modules activates the compatibility layer."""
+
 from __future__ import annotations
 
 import importlib
@@ -15,7 +16,7 @@ def test_mmseg_adapter_routes_mmengine_checkpoints_through_allow_list() -> None:
 
     assert safe_checkpoint.is_installed()
     assert CheckpointLoader._get_checkpoint_loader("/some/file.pth") is safe_checkpoint.load_from_local
-    assert getattr(CheckpointLoader._get_checkpoint_loader("https://x/y.pth"), "_midway_allow_list")
+    assert CheckpointLoader._get_checkpoint_loader("https://x/y.pth")._midway_allow_list
 
 
 def test_mmflow_adapter_registers_color_jitter() -> None:

@@ -1,4 +1,5 @@
 """The allow-list checkpoint loader: mmengine checkpoints load, code-running pickles are refused."""
+
 from __future__ import annotations
 
 import io
@@ -31,8 +32,13 @@ def _mmengine_like_checkpoint() -> dict[str, Any]:
     hub.update_info("iter", 2)
     hub.update_info("seed", np.int64(7))
     return {
-        "meta": {"iter": 2, "epoch": 0, "seed": np.int64(7), "mean": np.float32(0.5),
-                 "hist": np.arange(4, dtype=np.float64)},
+        "meta": {
+            "iter": 2,
+            "epoch": 0,
+            "seed": np.int64(7),
+            "mean": np.float32(0.5),
+            "hist": np.arange(4, dtype=np.float64),
+        },
         "state_dict": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "param_schedulers": [one_cycle.state_dict(), poly.state_dict()],
@@ -84,9 +90,14 @@ class _Evals(_RunsShell):
         return eval, (f"__import__('os').system({self.command!r})",)
 
 
-@pytest.mark.parametrize(("payload", "refused"), [
-    (_RunsShell, "posix.system"), (_RunsSubprocess, "check_call"), (_Evals, "eval"),
-])
+@pytest.mark.parametrize(
+    ("payload", "refused"),
+    [
+        (_RunsShell, "posix.system"),
+        (_RunsSubprocess, "check_call"),
+        (_Evals, "eval"),
+    ],
+)
 def test_code_running_checkpoint_is_refused_and_nothing_runs(tmp_path: Path, payload: type, refused: str) -> None:
     from mmengine.runner.checkpoint import _load_checkpoint
 
@@ -178,12 +189,16 @@ class _CallsDtypeClass:
         return np.dtypes.Float64DType, ()
 
 
-@pytest.mark.parametrize("payload", [
-    _RewrittenDtype("S8", 0x01),  # the reported case: hasobject set after the dtype check passed
-    _RewrittenDtype("S8", 0x3F),
-    _RewrittenDtype("f8", 0x01),
-    _ArrayOfRewrittenDtype(),  # the array would be read with the rewritten dtype
-], ids=["S8-hasobject", "S8-object-flags", "f8-hasobject", "array-of-it"])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        _RewrittenDtype("S8", 0x01),  # the reported case: hasobject set after the dtype check passed
+        _RewrittenDtype("S8", 0x3F),
+        _RewrittenDtype("f8", 0x01),
+        _ArrayOfRewrittenDtype(),  # the array would be read with the rewritten dtype
+    ],
+    ids=["S8-hasobject", "S8-object-flags", "f8-hasobject", "array-of-it"],
+)
 def test_a_dtype_rewritten_after_its_check_is_refused(tmp_path: Path, payload: Any) -> None:
     path = tmp_path / "dtype.pth"
     torch.save({"meta": payload}, path)
@@ -206,8 +221,15 @@ def test_a_file_cannot_rewrite_numpy_s_shared_dtypes(tmp_path: Path) -> None:
 def test_loaded_arrays_are_plain_ndarrays(tmp_path: Path) -> None:
     path = tmp_path / "arrays.pth"
     shared = np.arange(3.0)
-    torch.save({"a": shared, "b": [shared, (np.zeros((2, 2), dtype=[("x", "<f4"), ("y", "<i8")]),)],
-                "s": np.float32(2.5), "u": np.array(["ab"])}, path)
+    torch.save(
+        {
+            "a": shared,
+            "b": [shared, (np.zeros((2, 2), dtype=[("x", "<f4"), ("y", "<i8")]),)],
+            "s": np.float32(2.5),
+            "u": np.array(["ab"]),
+        },
+        path,
+    )
     loaded = safe_torch_load(path)
     assert type(loaded["a"]) is np.ndarray and loaded["b"][0] is loaded["a"]
     assert type(loaded["b"][1][0]) is np.ndarray and loaded["b"][1][0].dtype.names == ("x", "y")

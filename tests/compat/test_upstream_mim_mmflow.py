@@ -7,6 +7,7 @@ workers. The training
 pipeline is upstream's, ColorJitter included (without the compat layer every sample raises
 ``AttributeError: module 'numpy' has no attribute 'int'``).
 """
+
 from __future__ import annotations
 
 import re
@@ -28,8 +29,7 @@ def load_upstream():
 
 def write_config(path: Path, data_root: Path, split_file: Path) -> tuple[Path, list[dict]]:
     upstream = load_upstream()
-    pipeline = [dict(step, crop_size=CROP) if "crop_size" in step else dict(step)
-                for step in upstream.train_pipeline]
+    pipeline = [dict(step, crop_size=CROP) if "crop_size" in step else dict(step) for step in upstream.train_pipeline]
     loader = "num_workers=0, persistent_workers=False"
     dataset = f"data_root={str(data_root)!r}, split_file={str(split_file)!r}"
     path.write_text(f"""\
@@ -58,8 +58,10 @@ def test_raft_trains_with_color_jitter_and_tests_with_mim(tmp_path: Path, flying
     checkpoint = work_dir / "iter_2.pth"
     assert checkpoint.is_file()
 
-    test = mim(["test", "mmflow", str(config), "--checkpoint", str(checkpoint),
-                "--work-dir", str(tmp_path / "test")], cwd=tmp_path)
+    test = mim(
+        ["test", "mmflow", str(config), "--checkpoint", str(checkpoint), "--work-dir", str(tmp_path / "test")],
+        cwd=tmp_path,
+    )
     assert "Load checkpoint from" in test.stdout
     epe = re.search(r"Iter\(test\) \[2/2\].*EPE: (\d+\.\d+)", test.stdout)
     assert epe, test.stdout[-3000:]

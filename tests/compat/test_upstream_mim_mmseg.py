@@ -4,6 +4,7 @@ The config inherits ``mmseg::fcn/fcn_r18-d8_4xb2-80k_cityscapes-512x1024.py`` an
 the data root, crop/resize sizes, iteration counts, batch size and workers (plus
 ``pretrained=None``: no download). Its ``custom_imports`` is the one line a user adds.
 """
+
 from __future__ import annotations
 
 import re
@@ -59,15 +60,36 @@ def test_train_resume_and_test_with_mim(tmp_path: Path, cityscapes_root: Path, m
     with pytest.raises(Exception, match="HistoryBuffer|Unsupported global"):
         torch.load(checkpoint, weights_only=True)  # what mmengine alone would hit
 
-    resume = mim(["train", "mmseg", str(config), "--work-dir", str(work_dir), "--resume",
-                  "--cfg-options", "train_cfg.max_iters=3"], cwd=tmp_path)
+    resume = mim(
+        [
+            "train",
+            "mmseg",
+            str(config),
+            "--work-dir",
+            str(work_dir),
+            "--resume",
+            "--cfg-options",
+            "train_cfg.max_iters=3",
+        ],
+        cwd=tmp_path,
+    )
     assert "resumed epoch: 0, iter: 2" in resume.stdout, resume.stdout[-3000:]
     assert re.search(r"Iter\(train\) \[3/3\]", resume.stdout)
     assert not re.search(r"Iter\(train\) \[1/3\]", resume.stdout)
     assert (work_dir / "iter_3.pth").is_file()
 
-    test = mim(["test", "mmseg", str(config), "--checkpoint", str(work_dir / "iter_3.pth"),
-                "--work-dir", str(tmp_path / "test")], cwd=tmp_path)
+    test = mim(
+        [
+            "test",
+            "mmseg",
+            str(config),
+            "--checkpoint",
+            str(work_dir / "iter_3.pth"),
+            "--work-dir",
+            str(tmp_path / "test"),
+        ],
+        cwd=tmp_path,
+    )
     assert "Load checkpoint from" in test.stdout
     assert re.search(r"Iter\(test\) \[2/2\].*mIoU: \d", test.stdout), test.stdout[-3000:]
 
@@ -82,8 +104,11 @@ def test_mim_test_refuses_a_malicious_checkpoint(tmp_path: Path, cityscapes_root
     torch.save({"state_dict": {}, "meta": RunsShell()}, evil)
     config = write_config(tmp_path / "fcn_tiny.py", cityscapes_root)
 
-    test = mim(["test", "mmseg", str(config), "--checkpoint", str(evil), "--work-dir", str(tmp_path / "t")],
-               cwd=tmp_path, check=False)
+    test = mim(
+        ["test", "mmseg", str(config), "--checkpoint", str(evil), "--work-dir", str(tmp_path / "t")],
+        cwd=tmp_path,
+        check=False,
+    )
     assert test.returncode != 0
     assert "UnsafeCheckpointError" in test.stdout and "posix.system" in test.stdout
     assert str(evil) in test.stdout

@@ -1,4 +1,5 @@
 """Small synthetic videos shared by the data tests (written once per session, a few hundred ms each)."""
+
 from __future__ import annotations
 
 from pathlib import Path

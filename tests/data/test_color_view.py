@@ -1,4 +1,5 @@
 """The colour part of the views: Lightly's own DINO steps, read by the accelerator path from the same objects."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,14 +21,16 @@ from midway_plugin.data.views.tensor_augment import ColorSpec
 def _dino_colour_steps(gaussian_blur: float, solarization_prob: float) -> T.Compose:
     """DINO's colour augmentation written out with torchvision's (v1) transforms, in the order of the DINO paper:
     jitter (0.4, 0.4, 0.2, 0.1) with p 0.8, grayscale p 0.2, blur, solarisation, to tensor, normalise."""
-    return T.Compose([
-        T.RandomApply([T.ColorJitter(0.4, 0.4, 0.2, 0.1)], p=0.8),
-        T.RandomGrayscale(p=0.2),
-        GaussianBlur(prob=gaussian_blur, sigmas=(0.1, 2.0)),
-        RandomSolarization(prob=solarization_prob),
-        T.ToTensor(),
-        T.Normalize(IMAGENET_NORMALIZE["mean"], IMAGENET_NORMALIZE["std"]),
-    ])
+    return T.Compose(
+        [
+            T.RandomApply([T.ColorJitter(0.4, 0.4, 0.2, 0.1)], p=0.8),
+            T.RandomGrayscale(p=0.2),
+            GaussianBlur(prob=gaussian_blur, sigmas=(0.1, 2.0)),
+            RandomSolarization(prob=solarization_prob),
+            T.ToTensor(),
+            T.Normalize(IMAGENET_NORMALIZE["mean"], IMAGENET_NORMALIZE["std"]),
+        ]
+    )
 
 
 @pytest.mark.parametrize(("blur", "solarize"), [(1.0, 0.0), (0.1, 0.2), (0.5, 0.0)])
@@ -45,10 +48,25 @@ def test_same_seed_gives_the_same_views_as_dinos_colour_steps(blur: float, solar
 
 
 def test_the_accelerator_path_reads_every_setting_off_the_cpu_transforms() -> None:
-    motion = MidwayMotionTransform(crop_size=16, cj_prob=0.7, cj_strength=0.25, random_gray_scale=0.1,
-                                   gaussian_blur=(0.9, 0.3), sigmas=(0.2, 1.5), solarization_prob=0.4)
-    dino = MidwayDINOTransform(global_crop_size=16, local_crop_size=8, n_local_views=2, initial_crop_scale=None,
-                               cj_hue=0.0, gaussian_blur=(0.8, 0.2, 0.6), solarization_prob=0.3, normalize=None)
+    motion = MidwayMotionTransform(
+        crop_size=16,
+        cj_prob=0.7,
+        cj_strength=0.25,
+        random_gray_scale=0.1,
+        gaussian_blur=(0.9, 0.3),
+        sigmas=(0.2, 1.5),
+        solarization_prob=0.4,
+    )
+    dino = MidwayDINOTransform(
+        global_crop_size=16,
+        local_crop_size=8,
+        n_local_views=2,
+        initial_crop_scale=None,
+        cj_hue=0.0,
+        gaussian_blur=(0.8, 0.2, 0.6),
+        solarization_prob=0.3,
+        normalize=None,
+    )
     augment = DeviceAugment(MidwayTransform(motion, dino))
     t, tdt = augment.motion_specs
     assert (t.cj_prob, t.gray_prob, t.blur_prob, t.sigmas, t.solarize_prob) == (0.7, 0.1, 0.9, (0.2, 1.5), 0.0)

@@ -1,5 +1,6 @@
 """``midway_plugin.data`` uses Lightly's transforms library but never a training framework (Lightly's or Lightning's)
 nor the package's adapters: checked on the modules actually loaded, and on the import statements."""
+
 from __future__ import annotations
 
 import ast
@@ -14,8 +15,18 @@ DATA_DIR = Path(midway_plugin.data.__file__).parent
 MODULES = sorted(f"midway_plugin.data.{m.name}" for m in pkgutil.iter_modules([str(DATA_DIR)]))
 # Lightly's transforms are plain torchvision transforms; everything else of Lightly is its training framework.
 ALLOWED_LIGHTLY = ("lightly.transforms",)
-FORBIDDEN = ("pytorch_lightning", "lightning", "midway_plugin.lightly", "midway_plugin.mmseg", "midway_plugin.mmflow",
-             "midway_plugin.analysis", "midway_plugin.commands", "midway_plugin.cli", "mmengine", "mmcv")
+FORBIDDEN = (
+    "pytorch_lightning",
+    "lightning",
+    "midway_plugin.lightly",
+    "midway_plugin.mmseg",
+    "midway_plugin.mmflow",
+    "midway_plugin.analysis",
+    "midway_plugin.commands",
+    "midway_plugin.cli",
+    "mmengine",
+    "mmcv",
+)
 
 
 def _forbidden(name: str) -> bool:
@@ -32,7 +43,9 @@ def test_importing_every_data_module_loads_no_framework() -> None:
         "print('\\n'.join(sorted(sys.modules)))\n"
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert "midway_plugin.data.views.midway_transform" in loaded and "lightly.transforms" in loaded  # the check saw them
+    assert (
+        "midway_plugin.data.views.midway_transform" in loaded and "lightly.transforms" in loaded
+    )  # the check saw them
     assert [name for name in loaded if _forbidden(name)] == []
 
 
@@ -40,8 +53,11 @@ def test_no_data_module_imports_a_framework() -> None:
     found = []
     for path in sorted(DATA_DIR.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else [])
+            )
             found += [f"{path.name}: {name}" for name in names if _forbidden(name)]
     assert found == []
     assert _forbidden("lightly.models.modules") and _forbidden("pytorch_lightning")  # the rule can fail
@@ -52,7 +68,8 @@ def test_make_video_modules_need_no_torch() -> None:
     """``midway make-video`` and the benchmark readers run on numpy (and PIL, imageio, decord) alone."""
     code = (
         "import sys\n"
-        "import midway_plugin.data.synthetic.writer, midway_plugin.data.synthetic.index, midway_plugin.data.synthetic.flo_io\n"
+        "import midway_plugin.data.synthetic.writer, midway_plugin.data.synthetic.index\n"
+        "import midway_plugin.data.synthetic.flo_io\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'lightly')))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()

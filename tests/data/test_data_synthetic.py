@@ -1,4 +1,5 @@
 """Synthetic video: determinism, exact flow (warp check, displacement check), .flo I/O, make-video."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,9 @@ from midway_plugin.cli import main as cli_main
 from midway_plugin.data.synthetic import CLASS_NAMES, check_readable, generate_video, read_flo, write_flo
 
 
-def _warp_error(frame_t: np.ndarray, frame_u: np.ndarray, flow: np.ndarray, inst_t: np.ndarray,
-                inst_u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _warp_error(
+    frame_t: np.ndarray, frame_u: np.ndarray, flow: np.ndarray, inst_t: np.ndarray, inst_u: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """|frame_t - bilinear(frame_u at p + flow)| per pixel, and the mask of pixels away from occlusions/borders."""
     height, width = flow.shape[:2]
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -37,7 +39,10 @@ def _warp_error(frame_t: np.ndarray, frame_u: np.ndarray, flow: np.ndarray, inst
         uniform(inst_t)
         & (at_target(uniform(inst_u)) > 0.5)
         & (at_target(inst_u) == inst_t)  # the same surface is visible at the destination
-        & (tx >= 1) & (tx <= width - 2) & (ty >= 1) & (ty <= height - 2)
+        & (tx >= 1)
+        & (tx <= width - 2)
+        & (ty >= 1)
+        & (ty <= height - 2)
     )
     return error, valid
 
@@ -86,8 +91,9 @@ def test_object_flow_equals_its_displacement_without_rotation() -> None:
     camera = np.asarray(video.meta["camera"]["offset"])
     for t in range(7):
         background = video.instances[t] == 0
-        np.testing.assert_allclose(video.flows[t][background], np.broadcast_to(camera[t] - camera[t + 1], (
-            background.sum(), 2)), atol=1e-4)
+        np.testing.assert_allclose(
+            video.flows[t][background], np.broadcast_to(camera[t] - camera[t + 1], (background.sum(), 2)), atol=1e-4
+        )
         for obj in video.meta["objects"]:
             visible = video.instances[t] == obj["index"] + 1
             shift = np.subtract(obj["center"][t + 1], obj["center"][t])
@@ -113,8 +119,24 @@ def test_make_video_writes_readable_mp4_flo_png(tmp_path: Path, capsys) -> None:
     import decord
 
     out = tmp_path / "synthetic"
-    argv = ["make-video", "--out", str(out), "--num-videos", "2", "--frames", "12", "--size", "48x64",
-            "--fps", "15", "--seed", "7", "--objects", "2", "--save-frames"]
+    argv = [
+        "make-video",
+        "--out",
+        str(out),
+        "--num-videos",
+        "2",
+        "--frames",
+        "12",
+        "--size",
+        "48x64",
+        "--fps",
+        "15",
+        "--seed",
+        "7",
+        "--objects",
+        "2",
+        "--save-frames",
+    ]
     assert cli_main(argv) == 0
     assert "wrote 2 video(s)" in capsys.readouterr().out
     index = json.loads((out / "dataset.json").read_text())
@@ -154,8 +176,19 @@ def test_make_video_bad_options(tmp_path: Path, capsys, args: list[str], message
 def test_make_video_yuv420p_is_lossy_but_readable(tmp_path: Path) -> None:
     import decord
 
-    argv = ["make-video", "--out", str(tmp_path), "--frames", "6", "--size", "48x64", "--pix-fmt", "yuv420p",
-            "--crf", "12"]
+    argv = [
+        "make-video",
+        "--out",
+        str(tmp_path),
+        "--frames",
+        "6",
+        "--size",
+        "48x64",
+        "--pix-fmt",
+        "yuv420p",
+        "--crf",
+        "12",
+    ]
     assert cli_main(argv) == 0
     decoded = decord.VideoReader(str(tmp_path / "videos" / "synth_0000.mp4")).get_batch(list(range(6))).asnumpy()
     error = np.abs(decoded.astype(float) - generate_video(6, (48, 64), num_objects=3, seed=0).frames).mean()

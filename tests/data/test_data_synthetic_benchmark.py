@@ -1,4 +1,5 @@
 """The generated video as a benchmark: split by video, flow statistics, and the index the mmseg/mmflow datasets read."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,8 @@ import numpy as np
 import pytest
 
 from midway_plugin.cli import main as cli_main
-from midway_plugin.data.synthetic.flow_stats import FlowStatistics
 from midway_plugin.data.synthetic import generate_video, write_synthetic_dataset
+from midway_plugin.data.synthetic.flow_stats import FlowStatistics
 from midway_plugin.data.synthetic.index import SyntheticIndexError, flow_samples, segmentation_samples
 
 
@@ -43,8 +44,25 @@ def test_occlusion_statistics_of_a_generated_video() -> None:
 
 def test_make_video_splits_by_video_and_reports_flow_stats(tmp_path: Path, capsys) -> None:
     out = tmp_path / "bench"
-    argv = ["make-video", "--out", str(out), "--num-videos", "3", "--val-videos", "1", "--frames", "5",
-            "--size", "32x40", "--objects", "4", "--object-speed", "1,3", "--camera-speed", "0.5,1"]
+    argv = [
+        "make-video",
+        "--out",
+        str(out),
+        "--num-videos",
+        "3",
+        "--val-videos",
+        "1",
+        "--frames",
+        "5",
+        "--size",
+        "32x40",
+        "--objects",
+        "4",
+        "--object-speed",
+        "1,3",
+        "--camera-speed",
+        "0.5,1",
+    ]
     assert cli_main(argv) == 0
     printed = capsys.readouterr().out
     assert "train: |flow| mean" in printed and "val  : |flow| mean" in printed and "occluded" in printed
@@ -56,9 +74,18 @@ def test_make_video_splits_by_video_and_reports_flow_stats(tmp_path: Path, capsy
     assert all((out / e["frame_dir"] / "000004.png").is_file() for e in index["videos"])  # frames by default
     # The recorded statistics are those of the written ground truth.
     for split, names in index["splits"].items():
-        mags = [np.hypot(*np.moveaxis(generate_video(5, (32, 40), 4, seed=index["seed"] + int(n[-4:]),
-                                                     camera_speed=(0.5, 1), object_speed=(1, 3)).flows, -1, 0))
-                for n in names]
+        mags = [
+            np.hypot(
+                *np.moveaxis(
+                    generate_video(
+                        5, (32, 40), 4, seed=index["seed"] + int(n[-4:]), camera_speed=(0.5, 1), object_speed=(1, 3)
+                    ).flows,
+                    -1,
+                    0,
+                )
+            )
+            for n in names
+        ]
         mag = np.concatenate([m.ravel() for m in mags])
         s = index["flow_stats"][split]
         assert s["mean"] == pytest.approx(mag.mean(), abs=1e-3)
@@ -78,10 +105,13 @@ def test_default_split_holds_out_a_quarter(tmp_path: Path) -> None:
     assert one["splits"] == {"train": ["synth_0000"], "val": []} and one["flow_stats"]["val"] == {}
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--num-videos", "2", "--val-videos", "2"], "--val-videos must be in [0, --num-videos - 1] = [0, 1]"),
-    (["--val-videos", "-1"], "--val-videos"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--num-videos", "2", "--val-videos", "2"], "--val-videos must be in [0, --num-videos - 1] = [0, 1]"),
+        (["--val-videos", "-1"], "--val-videos"),
+    ],
+)
 def test_make_video_rejects_bad_splits(tmp_path: Path, capsys, args: list[str], message: str) -> None:
     assert cli_main(["make-video", "--out", str(tmp_path / "o"), "--frames", "3", *args]) == 2
     assert message in capsys.readouterr().err

@@ -1,4 +1,5 @@
 """Controllable motion of the generated videos: pan-only sets, the flow's frame gap, texture scale, CLI checks."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,12 @@ def _bilinear(field: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
     fx, fy = (x - x0)[..., None], (y - y0)[..., None]
     x1, y1 = x0 + 1, y0 + 1
-    return ((1 - fx) * (1 - fy) * field[y0, x0] + fx * (1 - fy) * field[y0, x1]
-            + (1 - fx) * fy * field[y1, x0] + fx * fy * field[y1, x1])
+    return (
+        (1 - fx) * (1 - fy) * field[y0, x0]
+        + fx * (1 - fy) * field[y0, x1]
+        + (1 - fx) * fy * field[y1, x0]
+        + fx * fy * field[y1, x1]
+    )
 
 
 def test_pan_only_flow_is_the_pan_everywhere() -> None:
@@ -69,6 +74,7 @@ def test_texture_wavelength_and_wobble_keep_the_layout() -> None:
         assert a["center"] == b["center"] and a["class_id"] == b["class_id"]
         assert 20 <= b["wavelength"] <= 30
     assert long.meta["camera"]["velocity"] == base.meta["camera"]["velocity"]
+
     # fewer intensity changes between neighbouring pixels with longer waves
     def roughness(video) -> float:
         return float(np.abs(np.diff(video.frames[0].astype(int), axis=1)).mean())
@@ -114,8 +120,25 @@ def test_make_video_pan_only_with_a_frame_gap(tmp_path: Path, capsys) -> None:
     from midway_plugin.data.synthetic import flow_samples, read_flo
 
     out = tmp_path / "pan"
-    argv = ["make-video", "--out", str(out), "--num-videos", "2", "--frames", "6", "--size", "32x32",
-            "--pan-only", "--camera-speed", "8,8", "--frame-gap", "2", "--no-save-frames", "--val-videos", "1"]
+    argv = [
+        "make-video",
+        "--out",
+        str(out),
+        "--num-videos",
+        "2",
+        "--frames",
+        "6",
+        "--size",
+        "32x32",
+        "--pan-only",
+        "--camera-speed",
+        "8,8",
+        "--frame-gap",
+        "2",
+        "--no-save-frames",
+        "--val-videos",
+        "1",
+    ]
     with warnings.catch_warnings():
         warnings.simplefilter("error", SubTokenMotionWarning)  # 16 px per flow pair: several tokens
         assert cli_main(argv) == 0
@@ -146,13 +169,28 @@ def test_make_video_pan_only_with_a_frame_gap(tmp_path: Path, capsys) -> None:
             (out / entry["name"] / f"{k:06d}.png").write_bytes(b"")
     (out / "dataset.json").write_text(json.dumps(index))
     _, samples = flow_samples(out, "train")
-    assert [(Path(s["img1_path"]).stem, Path(s["img2_path"]).stem, Path(s["flow_fw_path"]).stem) for s in samples] \
-        == [(f"{t:06d}", f"{t + 2:06d}", f"{t:06d}") for t in range(4)]
+    assert [(Path(s["img1_path"]).stem, Path(s["img2_path"]).stem, Path(s["flow_fw_path"]).stem) for s in samples] == [
+        (f"{t:06d}", f"{t + 2:06d}", f"{t:06d}") for t in range(4)
+    ]
 
 
 def test_make_video_warns_when_motion_is_below_a_token(tmp_path: Path, capsys) -> None:
-    argv = ["make-video", "--out", str(tmp_path), "--frames", "4", "--size", "32x32", "--no-save-frames",
-            "--object-speed", "0.2,0.3", "--camera-speed", "0.2,0.3", "--camera-wobble", "0"]
+    argv = [
+        "make-video",
+        "--out",
+        str(tmp_path),
+        "--frames",
+        "4",
+        "--size",
+        "32x32",
+        "--no-save-frames",
+        "--object-speed",
+        "0.2,0.3",
+        "--camera-speed",
+        "0.2,0.3",
+        "--camera-wobble",
+        "0",
+    ]
     with pytest.warns(SubTokenMotionWarning, match=r"pretraining pairs.*median 0\.\d\d token.*--object-speed"):
         assert cli_main(argv) == 0
     assert "tokens flow pairs" in capsys.readouterr().out

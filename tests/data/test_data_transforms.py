@@ -1,4 +1,5 @@
 """Paired transforms: shared crop boxes and flips, view counts and sizes, paper defaults, small inputs."""
+
 from __future__ import annotations
 
 import numpy as np

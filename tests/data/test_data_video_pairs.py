@@ -1,4 +1,5 @@
 """VideoPairDataset: Δt ranges, repeat sampling, Walking-Tours mode, bad files, fallbacks."""
+
 from __future__ import annotations
 
 import pickle
@@ -12,8 +13,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from midway_plugin.data.video import frame_decoding
-from midway_plugin.data.views import flatten_pairs
 from midway_plugin.data.video.pairs import NoUsableVideoError, UnusableVideoWarning, VideoPairDataset
+from midway_plugin.data.views import flatten_pairs
 
 
 class CountingOpener:
@@ -312,9 +313,17 @@ def test_real_containers_and_codecs_are_read(tmp_path: Path) -> None:
     formats = {"a/clip.webm": "libvpx-vp9", "b/c/clip.avi": "mpeg4", "clip.MOV": "libx264", "clip.mkv": "libx264"}
     for name, codec in formats.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        writer = imageio_ffmpeg.write_frames(str(tmp_path / name), (40, 32), fps=30, codec=codec, pix_fmt_in="rgb24",
-                                             pix_fmt_out="yuv420p", quality=None, macro_block_size=1,
-                                             ffmpeg_log_level="error")
+        writer = imageio_ffmpeg.write_frames(
+            str(tmp_path / name),
+            (40, 32),
+            fps=30,
+            codec=codec,
+            pix_fmt_in="rgb24",
+            pix_fmt_out="yuv420p",
+            quality=None,
+            macro_block_size=1,
+            ffmpeg_log_level="error",
+        )
         writer.send(None)
         for frame in frames:
             writer.send(np.ascontiguousarray(frame))

@@ -4,6 +4,7 @@ Everything runs on CPU tensors with fixed seeds. Distributions are compared with
 statistics and rate differences; the thresholds are about 3.5 standard errors for the sample sizes used, and a
 negative control checks that the comparison does detect a changed probability.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -11,6 +12,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from lightly.transforms.gaussian_blur import GaussianBlur
 from PIL import Image
 from scipy.stats import ks_2samp
 from torch.utils.data import DataLoader
@@ -20,7 +22,6 @@ from midway_plugin.data.views import MidwayDINOTransform, MidwayMotionTransform,
 from midway_plugin.data.views.color_view import color_view
 from midway_plugin.data.views.device_augment import DeviceAugment, PairGeometryTransform, collate_decoded
 from midway_plugin.data.views.tensor_augment import ColorSpec, gaussian_blur, photometric
-from lightly.transforms.gaussian_blur import GaussianBlur
 
 KS_MAX = 0.12  # n = m = 600: the 0.1 % critical value is 0.113
 RATE_TOL = 0.07
@@ -115,8 +116,11 @@ def test_crop_scale_aspect_and_flip_match_the_cpu_transforms(geometry_views, key
 
 def test_both_frames_share_motion_box_and_global_box_and_flip(geometry_views) -> None:
     _, views = geometry_views
-    for first, second in ((views["motion"][0], views["motion"][1]), (views["dino_global"][0], views["dino_global"][2]),
-                          (views["dino_global"][1], views["dino_global"][3])):
+    for first, second in (
+        (views["motion"][0], views["motion"][1]),
+        (views["dino_global"][0], views["dino_global"][2]),
+        (views["dino_global"][1], views["dino_global"][3]),
+    ):
         torch.testing.assert_close(first, second)
     # Local crops are drawn per frame: they differ.
     assert (views["dino_local"][0] - views["dino_local"][4]).abs().mean() > 0.01
@@ -198,8 +202,10 @@ def test_crops_equal_pil_bicubic_crops_on_a_smooth_frame() -> None:
     torch.manual_seed(3)
     params = transform.motion.sample_params(180, 320)
     cpu = transform.motion.apply(frame, frame, params)[0]
-    views = {"frames": torch.from_numpy(np.stack([frame, frame]))[None],
-             "motion_box": torch.tensor([params.box]).float()}
+    views = {
+        "frames": torch.from_numpy(np.stack([frame, frame]))[None],
+        "motion_box": torch.tensor([params.box]).float(),
+    }
     motion_only = MidwayTransform(transform.motion, with_dino=False)
     ours = DeviceAugment(motion_only)(views)["motion"][0][0]
     assert (ours - cpu).abs().mean() < 0.02

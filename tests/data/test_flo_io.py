@@ -1,4 +1,5 @@
 """``.flo`` files: this package's numpy reader/writer and mmcv's (used by MMFlow's pipelines) agree both ways."""
+
 from __future__ import annotations
 
 from pathlib import Path

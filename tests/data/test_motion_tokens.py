@@ -1,4 +1,5 @@
 """Motion in tokens at the model's input (data/motion_tokens.py): the formula, its statistics and the warning."""
+
 from __future__ import annotations
 
 import math
@@ -77,11 +78,18 @@ def _flow_tokens(video) -> dict:
 
 
 def test_speeds_scale_the_statistics() -> None:
-    pan = {s: generate_video(4, (24, 32), num_objects=0, seed=5, camera_speed=(s, s), camera_wobble=0)
-           for s in (1.0, 3.0)}
+    pan = {
+        s: generate_video(4, (24, 32), num_objects=0, seed=5, camera_speed=(s, s), camera_wobble=0) for s in (1.0, 3.0)
+    }
     slow, fast = _flow_tokens(pan[1.0]), _flow_tokens(pan[3.0])
     assert fast["median"] == pytest.approx(3 * slow["median"], rel=1e-3)
     assert fast["mean"] == pytest.approx(3 * slow["mean"], rel=1e-3)
-    objects = {s: _flow_tokens(generate_video(6, (48, 48), num_objects=3, seed=2, camera_speed=(s, s),
-                                              object_speed=(s, s), camera_wobble=0)) for s in (1.0, 4.0)}
+    objects = {
+        s: _flow_tokens(
+            generate_video(
+                6, (48, 48), num_objects=3, seed=2, camera_speed=(s, s), object_speed=(s, s), camera_wobble=0
+            )
+        )
+        for s in (1.0, 4.0)
+    }
     assert objects[4.0]["mean"] > 3 * objects[1.0]["mean"]

@@ -1,4 +1,5 @@
 """The view contract: what the data produces (dict or flat list) is what the method unpacks, crop for crop."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,7 +10,14 @@ import torch
 from torch.utils.data import DataLoader
 
 from midway_plugin.data.video import VideoPairDataset
-from midway_plugin.data.views import VIEW_ORDER, DeviceAugment, MidwayTransform, collate_decoded, flatten_pairs, unpack_batch
+from midway_plugin.data.views import (
+    VIEW_ORDER,
+    DeviceAugment,
+    MidwayTransform,
+    collate_decoded,
+    flatten_pairs,
+    unpack_batch,
+)
 
 
 def test_dataset_batches_unpack_in_the_transforms_order(video_dir: Path) -> None:

@@ -1,4 +1,5 @@
 """The parts of `midway bench quality` that need no training: ground truth, scheduling, summaries, bad flags."""
+
 from __future__ import annotations
 
 import sys
@@ -6,11 +7,11 @@ import sys
 import numpy as np
 import pytest
 
+from midway_plugin.cli import main
 from midway_plugin.evaluation.report import compare, markdown, summarize
 from midway_plugin.evaluation.stages import Stage, run_stages
 from midway_plugin.evaluation.variants import VARIANTS, parse_variants
 from midway_plugin.evaluation.zeroshot import compose_flow, evaluate, load_pairs, token_average
-from midway_plugin.cli import main
 
 
 def test_compose_flow_chains_translations_and_marks_pixels_that_leave() -> None:
@@ -26,8 +27,21 @@ def test_ground_truth_composes_flow_files_of_a_frame_gap(tmp_path, capsys) -> No
     truth = {}
     for gap in (1, 2):
         out = tmp_path / f"gap{gap}"
-        argv = ["make-video", "--out", str(out), "--frames", "8", "--size", "32x32", "--pan-only", "--frame-gap",
-                str(gap), "--no-save-frames", "--camera-speed", "1,1"]
+        argv = [
+            "make-video",
+            "--out",
+            str(out),
+            "--frames",
+            "8",
+            "--size",
+            "32x32",
+            "--pan-only",
+            "--frame-gap",
+            str(gap),
+            "--no-save-frames",
+            "--camera-speed",
+            "1,1",
+        ]
         assert main(argv) == 0
         pairs = load_pairs(out, ["synth_0000"], gap=4, pairs_per_video=2, patch=8)
         truth[gap] = np.stack([p.pixel_flow for p in pairs])
@@ -64,8 +78,15 @@ def test_evaluate_is_the_mean_token_error() -> None:
 
     token_flow = np.zeros((2, 2, 2))
     token_flow[0, 0] = (3.0, 4.0)
-    pair = Pair("v", 0, np.zeros((2, 16, 16, 3), np.uint8), token_flow, np.ones((2, 2), bool),
-                np.zeros((16, 16, 2)), np.ones((16, 16), bool))
+    pair = Pair(
+        "v",
+        0,
+        np.zeros((2, 16, 16, 3), np.uint8),
+        token_flow,
+        np.ones((2, 2), bool),
+        np.zeros((16, 16, 2)),
+        np.ones((16, 16), bool),
+    )
     result = evaluate([pair], lambda p: {"zero": np.zeros_like(p.token_flow)}, 8)
     assert result["zero"] == {"epe": 5.0 / 4, "tokens": 4}
 
@@ -75,10 +96,15 @@ def test_scheduler_skips_dependents_of_a_failure_and_runs_the_rest(tmp_path) -> 
     stages = [
         Stage("a/one", "a", "one", [py, "-c", "import sys; print('boom error'); sys.exit(3)"], tmp_path / "a1.log"),
         Stage("a/two", "a", "two", [py, "-c", "pass"], tmp_path / "a2.log", after=("a/one",)),
-        Stage("b/one", "b", "one", [py, "-c", "print(6 * 7)"], tmp_path / "b1.log",
-              parse=lambda: {"answer": int((tmp_path / "b1.log").read_text().split()[-1])}),
-        Stage("b/two", "b", "two", [py, "-c", "pass"], tmp_path / "b2.log", after=("b/one",),
-              parse=lambda: 1 / 0),
+        Stage(
+            "b/one",
+            "b",
+            "one",
+            [py, "-c", "print(6 * 7)"],
+            tmp_path / "b1.log",
+            parse=lambda: {"answer": int((tmp_path / "b1.log").read_text().split()[-1])},
+        ),
+        Stage("b/two", "b", "two", [py, "-c", "pass"], tmp_path / "b2.log", after=("b/one",), parse=lambda: 1 / 0),
     ]
     seen = []
     run_stages(stages, jobs=2, on_done=lambda s: seen.append((s.key, s.status)))
@@ -92,14 +118,20 @@ def test_scheduler_skips_dependents_of_a_failure_and_runs_the_rest(tmp_path) -> 
 
 def _unit(miou: float, epe: float) -> dict:
     ok = "ok"
-    return {"seg-test": {"status": ok, "result": {"mIoU": miou}},
-            "flow-test": {"status": ok, "result": {"EPE": epe}},
-            "pretrain": {"status": ok, "result": {"seconds_per_step": 0.5}}}
+    return {
+        "seg-test": {"status": ok, "result": {"mIoU": miou}},
+        "flow-test": {"status": ok, "result": {"EPE": epe}},
+        "pretrain": {"status": ok, "result": {"seconds_per_step": 0.5}},
+    }
 
 
 def test_summary_and_comparison() -> None:
-    units = {"base/seed0": _unit(30.0, 2.0), "base/seed1": _unit(32.0, 2.2),
-             "full/seed0": _unit(35.0, 1.0), "full/seed1": _unit(36.0, 1.1)}
+    units = {
+        "base/seed0": _unit(30.0, 2.0),
+        "base/seed1": _unit(32.0, 2.2),
+        "full/seed0": _unit(35.0, 1.0),
+        "full/seed1": _unit(36.0, 1.1),
+    }
     summary = summarize(units, ["base", "full"])
     assert summary["variants"]["base"]["miou"]["mean"] == 31.0
     assert summary["variants"]["full"]["epe_frozen"] is None
@@ -111,9 +143,22 @@ def test_summary_and_comparison() -> None:
     assert close["miou"]["full_better"] and close["miou"]["exceeds_spread"] is False
     single = compare({"miou": {"mean": 30, "std": 0, "n": 1}}, {"miou": {"mean": 31, "std": 0, "n": 3}})
     assert single["miou"]["exceeds_spread"] is None
-    text = markdown({"summary": summary, "settings": {"preset": "tiny", "pretrain_steps": 1, "batch_size": 1,
-                                                      "seg_iters": 1, "flow_iters": 1, "zs_gap": 1},
-                     "started": "now", "elapsed_seconds": 1.0, "failures": []})
+    text = markdown(
+        {
+            "summary": summary,
+            "settings": {
+                "preset": "tiny",
+                "pretrain_steps": 1,
+                "batch_size": 1,
+                "seg_iters": 1,
+                "flow_iters": 1,
+                "zs_gap": 1,
+            },
+            "started": "now",
+            "elapsed_seconds": 1.0,
+            "failures": [],
+        }
+    )
     assert "| Full Midway | 6 | ✓ | ✓ | ✓ | ✓ | ✓ | 35.50 ± 0.71 |" in text
     assert "| Base (DINO only) | 1 |  |  |  |  |  | 31.00 ± 1.41 |" in text
 
@@ -125,13 +170,16 @@ def test_variants() -> None:
         parse_variants("base,no-such")
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--variants", "bogus"], "--variants: unknown variant(s) ['bogus']"),
-    (["--val-videos", "9", "--num-videos", "9"], "--val-videos must be in [1, --num-videos - 1]"),
-    (["--pretrain-videos", "/no/such/dir"], "--pretrain-videos '/no/such/dir' does not exist"),
-    (["--configs-dir", "/tmp"], "has no mmseg/"),
-    (["--jobs", "0"], "--jobs must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--variants", "bogus"], "--variants: unknown variant(s) ['bogus']"),
+        (["--val-videos", "9", "--num-videos", "9"], "--val-videos must be in [1, --num-videos - 1]"),
+        (["--pretrain-videos", "/no/such/dir"], "--pretrain-videos '/no/such/dir' does not exist"),
+        (["--configs-dir", "/tmp"], "has no mmseg/"),
+        (["--jobs", "0"], "--jobs must be >= 1"),
+    ],
+)
 def test_bad_flags_are_named(tmp_path, capsys, flags, message) -> None:
     assert main(["bench", "quality", "--out", str(tmp_path / "o"), *flags]) == 2
     assert message in capsys.readouterr().err
@@ -142,8 +190,8 @@ def test_flow_loss_chooses_the_flow_readout_configs(tmp_path) -> None:
     """`--flow-loss l1` swaps both flow readouts' configs (and only them) for existing L1 configs."""
     import argparse
 
-    from midway_plugin.evaluation.quality import DOWNSTREAM, FLOW_CONFIGS, Run, downstream
     from midway_plugin.commands.bench import register, settings_from_args
+    from midway_plugin.evaluation.quality import DOWNSTREAM, FLOW_CONFIGS, Run, downstream
 
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers())
@@ -153,8 +201,10 @@ def test_flow_loss_chooses_the_flow_readout_configs(tmp_path) -> None:
     assert downstream() == DOWNSTREAM
     chosen = {ds.name: ds.config for ds in downstream("l1")}
     assert chosen["seg"] == DOWNSTREAM[0].config
-    assert (chosen["flow"], chosen["flow-frozen"]) == ("midwayflow-l1_tiny_1xb8-2k_synthetic-64x64.py",
-                                                        "midwayflow-frozen-l1_tiny_1xb8-2k_synthetic-64x64.py")
+    assert (chosen["flow"], chosen["flow-frozen"]) == (
+        "midwayflow-l1_tiny_1xb8-2k_synthetic-64x64.py",
+        "midwayflow-frozen-l1_tiny_1xb8-2k_synthetic-64x64.py",
+    )
     assert all((settings.configs_dir / "mmflow" / name).is_file() for name in FLOW_CONFIGS["l1"].values())
     run = Run(settings)
     run.build()

@@ -1,4 +1,5 @@
 """`midway bench quality --quick` end to end: every stage runs and every number is finite (not that Midway wins)."""
+
 from __future__ import annotations
 
 import json
@@ -15,17 +16,31 @@ pytest.importorskip("mmflow")
 
 from midway_plugin.evaluation.tool_outputs import finite_numbers  # noqa: E402
 
-STEPS = ("pretrain", "export", "zeroshot", "seg-train", "seg-test", "flow-train", "flow-test", "flow-frozen-train",
-         "flow-frozen-test")
+STEPS = (
+    "pretrain",
+    "export",
+    "zeroshot",
+    "seg-train",
+    "seg-test",
+    "flow-train",
+    "flow-test",
+    "flow-frozen-train",
+    "flow-frozen-test",
+)
 
 
 def test_quick_benchmark_runs_every_stage(tmp_path: Path) -> None:
     out = tmp_path / "bench"
     env = dict(os.environ, OMP_NUM_THREADS="1")
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "midway_plugin.cli", "bench", "quality", "--quick", "--out",
-                           str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "midway_plugin.cli", "bench", "quality", "--quick", "--out", str(out)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+    )
     elapsed = time.perf_counter() - start
     print(proc.stdout)
     assert proc.returncode == 0, proc.stdout[-5000:]

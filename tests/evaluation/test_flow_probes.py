@@ -1,4 +1,5 @@
 """Model-free references of the flow readouts (zero flow, the train mean) and the linear motion-latent probe."""
+
 from __future__ import annotations
 
 import json
@@ -6,18 +7,26 @@ import json
 import numpy as np
 import pytest
 
+from midway_plugin.data.synthetic import read_flo, write_synthetic_dataset
 from midway_plugin.evaluation.flow_references import constant_flow_references
 from midway_plugin.evaluation.flow_references import main as references_main
 from midway_plugin.evaluation.motion_probe import fit_ridge, probe
-from midway_plugin.data.synthetic import read_flo, write_synthetic_dataset
 
 
 @pytest.fixture(scope="module")
 def pan_root(tmp_path_factory):
     """4 pan-only videos of 3 frames at 32x32 (3 train, 1 val): 6 train pairs, 2 val pairs."""
     root = tmp_path_factory.mktemp("pan")
-    write_synthetic_dataset(root, num_videos=4, num_frames=3, size=(32, 32), val_videos=1, num_objects=0,
-                            camera_speed=(2.0, 3.0), camera_wobble=0.0)
+    write_synthetic_dataset(
+        root,
+        num_videos=4,
+        num_frames=3,
+        size=(32, 32),
+        val_videos=1,
+        num_objects=0,
+        camera_speed=(2.0, 3.0),
+        camera_wobble=0.0,
+    )
     return root
 
 

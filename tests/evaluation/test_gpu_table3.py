@@ -1,5 +1,6 @@
 """benchmarks/gpu_table3.sh (Table 3 at ViT-S/16 scale on a GPU) runs `midway bench quality`: here on the CPU with
 the tiny preset and --quick sizes (the GPU run itself needs a GPU)."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,16 @@ SCRIPT = REPO / "benchmarks" / "gpu_table3.sh"
 
 def run_script(env: dict[str, str], *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     full = dict(os.environ, PY=sys.executable, OMP_NUM_THREADS="1", **env)
-    return subprocess.run(["bash", str(SCRIPT), *args], cwd=REPO, env=full, stdin=subprocess.DEVNULL,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    return subprocess.run(
+        ["bash", str(SCRIPT), *args],
+        cwd=REPO,
+        env=full,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_bad_video_folder_and_missing_gpu_are_named(tmp_path: Path) -> None:
@@ -36,11 +45,24 @@ def test_script_runs_base_and_full_on_the_cpu_with_tiny_settings(tmp_path: Path)
     pytest.importorskip("mmseg")
     pytest.importorskip("mmflow")
     out = tmp_path / "table3"
-    env = {"OUT": str(out), "QUICK": "1", "PRESET": "tiny", "ACCELERATOR": "cpu", "JOBS": "2",
-           "PRETRAIN_CONFIG": "configs/pretrain/small_synthetic.yaml", "SIZE": "40x40", "PRETRAIN_STEPS": "2",
-           "NUM_VIDEOS": str(QUICK["num_videos"]), "VAL_VIDEOS": str(QUICK["val_videos"]),
-           "FRAMES": str(QUICK["frames"]), "BATCH": str(QUICK["batch_size"]), "SEG_ITERS": str(QUICK["seg_iters"]),
-           "FLOW_ITERS": str(QUICK["flow_iters"]), "ZS_PAIRS": str(QUICK["zs_pairs"]), "SEEDS": "1"}
+    env = {
+        "OUT": str(out),
+        "QUICK": "1",
+        "PRESET": "tiny",
+        "ACCELERATOR": "cpu",
+        "JOBS": "2",
+        "PRETRAIN_CONFIG": "configs/pretrain/small_synthetic.yaml",
+        "SIZE": "40x40",
+        "PRETRAIN_STEPS": "2",
+        "NUM_VIDEOS": str(QUICK["num_videos"]),
+        "VAL_VIDEOS": str(QUICK["val_videos"]),
+        "FRAMES": str(QUICK["frames"]),
+        "BATCH": str(QUICK["batch_size"]),
+        "SEG_ITERS": str(QUICK["seg_iters"]),
+        "FLOW_ITERS": str(QUICK["flow_iters"]),
+        "ZS_PAIRS": str(QUICK["zs_pairs"]),
+        "SEEDS": "1",
+    }
     proc = run_script(env)
     assert proc.returncode == 0, proc.stdout[-5000:]
     results = json.loads((out / "results.json").read_text())

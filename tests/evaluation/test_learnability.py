@@ -1,4 +1,5 @@
 """The dynamics learnability probe: its data, its positive control, and that its verdict can say no."""
+
 from __future__ import annotations
 
 import json
@@ -6,6 +7,7 @@ import json
 import pytest
 import torch
 
+from midway_plugin.cli import main
 from midway_plugin.evaluation.learnability import (
     USE_MARGIN,
     LevelScores,
@@ -15,7 +17,6 @@ from midway_plugin.evaluation.learnability import (
     probe_dynamics,
     shifted_feature_pairs,
 )
-from midway_plugin.cli import main
 from midway_plugin.models import MidwayConfig
 
 
@@ -69,11 +70,14 @@ def test_init_sensitivity_measures_how_weakly_the_target_reaches_the_predictions
     assert 0 < init["prediction_change"] < init["motion_change"] < 1
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(grid=4, max_shift=2), "needs a grid of at least 5"),
-    (dict(steps=0), "steps must be >= 1"),
-    (dict(lr=0.0), "lr must be > 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(grid=4, max_shift=2), "needs a grid of at least 5"),
+        (dict(steps=0), "steps must be >= 1"),
+        (dict(lr=0.0), "lr must be > 0"),
+    ],
+)
 def test_bad_settings_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ProbeSettings(**kwargs)
@@ -97,12 +101,14 @@ def test_cli_prints_the_table_and_writes_json(tmp_path, capsys):
     assert data["config"]["encoder_kwargs"]["patch_size"] == 4
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--set", "foo=1"], "unknown MidwayConfig field"),
-    (["--set", "novalue"], "KEY=VALUE"),
-    (["--max-shift", "5"], "needs a grid of at least 11"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--set", "foo=1"], "unknown MidwayConfig field"),
+        (["--set", "novalue"], "KEY=VALUE"),
+        (["--max-shift", "5"], "needs a grid of at least 11"),
+    ],
+)
 def test_cli_bad_input_is_named(argv, message, capsys):
     assert main(["bench", "learnability", "--steps", "1", *argv]) == 2
     assert message in capsys.readouterr().err
-

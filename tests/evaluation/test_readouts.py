@@ -1,4 +1,5 @@
 """The zero-shot readouts' computations (midway_plugin.evaluation.readouts) on tiny grids with known answers."""
+
 from __future__ import annotations
 
 import math
@@ -56,8 +57,10 @@ def test_tokens_below_one_token_of_motion_are_excluded() -> None:
     valid = np.ones((2, 3), bool)
     valid[1, 0] = False
     assert r.moving_tokens(flow, valid, PATCH).tolist() == [[False, True, True], [False, False, False]]
-    assert r.mean_or_nan([r.endpoint_errors(flow, flow, np.zeros((2, 3), bool))], "moving tokens")["reason"] == \
-        "no moving tokens"
+    assert (
+        r.mean_or_nan([r.endpoint_errors(flow, flow, np.zeros((2, 3), bool))], "moving tokens")["reason"]
+        == "no moving tokens"
+    )
 
 
 def test_bad_inputs_are_named() -> None:
@@ -132,8 +135,28 @@ def stage_inputs(tmp_path_factory):
     from midway_plugin.models import MidwayConfig, MidwayNetwork, save_export
 
     root = tmp_path_factory.mktemp("zs")
-    assert main(["make-video", "--out", str(root / "data"), "--num-videos", "2", "--val-videos", "1", "--frames",
-                 "6", "--size", "32x32", "--pan-only", "--camera-speed", "4,4", "--no-save-frames"]) == 0
+    assert (
+        main(
+            [
+                "make-video",
+                "--out",
+                str(root / "data"),
+                "--num-videos",
+                "2",
+                "--val-videos",
+                "1",
+                "--frames",
+                "6",
+                "--size",
+                "32x32",
+                "--pan-only",
+                "--camera-speed",
+                "4,4",
+                "--no-save-frames",
+            ]
+        )
+        == 0
+    )
     torch.manual_seed(0)
     for name, cfg in (("full", MidwayConfig.tiny()), ("base", MidwayConfig.tiny(latent_dynamics=False))):
         save_export(MidwayNetwork(cfg, with_teacher=False), root / f"{name}.safetensors")
@@ -146,8 +169,25 @@ def _zeroshot(root, name, *extra):
     from midway_plugin.evaluation.zeroshot import main
 
     out = root / f"{name}.json"
-    code = main(["--data", str(root / "data"), "--videos", "synth_0001", "--export", str(root / f"{name}.safetensors"),
-                 "--gap", "4", "--pairs-per-video", "1", "--repeats", "1", "--out", str(out), *extra])
+    code = main(
+        [
+            "--data",
+            str(root / "data"),
+            "--videos",
+            "synth_0001",
+            "--export",
+            str(root / f"{name}.safetensors"),
+            "--gap",
+            "4",
+            "--pairs-per-video",
+            "1",
+            "--repeats",
+            "1",
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
     return code, (json.loads(out.read_text()) if code == 0 else None)
 
 

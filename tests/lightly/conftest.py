@@ -1,4 +1,5 @@
 """Tiny models: every test here runs with one intra-op thread (the root conftest's ``one_torch_thread``)."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The METHODS entry works the way Lightly's benchmark main.py uses it."""
+
 from __future__ import annotations
 
 import inspect
@@ -34,19 +35,39 @@ def test_lightly_style_training_and_online_classifier(tmp_path):
         for i in range(2):
             Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(tmp_path / cls / f"{i}.png")
     transform = MidwayImageTransform(MidwayTransform.small())
-    train = DataLoader(LightlyDataset(str(tmp_path), transform=transform), batch_size=2, shuffle=True,
-                       collate_fn=MultiViewCollate(), drop_last=True)
+    train = DataLoader(
+        LightlyDataset(str(tmp_path), transform=transform),
+        batch_size=2,
+        shuffle=True,
+        collate_fn=MultiViewCollate(),
+        drop_last=True,
+    )
 
     def val_tf(img):
         return torch.from_numpy(np.asarray(img.resize((32, 32)), dtype=np.float32)).permute(2, 0, 1) / 255
 
     val = DataLoader(LightlyDataset(str(tmp_path), transform=val_tf), batch_size=2)
 
-    model = Midway(batch_size_per_device=2, num_classes=2, model={"preset": "tiny"}, head_output_dim=64,
-                   head_hidden_dim=32, head_bottleneck_dim=16, epochs=1)
+    model = Midway(
+        batch_size_per_device=2,
+        num_classes=2,
+        model={"preset": "tiny"},
+        head_output_dim=64,
+        head_hidden_dim=32,
+        head_bottleneck_dim=16,
+        epochs=1,
+    )
     assert model.online_classifier.feature_dim == model.network.encoder.embed_dim
-    trainer = Trainer(max_steps=2, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                      enable_progress_bar=False, enable_model_summary=False, gradient_clip_val=3.0)
+    trainer = Trainer(
+        max_steps=2,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        gradient_clip_val=3.0,
+    )
     trainer.fit(model, train_dataloaders=train, val_dataloaders=val)
     metrics = trainer.callback_metrics
     assert torch.isfinite(metrics["train_loss"]) and "loss_dynamics" in metrics

@@ -1,4 +1,5 @@
 """The paired-frame DINO loss against an independent plain-loop reference (docs/paper.md §1.7)."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """``midway pretrain`` on make-video output reports the motion of its pairs in tokens (lightly/generated_motion.py)."""
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,14 @@ def _report(config: dict) -> dict | None:
 
 def _folder(tmp_path: Path, px: float, frame_gap: int = 1) -> Path:
     (tmp_path / "videos").mkdir()
-    index = {"height": 64, "width": 64, "num_frames": 48, "fps": 30.0, "frame_gap": frame_gap,
-             "flow_stats": {"train": {"percentiles": [px] * 101}}}
+    index = {
+        "height": 64,
+        "width": 64,
+        "num_frames": 48,
+        "fps": 30.0,
+        "frame_gap": frame_gap,
+        "flow_stats": {"train": {"percentiles": [px] * 101}},
+    }
     (tmp_path / "dataset.json").write_text(json.dumps(index))
     return tmp_path / "videos"
 

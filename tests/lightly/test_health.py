@@ -1,5 +1,6 @@
 """Learning-health telemetry of pretraining (midway_plugin/lightly/health.py and Midway's health steps): collapse
 and identity-dynamics warnings once per episode, and the health.json / health.png of a `midway pretrain` run."""
+
 from __future__ import annotations
 
 import csv
@@ -89,8 +90,9 @@ def test_collapse_warnings_fire_on_collapsed_teachers_and_not_on_a_healthy_one()
 def test_a_new_episode_warns_again_and_the_summary_lists_both() -> None:
     loss = DINOPairLoss(output_dim=K)
     uniform = dino_metrics([torch.zeros(4, K)] * 2, loss, torch.randn(8, 16))
-    healthy = dino_metrics([5.0 * F.one_hot(torch.arange(4) + 4 * v, K).float() for v in range(2)], loss,
-                           torch.randn(8, 16))
+    healthy = dino_metrics(
+        [5.0 * F.one_hot(torch.arange(4) + 4 * v, K).float() for v in range(2)], loss, torch.randn(8, 16)
+    )
     monitor = HealthMonitor()
     caught = run_checks(monitor, uniform, range(0, 4))
     caught += run_checks(monitor, healthy, range(4, 6))
@@ -99,12 +101,18 @@ def test_a_new_episode_warns_again_and_the_summary_lists_both() -> None:
     summary = monitor.summary()
     assert summary["status"] == "warnings" and summary["checks"] == 10
     assert [(e["kind"], e["start_step"], e["end_step"], e["ongoing"]) for e in summary["episodes"]] == [
-        ("dino_uniform", 0, 3, False), ("dino_uniform", 6, 9, True)]
+        ("dino_uniform", 0, 3, False),
+        ("dino_uniform", 6, 9, True),
+    ]
 
 
 def dynamics_metrics(predictor: float, copy: float, motion_use: float) -> dict[str, float]:
-    return {"loss_dynamics_level3": predictor, "loss_copy_level3": copy, "loss_motion_use_level3": motion_use,
-            "gate_level3": 0.9}
+    return {
+        "loss_dynamics_level3": predictor,
+        "loss_copy_level3": copy,
+        "loss_motion_use_level3": motion_use,
+        "gate_level3": 0.9,
+    }
 
 
 def test_identity_dynamics_warn_after_warmup_only() -> None:
@@ -123,8 +131,14 @@ def test_identity_dynamics_warn_after_warmup_only() -> None:
     monitor = HealthMonitor()
     run_checks(monitor, healthy, range(3))
     row = monitor.summary()["dynamics"]["level3"]
-    assert row == {"predictor": 0.30, "copy": 0.50, "motion_use": 0.45, "gate": 0.9, "beats_copy": True,
-                   "uses_target": True}
+    assert row == {
+        "predictor": 0.30,
+        "copy": 0.50,
+        "motion_use": 0.45,
+        "gate": 0.9,
+        "beats_copy": True,
+        "uses_target": True,
+    }
 
 
 def test_health_every_validation_and_schedule() -> None:
@@ -146,11 +160,33 @@ def videos(tmp_path_factory) -> Path:
 
 def test_pretrain_writes_the_health_summary_and_plot(videos, tmp_path, capsys) -> None:
     out = tmp_path / "run"
-    args = ["pretrain", "--config", str(DEMO), "--data.root", str(videos), "--output-dir", str(out),
-            "--data.batch_size_per_device", "2", "--data.repeat", "1", "--max-steps", "4",
-            "--trainer.log_every_n_steps", "2", "--trainer.progress_bar", "false",
-            "--method.head_output_dim", "64", "--method.head_hidden_dim", "32", "--method.head_bottleneck_dim", "16",
-            "--method.health_warmup_steps", "0"]
+    args = [
+        "pretrain",
+        "--config",
+        str(DEMO),
+        "--data.root",
+        str(videos),
+        "--output-dir",
+        str(out),
+        "--data.batch_size_per_device",
+        "2",
+        "--data.repeat",
+        "1",
+        "--max-steps",
+        "4",
+        "--trainer.log_every_n_steps",
+        "2",
+        "--trainer.progress_bar",
+        "false",
+        "--method.head_output_dim",
+        "64",
+        "--method.head_hidden_dim",
+        "32",
+        "--method.head_bottleneck_dim",
+        "16",
+        "--method.health_warmup_steps",
+        "0",
+    ]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LearningHealthWarning)  # 4 random steps may look like anything
         assert cli_main(args) == 0
@@ -158,11 +194,25 @@ def test_pretrain_writes_the_health_summary_and_plot(videos, tmp_path, capsys) -
     assert "learning health:" in printed and "level3: predictor" in printed
 
     summary = json.loads((out / "health.json").read_text())
-    assert {"status", "checks", "first_step", "last_step", "warmup_steps", "thresholds", "dino", "dynamics",
-            "episodes", "files"} <= set(summary)
+    assert {
+        "status",
+        "checks",
+        "first_step",
+        "last_step",
+        "warmup_steps",
+        "thresholds",
+        "dino",
+        "dynamics",
+        "episodes",
+        "files",
+    } <= set(summary)
     assert summary["checks"] == 2 and (summary["first_step"], summary["last_step"]) == (1, 3)  # every 2nd step
-    assert set(summary["dino"]) == {"dino_teacher_entropy", "dino_batch_entropy", "dino_prototypes_used",
-                                    "dino_cross_image_cos"}
+    assert set(summary["dino"]) == {
+        "dino_teacher_entropy",
+        "dino_batch_entropy",
+        "dino_prototypes_used",
+        "dino_cross_image_cos",
+    }
     assert set(summary["dynamics"]) == {"level1", "level2", "level3"}
     for row in summary["dynamics"].values():
         assert set(row) == {"predictor", "copy", "motion_use", "gate", "beats_copy", "uses_target"}
@@ -174,8 +224,15 @@ def test_pretrain_writes_the_health_summary_and_plot(videos, tmp_path, capsys) -
     with open(summary["files"]["csv"]) as f:
         rows = [r for r in csv.DictReader(f) if r.get("loss_copy_level3")]
     assert [int(r["step"]) for r in rows] == [1, 3]  # logged beside the losses, on the logged steps
-    for column in ("loss_dynamics_level3", "loss_motion_use_level3", "gate_level3", "dino_teacher_entropy",
-                   "dino_batch_entropy", "dino_prototypes_used", "dino_cross_image_cos"):
+    for column in (
+        "loss_dynamics_level3",
+        "loss_motion_use_level3",
+        "gate_level3",
+        "dino_teacher_entropy",
+        "dino_batch_entropy",
+        "dino_prototypes_used",
+        "dino_cross_image_cos",
+    ):
         assert all(math.isfinite(float(r[column])) for r in rows), column
 
 
@@ -187,17 +244,30 @@ def test_telemetry_only_observes(videos, tmp_path) -> None:
 
     states = {}
     for every in (1, 0):
-        config = load_config(DEMO, {
-            "data.root": str(videos), "output_dir": str(tmp_path / str(every)), "data.batch_size_per_device": 2,
-            "data.repeat": 1, "trainer.max_steps": 3, "trainer.log_every_n_steps": 1, "trainer.progress_bar": False,
-            "trainer.deterministic": True, "method.head_output_dim": 64, "method.head_hidden_dim": 32,
-            "method.head_bottleneck_dim": 16, "method.health_every": every})
+        config = load_config(
+            DEMO,
+            {
+                "data.root": str(videos),
+                "output_dir": str(tmp_path / str(every)),
+                "data.batch_size_per_device": 2,
+                "data.repeat": 1,
+                "trainer.max_steps": 3,
+                "trainer.log_every_n_steps": 1,
+                "trainer.progress_bar": False,
+                "trainer.deterministic": True,
+                "method.head_output_dim": 64,
+                "method.head_hidden_dim": 32,
+                "method.head_bottleneck_dim": 16,
+                "method.health_every": every,
+            },
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", LearningHealthWarning)
             result = run_pretraining(config)
         states[every] = load_lightning_checkpoint(result["last_checkpoint"])["state_dict"]
         assert (result["health"]["checks"], result["health"]["status"] == "not checked") == (
-            (3, False) if every else (0, True))
+            (3, False) if every else (0, True)
+        )
     assert states[1].keys() == states[0].keys()
     for key, value in states[0].items():
         assert torch.equal(states[1][key], value), key

@@ -1,6 +1,7 @@
 """The Lightly-style examples (``examples/pytorch``, ``examples/pytorch_lightning``,
 ``examples/pytorch_lightning_distributed``: one ``midway.py`` each) train on a folder of generated video: each runs
 as a script for a step or two with tiny sizes and reports finite DINO and dynamics losses."""
+
 from __future__ import annotations
 
 import math
@@ -17,13 +18,21 @@ EXAMPLES = ("pytorch", "pytorch_lightning", "pytorch_lightning_distributed")
 TINY = ["--epochs", "1", "--max-steps", "2", "--batch-size", "2", "--num-workers", "0"]
 
 
-def run_example(example: Path, video: Path, cwd: Path, python: str = sys.executable,
-                env: dict[str, str] | None = None) -> str:
+def run_example(
+    example: Path, video: Path, cwd: Path, python: str = sys.executable, env: dict[str, str] | None = None
+) -> str:
     """Runs one example for 2 steps on ``video``; returns its output (stdout + stderr), failing on a non-zero exit."""
     extra = ["--devices", "1"] if example.parent.name == "pytorch_lightning_distributed" else []
     env = dict(env or os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    proc = subprocess.run([python, str(example), "--data", str(video), *TINY, *extra], cwd=cwd, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    proc = subprocess.run(
+        [python, str(example), "--data", str(video), *TINY, *extra],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, f"{example} exited {proc.returncode}:\n{proc.stdout[-4000:]}"
     return proc.stdout
 

@@ -1,4 +1,5 @@
 """Optimisation details of the Midway LightningModule (docs/paper.md §1.10.7-8, §2.4) without a full training run."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -11,8 +12,14 @@ from midway_plugin.lightly.midway import Midway, unpack_batch
 
 @pytest.fixture(scope="module")
 def model() -> Midway:
-    return Midway(batch_size_per_device=20, model={"preset": "tiny"}, head_output_dim=64, head_hidden_dim=32,
-                  head_bottleneck_dim=16, repeat_sample=5)
+    return Midway(
+        batch_size_per_device=20,
+        model={"preset": "tiny"},
+        head_output_dim=64,
+        head_hidden_dim=32,
+        head_bottleneck_dim=16,
+        repeat_sample=5,
+    )
 
 
 def test_parameter_groups(model):

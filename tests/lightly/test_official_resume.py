@@ -1,4 +1,5 @@
 """``midway pretrain --resume-official``: continuing from a checkpoint of the official code, EMA copies kept apart."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,8 +19,11 @@ from midway_plugin.official.convert import OfficialCheckpointError, convert_offi
 from tests.official.official_fixture import TINY, official_checkpoint
 
 DEMO = Path(__file__).resolve().parents[2] / "configs" / "pretrain" / "demo.yaml"
-HEAD = {"method.head_output_dim": TINY.head_out_dim, "method.head_hidden_dim": TINY.head_hidden_dim,
-        "method.head_bottleneck_dim": TINY.head_bottleneck_dim}
+HEAD = {
+    "method.head_output_dim": TINY.head_out_dim,
+    "method.head_hidden_dim": TINY.head_hidden_dim,
+    "method.head_bottleneck_dim": TINY.head_bottleneck_dim,
+}
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +38,13 @@ def released(tmp_path_factory):
 def _batch(seed: int = 0) -> dict:
     gen = torch.Generator().manual_seed(seed)
     img = lambda size: torch.randn(2, 3, size, size, generator=gen)  # noqa: E731
-    return {"views": {"motion": [img(32), img(32)], "dino_global": [img(32) for _ in range(4)],
-                      "dino_local": [img(16) for _ in range(4)]}}
+    return {
+        "views": {
+            "motion": [img(32), img(32)],
+            "dino_global": [img(32) for _ in range(4)],
+            "dino_local": [img(16) for _ in range(4)],
+        }
+    }
 
 
 class _FirstLoss(Callback):
@@ -45,9 +54,17 @@ class _FirstLoss(Callback):
 
 def _first_step_loss(module) -> float:
     capture = _FirstLoss()
-    trainer = Trainer(max_steps=1, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                      enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                      callbacks=[capture])
+    trainer = Trainer(
+        max_steps=1,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=[capture],
+    )
     trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader([_batch()], batch_size=None))
     return capture.loss
 
@@ -76,8 +93,10 @@ def _reference(ckpt: dict, config: dict, teacher_apart: bool = True):
         motion = ckpt["motion_loss"]
         net.teacher_embed.weight.data.copy_(motion["module.teacher_embed.weight"])
         net.teacher_embed.bias.data.copy_(motion["module.teacher_embed.bias"])
-    for head, wrapper, prefix in ((module.student_head, ckpt["student"], "module.dino_head."),
-                                  (module.teacher_head, ckpt["teacher"], "dino_head.")):
+    for head, wrapper, prefix in (
+        (module.student_head, ckpt["student"], "module.dino_head."),
+        (module.teacher_head, ckpt["teacher"], "dino_head."),
+    ):
         for i in (0, 2, 4):
             head.layers[i].weight.data.copy_(wrapper[f"{prefix}mlp.{i}.weight"])
             head.layers[i].bias.data.copy_(wrapper[f"{prefix}mlp.{i}.bias"])
@@ -97,10 +116,12 @@ def test_first_step_loss_equals_the_released_network(released):
     assert info.tensors == len(resumed.network.state_dict()) + sum(len(h.state_dict()) for h in heads) + 1
     # Each copy went to its own place.
     net = resumed.network
-    assert torch.equal(net.teacher_encoder.vit.blocks[2].attn.qkv.weight,
-                       ckpt["teacher"]["backbone.blocks.2.attn.qkv.weight"])
-    assert torch.equal(net.encoder.vit.blocks[2].attn.qkv.weight,
-                       ckpt["student"]["module.backbone.blocks.2.attn.qkv.weight"])
+    assert torch.equal(
+        net.teacher_encoder.vit.blocks[2].attn.qkv.weight, ckpt["teacher"]["backbone.blocks.2.attn.qkv.weight"]
+    )
+    assert torch.equal(
+        net.encoder.vit.blocks[2].attn.qkv.weight, ckpt["student"]["module.backbone.blocks.2.attn.qkv.weight"]
+    )
     assert torch.equal(net.teacher_embed.weight, ckpt["motion_loss"]["module.teacher_embed.weight"])
     assert torch.equal(net.midway.src_embed.weight, ckpt["motion_loss"]["module.student_embed.weight"])
     loss = _first_step_loss(resumed)
@@ -114,8 +135,11 @@ def test_a_config_that_does_not_fit_is_named(released):
     module = _module(_config(**{"model.midway_dim": 64}))
     with pytest.raises(OfficialCheckpointError, match=r"dynamics\.midway\.pos_embed.*model expects"):
         load_official_training_state(module, path)
-    module = _module(load_config(DEMO, {"method.head_output_dim": 128, "method.head_hidden_dim": 32,
-                                            "method.head_bottleneck_dim": 16}))
+    module = _module(
+        load_config(
+            DEMO, {"method.head_output_dim": 128, "method.head_hidden_dim": 32, "method.head_bottleneck_dim": 16}
+        )
+    )
     with pytest.raises(OfficialCheckpointError, match=r"student\.dino_head\.last_layer\.weight_v has shape \(64, 16\)"):
         load_official_training_state(module, path)
 
@@ -123,10 +147,26 @@ def test_a_config_that_does_not_fit_is_named(released):
 def test_cli_resume_official(released, tmp_path, capsys):
     _, path = released
     write_synthetic_dataset(tmp_path / "video", num_videos=2, num_frames=12, size=(40, 40), seed=0, num_objects=1)
-    args = ["pretrain", "--config", str(DEMO), "--resume-official", str(path), "--max-steps", "1",
-            "--output-dir", str(tmp_path / "run"), "--data.root", str(tmp_path / "video" / "videos"),
-            "--data.batch_size_per_device", "2", "--data.repeat", "1", "--trainer.progress_bar", "false",
-            *[f"--{k}={v}" for k, v in HEAD.items()]]
+    args = [
+        "pretrain",
+        "--config",
+        str(DEMO),
+        "--resume-official",
+        str(path),
+        "--max-steps",
+        "1",
+        "--output-dir",
+        str(tmp_path / "run"),
+        "--data.root",
+        str(tmp_path / "video" / "videos"),
+        "--data.batch_size_per_device",
+        "2",
+        "--data.repeat",
+        "1",
+        "--trainer.progress_bar",
+        "false",
+        *[f"--{k}={v}" for k, v in HEAD.items()],
+    ]
     assert cli_main(args) == 0
     out = capsys.readouterr().out
     assert "student and EMA teacher kept apart" in out and "saved at epoch 300" in out
@@ -140,8 +180,9 @@ def test_cli_resume_official(released, tmp_path, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config,layout", [("midway_vit-s16_bdd100k.yaml", "vit_small"),
-                                           ("midway_vit-b16_bdd100k.yaml", "vit_base")])
+@pytest.mark.parametrize(
+    "config,layout", [("midway_vit-s16_bdd100k.yaml", "vit_small"), ("midway_vit-b16_bdd100k.yaml", "vit_base")]
+)
 def test_shipped_configs_fit_the_released_checkpoints(config, layout, tmp_path):
     from midway_plugin.official.layout import OfficialLayout
 

@@ -1,4 +1,5 @@
 """Every shipped pretraining config loads, validates and maps onto Midway / MidwayConfig / the transforms."""
+
 from __future__ import annotations
 
 import inspect
@@ -17,8 +18,12 @@ CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs" / "pretrain").
 
 
 def test_all_configs_present():
-    assert {p.name for p in CONFIGS} >= {"midway_vit-s16_bdd100k.yaml", "midway_vit-s16_wt-venice.yaml",
-                                         "midway_vit-b16_bdd100k.yaml", "demo.yaml"}
+    assert {p.name for p in CONFIGS} >= {
+        "midway_vit-s16_bdd100k.yaml",
+        "midway_vit-s16_wt-venice.yaml",
+        "midway_vit-b16_bdd100k.yaml",
+        "demo.yaml",
+    }
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
@@ -90,15 +95,21 @@ def test_every_key_is_printed_with_its_default(capsys):
     assert set(printed) == {"seed", "output_dir", "model", "method", "optim", "data", "trainer"}
 
 
-@pytest.mark.parametrize("text, message", [
-    ("5\n", "the top level must be a mapping, got int"),
-    ("- 1\n", "the top level must be a mapping, got list"),
-    ("trainer: [\n", "invalid YAML"),
-    ("seed: 1\nseed: 2\n", "invalid YAML"),
-    ("method:\n  dino_weight: 1\n  headz: 3\n", "unknown config key 'method.headz' (known at this level: center_momentum"),
-    ("data:\n  motion: {crop_size: big}\n", "config key 'data.motion.crop_size' = 'big' (str) must be an integer"),
-    ("output_dir: ${nowhere}\n", "config key 'output_dir': Interpolation key 'nowhere' not found"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("5\n", "the top level must be a mapping, got int"),
+        ("- 1\n", "the top level must be a mapping, got list"),
+        ("trainer: [\n", "invalid YAML"),
+        ("seed: 1\nseed: 2\n", "invalid YAML"),
+        (
+            "method:\n  dino_weight: 1\n  headz: 3\n",
+            "unknown config key 'method.headz' (known at this level: center_momentum",
+        ),
+        ("data:\n  motion: {crop_size: big}\n", "config key 'data.motion.crop_size' = 'big' (str) must be an integer"),
+        ("output_dir: ${nowhere}\n", "config key 'output_dir': Interpolation key 'nowhere' not found"),
+    ],
+)
 def test_bad_files_are_named(tmp_path, text, message):
     bad = tmp_path / "cfg.yaml"
     bad.write_text(text)
@@ -115,8 +126,9 @@ def test_small_recipe_at_vit_s16_differs_only_in_model_crops_and_trainer():
     assert vits["method"] == small["method"] and vits["optim"] == small["optim"]
     sizes = {"crop_size", "global_crop_size", "local_crop_size"}
     for key in ("motion", "dino"):
-        assert {k: v for k, v in vits["data"][key].items() if k not in sizes} == \
-            {k: v for k, v in small["data"][key].items() if k not in sizes}, key
+        assert {k: v for k, v in vits["data"][key].items() if k not in sizes} == {
+            k: v for k, v in small["data"][key].items() if k not in sizes
+        }, key
     for key in ("delta_t", "delta_unit", "repeat", "mode"):
         assert vits["data"][key] == small["data"][key], key
     cfg = resolve_config(vits["model"], name="model")

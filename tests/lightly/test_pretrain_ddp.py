@@ -1,4 +1,5 @@
 """Two-process DDP pretraining on the CPU (gloo), through the CLI. Slow: run with `make test-slow`."""
+
 from __future__ import annotations
 
 import csv
@@ -18,8 +19,9 @@ DEMO = Path(__file__).resolve().parents[2] / "configs" / "pretrain" / "demo.yaml
 
 @pytest.mark.slow
 def test_two_process_ddp_on_cpu(tmp_path):
-    write_synthetic_dataset(tmp_path / "video", num_videos=4, num_frames=16, size=(64, 64), seed=0, num_objects=2,
-                            val_videos=0)
+    write_synthetic_dataset(
+        tmp_path / "video", num_videos=4, num_frames=16, size=(64, 64), seed=0, num_objects=2, val_videos=0
+    )
     out = tmp_path / "run"
     command = [
         sys.executable, "-m", "midway_plugin.cli", "pretrain", "--config", str(DEMO),

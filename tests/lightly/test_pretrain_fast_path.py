@@ -1,4 +1,5 @@
 """A pretraining run through the accelerator-augment path (on CPU tensors), fused AdamW and the config switches."""
+
 from __future__ import annotations
 
 import math
@@ -60,8 +61,9 @@ def test_step_keyed_seeds_fix_the_decoded_pairs_and_crop_boxes(videos) -> None:
     from midway_plugin.data.views.device_augment import PairGeometryTransform
     from midway_plugin.lightly.reproducible import SeededSamples
 
-    dataset = SeededSamples(VideoPairDataset(videos, transform=PairGeometryTransform(MidwayTransform.small()),
-                                             repeat=2, delta_t=(2, 4)))
+    dataset = SeededSamples(
+        VideoPairDataset(videos, transform=PairGeometryTransform(MidwayTransform.small()), repeat=2, delta_t=(2, 4))
+    )
     first = dataset[(0, 1234)]
     dataset[(1, 99)]  # other draws in between must not matter
     again = dataset[(0, 1234)]
@@ -79,8 +81,9 @@ def test_resumed_device_augment_run_repeats_the_uninterrupted_one(videos, tmp_pa
     # One worker: with none, building the items in the training process would reseed it before each transfer.
     settings = {"data.augment": "device", "trainer.checkpoint_every_n_steps": 1, "data.num_workers": 1}
     straight = run_pretraining(_config(videos, tmp_path / "straight", **settings))
-    resumed = run_pretraining(_config(videos, tmp_path / "resumed", **settings),
-                              resume=straight["checkpoint_dir"] / "step-00000001.ckpt")
+    resumed = run_pretraining(
+        _config(videos, tmp_path / "resumed", **settings), resume=straight["checkpoint_dir"] / "step-00000001.ckpt"
+    )
     assert straight["global_step"] == resumed["global_step"] == 2
     a = load_lightning_checkpoint(straight["checkpoint_dir"] / "step-00000002.ckpt")["state_dict"]
     b = load_lightning_checkpoint(resumed["checkpoint_dir"] / "step-00000002.ckpt")["state_dict"]

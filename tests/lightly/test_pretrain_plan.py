@@ -1,4 +1,5 @@
 """The pretraining config is resolved once, into a PretrainPlan; the builders and the run read the plan only."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,9 +20,20 @@ from midway_plugin.lightly.pretrain_plan import PretrainPlan
 
 DEMO = Path(__file__).resolve().parents[2] / "configs" / "pretrain" / "demo.yaml"
 #: Keys the plan resolves (device, precision, augmentation, repeat and epochs, paths, batch): read once, there.
-RESOLVED = ("trainer.accelerator", "trainer.precision", "data.augment", "data.mode", "data.repeat", "data.root",
-            "trainer.epochs", "output_dir", "data.batch_size_per_device", "trainer.torch_threads", "seed",
-            "trainer.checkpoint_every_n_steps")
+RESOLVED = (
+    "trainer.accelerator",
+    "trainer.precision",
+    "data.augment",
+    "data.mode",
+    "data.repeat",
+    "data.root",
+    "trainer.epochs",
+    "output_dir",
+    "data.batch_size_per_device",
+    "trainer.torch_threads",
+    "seed",
+    "trainer.checkpoint_every_n_steps",
+)
 
 
 class _Recorded(Mapping):
@@ -78,8 +90,9 @@ def test_following_the_config_enters_one_module(videos, tmp_path, monkeypatch) -
 
 
 def test_the_plan_resolves_mode_repeat_and_epochs(videos, tmp_path) -> None:
-    folder = PretrainPlan.from_config(_config(videos, tmp_path, **{"data.repeat": 2, "data.mode": "auto",
-                                                                     "trainer.epochs": 5}))
+    folder = PretrainPlan.from_config(
+        _config(videos, tmp_path, **{"data.repeat": 2, "data.mode": "auto", "trainer.epochs": 5})
+    )
     assert folder.mode == "folder" and folder.repeat == 2 and folder.max_epochs == 3  # ceil(5 / 2) passes
     assert folder.midway_kwargs["repeat_sample"] == 2 and folder.midway_kwargs["epochs"] == 5
     video = next(videos.iterdir())
@@ -91,13 +104,16 @@ def test_the_plan_resolves_mode_repeat_and_epochs(videos, tmp_path) -> None:
         folder.repeat = 3  # type: ignore[misc]
 
 
-@pytest.mark.parametrize(("key", "value", "message"), [
-    ("data.batch_size_per_device", 0, r"'data.batch_size_per_device' = 0 is not valid \(too small\)"),
-    ("trainer.epochs", 0, r"'trainer.epochs' = 0(\.0)? is not valid \(too small\)"),
-    ("trainer.checkpoint_every_n_steps", 0, r"'trainer.checkpoint_every_n_steps' = 0 is not valid \(too small\)"),
-    ("trainer.torch_threads", 0, r"'trainer.torch_threads' = 0 is not valid \(too small\)"),
-    ("model.preset", "vit-z99", "model"),
-])
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("data.batch_size_per_device", 0, r"'data.batch_size_per_device' = 0 is not valid \(too small\)"),
+        ("trainer.epochs", 0, r"'trainer.epochs' = 0(\.0)? is not valid \(too small\)"),
+        ("trainer.checkpoint_every_n_steps", 0, r"'trainer.checkpoint_every_n_steps' = 0 is not valid \(too small\)"),
+        ("trainer.torch_threads", 0, r"'trainer.torch_threads' = 0 is not valid \(too small\)"),
+        ("model.preset", "vit-z99", "model"),
+    ],
+)
 def test_values_no_type_catches_are_named(videos, tmp_path, key, value, message) -> None:
     # The value rules (config_values.py) run once, in load_config; the plan re-checks nothing.
     with pytest.raises(PretrainConfigError, match=message):

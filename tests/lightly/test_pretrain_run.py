@@ -1,4 +1,5 @@
 """End-to-end pretraining on generated video: logged losses, checkpoints, --resume, export, NaN handling."""
+
 from __future__ import annotations
 
 import copy
@@ -19,8 +20,17 @@ from midway_plugin.lightly.pretrain_config import PretrainConfigError, load_conf
 from midway_plugin.models import build_from_export, load_timm_vit
 
 DEMO = Path(__file__).resolve().parents[2] / "configs" / "pretrain" / "demo.yaml"
-LOSS_COLUMNS = ("train_loss", "loss_dino", "loss_dynamics", "loss_dynamics_level1", "loss_dynamics_level2",
-                "loss_dynamics_level3", "lr", "weight_decay", "ema_momentum")
+LOSS_COLUMNS = (
+    "train_loss",
+    "loss_dino",
+    "loss_dynamics",
+    "loss_dynamics_level1",
+    "loss_dynamics_level2",
+    "loss_dynamics_level3",
+    "lr",
+    "weight_decay",
+    "ema_momentum",
+)
 
 
 @pytest.fixture(scope="module")
@@ -157,8 +167,10 @@ def test_nan_loss_raises_a_clear_error_and_saves_nothing_bad(videos, tmp_path):
 def test_cli_rejects_unknown_keys_and_prints_config(videos, capsys):
     assert cli_main(["pretrain", "--config", str(DEMO), "--trainer.max_stepz", "3"]) == 2
     assert "trainer.max_stepz" in capsys.readouterr().err
-    assert cli_main(["pretrain", "--config", str(DEMO), "--data.root", str(videos), "--print-config",
-                     "--devices", "1"]) == 0
+    assert (
+        cli_main(["pretrain", "--config", str(DEMO), "--data.root", str(videos), "--print-config", "--devices", "1"])
+        == 0
+    )
     printed = capsys.readouterr().out
     assert f"root: {videos}" in printed and "devices: 1" in printed
 

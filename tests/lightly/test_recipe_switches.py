@@ -1,4 +1,5 @@
 """The switches between the paper's recipe and the released code's (docs/official-code.md)."""
+
 from __future__ import annotations
 
 import math
@@ -55,7 +56,8 @@ def test_released_configs_choose_the_switches():
     assert bdd["method"]["freeze_last_layer_steps"] == 70_000 // per_step == 1750
     base = load_config(CONFIGS / "midway_vit-b16_bdd100k.yaml")
     assert base["method"]["freeze_last_layer_steps"] == 70_000 // (
-        base["data"]["batch_size_per_device"] * base["trainer"]["devices"])
+        base["data"]["batch_size_per_device"] * base["trainer"]["devices"]
+    )
     assert load_config(CONFIGS / "demo.yaml")["method"]["ema_schedule"] == "paper"
 
 
@@ -73,15 +75,28 @@ class _LastLayer(Callback):
 def _batch() -> dict:
     gen = torch.Generator().manual_seed(0)
     img = lambda size: torch.randn(2, 3, size, size, generator=gen)  # noqa: E731
-    return {"views": {"motion": [img(32), img(32)], "dino_global": [img(32) for _ in range(4)],
-                      "dino_local": [img(16) for _ in range(4)]}}
+    return {
+        "views": {
+            "motion": [img(32), img(32)],
+            "dino_global": [img(32) for _ in range(4)],
+            "dino_local": [img(16) for _ in range(4)],
+        }
+    }
 
 
 def test_freeze_last_layer_steps():
     model = _module(freeze_last_layer_steps=2, lr_scaling_batch=256, warmup_epochs=0.0, epochs=1000)
     capture = _LastLayer()
-    trainer = Trainer(max_steps=3, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                      enable_progress_bar=False, enable_model_summary=False, callbacks=[capture])
+    trainer = Trainer(
+        max_steps=3,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[capture],
+    )
     trainer.fit(model, train_dataloaders=torch.utils.data.DataLoader([_batch()] * 3, batch_size=None))
     w = capture.weights
     assert len(w) == 4
@@ -105,11 +120,13 @@ def test_cls_token_init():
 
 def _cubic(position: float, values: list[float], a: float) -> float:
     """1-D cubic convolution (Keys, coefficient ``a``) of ``values`` at a source position, border clamped."""
+
     def kernel(x: float) -> float:
         x = abs(x)
         if x <= 1:
             return (a + 2) * x**3 - (a + 3) * x**2 + 1
         return a * x**3 - 5 * a * x**2 + 8 * a * x - 4 * a if x < 2 else 0.0
+
     base = math.floor(position)
     return sum(kernel(position - k) * values[min(max(k, 0), len(values) - 1)] for k in range(base - 1, base + 3))
 

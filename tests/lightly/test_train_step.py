@@ -1,4 +1,5 @@
 """The fast training-step parts give the same results as the straightforward ones they replace."""
+
 from __future__ import annotations
 
 import warnings
@@ -21,8 +22,14 @@ from midway_plugin.lightly.train_step import (
 
 
 def _tiny_midway(**kwargs) -> Midway:
-    return Midway(batch_size_per_device=2, model={"preset": "tiny"}, head_output_dim=64, head_hidden_dim=32,
-                  head_bottleneck_dim=16, **kwargs)
+    return Midway(
+        batch_size_per_device=2,
+        model={"preset": "tiny"},
+        head_output_dim=64,
+        head_hidden_dim=32,
+        head_bottleneck_dim=16,
+        **kwargs,
+    )
 
 
 def test_foreach_clipping_equals_per_parameter_clip_grad_norm() -> None:
@@ -67,8 +74,9 @@ def test_fused_adamw_on_cpu_takes_the_same_step() -> None:
     results = {}
     for fused in (True, False):
         param = nn.Parameter(weights.clone())
-        optimizer, kind = make_adamw([{"params": [param], "weight_decay": 0.04}], lr=1e-2, betas=(0.9, 0.999),
-                                     fused=fused)
+        optimizer, kind = make_adamw(
+            [{"params": [param], "weight_decay": 0.04}], lr=1e-2, betas=(0.9, 0.999), fused=fused
+        )
         for _ in range(3):
             param.grad = torch.sin(param.detach() * 3)
             optimizer.step()
@@ -125,8 +133,9 @@ def test_decoded_batches_are_rendered_after_transfer_and_train() -> None:
     frames = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
     augment = DeviceAugment(transform)
     worker = augment.worker_transform()
-    batch = collate_decoded([{"views": {k: v.unsqueeze(0) for k, v in worker(frames, frames).items()}}
-                             for _ in range(2)])
+    batch = collate_decoded(
+        [{"views": {k: v.unsqueeze(0) for k, v in worker(frames, frames).items()}} for _ in range(2)]
+    )
     with pytest.raises(ValueError, match="no augmenter"):
         unpack_batch(batch)
     model.batch_augment = augment

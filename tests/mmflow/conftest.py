@@ -1,4 +1,5 @@
 """Fixtures for the MMFlow adapter tests: tiny exports and tiny generated flow datasets."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,8 +21,8 @@ def textured_pair(rng: np.random.Generator, h: int, w: int, dx: int, dy: int) ->
     m = 8
     coarse = rng.integers(0, 256, (h // 6 + 3, w // 6 + 3, 3), dtype=np.uint8)
     big = np.asarray(Image.fromarray(coarse).resize((w + 2 * m, h + 2 * m), Image.BILINEAR))
-    img1 = big[m:m + h, m:m + w]
-    img2 = big[m - dy:m - dy + h, m - dx:m - dx + w]
+    img1 = big[m : m + h, m : m + w]
+    img2 = big[m - dy : m - dy + h, m - dx : m - dx + w]
     return np.ascontiguousarray(img1), np.ascontiguousarray(img2)
 
 
@@ -60,11 +61,12 @@ def write_sintel(root: Path, scenes=("alley_1", "temple_2"), frames: int = 3, si
         imgs = [img1]
         for _ in range(frames - 1):
             pad = np.pad(imgs[-1], ((4, 4), (4, 4), (0, 0)), mode="edge")
-            imgs.append(np.ascontiguousarray(pad[4 - dy:4 - dy + size[0], 4 - dx:4 - dx + size[1]]))
+            imgs.append(np.ascontiguousarray(pad[4 - dy : 4 - dy + size[0], 4 - dx : 4 - dx + size[1]]))
         for i, img in enumerate(imgs, start=1):
             Image.fromarray(img).save(dirs["clean"] / f"frame_{i:04d}.png")
             Image.fromarray(np.clip(img.astype(int) + 10, 0, 255).astype(np.uint8)).save(
-                dirs["final"] / f"frame_{i:04d}.png")
+                dirs["final"] / f"frame_{i:04d}.png"
+            )
             Image.fromarray(np.zeros(size, np.uint8)).save(dirs["invalid"] / f"frame_{i:04d}.png")
             if i < frames:
                 write_flo(dirs["flow"] / f"frame_{i:04d}.flo", constant_flow(*size, dx, dy))
@@ -123,9 +125,15 @@ def tiny16_export(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def flowdata() -> SimpleNamespace:
     """The generators above (test modules cannot import conftest under ``--import-mode=importlib``)."""
-    return SimpleNamespace(textured_pair=textured_pair, write_flo=write_flo, constant_flow=constant_flow,
-                           write_flyingchairs=write_flyingchairs, write_sintel=write_sintel,
-                           write_tartanair=write_tartanair, small_head=dict(SMALL_HEAD))
+    return SimpleNamespace(
+        textured_pair=textured_pair,
+        write_flo=write_flo,
+        constant_flow=constant_flow,
+        write_flyingchairs=write_flyingchairs,
+        write_sintel=write_sintel,
+        write_tartanair=write_tartanair,
+        small_head=dict(SMALL_HEAD),
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,5 @@
 """The MMFlow adapter's DPT head (``midway_plugin.mmflow.dpt_head``): any grid, any widths, stable key names."""
+
 from __future__ import annotations
 
 import pytest
@@ -41,18 +42,28 @@ def test_readout_changes_the_output_only_with_a_cls_token() -> None:
 
 def test_state_dict_names_that_trained_checkpoints_hold() -> None:
     keys = DPTHead(DIMS, readout="project", **SMALL).state_dict().keys()
-    for key in ("reassemble.0.readout.proj.0.weight", "reassemble.0.resample.weight", "reassemble.3.resample.bias",
-                "to_features.2.weight", "fusion.0.skip_unit.conv1.bias", "fusion.3.unit.conv2.weight",
-                "fusion.1.out_conv.bias", "output.4.weight"):
+    for key in (
+        "reassemble.0.readout.proj.0.weight",
+        "reassemble.0.resample.weight",
+        "reassemble.3.resample.bias",
+        "to_features.2.weight",
+        "fusion.0.skip_unit.conv1.bias",
+        "fusion.3.unit.conv2.weight",
+        "fusion.1.out_conv.bias",
+        "output.4.weight",
+    ):
         assert key in keys, key
     assert not any(k.startswith("fusion.3.skip_unit") for k in keys)
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    (dict(readout="cls"), "readout must be 'ignore', 'add' or 'project', got 'cls'"),
-    (dict(scales=(4, 2, 1, 0.25)), "scale must be an integer > 1, 1 or 1/2, got 0.25"),
-    (dict(scales=(4, 2, 1)), "takes four token maps"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(readout="cls"), "readout must be 'ignore', 'add' or 'project', got 'cls'"),
+        (dict(scales=(4, 2, 1, 0.25)), "scale must be an integer > 1, 1 or 1/2, got 0.25"),
+        (dict(scales=(4, 2, 1)), "takes four token maps"),
+    ],
+)
 def test_bad_arguments_are_named(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         DPTHead(DIMS, **{**SMALL, **kwargs})

@@ -1,4 +1,5 @@
 """Every config under configs/mmflow parses, builds on the CPU and states the paper's recipe."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,11 +9,12 @@ import torch
 
 pytest.importorskip("mmflow")
 
-import midway_plugin.mmflow  # noqa: E402,F401
-from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 from mmengine.optim import build_optim_wrapper  # noqa: E402
+from mmengine.registry import init_default_scope  # noqa: E402
 from mmflow.registry import DATASETS, MODELS  # noqa: E402
+
+import midway_plugin.mmflow  # noqa: E402,F401
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "configs" / "mmflow").glob("*.py"))
@@ -24,9 +26,13 @@ init_default_scope("mmflow")  # what the runner does (default_scope in the confi
 
 def test_configs_exist() -> None:
     names = {p.name for p in CONFIGS}
-    assert {MAIN.name, ABLATION.name, "midwayflow-frozen_vit-s16_1xb8_900k_croco-mix-320x384.py",
-            "midwayflow-enc-only_vit-s16_1xb8_900k_croco-mix-320x384.py",
-            "raft_midway-vit-s16_8xb2_100k_flyingchairs-368x496.py"} <= names
+    assert {
+        MAIN.name,
+        ABLATION.name,
+        "midwayflow-frozen_vit-s16_1xb8_900k_croco-mix-320x384.py",
+        "midwayflow-enc-only_vit-s16_1xb8_900k_croco-mix-320x384.py",
+        "raft_midway-vit-s16_8xb2_100k_flyingchairs-368x496.py",
+    } <= names
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
@@ -56,17 +62,32 @@ def test_main_protocol_recipe() -> None:
     assert (opt.type, opt.lr, tuple(opt.betas), opt.weight_decay) == ("AdamW", 2e-5, (0.9, 0.95), 0.05)
     assert cfg.train_dataloader.batch_size == 8 and cfg.train_cfg.max_iters == 900000
     mix = cfg.train_dataloader.dataset.datasets
-    kinds = [(d.get("times", 1), (d.dataset if "dataset" in d else d).type,
-              (d.dataset if "dataset" in d else d).get("pass_style")) for d in mix]
-    assert kinds == [(40, "SintelSplit", "clean"), (40, "SintelSplit", "final"), (4, "FlyingThings3D", "clean"),
-                     (4, "FlyingThings3D", "final"), (4, "FlyingChairs", None), (1, "TartanAir", None)]
+    kinds = [
+        (
+            d.get("times", 1),
+            (d.dataset if "dataset" in d else d).type,
+            (d.dataset if "dataset" in d else d).get("pass_style"),
+        )
+        for d in mix
+    ]
+    assert kinds == [
+        (40, "SintelSplit", "clean"),
+        (40, "SintelSplit", "final"),
+        (4, "FlyingThings3D", "clean"),
+        (4, "FlyingThings3D", "final"),
+        (4, "FlyingChairs", None),
+        (1, "TartanAir", None),
+    ]
     for d in mix:
         pipeline = (d.dataset if "dataset" in d else d).pipeline
         assert [s for s in pipeline if s.type == "RandomCrop"][0].crop_size == (320, 384)
     assert [e.prefix for e in cfg.test_evaluator] == ["things_clean", "things_final", "sintel_clean", "sintel_final"]
     assert [(d.dataset.type, d.dataset.get("split"), d.dataset.get("test_mode")) for d in cfg.test_dataloader] == [
-        ("FlyingThings3D", None, True), ("FlyingThings3D", None, True), ("SintelSplit", "subval", None),
-        ("SintelSplit", "subval", None)]
+        ("FlyingThings3D", None, True),
+        ("FlyingThings3D", None, True),
+        ("SintelSplit", "subval", None),
+        ("SintelSplit", "subval", None),
+    ]
     assert [e.prefix for e in cfg.val_evaluator] == ["sintel_clean", "sintel_final"]
     assert cfg.val_dataloader == cfg.test_dataloader[2:]
     assert cfg.model.test_cfg.mode == "tile" and cfg.model.flow_loss.type == "LaplacianLossBounded"

@@ -1,4 +1,5 @@
 """TartanAir / SintelSplit / LoadFlowAnnotations on tiny trees; MidwayViTEncoder inside MMFlow's RAFT."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,9 +10,10 @@ import torch
 
 pytest.importorskip("mmflow")
 
-import midway_plugin.mmflow  # noqa: E402,F401
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmflow.registry import DATASETS, MODELS  # noqa: E402
+
+import midway_plugin.mmflow  # noqa: E402,F401
 
 PIPELINE = [dict(type="LoadImageFromFile"), dict(type="LoadFlowAnnotations"), dict(type="PackFlowInputs")]
 
@@ -31,8 +33,16 @@ def test_tartanair_pairs_and_npy_flow(tmp_path, flowdata, nested) -> None:
     flow = item["data_samples"].gt_flow_fw.data
     assert flow.shape == (2, 48, 64) and torch.all(flow[0] == 2) and torch.all(flow[1] == -1)
 
-    masked = DATASETS.build(dict(type="TartanAir", data_root=str(root), use_mask=True, envs=["ocean"],
-                                 difficulties=["Easy"], pipeline=PIPELINE))
+    masked = DATASETS.build(
+        dict(
+            type="TartanAir",
+            data_root=str(root),
+            use_mask=True,
+            envs=["ocean"],
+            difficulties=["Easy"],
+            pipeline=PIPELINE,
+        )
+    )
     assert len(masked) == 2
     valid = masked[0]["data_samples"].gt_valid_fw.data
     assert valid.shape == (1, 48, 64) and valid[0, :, 0].sum() == 0 and valid[0, :, 1:].min() == 1
@@ -66,8 +76,9 @@ def test_sintel_split(tmp_path, flowdata) -> None:
     pipeline = [dict(type="LoadImageFromFile"), dict(type="LoadAnnotations"), dict(type="PackFlowInputs")]
 
     def build(split, pass_style="clean"):
-        return DATASETS.build(dict(type="SintelSplit", split=split, pass_style=pass_style, data_root=str(root),
-                                   pipeline=pipeline))
+        return DATASETS.build(
+            dict(type="SintelSplit", split=split, pass_style=pass_style, data_root=str(root), pipeline=pipeline)
+        )
 
     assert len(build("train")) == 4
     subval = build("subval", "final")
@@ -98,8 +109,9 @@ def test_vit_encoder_strides(tiny16_export, tiny_export) -> None:
 
 def test_vit_encoder_out_blocks_and_frozen(tiny_export) -> None:
     """``out_blocks`` are paper block numbers; a frozen encoder stays in eval mode, only the projection trains."""
-    enc = MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export), out_channels=16, out_blocks=(3, 4),
-                            frozen=True))
+    enc = MODELS.build(
+        dict(type="MidwayViTEncoder", export=str(tiny_export), out_channels=16, out_blocks=(3, 4), frozen=True)
+    )
     assert enc.out_blocks == (3, 4) and enc.levels == [2, 3] and enc.frozen
     enc.train()
     assert not enc.encoder.training and enc.project.training
@@ -150,11 +162,14 @@ def test_vit_encoder_arch_overrides_and_init_cfg(tiny_export) -> None:
     assert random.encoder.vit.pos_embed.shape == (1, 1 + 6 * 6, 48)
     changed = MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export), config_overrides=dict(img_size=48)))
     assert changed.encoder.vit.pos_embed.shape == (1, 1 + 6 * 6, 48)
-    by_init_cfg = MODELS.build(dict(type="MidwayViTEncoder", init_cfg=dict(type="Pretrained",
-                                                                           checkpoint=str(tiny_export))))
+    by_init_cfg = MODELS.build(
+        dict(type="MidwayViTEncoder", init_cfg=dict(type="Pretrained", checkpoint=str(tiny_export)))
+    )
     by_export = MODELS.build(dict(type="MidwayViTEncoder", export=str(tiny_export)))
-    assert all(torch.equal(a, b) for a, b in zip(by_init_cfg.encoder.state_dict().values(),
-                                                 by_export.encoder.state_dict().values(), strict=True))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(by_init_cfg.encoder.state_dict().values(), by_export.encoder.state_dict().values(), strict=True)
+    )
     with pytest.raises(ValueError, match="MidwayViTEncoder: init_cfg=.*Kaiming.*not supported"):
         MODELS.build(dict(type="MidwayViTEncoder", arch="tiny", init_cfg=dict(type="Kaiming")))
     with pytest.raises(ValueError, match="set `export`.*or `arch`"):

@@ -1,5 +1,6 @@
 """MidwayFlow's loss options: MMFlow's flow-only losses (plain L1, EPE) beside the paper's bounded Laplacian,
 the Laplacian's scale bounds, and training with the L1 loss."""
+
 from __future__ import annotations
 
 import copy
@@ -9,11 +10,11 @@ import torch
 
 pytest.importorskip("mmflow")
 
-import midway_plugin.mmflow  # noqa: E402,F401  (registers the modules)
 from mmengine.optim import build_optim_wrapper  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmflow.registry import MODELS  # noqa: E402
 
+import midway_plugin.mmflow  # noqa: E402,F401  (registers the modules)
 from midway_plugin.mmflow.flow_losses import check_flow_loss, flow_loss_value  # noqa: E402
 from midway_plugin.mmflow.laplacian_loss_bounded import LaplacianLossBounded  # noqa: E402
 
@@ -64,12 +65,15 @@ def test_laplacian_scale_stays_within_its_floor_and_ceiling() -> None:
     torch.testing.assert_close(paper(zero, unsure, gt), gt.abs().sum(1).mean() / 4 + torch.log(torch.tensor(4.0)))
 
 
-@pytest.mark.parametrize("cfg, key", [
-    (dict(EPE_LOSS, flow_div=20.0), "model.flow_loss.flow_div"),
-    (dict(EPE_LOSS, weights=dict(level2=1.0, level3=0.5)), "model.flow_loss.weights"),
-    (dict(EPE_LOSS, reduction="sum"), "model.flow_loss.reduction"),
-    (dict(type="MultiLevelBCE"), "model.flow_loss.type 'MultiLevelBCE'"),
-])
+@pytest.mark.parametrize(
+    "cfg, key",
+    [
+        (dict(EPE_LOSS, flow_div=20.0), "model.flow_loss.flow_div"),
+        (dict(EPE_LOSS, weights=dict(level2=1.0, level3=0.5)), "model.flow_loss.weights"),
+        (dict(EPE_LOSS, reduction="sum"), "model.flow_loss.reduction"),
+        (dict(type="MultiLevelBCE"), "model.flow_loss.type 'MultiLevelBCE'"),
+    ],
+)
 def test_unusable_losses_are_refused(cfg: dict, key: str) -> None:
     with pytest.raises(ValueError, match=key.replace(".", r"\.")):
         check_flow_loss(MODELS.build(cfg))

@@ -1,4 +1,5 @@
 """MidwayFlow: sizes, tiling, frozen readout, learning, loss, weights from exports."""
+
 from __future__ import annotations
 
 import copy
@@ -11,27 +12,33 @@ import torch
 
 pytest.importorskip("mmflow")
 
-import midway_plugin.mmflow  # noqa: E402,F401  (registers the modules)
-from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.optim import build_optim_wrapper  # noqa: E402
+from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.structures import PixelData  # noqa: E402
 from mmflow.registry import MODELS  # noqa: E402
 from mmflow.structures import FlowDataSample  # noqa: E402
 
-from midway_plugin.models import MidwayConfig, MidwayExportError, MidwayNetwork, load_export  # noqa: E402
+import midway_plugin.mmflow  # noqa: E402,F401  (registers the modules)
 from midway_plugin.mmflow.tiling import tiles, window_offsets  # noqa: E402
+from midway_plugin.models import MidwayConfig, MidwayExportError, MidwayNetwork, load_export  # noqa: E402
 
-PREPROCESSOR = dict(type="FlowDataPreprocessor", mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
-                    bgr_to_rgb=True)
+PREPROCESSOR = dict(
+    type="FlowDataPreprocessor", mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True
+)
 
 init_default_scope("mmflow")  # what the runner does (default_scope in the configs)
 
 
 def build(export: Path | None, flowdata, **kwargs) -> torch.nn.Module:
-    cfg = dict(type="MidwayFlow", export=str(export) if export else None, head=flowdata.small_head,
-               data_preprocessor=PREPROCESSOR)
+    cfg = dict(
+        type="MidwayFlow",
+        export=str(export) if export else None,
+        head=flowdata.small_head,
+        data_preprocessor=PREPROCESSOR,
+    )
     if export is None:
         from midway_plugin.models import MidwayConfig
+
         cfg["arch"] = MidwayConfig.tiny().to_dict()
     cfg.update(kwargs)
     return MODELS.build(cfg)
@@ -205,8 +212,11 @@ def test_export_mismatch_is_reported_key_by_key(tiny_export, flowdata) -> None:
     with pytest.raises(MidwayExportError) as err:
         build(tiny_export, flowdata, config_overrides=dict(forward_depth=3))
     text = str(err.value)
-    missing = [k for k in MidwayNetwork(MidwayConfig.tiny(forward_depth=3), with_teacher=False).export_state_dict()
-               if k.startswith("dynamics.predictor.") and ".blocks.2." in k]
+    missing = [
+        k
+        for k in MidwayNetwork(MidwayConfig.tiny(forward_depth=3), with_teacher=False).export_state_dict()
+        if k.startswith("dynamics.predictor.") and ".blocks.2." in k
+    ]
     assert str(tiny_export) in text and "missing" in text and len(missing) >= 2
     assert all(k in text for k in missing)  # every key is named, none summarised
 
@@ -284,8 +294,10 @@ def test_init_cfg_pretrained_loads_the_export_and_other_init_cfgs_are_refused(ti
     own = model.backbone.export_state_dict()
     assert all(torch.equal(own[k], v) for k, v in exp.state_dict.items())
     model.init_weights()
-    for bad, named in ((dict(type="Kaiming", layer="Conv2d"), "Kaiming"),
-                       (dict(type="Pretrained", checkpoint=str(tiny_export), prefix="backbone."), "prefix")):
+    for bad, named in (
+        (dict(type="Kaiming", layer="Conv2d"), "Kaiming"),
+        (dict(type="Pretrained", checkpoint=str(tiny_export), prefix="backbone."), "prefix"),
+    ):
         with pytest.raises(ValueError, match=f"MidwayFlow: init_cfg=.*{named}.*not supported"):
             build(None, flowdata, arch="tiny", init_cfg=bad)
     with pytest.raises(ValueError, match="both export=.*init_cfg"):

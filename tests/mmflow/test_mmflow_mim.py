@@ -4,6 +4,7 @@ The configs inherit the repository's ablation config and override only the expor
 tile size, the data roots, batch size, workers and iteration counts: the model, loss, optimiser and
 augmentation pipelines are the real ones.
 """
+
 from __future__ import annotations
 
 import re
@@ -23,8 +24,9 @@ def _train_pipeline() -> list[dict]:
     from mmengine.config import Config
 
     base = Config.fromfile(str(BASE))
-    return [dict(step, crop_size=CROP) if "crop_size" in step else dict(step)
-            for step in base.chairs_train.dataset.pipeline]
+    return [
+        dict(step, crop_size=CROP) if "crop_size" in step else dict(step) for step in base.chairs_train.dataset.pipeline
+    ]
 
 
 def _write(path: Path, export: Path, head: dict, train: str, vals: list[tuple[str, str]]) -> Path:
@@ -33,7 +35,9 @@ def _write(path: Path, export: Path, head: dict, train: str, vals: list[tuple[st
     arch = dict(_delete_=True, **load_export(export).config.to_dict())  # replaces the base's "vit-s16"
     val_loaders = ", ".join(
         f"dict(batch_size=1, {LOADER}, drop_last=False, sampler=dict(type='DefaultSampler', shuffle=False), "
-        f"dataset={ds})" for _, ds in vals)
+        f"dataset={ds})"
+        for _, ds in vals
+    )
     evaluators = ", ".join(f"dict(type='EndPointError', prefix={p!r})" for p, _ in vals)
     path.write_text(f"""\
 _base_ = [{str(BASE)!r}]
@@ -56,11 +60,19 @@ def test_mim_train_and_test_flyingchairs(tmp_path, tiny16_export, flowdata, mim)
     root = tmp_path / "FlyingChairs_release"
     split = flowdata.write_flyingchairs(root)
     common = dict(type="FlyingChairs", data_root=str(root), split_file=str(split))
-    test_pipeline = [dict(type="LoadImageFromFile"), dict(type="LoadAnnotations"),
-                     dict(type="InputPad", exponent=3), dict(type="PackFlowInputs")]
-    config = _write(tmp_path / "midwayflow_tiny_chairs.py", tiny16_export, flowdata.small_head,
-                    repr(dict(common, pipeline=_train_pipeline())),
-                    [("chairs", repr(dict(common, test_mode=True, pipeline=test_pipeline)))])
+    test_pipeline = [
+        dict(type="LoadImageFromFile"),
+        dict(type="LoadAnnotations"),
+        dict(type="InputPad", exponent=3),
+        dict(type="PackFlowInputs"),
+    ]
+    config = _write(
+        tmp_path / "midwayflow_tiny_chairs.py",
+        tiny16_export,
+        flowdata.small_head,
+        repr(dict(common, pipeline=_train_pipeline())),
+        [("chairs", repr(dict(common, test_mode=True, pipeline=test_pipeline)))],
+    )
     work = tmp_path / "work"
     train = mim(["train", "mmflow", str(config), "--work-dir", str(work)], cwd=tmp_path)
     assert re.search(r"Iter\(train\) \[2/2\].*loss_flow: \d", train.stdout), train.stdout[-3000:]
@@ -71,9 +83,20 @@ def test_mim_train_and_test_flyingchairs(tmp_path, tiny16_export, flowdata, mim)
 
     # The export is gone at test time: the model is built from `arch` and every weight comes from the checkpoint,
     # so the test EPE equals the validation EPE of the same weights after iteration 2.
-    test = mim(["test", "mmflow", str(config), "--checkpoint", str(checkpoint), "--work-dir",
-                str(tmp_path / "test"), "--cfg-options", f"model.export={tmp_path / 'absent.safetensors'}"],
-               cwd=tmp_path)
+    test = mim(
+        [
+            "test",
+            "mmflow",
+            str(config),
+            "--checkpoint",
+            str(checkpoint),
+            "--work-dir",
+            str(tmp_path / "test"),
+            "--cfg-options",
+            f"model.export={tmp_path / 'absent.safetensors'}",
+        ],
+        cwd=tmp_path,
+    )
     assert "Load checkpoint from" in test.stdout and "absent.safetensors' not found" in test.stdout
     epe = re.search(r"chairs/EPE: (\d+\.\d+)", test.stdout)
     assert epe, test.stdout[-3000:]
@@ -83,12 +106,22 @@ def test_mim_train_and_test_flyingchairs(tmp_path, tiny16_export, flowdata, mim)
 def test_mim_train_sintel_layout(tmp_path, tiny_export, flowdata, mim) -> None:
     """Sintel layout, exactly ``MidwayConfig.tiny()`` (patch 8), two validation sets through MultiValLoop."""
     root = flowdata.write_sintel(tmp_path / "Sintel")
-    test_pipeline = [dict(type="LoadImageFromFile"), dict(type="LoadAnnotations"),
-                     dict(type="InputPad", exponent=3), dict(type="PackFlowInputs")]
-    train = dict(type="SintelSplit", split="subtrain", pass_style="clean", data_root=str(root),
-                 pipeline=_train_pipeline())
-    vals = [(f"sintel_{p}", repr(dict(type="SintelSplit", split="subval", pass_style=p, data_root=str(root),
-                                      pipeline=test_pipeline))) for p in ("clean", "final")]
+    test_pipeline = [
+        dict(type="LoadImageFromFile"),
+        dict(type="LoadAnnotations"),
+        dict(type="InputPad", exponent=3),
+        dict(type="PackFlowInputs"),
+    ]
+    train = dict(
+        type="SintelSplit", split="subtrain", pass_style="clean", data_root=str(root), pipeline=_train_pipeline()
+    )
+    vals = [
+        (
+            f"sintel_{p}",
+            repr(dict(type="SintelSplit", split="subval", pass_style=p, data_root=str(root), pipeline=test_pipeline)),
+        )
+        for p in ("clean", "final")
+    ]
     config = _write(tmp_path / "midwayflow_tiny_sintel.py", tiny_export, flowdata.small_head, repr(train), vals)
     out = mim(["train", "mmflow", str(config), "--work-dir", str(tmp_path / "work")], cwd=tmp_path)
     assert re.search(r"Iter\(train\) \[2/2\]", out.stdout), out.stdout[-3000:]

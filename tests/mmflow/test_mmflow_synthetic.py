@@ -1,6 +1,7 @@
 """The generated benchmark in mmflow: `MidwaySyntheticFlow` and the shipped synthetic configs (finetuning and frozen
 readout), end to end through `mim train` / `mim test` with only the `--cfg-options` keys their headers document,
 for a Midway export and for a model without latent dynamics (the DINO-only base: random dynamics)."""
+
 from __future__ import annotations
 
 import re
@@ -42,8 +43,9 @@ def base_export(tmp_path_factory) -> Path:
 
 
 def _build_dataset(**kwargs):
-    import midway_plugin.mmflow  # noqa: F401
     from mmflow.registry import DATASETS
+
+    import midway_plugin.mmflow  # noqa: F401
 
     pipeline = [dict(type="LoadImageFromFile"), dict(type="LoadAnnotations"), dict(type="PackFlowInputs")]
     return DATASETS.build(dict(type="MidwaySyntheticFlow", pipeline=pipeline, **kwargs))
@@ -57,8 +59,10 @@ def test_dataset_pairs_frames_with_their_flow(synthetic_root: Path) -> None:
     assert info["img1_path"].endswith("synth_0002/000002.png") and info["img2_path"].endswith("000003.png")
     sample = val[2]
     assert sample["inputs"].shape == (2, 3, 64, 64)
-    np.testing.assert_allclose(sample["data_samples"].gt_flow_fw.data.numpy().transpose(1, 2, 0),
-                               read_flo(synthetic_root / "flow/synth_0002/000002.flo"))
+    np.testing.assert_allclose(
+        sample["data_samples"].gt_flow_fw.data.numpy().transpose(1, 2, 0),
+        read_flo(synthetic_root / "flow/synth_0002/000002.flo"),
+    )
     with pytest.raises(ValueError, match="MidwaySyntheticFlow: .*split 'val' has no videos"):
         root = synthetic_root.parent / "train_only"
         write_synthetic_dataset(root, num_videos=1, num_frames=2, size=(64, 64))
@@ -68,40 +72,82 @@ def test_dataset_pairs_frames_with_their_flow(synthetic_root: Path) -> None:
 
 
 def _options(export: Path, root: Path) -> list[str]:
-    return [f"model.export={export}",
-            *(f"{loader}.dataset.data_root={root}" for loader in ("train_dataloader", "val_dataloader",
-                                                                   "test_dataloader"))]
+    return [
+        f"model.export={export}",
+        *(f"{loader}.dataset.data_root={root}" for loader in ("train_dataloader", "val_dataloader", "test_dataloader")),
+    ]
 
 
-SHORT = ["train_cfg.max_iters=2", "param_scheduler.1.end=2", "train_cfg.val_interval=2",
-         "default_hooks.checkpoint.interval=2", "default_hooks.logger.interval=1", "train_dataloader.batch_size=2"]
+SHORT = [
+    "train_cfg.max_iters=2",
+    "param_scheduler.1.end=2",
+    "train_cfg.val_interval=2",
+    "default_hooks.checkpoint.interval=2",
+    "default_hooks.logger.interval=1",
+    "train_dataloader.batch_size=2",
+]
 
 
 def test_mim_finetune_and_test(tmp_path: Path, synthetic_root: Path, tiny_export: Path, mim) -> None:
     work = tmp_path / "work"
-    train = mim(["train", "mmflow", str(FINETUNE), "--work-dir", str(work), "--cfg-options",
-                 *_options(tiny_export, synthetic_root), *SHORT], cwd=tmp_path)
+    train = mim(
+        [
+            "train",
+            "mmflow",
+            str(FINETUNE),
+            "--work-dir",
+            str(work),
+            "--cfg-options",
+            *_options(tiny_export, synthetic_root),
+            *SHORT,
+        ],
+        cwd=tmp_path,
+    )
     assert re.search(r"Iter\(train\) \[2/2\].*loss_flow: \d", train.stdout), train.stdout[-3000:]
     val = EPE.search(train.stdout)
     assert val, train.stdout[-3000:]
     checkpoint = work / "iter_2.pth"
     assert checkpoint.is_file()
-    test = mim(["test", "mmflow", str(FINETUNE), "--checkpoint", str(checkpoint), "--work-dir", str(tmp_path / "t"),
-                "--cfg-options", *_options(tiny_export, synthetic_root)], cwd=tmp_path)
+    test = mim(
+        [
+            "test",
+            "mmflow",
+            str(FINETUNE),
+            "--checkpoint",
+            str(checkpoint),
+            "--work-dir",
+            str(tmp_path / "t"),
+            "--cfg-options",
+            *_options(tiny_export, synthetic_root),
+        ],
+        cwd=tmp_path,
+    )
     tested = EPE.search(test.stdout)
     assert tested, test.stdout[-3000:]
     assert float(tested.group(1)) == pytest.approx(float(val.group(1)), rel=1e-3, abs=1e-4)
 
 
-def test_mim_frozen_readout_of_a_model_without_dynamics(tmp_path: Path, synthetic_root: Path, base_export: Path,
-                                                        mim) -> None:
+def test_mim_frozen_readout_of_a_model_without_dynamics(
+    tmp_path: Path, synthetic_root: Path, base_export: Path, mim
+) -> None:
     from safetensors.torch import load_file
 
     from midway_plugin.compat.safe_checkpoint import safe_torch_load
 
     work = tmp_path / "work"
-    train = mim(["train", "mmflow", str(FROZEN), "--work-dir", str(work), "--cfg-options",
-                 *_options(base_export, synthetic_root), *SHORT], cwd=tmp_path)
+    train = mim(
+        [
+            "train",
+            "mmflow",
+            str(FROZEN),
+            "--work-dir",
+            str(work),
+            "--cfg-options",
+            *_options(base_export, synthetic_root),
+            *SHORT,
+        ],
+        cwd=tmp_path,
+    )
     assert "randomly initialised dynamics" in train.stdout, train.stdout[-3000:]
     assert EPE.search(train.stdout), train.stdout[-3000:]
     state = safe_torch_load(work / "iter_2.pth", map_location="cpu")["state_dict"]
@@ -112,9 +158,10 @@ def test_mim_frozen_readout_of_a_model_without_dynamics(tmp_path: Path, syntheti
 
 
 def test_finetune_config_gives_a_model_without_dynamics_random_dynamics(base_export: Path) -> None:
-    import midway_plugin.mmflow  # noqa: F401
     from mmflow.registry import MODELS
     from safetensors.torch import load_file
+
+    import midway_plugin.mmflow  # noqa: F401
 
     cfg = Config.fromfile(FINETUNE)
     cfg.merge_from_dict({"model.export": str(base_export)})
@@ -122,8 +169,9 @@ def test_finetune_config_gives_a_model_without_dynamics_random_dynamics(base_exp
     model = MODELS.build(cfg.model)
     assert model.backbone.cfg.latent_dynamics and not model.frozen
     exported = load_file(str(base_export))
-    torch.testing.assert_close(model.backbone.encoder.vit.blocks[0].attn.qkv.weight,
-                               exported["blocks.0.attn.qkv.weight"])
+    torch.testing.assert_close(
+        model.backbone.encoder.vit.blocks[0].attn.qkv.weight, exported["blocks.0.attn.qkv.weight"]
+    )
     flow = model(torch.zeros(1, 6, 64, 64), mode="tensor")["flow"]
     assert flow.shape == (1, 2, 64, 64) and torch.isfinite(flow).all()
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}

@@ -1,4 +1,5 @@
 """Fixtures for the MMSegmentation plugin tests: tiny Midway exports, a BDD100K-layout dataset, a `mim` runner."""
+
 from __future__ import annotations
 
 import logging
@@ -10,7 +11,6 @@ import torch
 from PIL import Image
 
 from midway_plugin.models import MidwayConfig, MidwayNetwork, save_export
-
 
 
 def tiny_network(seed: int = 0, **changes) -> MidwayNetwork:

@@ -1,4 +1,5 @@
 """`MidwayViT`: outputs, agreement with the core model, export loading and refusals, frozen vs trained."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -126,8 +127,14 @@ def test_init_cfg_pretrained_is_the_same_as_pretrained(tiny_export) -> None:
 
 def test_plain_timm_vit_state_dict_is_refused(tmp_path: Path) -> None:
     vit = timm.create_model(
-        "vit_small_patch16_224", pretrained=False, num_classes=0, img_size=32, embed_dim=48, depth=4,
-        num_heads=3, patch_size=8,
+        "vit_small_patch16_224",
+        pretrained=False,
+        num_classes=0,
+        img_size=32,
+        embed_dim=48,
+        depth=4,
+        num_heads=3,
+        patch_size=8,
     )
     sd = {k: v.contiguous() for k, v in vit.state_dict().items()}
     for path, write in (

@@ -1,4 +1,5 @@
 """Every config under configs/mmseg/ parses, follows the paper's protocol, and builds its model on the CPU."""
+
 from __future__ import annotations
 
 import re

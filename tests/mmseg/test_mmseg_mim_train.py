@@ -5,6 +5,7 @@ crop sizes, the iteration counts, the batch / loader settings, and the architect
 export decides the backbone anyway). The weights are passed on the command line as docs/mmseg.md ("From
 pretraining to mmseg") shows.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,7 +20,6 @@ from mmengine.config import Config  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 
 from midway_plugin.compat.safe_checkpoint import safe_torch_load  # noqa: E402
-
 from tests.mmseg_pipelines import shrink_pipeline  # noqa: E402
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "mmseg"
@@ -56,8 +56,18 @@ def test_mim_train_and_test_from_a_midway_export(tmp_path: Path, bdd_root: Path,
     work_dir = tmp_path / "work"
 
     # The weights are given as in docs/mmseg.md; the config's own `checkpoint` does not exist in tmp_path.
-    train = mim(["train", "mmseg", str(config), "--work-dir", str(work_dir),
-                 "--cfg-options", f"model.backbone.export={export}"], cwd=tmp_path)
+    train = mim(
+        [
+            "train",
+            "mmseg",
+            str(config),
+            "--work-dir",
+            str(work_dir),
+            "--cfg-options",
+            f"model.backbone.export={export}",
+        ],
+        cwd=tmp_path,
+    )
     out = train.stdout
     assert f"MidwayViT: loaded {export}" in out, out[-4000:]
     assert "resampled pos_embed" in out  # 32 px export -> 64 px grid
@@ -72,14 +82,16 @@ def test_mim_train_and_test_from_a_midway_export(tmp_path: Path, bdd_root: Path,
     exported = load_file(str(export))
     for key in ("blocks.0.attn.qkv.weight", "blocks.3.mlp.fc2.bias", "cls_token", "norm.weight"):
         torch.testing.assert_close(state[f"backbone.encoder.vit.{key}"], exported[key])
-    backward = {k[len("dynamics.backward."):]: v for k, v in exported.items() if k.startswith("dynamics.backward.")}
+    backward = {k[len("dynamics.backward.") :]: v for k, v in exported.items() if k.startswith("dynamics.backward.")}
     assert backward
     for key, value in backward.items():
         torch.testing.assert_close(state[f"backbone.backward_blocks.{key}"], value)
 
     # `mim test` needs no export: the model is built from `arch` and the trained checkpoint supplies the weights.
-    test = mim(["test", "mmseg", str(config), "--checkpoint", str(checkpoint),
-                "--work-dir", str(tmp_path / "test")], cwd=tmp_path)
+    test = mim(
+        ["test", "mmseg", str(config), "--checkpoint", str(checkpoint), "--work-dir", str(tmp_path / "test")],
+        cwd=tmp_path,
+    )
     assert "Load checkpoint from" in test.stdout, test.stdout[-3000:]
     assert "midway_export.safetensors does not exist (yet)" in test.stdout
     tested = re.search(r"Iter\(test\) \[2/2\].*mIoU: (\d+\.\d+)", test.stdout)

@@ -1,5 +1,6 @@
 """The generated benchmark in mmseg: `MidwaySyntheticDataset` and the shipped synthetic linear-readout config,
 end to end through `mim train` / `mim test` with only the `--cfg-options` keys its header documents."""
+
 from __future__ import annotations
 
 import re
@@ -29,8 +30,9 @@ def synthetic_root(tmp_path_factory) -> Path:
 
 
 def _build(**kwargs):
-    import midway_plugin.mmseg  # noqa: F401  (registers the dataset)
     from mmseg.registry import DATASETS
+
+    import midway_plugin.mmseg  # noqa: F401  (registers the dataset)
 
     return DATASETS.build(dict(type="MidwaySyntheticDataset", pipeline=PIPELINE, **kwargs))
 
@@ -61,19 +63,38 @@ def test_dataset_errors_name_the_problem(synthetic_root: Path, tmp_path: Path) -
 
 
 def _data_options(root: Path) -> list[str]:
-    return [f"{loader}.dataset.data_root={root}" for loader in ("train_dataloader", "val_dataloader",
-                                                                  "test_dataloader")]
+    return [
+        f"{loader}.dataset.data_root={root}" for loader in ("train_dataloader", "val_dataloader", "test_dataloader")
+    ]
 
 
-SHORT = ["train_cfg.max_iters=3", "param_scheduler.1.end=3", "train_cfg.val_interval=3",
-         "default_hooks.checkpoint.interval=3", "default_hooks.logger.interval=1", "train_dataloader.batch_size=4"]
+SHORT = [
+    "train_cfg.max_iters=3",
+    "param_scheduler.1.end=3",
+    "train_cfg.val_interval=3",
+    "default_hooks.checkpoint.interval=3",
+    "default_hooks.logger.interval=1",
+    "train_dataloader.batch_size=4",
+]
 
 
 def test_mim_train_and_test_the_synthetic_config(tmp_path: Path, synthetic_root: Path, tiny_export, mim) -> None:
     export, _ = tiny_export
     work = tmp_path / "work"
-    train = mim(["train", "mmseg", str(CONFIG), "--work-dir", str(work), "--cfg-options",
-                 f"model.backbone.export={export}", *_data_options(synthetic_root), *SHORT], cwd=tmp_path)
+    train = mim(
+        [
+            "train",
+            "mmseg",
+            str(CONFIG),
+            "--work-dir",
+            str(work),
+            "--cfg-options",
+            f"model.backbone.export={export}",
+            *_data_options(synthetic_root),
+            *SHORT,
+        ],
+        cwd=tmp_path,
+    )
     out = train.stdout
     assert f"MidwayViT: loaded {export}" in out and "resampled pos_embed" in out, out[-4000:]
     assert re.search(r"Iter\(train\) \[3/3\]", out), out[-3000:]
@@ -83,9 +104,21 @@ def test_mim_train_and_test_the_synthetic_config(tmp_path: Path, synthetic_root:
     checkpoint = work / "iter_3.pth"
     assert checkpoint.is_file()
 
-    test = mim(["test", "mmseg", str(CONFIG), "--checkpoint", str(checkpoint), "--work-dir", str(tmp_path / "t"),
-                "--cfg-options", f"model.backbone.export={export}", *_data_options(synthetic_root)],
-               cwd=tmp_path)
+    test = mim(
+        [
+            "test",
+            "mmseg",
+            str(CONFIG),
+            "--checkpoint",
+            str(checkpoint),
+            "--work-dir",
+            str(tmp_path / "t"),
+            "--cfg-options",
+            f"model.backbone.export={export}",
+            *_data_options(synthetic_root),
+        ],
+        cwd=tmp_path,
+    )
     tested = re.search(r"Iter\(test\) \[\d+/\d+\].*mIoU: (\d+\.\d+)", test.stdout)
     assert tested, test.stdout[-3000:]
     assert tested.group(1) == val.group(1)
@@ -93,16 +126,20 @@ def test_mim_train_and_test_the_synthetic_config(tmp_path: Path, synthetic_root:
 
 def test_config_reads_a_model_without_dynamics_through_its_encoder(tmp_path: Path, synthetic_root: Path) -> None:
     """The DINO-only base (latent_dynamics=False) with the keys the config header gives for it."""
-    import midway_plugin.mmseg  # noqa: F401
     from mmseg.registry import MODELS
 
+    import midway_plugin.mmseg  # noqa: F401
     from midway_plugin.models import MidwayConfig, MidwayNetwork, save_export
 
-    base = save_export(MidwayNetwork(MidwayConfig.tiny(latent_dynamics=False), with_teacher=False),
-                       tmp_path / "base.safetensors", use_teacher=False)
+    base = save_export(
+        MidwayNetwork(MidwayConfig.tiny(latent_dynamics=False), with_teacher=False),
+        tmp_path / "base.safetensors",
+        use_teacher=False,
+    )
     cfg = Config.fromfile(CONFIG)
-    cfg.merge_from_dict({"model.backbone.export": str(base), "model.backbone.feature_source": "encoder",
-                         "model.backbone.out_blocks": 4})
+    cfg.merge_from_dict(
+        {"model.backbone.export": str(base), "model.backbone.feature_source": "encoder", "model.backbone.out_blocks": 4}
+    )
     model = MODELS.build(cfg.model)
     model.init_weights()
     logits = model(torch.zeros(2, 3, 64, 64), mode="tensor")

@@ -1,4 +1,5 @@
 """The core entry from an export to a network: parts, one key policy, missing files, frozen, init_cfg."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -119,8 +120,11 @@ def test_export_argument_applies_pretrained_and_refuses_every_other_init_cfg() -
     assert export_argument(None, dict(type="Pretrained", checkpoint="a.safetensors"), "X: ") == "a.safetensors"
     assert export_argument("a.safetensors", None, "X: ") == "a.safetensors"
     assert export_argument(None, None, "X: ") is None
-    for bad in (dict(type="Kaiming"), dict(type="Pretrained", checkpoint="a", prefix="backbone."),
-                [dict(type="Pretrained", checkpoint="a"), dict(type="Normal")]):
+    for bad in (
+        dict(type="Kaiming"),
+        dict(type="Pretrained", checkpoint="a", prefix="backbone."),
+        [dict(type="Pretrained", checkpoint="a"), dict(type="Normal")],
+    ):
         with pytest.raises(ValueError, match=r"X: init_cfg=.*not supported"):
             export_argument(None, bad, "X: ")
     with pytest.raises(ValueError, match="both export="):

@@ -1,5 +1,6 @@
 """The learning-health statistics of the core (midway_plugin/models/health.py): DINO collapse and the dynamics'
 baselines (copy the source, target replaced by the source), each against an explicit computation."""
+
 from __future__ import annotations
 
 import math
@@ -82,8 +83,9 @@ def test_features_and_gates_leave_the_loss_unchanged() -> None:
     assert all(0 < float(g) < 1 for g in gates.values())
     # The gates are the predictor's own, from the same pass.
     i = model.objective_indices[0]
-    _, explicit = model.predictor["level1"](model.midway.motion_proj(full.dynamics.motion[i]),
-                                            full.dynamics.backward[i], return_gates=True)
+    _, explicit = model.predictor["level1"](
+        model.midway.motion_proj(full.dynamics.motion[i]), full.dynamics.backward[i], return_gates=True
+    )
     assert torch.allclose(torch.stack([g.mean() for g in explicit]).mean(), gates["level1"])
     assert gate_means(tiny(gating=False), tiny(gating=False)(x, y, return_gates=True).dynamics) == {}
 
@@ -128,7 +130,7 @@ def test_motion_use_equals_the_predictor_loss_when_the_target_is_the_source() ->
     out = model(x, x, return_features=True, return_gates=True)
     rows = dynamics_health(model, out)
     assert set(rows) == {"level1", "level2", "level3"}
-    for key, row in rows.items():
+    for row in rows.values():
         assert row["motion_use"] == pytest.approx(row["predictor"], abs=1e-5)
         assert set(row) == {"predictor", "copy", "motion_use", "gate"}
 

@@ -1,4 +1,5 @@
 """The dynamics networks' building blocks against timm's (``midway_plugin.models.layers``)."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Tests of the core Midway network (issue 3)."""
+
 from __future__ import annotations
 
 import math
@@ -265,14 +266,15 @@ def test_gating_switch() -> None:
 
 
 def test_gate_input_switch() -> None:
-    """"previous" gates block b with g(input of block b-1) (released loop); "own" with g(input of block b)."""
+    """ "previous" gates block b with g(input of block b-1) (released loop); "own" with g(input of block b)."""
     for mode in ("previous", "own"):
         predictor = tiny(gate_input=mode, forward_depth=3).predictor["level1"]
         with torch.no_grad():
             for gate in predictor.gates:
                 gate.fc2.weight.normal_(std=1.0)  # make gates input-dependent
         inputs: list[torch.Tensor] = []
-        hooks = [b.register_forward_pre_hook(lambda _m, args: inputs.append(args[0])) for b in predictor.blocks]
+        record = inputs.append
+        hooks = [b.register_forward_pre_hook(lambda _m, args, record=record: record(args[0])) for b in predictor.blocks]
         motion, v = torch.randn(2, 4, 48), torch.randn(2, 5, 48)
         _, gates = predictor(motion, v, return_gates=True)
         for h in hooks:
@@ -296,7 +298,7 @@ def test_midway_target_switch() -> None:
     for mode in ("backward", "raw"):
         model = tiny(midway_target=mode)
         seen: list[torch.Tensor] = []
-        model.teacher_embed.register_forward_pre_hook(lambda _m, args: seen.append(args[0]))
+        model.teacher_embed.register_forward_pre_hook(lambda _m, args, seen=seen: seen.append(args[0]))
         x, _ = frames()
         levels = model.encoder(x)
         tgt = [t.detach() for t in model.teacher_encoder(x)]

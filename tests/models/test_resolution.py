@@ -1,4 +1,5 @@
 """The core's single ways to say things: config resolution, export loading with a key report, block numbers."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """``midway import-official``: checkpoints with the official code's key layout and shapes → exports."""
+
 from __future__ import annotations
 
 import argparse
@@ -67,16 +68,30 @@ def test_released_shapes_convert_with_no_unknown_or_missing_key(name):
     ckpt = official_checkpoint(layout, device="meta")
     cfg = getattr(MidwayConfig, name)()
     with torch.device("meta"):
-        expected = {k: tuple(v.shape)
-                    for k, v in MidwayNetwork(cfg, with_teacher=False).export_state_dict(use_teacher=False).items()}
+        expected = {
+            k: tuple(v.shape)
+            for k, v in MidwayNetwork(cfg, with_teacher=False).export_state_dict(use_teacher=False).items()
+        }
     state = convert_official_training_state(ckpt, source=name, expected_keys=expected)
     report = state.report
     assert report.ok and not report.unknown and not report.zero_filled, report.problems()
     assert report.ignored == ["optimizer", "fp16_scaler", "epoch", "args"]
     for side in (state.student, state.teacher):
         assert {k: tuple(v.shape) for k, v in side.items()} == expected
-    for field in ("encoder", "img_size", "feature_levels", "midway_dim", "midway_depth", "num_motion_tokens",
-                  "forward_depth", "midway_heads", "forward_heads", "backward_heads", "backward_layers", "gating"):
+    for field in (
+        "encoder",
+        "img_size",
+        "feature_levels",
+        "midway_dim",
+        "midway_depth",
+        "num_motion_tokens",
+        "forward_depth",
+        "midway_heads",
+        "forward_heads",
+        "backward_heads",
+        "backward_layers",
+        "gating",
+    ):
         assert getattr(state.config, field) == getattr(cfg, field), field
     assert state.student_head["last_layer.weight_v"].shape == (65536, 256) and state.center.shape == (1, 65536)
     assert state.teacher_embed["weight"].shape == (192, layout.embed_dim)
@@ -98,8 +113,17 @@ def test_import_official_cli_maps_every_tensor(official, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "teacher weights" in printed and "WARNING" not in printed
     skipped = printed.split("skipped (not part of an export): ")[1]
-    for name in ("optimizer", "fp16_scaler", "epoch", "args", "dino_loss", "student (the other EMA copy)",
-                 "teacher.dino_head.*", "motion_loss.teacher_embed.*", "motion_loss.student_feature_blocks_*"):
+    for name in (
+        "optimizer",
+        "fp16_scaler",
+        "epoch",
+        "args",
+        "dino_loss",
+        "student (the other EMA copy)",
+        "teacher.dino_head.*",
+        "motion_loss.teacher_embed.*",
+        "motion_loss.student_feature_blocks_*",
+    ):
         assert name in skipped, name
 
     export = load_export(out)
@@ -113,24 +137,35 @@ def test_import_official_cli_maps_every_tensor(official, tmp_path, capsys):
     assert torch.equal(sd["blocks.2.attn.qkv.weight"], teacher["backbone.blocks.2.attn.qkv.weight"])
     assert torch.equal(sd["pos_embed"], teacher["backbone.pos_embed"])
     # Backward layers: teacher copy; separate k/v projections fused; norm_y -> norm_memory.
-    kv = torch.cat([motion["module.teacher_feature_blocks_0.0.cross_attn.projk.weight"],
-                    motion["module.teacher_feature_blocks_0.0.cross_attn.projv.weight"]])
+    kv = torch.cat(
+        [
+            motion["module.teacher_feature_blocks_0.0.cross_attn.projk.weight"],
+            motion["module.teacher_feature_blocks_0.0.cross_attn.projv.weight"],
+        ]
+    )
     assert torch.equal(sd["dynamics.backward.level1.cross_attn.kv.weight"], kv)
-    assert torch.equal(sd["dynamics.backward.level2.norm_memory.bias"],
-                       motion["module.teacher_feature_blocks_1.0.norm_y.bias"])
-    assert torch.equal(sd["dynamics.backward.level3.cross_attn.q.weight"],
-                       motion["module.teacher_feature_blocks_2.0.cross_attn.projq.weight"])
+    assert torch.equal(
+        sd["dynamics.backward.level2.norm_memory.bias"], motion["module.teacher_feature_blocks_1.0.norm_y.bias"]
+    )
+    assert torch.equal(
+        sd["dynamics.backward.level3.cross_attn.q.weight"],
+        motion["module.teacher_feature_blocks_2.0.cross_attn.projq.weight"],
+    )
     # Midway path and predictors: level index i <-> feature_levels[i].
-    assert torch.equal(sd["dynamics.midway.blocks.level3.1.attn.qkv.weight"],
-                       motion["module.motion_blocks_2.1.attn.qkv.weight"])
+    assert torch.equal(
+        sd["dynamics.midway.blocks.level3.1.attn.qkv.weight"], motion["module.motion_blocks_2.1.attn.qkv.weight"]
+    )
     assert torch.equal(sd["dynamics.midway.src_embed.weight"], motion["module.student_embed.weight"])
     assert torch.equal(sd["dynamics.midway.motion_tokens"], motion["module.motion_tokens"])
-    assert torch.equal(sd["dynamics.predictor.level2.blocks.1.mlp.fc2.weight"],
-                       motion["module.forward_predictor_1.1.mlp.fc2.weight"])
-    assert torch.equal(sd["dynamics.predictor.level2.gates.0.fc1.weight"],
-                       motion["module.gating_mlps_1.0.mlp.fc1.weight"])
-    assert torch.equal(sd["dynamics.predictor.level1.gates.0.norm.weight"],
-                       motion["module.gating_mlps_0.0.norm_layer.weight"])
+    assert torch.equal(
+        sd["dynamics.predictor.level2.blocks.1.mlp.fc2.weight"], motion["module.forward_predictor_1.1.mlp.fc2.weight"]
+    )
+    assert torch.equal(
+        sd["dynamics.predictor.level2.gates.0.fc1.weight"], motion["module.gating_mlps_1.0.mlp.fc1.weight"]
+    )
+    assert torch.equal(
+        sd["dynamics.predictor.level1.gates.0.norm.weight"], motion["module.gating_mlps_0.0.norm_layer.weight"]
+    )
     # Like the official dynamics modules, the core's have no qkv bias: nothing is zero-filled.
     assert "dynamics.predictor.level1.blocks.0.attn.qkv.bias" not in sd
 
@@ -146,8 +181,12 @@ def test_student_weights_on_request():
     ckpt = official_checkpoint()
     conversion = convert_official_checkpoint(ckpt, use_teacher=False)
     assert torch.equal(conversion.state_dict["cls_token"], ckpt["student"]["module.backbone.cls_token"])
-    kv = torch.cat([ckpt["motion_loss"]["module.student_feature_blocks_0.0.cross_attn.projk.weight"],
-                    ckpt["motion_loss"]["module.student_feature_blocks_0.0.cross_attn.projv.weight"]])
+    kv = torch.cat(
+        [
+            ckpt["motion_loss"]["module.student_feature_blocks_0.0.cross_attn.projk.weight"],
+            ckpt["motion_loss"]["module.student_feature_blocks_0.0.cross_attn.projv.weight"],
+        ]
+    )
     assert torch.equal(conversion.state_dict["dynamics.backward.level1.cross_attn.kv.weight"], kv)
 
 
@@ -155,13 +194,18 @@ def test_training_state_keeps_student_and_teacher_apart():
     ckpt = official_checkpoint()
     state = convert_official_training_state(ckpt)
     assert state.report.ok and state.epoch == 300
-    assert torch.equal(state.student["blocks.1.mlp.fc1.weight"],
-                       ckpt["student"]["module.backbone.blocks.1.mlp.fc1.weight"])
+    assert torch.equal(
+        state.student["blocks.1.mlp.fc1.weight"], ckpt["student"]["module.backbone.blocks.1.mlp.fc1.weight"]
+    )
     assert torch.equal(state.teacher["blocks.1.mlp.fc1.weight"], ckpt["teacher"]["backbone.blocks.1.mlp.fc1.weight"])
-    assert torch.equal(state.teacher["dynamics.backward.level2.norm3.bias"],
-                       ckpt["motion_loss"]["module.teacher_feature_blocks_1.0.norm3.bias"])
-    assert torch.equal(state.student["dynamics.backward.level2.norm3.bias"],
-                       ckpt["motion_loss"]["module.student_feature_blocks_1.0.norm3.bias"])
+    assert torch.equal(
+        state.teacher["dynamics.backward.level2.norm3.bias"],
+        ckpt["motion_loss"]["module.teacher_feature_blocks_1.0.norm3.bias"],
+    )
+    assert torch.equal(
+        state.student["dynamics.backward.level2.norm3.bias"],
+        ckpt["motion_loss"]["module.student_feature_blocks_1.0.norm3.bias"],
+    )
     assert torch.equal(state.teacher_embed["weight"], ckpt["motion_loss"]["module.teacher_embed.weight"])
     assert torch.equal(state.student_head["mlp.2.weight"], ckpt["student"]["module.dino_head.mlp.2.weight"])
     assert torch.equal(state.teacher_head["last_layer.weight_g"], ckpt["teacher"]["dino_head.last_layer.weight_g"])
@@ -224,7 +268,8 @@ def _official_interpolate_pos_encoding(pos_embed: torch.Tensor, h0: int, w0: int
     side = int(n**0.5)
     patch_pos = pos_embed[:, 1:].reshape(1, side, side, -1).permute(0, 3, 1, 2)
     patch_pos = torch.nn.functional.interpolate(
-        patch_pos, scale_factor=((h0 + 0.1) / side, (w0 + 0.1) / side), mode="bicubic")
+        patch_pos, scale_factor=((h0 + 0.1) / side, (w0 + 0.1) / side), mode="bicubic"
+    )
     assert patch_pos.shape[-2:] == (h0, w0)
     return torch.cat([pos_embed[:, :1], patch_pos.permute(0, 2, 3, 1).reshape(1, h0 * w0, -1)], dim=1)
 

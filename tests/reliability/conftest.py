@@ -1,4 +1,5 @@
 """Shared fixtures of the reliability tests."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -5,6 +5,7 @@ The matrix runs through the validation entry that ``midway pretrain`` runs befor
 (``load_config`` → ``config_values.check_values``); a few cases go end to end through ``main()`` and a real
 process, and one test shows that ``main()`` reaches the same entry.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,8 +36,12 @@ def _leaves(tree: Mapping[str, Any], path: tuple[str, ...] = ()) -> list[tuple[s
     return out
 
 
-KEYS = list(dict.fromkeys([".".join(path) for path in _leaves(default_config())]
-                           + [f"model.{field.name}" for field in dataclasses.fields(MidwayConfig)]))
+KEYS = list(
+    dict.fromkeys(
+        [".".join(path) for path in _leaves(default_config())]
+        + [f"model.{field.name}" for field in dataclasses.fields(MidwayConfig)]
+    )
+)
 
 #: The kinds of bad value, each as the override value the CLI would parse from YAML.
 BAD_VALUES: dict[str, Any] = {
@@ -109,15 +114,18 @@ def test_every_bad_value_is_refused_naming_key_and_value_or_documented_as_valid(
     assert refused, f"{key}: no bad value refused (accepted: {accepted})"
 
 
-@pytest.mark.parametrize("key, value, expected", [
-    ("optim.base_lr", -1, "a number > 0"),
-    ("optim.betas", [0.9], "1 item(s), 2 expected"),
-    ("trainer.max_steps", -5, "-1 (no limit: epochs decide)"),
-    ("data.delta_t", [30, 15], "its items decrease"),
-    ("method.teacher_temp", math.nan, "not finite"),
-    ("data.num_workers", 10**30, "too large"),
-    ("trainer.torch_threads", "many", "not a number"),
-])
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("optim.base_lr", -1, "a number > 0"),
+        ("optim.betas", [0.9], "1 item(s), 2 expected"),
+        ("trainer.max_steps", -5, "-1 (no limit: epochs decide)"),
+        ("data.delta_t", [30, 15], "its items decrease"),
+        ("method.teacher_temp", math.nan, "not finite"),
+        ("data.num_workers", 10**30, "too large"),
+        ("trainer.torch_threads", "many", "not a number"),
+    ],
+)
 def test_the_issue_s_values_are_named_with_what_is_valid(key, value, expected):
     with pytest.raises(PretrainConfigError) as err:
         load_config(None, {key: value})
@@ -126,9 +134,18 @@ def test_the_issue_s_values_are_named_with_what_is_valid(key, value, expected):
 
 def test_valid_edge_values_are_accepted():
     """What the schema documents as valid stays valid: 0 workers, max_steps -1, no gradient clipping, 0 = off."""
-    config = load_config(None, {"data.num_workers": 0, "trainer.max_steps": -1, "trainer.gradient_clip_val": 0,
-                                "method.health_every": 0, "optim.betas": [0.0, 0.5], "trainer.devices": "0,1",
-                                "data.delta_t": 2.5})
+    config = load_config(
+        None,
+        {
+            "data.num_workers": 0,
+            "trainer.max_steps": -1,
+            "trainer.gradient_clip_val": 0,
+            "method.health_every": 0,
+            "optim.betas": [0.0, 0.5],
+            "trainer.devices": "0,1",
+            "data.delta_t": 2.5,
+        },
+    )
     assert config["data"]["num_workers"] == 0 and config["trainer"]["max_steps"] == -1
 
 
@@ -170,13 +187,16 @@ def _a_file(t: Path) -> Path:
     return t / "a_file"
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["--optim.base_lr", "-1"], ["optim.base_lr", "-1.0"]),
-    (["--optim.betas", "[0.9]"], ["optim.betas", "[0.9]"]),
-    (["--trainer.max_steps", "-5"], ["trainer.max_steps", "-5"]),
-    (["--max-steps", "-5"], ["trainer.max_steps", "-5"]),
-    (["--data.num_workers", ".nan"], ["data.num_workers", "nan"]),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--optim.base_lr", "-1"], ["optim.base_lr", "-1.0"]),
+        (["--optim.betas", "[0.9]"], ["optim.betas", "[0.9]"]),
+        (["--trainer.max_steps", "-5"], ["trainer.max_steps", "-5"]),
+        (["--max-steps", "-5"], ["trainer.max_steps", "-5"]),
+        (["--data.num_workers", ".nan"], ["data.num_workers", "nan"]),
+    ],
+)
 def test_bad_values_end_to_end(args, expected, tmp_path, capsys):
     code = main(["pretrain", "--config", str(DEMO), "--output-dir", str(tmp_path / "o"), *args])
     err = capsys.readouterr().err
@@ -203,8 +223,11 @@ def _read_only(folder: Path, monkeypatch) -> None:
     folder.chmod(0o555)
     if os.access(folder, os.W_OK):
         real = output_lock._unwritable_reason
-        monkeypatch.setattr(output_lock, "_unwritable_reason",
-                            lambda f: "it is on a read-only file system" if Path(f) == folder else real(f))
+        monkeypatch.setattr(
+            output_lock,
+            "_unwritable_reason",
+            lambda f: "it is on a read-only file system" if Path(f) == folder else real(f),
+        )
 
 
 def test_output_dir_on_a_read_only_mount(tmp_path, videos, monkeypatch, capsys):
@@ -220,13 +243,15 @@ def test_output_dir_on_a_read_only_mount(tmp_path, videos, monkeypatch, capsys):
 
 
 def test_a_real_process_prints_no_traceback(tmp_path):
-    code, _, err = run_midway("pretrain", "--config", str(DEMO), "--output-dir", str(tmp_path / "o"),
-                              "--optim.betas", "[0.9]")
+    code, _, err = run_midway(
+        "pretrain", "--config", str(DEMO), "--output-dir", str(tmp_path / "o"), "--optim.betas", "[0.9]"
+    )
     assert code == 2 and "optim.betas" in err and "[0.9]" in err and "Traceback" not in err
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Every output path option of the CLI: a file where a folder belongs, a path under a file, a read-only folder
+
 
 def _perturb(out: str) -> list[str]:
     return ["analyze", "perturb", "--weights", "missing.safetensors", "--video", "v.mp4", "--out", out]
@@ -234,16 +259,25 @@ def _perturb(out: str) -> list[str]:
 
 #: (command line with OUT where the path goes, the option's name in the message, OUT is a folder)
 OUTPUT_OPTIONS: dict[str, tuple[list[str], str, bool]] = {
-    "pretrain --output-dir": (["pretrain", "--config", str(DEMO), "--output-dir", "OUT", "--data.root", "."],
-                              "output_dir", True),
+    "pretrain --output-dir": (
+        ["pretrain", "--config", str(DEMO), "--output-dir", "OUT", "--data.root", "."],
+        "output_dir",
+        True,
+    ),
     "export OUT": (["export", "CKPT", "OUT"], "export file", False),
     "import-official OUT": (["import-official", "CKPT", "OUT"], "export file", False),
-    "make-video --out": (["make-video", "--out", "OUT", "--num-videos", "1", "--frames", "4", "--size", "16x16"],
-                         "--out", True),
+    "make-video --out": (
+        ["make-video", "--out", "OUT", "--num-videos", "1", "--frames", "4", "--size", "16x16"],
+        "--out",
+        True,
+    ),
     "bench quality --out": (["bench", "quality", "--out", "OUT", "--quick"], "--out", True),
     "analyze perturb --out": (_perturb("OUT"), "--out", True),
-    "analyze track --out": (["analyze", "track", "--weights", "missing.safetensors", "--video", "v.mp4",
-                             "--start", "1,1", "--out", "OUT"], "--out", True),
+    "analyze track --out": (
+        ["analyze", "track", "--weights", "missing.safetensors", "--video", "v.mp4", "--start", "1,1", "--out", "OUT"],
+        "--out",
+        True,
+    ),
     "check-videos --index-cache": (["check-videos", "VIDEOS", "--index-cache", "OUT"], "--index-cache", False),
     "bench learnability --json": (["bench", "learnability", "--json", "OUT"], "--json", False),
 }

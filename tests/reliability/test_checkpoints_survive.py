@@ -1,5 +1,6 @@
 """Checkpoints that survive: atomic writes, a full disk named with the space needed, `--resume last` / a directory
 falling back past a truncated `last.ckpt`, and no checkpoint of diverged weights."""
+
 from __future__ import annotations
 
 import errno
@@ -105,11 +106,21 @@ class _BlowUp(Callback):
 
 def test_diverged_weights_are_never_checkpointed_and_the_message_names_the_good_one(videos, tmp_path):
     out = tmp_path / "diverged"
-    config = load_config(DEMO, {
-        "data.root": str(videos), "output_dir": str(out), "data.batch_size_per_device": 2, "data.repeat": 1,
-        "trainer.max_steps": 5, "trainer.checkpoint_every_n_steps": 1, "trainer.progress_bar": False,
-        "method.head_output_dim": 64, "method.head_hidden_dim": 32, "method.head_bottleneck_dim": 16,
-    })
+    config = load_config(
+        DEMO,
+        {
+            "data.root": str(videos),
+            "output_dir": str(out),
+            "data.batch_size_per_device": 2,
+            "data.repeat": 1,
+            "trainer.max_steps": 5,
+            "trainer.checkpoint_every_n_steps": 1,
+            "trainer.progress_bar": False,
+            "method.head_output_dim": 64,
+            "method.head_hidden_dim": 32,
+            "method.head_bottleneck_dim": 16,
+        },
+    )
     diverged = r"weights diverged at global step 3: network\.encoder\.vit\.cls_token"
     with pytest.raises(NonFiniteLossError, match=diverged) as info:
         run_pretraining(config, callbacks=[_BlowUp()])

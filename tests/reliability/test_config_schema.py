@@ -1,5 +1,6 @@
 """The pretraining config's defaults and types come from the classes its values are passed to, not from a second
 key list."""
+
 from __future__ import annotations
 
 import inspect
@@ -33,13 +34,16 @@ def test_every_default_key_has_a_type_derived_from_the_code():
     assert untyped == UNTYPED
 
 
-@pytest.mark.parametrize("path, annotation_text", [
-    (("optim", "base_lr"), "float"),                       # Midway.__init__
-    (("model", "feature_levels"), "tuple[int, ...]"),     # MidwayConfig
-    (("data", "delta_t"), "tuple[float, float] | float"),  # VideoPairDataset.__init__
-    (("data", "motion", "crop_size"), "int"),              # MidwayMotionTransform.__init__
-    (("trainer", "max_steps"), "int"),                     # lightning's Trainer.__init__
-])
+@pytest.mark.parametrize(
+    "path, annotation_text",
+    [
+        (("optim", "base_lr"), "float"),  # Midway.__init__
+        (("model", "feature_levels"), "tuple[int, ...]"),  # MidwayConfig
+        (("data", "delta_t"), "tuple[float, float] | float"),  # VideoPairDataset.__init__
+        (("data", "motion", "crop_size"), "int"),  # MidwayMotionTransform.__init__
+        (("trainer", "max_steps"), "int"),  # lightning's Trainer.__init__
+    ],
+)
 def test_types_are_the_annotations_of_the_receiving_code(path, annotation_text):
     annotation = expected_type(path)
     text = getattr(annotation, "__name__", None) if not typing.get_args(annotation) else str(annotation)
@@ -70,8 +74,11 @@ def test_method_optim_and_dataset_defaults_are_the_signature_defaults():
 
 def test_a_changed_signature_default_shows_up_in_the_config(monkeypatch):
     """The defaults are read from the signatures when a config is loaded: no copy of them to keep in step."""
-    for cls, name, value in ((Midway, "teacher_temp", 0.07), (Midway, "fused_optimizer", True),
-                             (VideoPairDataset, "repeat", 3)):
+    for cls, name, value in (
+        (Midway, "teacher_temp", 0.07),
+        (Midway, "fused_optimizer", True),
+        (VideoPairDataset, "repeat", 3),
+    ):
         signature = inspect.signature(cls)
         changed = [p.replace(default=value) if p.name == name else p for p in signature.parameters.values()]
         monkeypatch.setattr(cls, "__signature__", signature.replace(parameters=changed), raising=False)

@@ -1,6 +1,7 @@
 """A forged export's metadata cannot decide what gets built: only this package's architectures within bounds,
 shapes checked against the header before anything is allocated, non-finite tensors refused, and no network access
 while loading."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,15 @@ import pytest
 import torch
 from safetensors.torch import load_file, safe_open, save_file
 
-from midway_plugin.models import MidwayConfig, MidwayExportError, MidwayNetwork, build_from_export, load_export
-from midway_plugin.models import load_timm_vit, save_export
+from midway_plugin.models import (
+    MidwayConfig,
+    MidwayExportError,
+    MidwayNetwork,
+    build_from_export,
+    load_export,
+    load_timm_vit,
+    save_export,
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +54,9 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket, "create_connection", refuse)
 
 
-@pytest.mark.parametrize("encoder", ["hf-hub:owner/model", "timm/vit_small_patch16_224.augreg_in21k",
-                                     "resnet50", "vit_huge_patch14_224"])
+@pytest.mark.parametrize(
+    "encoder", ["hf-hub:owner/model", "timm/vit_small_patch16_224.augreg_in21k", "resnet50", "vit_huge_patch14_224"]
+)
 def test_encoders_outside_this_package_are_refused_by_name(export, tmp_path, encoder):
     forged = forge(export, tmp_path / "forged.safetensors", {"encoder": encoder})
     for load in (load_export, build_from_export, load_timm_vit):
@@ -55,13 +64,16 @@ def test_encoders_outside_this_package_are_refused_by_name(export, tmp_path, enc
             load(forged)
 
 
-@pytest.mark.parametrize("changes, named", [
-    ({"encoder_kwargs": {"embed_dim": 3000, "depth": 4, "num_heads": 3, "patch_size": 8}}, "embed_dim=3000"),
-    ({"encoder_kwargs": {"embed_dim": 48, "depth": 400, "num_heads": 3, "patch_size": 8}}, "depth=400"),
-    ({"encoder_kwargs": {"embed_dim": 48, "pretrained_cfg_overlay": {"hf_hub_id": "x"}}}, "pretrained_cfg_overlay"),
-    ({"midway_dim": 100_000}, "midway_dim=100000"),
-    ({"img_size": 1_000_000}, "img_size=1000000"),
-])
+@pytest.mark.parametrize(
+    "changes, named",
+    [
+        ({"encoder_kwargs": {"embed_dim": 3000, "depth": 4, "num_heads": 3, "patch_size": 8}}, "embed_dim=3000"),
+        ({"encoder_kwargs": {"embed_dim": 48, "depth": 400, "num_heads": 3, "patch_size": 8}}, "depth=400"),
+        ({"encoder_kwargs": {"embed_dim": 48, "pretrained_cfg_overlay": {"hf_hub_id": "x"}}}, "pretrained_cfg_overlay"),
+        ({"midway_dim": 100_000}, "midway_dim=100000"),
+        ({"img_size": 1_000_000}, "img_size=1000000"),
+    ],
+)
 def test_sizes_beyond_the_stated_bounds_are_refused_quickly(export, tmp_path, changes, named):
     forged = forge(export, tmp_path / "big.safetensors", changes)
     start = time.perf_counter()
@@ -74,8 +86,11 @@ def test_metadata_that_disagrees_with_the_tensor_shapes_is_refused_before_buildi
     # Within bounds, but the file's tensors are the 48-wide tiny ViT's.
     changes = {"encoder_kwargs": {"embed_dim": 96, "depth": 4, "num_heads": 3, "patch_size": 8}}
     forged = forge(export, tmp_path / "mismatch.safetensors", changes)
-    with pytest.raises(MidwayExportError, match=r"mismatch\.safetensors: tensor shapes disagree .*cls_token: "
-                                                r"file \(1, 1, 48\), config \(1, 1, 96\)"):
+    with pytest.raises(
+        MidwayExportError,
+        match=r"mismatch\.safetensors: tensor shapes disagree .*cls_token: "
+        r"file \(1, 1, 48\), config \(1, 1, 96\)",
+    ):
         load_export(forged)
 
 

@@ -1,5 +1,6 @@
 """A real `midway pretrain` killed mid-run (SIGKILL, SIGTERM) and resumed gives the uninterrupted run's losses
 and weights exactly (CPU, deterministic mode, a data-loader worker): sampling is a function of (seed, step, sample)."""
+
 from __future__ import annotations
 
 import csv
@@ -13,7 +14,6 @@ import pytest
 import torch
 
 from midway_plugin.lightly.checkpoint import load_lightning_checkpoint
-
 from tests.reliability.midway_process import ROOT, midway_command, midway_env, run_midway, tiny_pretrain_args
 
 STEPS = 10
@@ -52,8 +52,15 @@ def uninterrupted(videos, tmp_path_factory):
 
 def start_and_signal(videos: Path, out: Path, sig: int, after: str) -> subprocess.CompletedProcess:
     """Starts `midway pretrain`, sends ``sig`` to its process group once ``checkpoints/<after>`` exists, waits."""
-    process = subprocess.Popen(midway_command(*pretrain_args(videos, out)), env=midway_env(), cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    process = subprocess.Popen(
+        midway_command(*pretrain_args(videos, out)),
+        env=midway_env(),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 240
     while not (out / "checkpoints" / after).exists():
         assert process.poll() is None, process.communicate()[1][-3000:]

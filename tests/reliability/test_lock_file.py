@@ -1,5 +1,6 @@
 """requirements.lock pins every package (transitive ones too), agrees with the pins of the install script, and
 holds no machine-local paths, so `make install` on a fresh clone gets exactly the tested versions."""
+
 from __future__ import annotations
 
 import re

@@ -1,6 +1,7 @@
 """One writer per output: a second `midway pretrain`, `export`, `make-video` or `bench` into an output that another
 run holds is refused (exit 2, naming the holder) before it writes anything, and a killed holder leaves no stale
 lock behind."""
+
 from __future__ import annotations
 
 import os
@@ -32,8 +33,12 @@ _HOLD = (
 
 def _holder(target: Path, folder: bool = True, fork: bool = False) -> subprocess.Popen:
     extra = ["fork"] if fork else []
-    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(target), "folder" if folder else "file", *extra],
-                            stdout=subprocess.PIPE, text=True, env=midway_env())
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(target), "folder" if folder else "file", *extra],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=midway_env(),
+    )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
     return proc
 
@@ -109,10 +114,17 @@ def test_a_released_lock_can_be_taken_again_in_the_same_process(tmp_path):
         pass
 
 
-@pytest.mark.parametrize("variables, launching", [
-    ({}, True), ({"LOCAL_RANK": "0", "NODE_RANK": "0"}, True), ({"LOCAL_RANK": "1"}, False),
-    ({"RANK": "3"}, False), ({"NODE_RANK": "1", "LOCAL_RANK": "0"}, False), ({"SLURM_PROCID": "2"}, False),
-])
+@pytest.mark.parametrize(
+    "variables, launching",
+    [
+        ({}, True),
+        ({"LOCAL_RANK": "0", "NODE_RANK": "0"}, True),
+        ({"LOCAL_RANK": "1"}, False),
+        ({"RANK": "3"}, False),
+        ({"NODE_RANK": "1", "LOCAL_RANK": "0"}, False),
+        ({"SLURM_PROCID": "2"}, False),
+    ],
+)
 def test_only_the_launching_process_holds_the_output(monkeypatch, variables, launching):
     for name in ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID"):
         monkeypatch.delenv(name, raising=False)
@@ -142,8 +154,15 @@ def test_two_pretraining_runs_started_together_one_is_refused(videos, tmp_path):
     out = tmp_path / "out"
     procs = []
     for _ in range(2):
-        procs.append(subprocess.Popen(midway_command(*tiny_pretrain_args(videos, out, 4)), stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True, env=midway_env()))
+        procs.append(
+            subprocess.Popen(
+                midway_command(*tiny_pretrain_args(videos, out, 4)),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=midway_env(),
+            )
+        )
         time.sleep(0.5)
     results = [(p.wait(timeout=600), *p.communicate()) for p in procs]
     codes = sorted(code for code, _, _ in results)

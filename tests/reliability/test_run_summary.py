@@ -1,4 +1,5 @@
 """The summary `midway pretrain` prints names only files that exist."""
+
 from __future__ import annotations
 
 import re

@@ -1,6 +1,7 @@
 """The video scan skips what it cannot use with a warning naming it: symlink loops, unreadable directories; a
 width decord cannot decode at is read with PyAV instead; a malformed index cache is ignored instead of crashing
 the scan."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from midway_plugin.data.video import NoUsableVideoError, UnusableVideoWarning, VideoPairDataset
+from midway_plugin.data.video import UnusableVideoWarning, VideoPairDataset
 from midway_plugin.data.video.index_cache import VERSION
 
 
@@ -54,13 +55,16 @@ def test_an_unreadable_subdirectory_is_skipped_with_a_warning(tmp_path, videos, 
     assert any("locked" in m and "Permission denied" in m for m in messages), messages
 
 
-@pytest.mark.parametrize("content", [
-    "{not json",
-    json.dumps({"version": VERSION, "entries": ["a", "b"]}),
-    json.dumps({"version": VERSION, "entries": {"x": 5}}),
-    json.dumps({"version": 1, "entries": "nonsense"}),
-    json.dumps([1, 2, 3]),
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{not json",
+        json.dumps({"version": VERSION, "entries": ["a", "b"]}),
+        json.dumps({"version": VERSION, "entries": {"x": 5}}),
+        json.dumps({"version": 1, "entries": "nonsense"}),
+        json.dumps([1, 2, 3]),
+    ],
+)
 def test_a_malformed_index_cache_is_ignored(tmp_path, videos, content):
     root = _folder(tmp_path, videos)
     cache = tmp_path / "index.json"

@@ -4,6 +4,7 @@ The same format as ``mmcv.flowread`` / ``mmcv.flowwrite``, written here with num
 and the analyses must run without the optional OpenMMLab stack (mmcv is only installed with the mm extras); the
 MMFlow datasets read these files with mmcv.
 """
+
 from __future__ import annotations
 
 import os

@@ -3,6 +3,7 @@
 ``midway make-video`` records them per split in ``dataset.json`` (``"flow_stats"``): they say what an EPE means
 (a zero-flow guess scores the mean magnitude) and whether the motion is large compared with the patch size.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -32,8 +33,9 @@ class FlowStatistics:
         self.occluded = 0
         self.out_of_view = 0
 
-    def add(self, flow: np.ndarray, instances: np.ndarray | None = None,
-            next_instances: np.ndarray | None = None) -> None:
+    def add(
+        self, flow: np.ndarray, instances: np.ndarray | None = None, next_instances: np.ndarray | None = None
+    ) -> None:
         """Adds one forward flow field ``(H, W, 2)`` and, optionally, the instance maps of frames t and t + 1."""
         mag = np.hypot(flow[..., 0], flow[..., 1]).astype(np.float64)
         bins = np.bincount(np.floor(mag / BIN_PX).astype(np.int64).ravel())
@@ -98,10 +100,14 @@ def format_flow_stats(stats: dict[str, dict[str, Any]]) -> list[str]:
         if not s:
             lines.append(f"{split:5s}: (no videos)")
             continue
-        line = (f"{split:5s}: |flow| mean {s['mean']:.2f}, median {s['median']:.2f}, p95 {s['p95']:.2f}, "
-                f"max {s['max']:.2f} px/frame; moving {100 * s['moving_fraction']:.0f}%")
+        line = (
+            f"{split:5s}: |flow| mean {s['mean']:.2f}, median {s['median']:.2f}, p95 {s['p95']:.2f}, "
+            f"max {s['max']:.2f} px/frame; moving {100 * s['moving_fraction']:.0f}%"
+        )
         if "occluded_fraction" in s:
-            line += (f", on objects {100 * s['object_fraction']:.0f}%, occluded {100 * s['occluded_fraction']:.1f}%"
-                     f", leaving the frame {100 * s['out_of_view_fraction']:.1f}%")
+            line += (
+                f", on objects {100 * s['object_fraction']:.0f}%, occluded {100 * s['occluded_fraction']:.1f}%"
+                f", leaving the frame {100 * s['out_of_view_fraction']:.1f}%"
+            )
         lines.append(line)
     return lines

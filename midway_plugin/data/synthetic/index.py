@@ -21,6 +21,7 @@ The MMSegmentation and MMFlow datasets (``MidwaySyntheticDataset``, ``MidwaySynt
 around :func:`segmentation_samples` and :func:`flow_samples`; both read ``OUT/dataset.json`` and the PNG frames,
 PNG masks and ``.flo`` files next to it, exactly as ``midway make-video`` wrote them.
 """
+
 from __future__ import annotations
 
 import json
@@ -91,8 +92,11 @@ def split_videos(root: str | os.PathLike, split: str, need: str = "frame_dir") -
             raise SyntheticIndexError(f"{str(path)!r}: splits.{split} lists {name!r}, which is not in 'videos'")
         entry = by_name[name]
         if need not in entry or not (Path(root) / entry[need]).is_dir():
-            hint = " (make-video ran with --no-save-frames: generate the videos again with frames)" \
-                if need == "frame_dir" else ""
+            hint = (
+                " (make-video ran with --no-save-frames: generate the videos again with frames)"
+                if need == "frame_dir"
+                else ""
+            )
             raise SyntheticIndexError(
                 f"{str(path)!r}: video {name!r} has no {need} folder {entry.get(need, '<not recorded>')!r}{hint}"
             )
@@ -131,11 +135,14 @@ def segmentation_samples(root: str | os.PathLike, split: str, frame_stride: int 
     samples = []
     for entry in entries:
         for t in range(0, int(index["num_frames"]), stride):
-            samples.append(dict(
-                img_path=_existing(root / entry["frame_dir"] / f"{t:06d}.png"),
-                seg_map_path=_existing(root / entry["mask_dir"] / f"{t:06d}.png"),
-                video=entry["name"], frame=t,
-            ))
+            samples.append(
+                dict(
+                    img_path=_existing(root / entry["frame_dir"] / f"{t:06d}.png"),
+                    seg_map_path=_existing(root / entry["mask_dir"] / f"{t:06d}.png"),
+                    video=entry["name"],
+                    frame=t,
+                )
+            )
     return index, samples
 
 
@@ -151,10 +158,13 @@ def flow_samples(root: str | os.PathLike, split: str, frame_stride: int = 1) -> 
     for entry in entries:
         frames = root / entry["frame_dir"]
         for t in range(0, int(index["num_frames"]) - gap, stride):
-            samples.append(dict(
-                img1_path=_existing(frames / f"{t:06d}.png"),
-                img2_path=_existing(frames / f"{t + gap:06d}.png"),
-                flow_fw_path=_existing(root / entry["flow_dir"] / f"{t:06d}.flo"),
-                video=entry["name"], frame=t,
-            ))
+            samples.append(
+                dict(
+                    img1_path=_existing(frames / f"{t:06d}.png"),
+                    img2_path=_existing(frames / f"{t + gap:06d}.png"),
+                    flow_fw_path=_existing(root / entry["flow_dir"] / f"{t:06d}.flo"),
+                    video=entry["name"],
+                    frame=t,
+                )
+            )
     return index, samples

@@ -14,6 +14,7 @@ Classes (the segmentation label of a pixel is the class of the topmost object, 0
 In memory: :func:`generate_video` -> :class:`SyntheticVideo` (frames, flows, masks as numpy); on disk:
 :func:`~midway_plugin.data.synthetic.writer.write_synthetic_dataset` (``midway make-video``).
 """
+
 from __future__ import annotations
 
 import math
@@ -25,6 +26,7 @@ import numpy as np
 CLASS_NAMES: tuple[str, ...] = ("background", "disc", "square", "triangle")
 #: RGB colour per class for visualising masks (mmseg-style palette).
 PALETTE: tuple[tuple[int, int, int], ...] = ((0, 0, 0), (220, 20, 60), (0, 142, 255), (250, 170, 30))
+
 
 @dataclass
 class SyntheticVideo:
@@ -156,14 +158,16 @@ def generate_video(
     if not fps > 0:
         raise ValueError(f"fps must be positive, got {fps!r}")
     if isinstance(frame_gap, bool) or int(frame_gap) != frame_gap or not 1 <= frame_gap < num_frames:
-        raise ValueError(f"frame_gap must be an integer in [1, num_frames - 1] = [1, {num_frames - 1}], "
-                         f"got {frame_gap!r}")
+        raise ValueError(
+            f"frame_gap must be an integer in [1, num_frames - 1] = [1, {num_frames - 1}], got {frame_gap!r}"
+        )
     gap = int(frame_gap)
     if not 0 <= camera_wobble < math.inf:
         raise ValueError(f"camera_wobble must be a finite number >= 0 (pixels), got {camera_wobble!r}")
     if texture_wavelength is not None and not 2 <= texture_wavelength[0] <= texture_wavelength[1] < math.inf:
-        raise ValueError(f"texture_wavelength must be (min, max) pixels with 2 <= min <= max, got "
-                         f"{tuple(texture_wavelength)!r}")
+        raise ValueError(
+            f"texture_wavelength must be (min, max) pixels with 2 <= min <= max, got {tuple(texture_wavelength)!r}"
+        )
     rng = np.random.default_rng(seed)
     extent = min(height, width)
     t = np.arange(num_frames, dtype=np.float64)
@@ -267,12 +271,10 @@ def generate_video(
         "camera": {
             "offset": camera.tolist(),
             "convention": "background pixel p shows world point p + offset; the offset grows by velocity per "
-                          "frame plus the wobble (a background pixel moves by -velocity per frame)",
+            "frame plus the wobble (a background pixel moves by -velocity per frame)",
             "velocity": list(velocity_cam),
             "wobble_amplitude": float(wobble_amp),
         },
-        "objects": [
-            {**obj, "center_convention": "(x, y) pixels", "angle_unit": "radians"} for obj in objects
-        ],
+        "objects": [{**obj, "center_convention": "(x, y) pixels", "angle_unit": "radians"} for obj in objects],
     }
     return SyntheticVideo(frames, flows, masks, instances, meta)

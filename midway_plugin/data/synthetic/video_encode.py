@@ -1,4 +1,5 @@
 """Writing frames as an H.264 mp4 (imageio-ffmpeg's libx264) and checking that the dataset reads it back as written."""
+
 from __future__ import annotations
 
 import os

@@ -4,6 +4,7 @@ The layout of the folder (and how the benchmark datasets read it back) is descri
 :mod:`~midway_plugin.data.synthetic.index`. Video ``i`` of a dataset written with ``seed`` is
 ``generate_video(..., seed=seed + i)``; the last ``val_videos`` form the held-out split.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,9 @@ from midway_plugin.data.synthetic.render import describe_videos, generate_video
 from midway_plugin.data.synthetic.video_encode import check_readable, write_video
 
 
-def motion_token_summary(stats: dict[str, FlowStatistics], frame_size: tuple[int, int], frame_gap: int,
-                         recipe: dict[str, Any] | None = None) -> dict[str, Any]:
+def motion_token_summary(
+    stats: dict[str, FlowStatistics], frame_size: tuple[int, int], frame_gap: int, recipe: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """``dataset.json["motion_tokens"]``: per split, the motion in tokens of pretraining pairs (``recipe``) and of
     the flow pairs (frames ``frame_gap`` apart, same crop), from the exact |flow| histograms."""
     recipe = dict(recipe or {})
@@ -32,7 +34,8 @@ def motion_token_summary(stats: dict[str, FlowStatistics], frame_size: tuple[int
         centres = (np.arange(len(s.hist)) + 0.5) * BIN_PX
         for key, kwargs in (("pretrain_pairs", recipe), ("flow_pairs", flow_recipe)):
             out[key][split] = motion_tokens.token_motion_stats(
-                centres, frame_size, frame_gap=frame_gap, weights=s.hist, **kwargs)
+                centres, frame_size, frame_gap=frame_gap, weights=s.hist, **kwargs
+            )
     return out
 
 
@@ -124,9 +127,18 @@ def write_synthetic_dataset(
     for i in range(num_videos):
         name = f"{prefix}_{i:04d}"
         split = "val" if i >= num_videos - num_val else "train"
-        video = generate_video(num_frames, (height, width), num_objects, seed=seed + i, fps=fps,
-                               camera_speed=camera_speed, object_speed=object_speed, frame_gap=frame_gap,
-                               camera_wobble=camera_wobble, texture_wavelength=texture_wavelength)
+        video = generate_video(
+            num_frames,
+            (height, width),
+            num_objects,
+            seed=seed + i,
+            fps=fps,
+            camera_speed=camera_speed,
+            object_speed=object_speed,
+            frame_gap=frame_gap,
+            camera_wobble=camera_wobble,
+            texture_wavelength=texture_wavelength,
+        )
         video_path = root / video_dirs[split] / f"{name}.mp4"
         # A rerun with another split must not leave the video in the other folder (pretraining reads a folder).
         for other in video_dirs.values():

@@ -2,12 +2,13 @@
 
 Imports torch, numpy and decord.
 """
+
 from __future__ import annotations
 
-from midway_plugin.data.video.pairs import VideoPairDataset
 from midway_plugin.data.video.info import NoUsableVideoError, UnusableVideoWarning, VideoInfo
-from midway_plugin.data.video.scan import VIDEO_EXTENSIONS
+from midway_plugin.data.video.pairs import VideoPairDataset
 from midway_plugin.data.video.readers import READERS, OpenCVReader, open_reader
+from midway_plugin.data.video.scan import VIDEO_EXTENSIONS
 from midway_plugin.data.video.seek_check import InexactSeekWarning, SeekReport, check_random_access
 
 __all__ = [

@@ -10,6 +10,7 @@ inexact is read with the exact reader the scan chose (:mod:`~midway_plugin.data.
 keeps the scan's reader),
 ``"cuda"`` decodes on the GPU (:mod:`~midway_plugin.data.video.gpu_decode`).
 """
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from midway_plugin.data.video.readers import as_numpy, open_decord, open_reader
 from midway_plugin.data.video.info import VideoInfo
+from midway_plugin.data.video.readers import as_numpy, open_decord, open_reader
 
 # decord readers inherited through fork() by DataLoader workers. They are kept referenced, never destroyed: their
 # decoder thread did not survive the fork, so their destructor would wait for it forever (a hung worker).

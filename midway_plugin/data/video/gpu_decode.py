@@ -16,6 +16,7 @@ see its compatibility table) on the GPU machine. Frame exactness is checked per 
 sequential CPU decode (:func:`~midway_plugin.data.video.seek_check.check_gpu_frames`, the seek check's own comparison),
 so a file the GPU decoder reads wrong is refused before training, never trained on.
 """
+
 from __future__ import annotations
 
 import os
@@ -98,4 +99,3 @@ class CUDAReader:
             frames = torch.nn.functional.interpolate(frames.float(), size=self._size, mode="area")
             frames = frames.round().clamp(0, 255).to(torch.uint8)
         return frames.permute(0, 2, 3, 1).contiguous()
-

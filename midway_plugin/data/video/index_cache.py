@@ -4,6 +4,7 @@ One entry per file, keyed by its resolved path and validated by ``[size, mtime_n
 result (:class:`~midway_plugin.data.video.info.VideoInfo`, or the reason the file is unusable). An unreadable or
 foreign cache is ignored with a logged warning, a cache that cannot be written likewise: the cache never stops a run.
 """
+
 from __future__ import annotations
 
 import json

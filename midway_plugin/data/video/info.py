@@ -1,4 +1,5 @@
 """What the scan of a video folder learns about each usable file, and the two ways a file or a folder fails."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

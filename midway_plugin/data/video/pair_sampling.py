@@ -13,6 +13,7 @@ Two ways to draw the ``repeat`` pairs of one video opening (``sampling``):
   the video, decoded forward once. ``dt`` keeps its distribution; ``t`` stays uniform over the video except
   near its ends; the pairs of one opening are close in time (docs/performance.md measures both).
 """
+
 from __future__ import annotations
 
 import bisect

@@ -56,6 +56,7 @@ Reference:
     ICLR 2026 (arXiv 2510.05558), §4.1 (BDD100K, Walking Tours; pairs 0.5–1 s apart) and Appendix (repeat
     sampling R = 5, dt in [15, 30] frames).
 """
+
 from __future__ import annotations
 
 import logging
@@ -73,6 +74,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from midway_plugin.data.video.frame_decoding import DECODERS, ReaderCache, decode_pairs, open_for_decoding
+from midway_plugin.data.video.info import NoUsableVideoError, UnusableVideoWarning, VideoInfo
 from midway_plugin.data.video.pair_sampling import (
     SAMPLINGS,
     StartIndex,
@@ -82,9 +84,8 @@ from midway_plugin.data.video.pair_sampling import (
     sample_pairs,
     sample_window_pairs,
 )
-from midway_plugin.data.video.seek_check import InexactSeekWarning
-from midway_plugin.data.video.info import NoUsableVideoError, UnusableVideoWarning, VideoInfo
 from midway_plugin.data.video.scan import VIDEO_EXTENSIONS, find_videos, scan_videos
+from midway_plugin.data.video.seek_check import InexactSeekWarning
 
 logger = logging.getLogger(__name__)
 
@@ -261,8 +262,9 @@ class VideoPairDataset(Dataset[dict[str, Any]]):
 
     def _scan(self, workers: int, cache_file: Path | None) -> None:
         files, self.ignored = find_videos(self.root, self.extensions)
-        results = scan_videos(files, self.decode_short_side, self.seek_check, workers, cache_file,
-                              gpu_check=self.decoder == "cuda")
+        results = scan_videos(
+            files, self.decode_short_side, self.seek_check, workers, cache_file, gpu_check=self.decoder == "cuda"
+        )
         for path in files:
             result = results[path]
             reason = result if isinstance(result, str) else self._usable(result)

@@ -1,22 +1,23 @@
 """A keyframe-aware reader with PyAV: frames identified by their timestamps, decoded from the nearest keyframe only.
 
-decord and OpenCV seek by frame number and trust the container's timing to know where they landed, which is
-wrong on some files (docs/video-seeking.md). This reader never counts: at opening it lists the timestamps (pts) of
-every packet of the video stream without decoding anything (demuxing only), so frame ``i`` *is* the packet with
-the ``i``-th smallest pts, as a sequential decode would produce it. To return frame ``i`` it seeks to the last
-keyframe whose pts is at most frame ``i``'s (an open GOP's leading frames come after their keyframe in decode
-order, so they are reached too), decodes forward and keeps the frame whose pts is frame ``i``'s; only kept frames
-are converted to RGB, and packets of frames no other frame refers to (non-reference B-frames) are not decoded
-unless wanted, which changes no other frame. Sorted requests decode forward without a new seek while the next wanted frame's keyframe is
-already behind the decoder, so a window of nearby frames costs one seek. A seek that lands after the wanted frame
-(a container whose index is wrong) falls back to decoding from the start of the file, and a frame that never comes
-out raises. One assumption remains: one packet is one frame (true of MP4/MKV/MOV and of ordinary AVI; "packed"
-B-frames in old DivX AVI files put two frames in one packet); the seek check verifies the reader on every file it
-is chosen for, so a file that breaks it gets another reader.
+decord and OpenCV seek by frame number and trust the container's timing to know where they landed, which is wrong on
+some files (docs/video-seeking.md). This reader never counts: at opening it lists the timestamps (pts) of every packet
+of the video stream without decoding anything (demuxing only), so frame ``i`` *is* the packet with the ``i``-th smallest
+pts, as a sequential decode would produce it. To return frame ``i`` it seeks to the last keyframe whose pts is at most
+frame ``i``'s (an open GOP's leading frames come after their keyframe in decode order, so they are reached too), decodes
+forward and keeps the frame whose pts is frame ``i``'s; only kept frames are converted to RGB, and packets of frames no
+other frame refers to (non-reference B-frames) are not decoded unless wanted, which changes no other frame. Sorted
+requests decode forward without a new seek while the next wanted frame's keyframe is already behind the decoder, so a
+window of nearby frames costs one seek. A seek that lands after the wanted frame (a container whose index is wrong)
+falls back to decoding from the start of the file, and a frame that never comes out raises. One assumption remains: one
+packet is one frame (true of MP4/MKV/MOV and of ordinary AVI; "packed" B-frames in old DivX AVI files put two frames in
+one packet); the seek check verifies the reader on every file it is chosen for, so a file that breaks it gets another
+reader.
 
 PyAV's wheels ship their own FFmpeg, so this needs no system package. The timestamp index of the last few files is
 kept per process (a folder-mode worker reopens a video for every item).
 """
+
 from __future__ import annotations
 
 import bisect
@@ -152,9 +153,7 @@ class PyAVReader:
             self._seek(self._keyframes[0])
             frame = self._decode_to(target)
         if frame is None:
-            raise RuntimeError(
-                f"frame {index} (pts {target}) of video {self.path!r} never came out of the decoder"
-            )
+            raise RuntimeError(f"frame {index} (pts {target}) of video {self.path!r} never came out of the decoder")
         return self._rgb(frame)
 
     def _decode_to(self, target: int) -> Any:

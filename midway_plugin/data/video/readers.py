@@ -17,6 +17,7 @@ frame i is the i-th frame that comes out, which is the definition of frame i. "c
 (:mod:`~midway_plugin.data.video.gpu_decode`; used only when ``decoder="cuda"`` is asked for).
 :mod:`midway_plugin.data.video.seek_check` decides per file which reader is exact.
 """
+
 from __future__ import annotations
 
 import os

@@ -7,6 +7,7 @@ frames decord decodes with a wrong shape is read with PyAV, or OpenCV's sequenti
 kept in the optional index cache (:mod:`~midway_plugin.data.video.index_cache`). Unreadable directories and
 symlink loops are skipped with an :class:`~midway_plugin.data.video.info.UnusableVideoWarning`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,10 +20,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from midway_plugin.data.video import frame_decoding
-from midway_plugin.data.video.readers import READERS, as_numpy, open_reader
-from midway_plugin.data.video.seek_check import check_gpu_frames, check_random_access
 from midway_plugin.data.video.index_cache import cache_key, cached_result, file_stamp, load_cache, save_cache
 from midway_plugin.data.video.info import UnusableVideoWarning, VideoInfo
+from midway_plugin.data.video.readers import READERS, as_numpy, open_reader
+from midway_plugin.data.video.seek_check import check_gpu_frames, check_random_access
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +109,10 @@ def probe_video(path: Path, decode_short_side: int | None) -> VideoInfo | str:
             problem = f"with an error ({str(err).strip()[:200]})"
         if problem is not None:
             return _other_reader(
-                path, int(num_frames), fps, decode_short_side,
+                path,
+                int(num_frames),
+                fps,
+                decode_short_side,
                 f"decord 0.6.0 decodes it at {width}x{height} (decode_short_side={decode_short_side}) {problem}",
             )
     return VideoInfo(str(path), int(num_frames), fps, height, width)

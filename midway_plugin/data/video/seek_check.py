@@ -18,6 +18,7 @@ by definition, slower) when none does. The GPU decoder (``"cuda"``) is checked t
 Only the first ``span`` frames are checked (the sequential decode costs one decode per frame up to the last checked
 frame); the checked frames include frames around the keyframes decord reports in that span, where seeking starts.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,7 +29,14 @@ from typing import Any
 
 import numpy as np
 
-from midway_plugin.data.video.readers import CHECKABLE_READERS, READERS, OpenCVReader, as_numpy, open_decord, open_reader
+from midway_plugin.data.video.readers import (
+    CHECKABLE_READERS,
+    READERS,
+    OpenCVReader,
+    as_numpy,
+    open_decord,
+    open_reader,
+)
 
 #: Largest mean absolute difference (grey levels, 0-255) between decord's frame and the sequentially decoded one
 #: still taken as the same frame: colour conversion differs by up to ~4 between the libraries.
@@ -102,7 +110,8 @@ class SeekReport:
                 f"(largest mean difference {self.max_difference:.1f} grey levels)"
             )
         got = (
-            f"frame {self.worst_match}'s content" if self.worst_match is not None
+            f"frame {self.worst_match}'s content"
+            if self.worst_match is not None
             else f"none of frames {max(0, self.worst_frame - _MATCH_RADIUS)}-{self.worst_frame + _MATCH_RADIUS}"
         )
         first = next(iter(self.differences), "decord")

@@ -1,12 +1,13 @@
 """The view contract between the data and the pretraining method: which crop is which, in one batch.
 
-:class:`~midway_plugin.data.views.MidwayTransform` (through :class:`~midway_plugin.data.video.VideoPairDataset` and the default
-collate, or rendered on the device by :class:`~midway_plugin.data.views.DeviceAugment`) produces a dict of views;
-Lightly's single-image benchmarks produce a flat list in :data:`VIEW_ORDER`. :func:`unpack_batch` turns either into
-:class:`MidwayViews`, the one format the Midway method consumes. The teacher takes the global crops, the student the
-global and local crops; among the globals, view ``v`` and ``v +- G/2`` are the same crop in the other frame
+:class:`~midway_plugin.data.views.MidwayTransform` (through :class:`~midway_plugin.data.video.VideoPairDataset` and
+the default collate, or rendered on the device by :class:`~midway_plugin.data.views.DeviceAugment`) produces a dict of
+views; Lightly's single-image benchmarks produce a flat list in :data:`VIEW_ORDER`. :func:`unpack_batch` turns either
+into :class:`MidwayViews`, the one format the Midway method consumes. The teacher takes the global crops, the student
+the global and local crops; among the globals, view ``v`` and ``v +- G/2`` are the same crop in the other frame
 (docs/paper.md §1.7).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

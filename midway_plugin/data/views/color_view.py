@@ -4,6 +4,7 @@ Reference:
     Caron et al., "Emerging Properties in Self-Supervised Vision Transformers" (DINO), ICCV 2021, for the view
     augmentations.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -12,7 +13,6 @@ import torchvision.transforms as T
 from lightly.transforms.dino_transform import DINOViewTransform
 
 from midway_plugin.data.views.pair_input import check_prob
-
 
 #: The probabilities among :func:`color_view`'s settings (checked to lie in [0, 1]).
 _PROBABILITIES = ("cj_prob", "random_gray_scale", "gaussian_blur", "solarization_prob")

@@ -1,7 +1,8 @@
 """The shared crop geometry of the paired transforms: a box, how it is drawn, how it is resized."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torchvision.transforms as T
@@ -21,4 +22,4 @@ def sample_box(height: int, width: int, scale: Sequence[float], ratio: Sequence[
     """
     # get_params only reads the image size: an expanded 1-element tensor carries it without allocating.
     placeholder = torch.empty(1, 1, 1).expand(1, height, width)
-    return tuple(T.RandomResizedCrop.get_params(placeholder, list(scale), list(ratio)))  # type: ignore[return-value]
+    return tuple(T.RandomResizedCrop.get_params(placeholder, list(scale), list(ratio)))

@@ -25,6 +25,7 @@ distributions of every random choice and magnitude are the same (tests/data/test
 Output: the ``{"motion": [x_t, x_tdt], "dino_global": [g1_t, g2_t, g1_tdt, g2_tdt], "dino_local": [...]}`` dict of
 :class:`~midway_plugin.data.views.MidwayTransform`, each entry ``(N, 3, S, S)`` for N pairs.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -37,8 +38,8 @@ from torch.utils.data import default_collate
 from torchvision.ops import roi_align
 
 from midway_plugin.data.views.crop_box import sample_box
-from midway_plugin.data.views.tensor_augment import ColorSpec, photometric
 from midway_plugin.data.views.midway_transform import MidwayTransform
+from midway_plugin.data.views.tensor_augment import ColorSpec, photometric
 
 #: Keys of the decoded items (besides ``frames``) holding geometry, per pair.
 GEOMETRY_KEYS = ("motion_box", "global_boxes", "global_flips", "local_boxes", "local_flips")
@@ -88,8 +89,9 @@ class PairGeometryTransform:
             out["global_flips"] = torch.tensor(params.global_flips).expand(2, 2).clone()
             k = dino.n_local_views
             local = [sample_box(ih, iw, dino.local_crop_scale, dino.crop_ratio) for _ in range(2 * k)]
-            out["local_boxes"] = (torch.tensor(local, dtype=torch.float32).view(2, k, 4) + shift
-                                  if k else torch.zeros(2, 0, 4))
+            out["local_boxes"] = (
+                torch.tensor(local, dtype=torch.float32).view(2, k, 4) + shift if k else torch.zeros(2, 0, 4)
+            )
             out["local_flips"] = torch.rand(2, k) < dino.hf_prob
         return out
 
@@ -137,8 +139,10 @@ def collate_decoded(items: Sequence[Any]) -> Any:
         if len(shapes) > 1:
             height = max(s[0] for s in shapes)
             width = max(s[1] for s in shapes)
-            items = [dict(item, views={**v, "frames": _pad(v["frames"], height, width)})  # type: ignore[index,dict-item]
-                     for item, v in zip(items, views, strict=True)]
+            items = [
+                dict(item, views={**v, "frames": _pad(v["frames"], height, width)})  # type: ignore[index,dict-item]
+                for item, v in zip(items, views, strict=True)
+            ]
     return default_collate(list(items))
 
 
@@ -218,8 +222,10 @@ class DeviceAugment:
     @staticmethod
     def _geometry(views: dict[str, Tensor], key: str, shape: tuple[int, ...]) -> Tensor:
         if key not in views:
-            raise ValueError(f"decoded views lack {key!r} (got {sorted(views)}): were they made by "
-                             "PairGeometryTransform with the same transform?")
+            raise ValueError(
+                f"decoded views lack {key!r} (got {sorted(views)}): were they made by "
+                "PairGeometryTransform with the same transform?"
+            )
         value = views[key]
         if tuple(value.shape) != shape:
             raise ValueError(f"views[{key!r}] has shape {tuple(value.shape)}, expected {shape}")
@@ -235,9 +241,7 @@ class DeviceAugment:
             torch.arange(v, device=images.device) >= v // 2
         ).view(1, v)
         top, left, height, width = boxes.to(images.device, self.dtype).unbind(-1)
-        rois = torch.stack(
-            [frame.to(self.dtype), left, top, left + width, top + height], dim=-1
-        ).view(n * v, 5)
+        rois = torch.stack([frame.to(self.dtype), left, top, left + width, top + height], dim=-1).view(n * v, 5)
         crops = roi_align(images, rois, output_size=(size, size), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
         if flips is not None:
             crops = torch.where(flips.to(images.device).reshape(n * v, 1, 1, 1), crops.flip(-1), crops)

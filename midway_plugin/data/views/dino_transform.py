@@ -5,6 +5,7 @@ Reference:
     [0.05, 0.2], 2 global + 8 local crops per frame). Caron et al., "Emerging Properties in Self-Supervised Vision
     Transformers" (DINO), ICCV 2021, for the view augmentations.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

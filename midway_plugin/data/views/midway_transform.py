@@ -31,6 +31,7 @@ Reference:
     [0.05, 0.2], 2 global + 8 local crops per frame). Caron et al., "Emerging Properties in Self-Supervised Vision
     Transformers" (DINO), ICCV 2021, for the view augmentations.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -88,7 +89,7 @@ class MidwayTransform:
         n_local_views: int = 2,
         initial_crop_scale: tuple[float, float] | None = (0.3, 0.6),
         **kwargs: Any,
-    ) -> "MidwayTransform":
+    ) -> MidwayTransform:
         """A transform for tiny frames (e.g. 64 x 64 synthetic video): 32 px motion/global crops, 2 x 16 px locals.
 
         The initial crop is enlarged (area 0.3-0.6) so that crops of tiny frames keep some content.

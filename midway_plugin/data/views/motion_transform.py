@@ -4,6 +4,7 @@ Reference:
     Hoang & Ren, "Midway Network", ICLR 2026 (arXiv 2510.05558), §4.1 and Appendix B (motion crops: area
     [0.2, 0.4], same location in both frames, DINO global augmentations 1 and 2).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -3,9 +3,11 @@
 Frames may be PIL images, uint8 arrays of shape (H, W, 3), or uint8/float tensors of shape (3, H, W); they are
 converted to RGB PIL images (torchvision's and Lightly's transforms work on those). Each error names the value.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch

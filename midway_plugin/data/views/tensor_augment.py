@@ -11,6 +11,7 @@ as PIL does; solarisation inverts values >= 128/255 like ``ImageOps.solarize``.
 
 Randomness comes from torch's generator of the batch's device (seeded by ``torch.manual_seed``).
 """
+
 from __future__ import annotations
 
 import math
@@ -25,8 +26,14 @@ _LUMA = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale weights
 
 # Steps of a view transform that are geometry (rendered by DeviceAugment from the sampled boxes and flips) or the
 # uint8 -> float conversion; every other step must be one ColorSpec.from_view understands.
-_NOT_PHOTOMETRIC = ("RandomResizedCrop", "RandomHorizontalFlip", "RandomVerticalFlip", "RandomRotate",
-                    "RandomRotateDegrees", "ToTensor")
+_NOT_PHOTOMETRIC = (
+    "RandomResizedCrop",
+    "RandomHorizontalFlip",
+    "RandomVerticalFlip",
+    "RandomRotate",
+    "RandomRotateDegrees",
+    "ToTensor",
+)
 
 
 @dataclass(frozen=True)
@@ -67,16 +74,29 @@ class ColorSpec:
             ValueError: The transform has a step the accelerator path cannot render (named).
         """
         steps = view.transforms if hasattr(view, "transforms") else view.transform.transforms
-        found: dict[str, Any] = dict(cj_prob=0.0, brightness=None, contrast=None, saturation=None, hue=None,
-                                     gray_prob=0.0, blur_prob=0.0, sigmas=(0.0, 0.0), solarize_prob=0.0,
-                                     solarize_threshold=1.0, mean=None, std=None)
+        found: dict[str, Any] = dict(
+            cj_prob=0.0,
+            brightness=None,
+            contrast=None,
+            saturation=None,
+            hue=None,
+            gray_prob=0.0,
+            blur_prob=0.0,
+            sigmas=(0.0, 0.0),
+            solarize_prob=0.0,
+            solarize_threshold=1.0,
+            mean=None,
+            std=None,
+        )
         for step in steps:
             name = type(step).__name__
             inner = type(step.transforms[0]).__name__ if name == "RandomApply" and len(step.transforms) == 1 else ""
             if inner == "ColorJitter":
                 jitter = step.transforms[0]
-                found.update(cj_prob=float(step.p), **{key: _range(getattr(jitter, key))
-                                                        for key in ("brightness", "contrast", "saturation", "hue")})
+                found.update(
+                    cj_prob=float(step.p),
+                    **{key: _range(getattr(jitter, key)) for key in ("brightness", "contrast", "saturation", "hue")},
+                )
             elif name == "RandomGrayscale":
                 found["gray_prob"] = float(step.p)
             elif name == "GaussianBlur" and hasattr(step, "sigmas"):  # Lightly's, drawing sigma per image

@@ -1,4 +1,5 @@
 """Multi-head cross-attention (queries from one sequence, keys/values from another)."""
+
 from __future__ import annotations
 
 import contextlib

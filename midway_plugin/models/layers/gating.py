@@ -1,4 +1,5 @@
 """The gating unit of the forward predictor (paper §3, Eq. 2)."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Dense forward-prediction loss (paper Eq. 1)."""
+
 from __future__ import annotations
 
 import torch

@@ -7,6 +7,7 @@ real footage. The encodings are the layouts where readers
 that seek go wrong (docs/video-seeking.md): MPEG-4 Part 2 in AVI with B-frames, H.264 with open GOPs, variable
 frame rate, plus closed-GOP H.264 as the control.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -22,19 +23,52 @@ ENCODINGS: dict[str, tuple[str, list[str]]] = {
     "mpeg4_avi_bframes": (".avi", ["-c:v", "mpeg4", "-vtag", "XVID", "-q:v", "2", "-bf", "2", "-g", "100"]),
     "h264_open_gop": (
         ".mkv",
-        ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "veryfast", "-crf", "12",
-         "-x264-params", "keyint=60:min-keyint=60:scenecut=0:open-gop=1:bframes=3"],
+        [
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "12",
+            "-x264-params",
+            "keyint=60:min-keyint=60:scenecut=0:open-gop=1:bframes=3",
+        ],
     ),
     "h264_vfr": (
         ".mkv",
-        ["-vf", "setpts='(N+floor(N/3)*0.7)/(30*TB)'", "-fps_mode", "vfr",
-         "-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "veryfast", "-crf", "12",
-         "-x264-params", "keyint=50:min-keyint=50:scenecut=0:bframes=2"],
+        [
+            "-vf",
+            "setpts='(N+floor(N/3)*0.7)/(30*TB)'",
+            "-fps_mode",
+            "vfr",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "12",
+            "-x264-params",
+            "keyint=50:min-keyint=50:scenecut=0:bframes=2",
+        ],
     ),
     "h264_closed_gop": (
         ".mp4",
-        ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "veryfast", "-crf", "12",
-         "-x264-params", "keyint=50:min-keyint=50:scenecut=0:bframes=2"],
+        [
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "12",
+            "-x264-params",
+            "keyint=50:min-keyint=50:scenecut=0:bframes=2",
+        ],
     ),
 }
 
@@ -71,8 +105,22 @@ def encode(path: Path, encoding: str, num_frames: int, fps: float = 30.0, frames
     path = path.with_suffix(suffix)
     path.parent.mkdir(parents=True, exist_ok=True)
     cmd = [
-        imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
-        "-s", f"{WIDTH}x{HEIGHT}", "-r", f"{fps:g}", "-i", "-", *options, str(path),
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        "-y",
+        "-loglevel",
+        "error",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        f"{WIDTH}x{HEIGHT}",
+        "-r",
+        f"{fps:g}",
+        "-i",
+        "-",
+        *options,
+        str(path),
     ]
     raw = (index_frames(num_frames) if frames is None else frames).tobytes()
     subprocess.run(cmd, input=raw, check=True, capture_output=True, timeout=60)

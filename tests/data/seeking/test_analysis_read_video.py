@@ -1,12 +1,13 @@
 """The analysis reads videos with the same per-file exact reader as the pretraining data."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from midway_plugin.analysis.frames import read_video
 from midway_plugin.analysis import AnalysisError
+from midway_plugin.analysis.frames import read_video
 from midway_plugin.data.video.readers import open_reader
 
 

@@ -1,4 +1,5 @@
 """``midway check-videos DIR``: the audit a user runs before a long pretraining run."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """VideoPairDataset returns the frames at the indices it reports, on every test encoding, whatever the reader."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -61,8 +62,12 @@ def test_folder_mode_returns_the_frames_asked_for(folder: Path, frame_number_of)
     assert "h264_open_gop.mkv" in messages[0] and "H.264" in messages[0] and "grey levels" in messages[0]
     assert "mpeg4_avi_bframes.avi" in messages[1] and "MPEG-4 Part 2" in messages[1] and ".avi" in messages[1]
     readers = {Path(v.path).stem: v.reader for v in ds.videos}
-    assert readers == {"h264_closed_gop": "decord", "h264_vfr": "decord", "h264_open_gop": "pyav",
-                       "mpeg4_avi_bframes": "pyav"}
+    assert readers == {
+        "h264_closed_gop": "decord",
+        "h264_vfr": "decord",
+        "h264_open_gop": "pyav",
+        "mpeg4_avi_bframes": "pyav",
+    }
     items = [ds[i % len(ds)] for i in range(24)]  # 24 items x 5 pairs x 2 frames
     assert _wrong_frames(ds, items, frame_number_of) == []
 
@@ -82,8 +87,9 @@ def test_single_mode_exact_readers_in_shuffled_order(folder: Path, frame_number_
     import midway_plugin.data.video.scan as video_scan
 
     check = video_scan.check_random_access
-    monkeypatch.setattr(video_scan, "check_random_access",
-                        lambda p, **kw: dataclasses.replace(check(p, **kw), reader=reader))
+    monkeypatch.setattr(
+        video_scan, "check_random_access", lambda p, **kw: dataclasses.replace(check(p, **kw), reader=reader)
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InexactSeekWarning)
         ds = VideoPairDataset(folder / "mpeg4_avi_bframes.avi", delta_t=(15, 30), repeat=1)
@@ -118,8 +124,10 @@ def test_index_cache_keeps_the_check(tmp_path: Path, folder: Path, monkeypatch, 
     monkeypatch.setattr(video_scan, "check_random_access", fail)
     with pytest.warns(InexactSeekWarning) as caught:  # the warning comes from the cache too
         second = VideoPairDataset(root, index_cache=cache)
-    assert sorted(Path(str(w.message).split("'")[1]).name for w in caught) == ["h264_open_gop.mkv",
-                                                                               "mpeg4_avi_bframes.avi"]
+    assert sorted(Path(str(w.message).split("'")[1]).name for w in caught) == [
+        "h264_open_gop.mkv",
+        "mpeg4_avi_bframes.avi",
+    ]
     assert second.videos == first.videos
     assert [v.reader for v in second.videos] == [v.reader for v in first.videos]
 
@@ -147,8 +155,13 @@ def test_dataloader_workers_read_exact_frames(folder: Path, frame_number_of) -> 
     items = []
     for batch in loader:
         for b in range(len(batch["path"])):
-            items.append({"views": [v[b] for v in batch["views"]], "frame_indices": batch["frame_indices"][b],
-                          "path": batch["path"][b]})
+            items.append(
+                {
+                    "views": [v[b] for v in batch["views"]],
+                    "frame_indices": batch["frame_indices"][b],
+                    "path": batch["path"][b],
+                }
+            )
     assert len(items) == len(ds) and _wrong_frames(ds, items, frame_number_of) == []
 
 

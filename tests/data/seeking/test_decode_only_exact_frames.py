@@ -1,4 +1,5 @@
 """The decode-only (accelerator-augment) path keeps the exact reader the seek check chose for each file."""
+
 from __future__ import annotations
 
 import warnings
@@ -8,9 +9,9 @@ import pytest
 import torch
 
 from midway_plugin.data.video import VideoPairDataset
+from midway_plugin.data.video.seek_check import InexactSeekWarning
 from midway_plugin.data.views import MidwayTransform
 from midway_plugin.data.views.device_augment import PairGeometryTransform
-from midway_plugin.data.video.seek_check import InexactSeekWarning
 
 ENCODINGS = ("mpeg4_avi_bframes", "h264_open_gop", "h264_closed_gop")
 

@@ -1,5 +1,6 @@
 """decord 0.6.0 decodes some frame widths (48 px here) into 4-channel garbage: such a valid video is read with PyAV,
 never dropped: `make-video --size 48x48` writes it, the dataset reads it exactly, and pretraining trains on it."""
+
 from __future__ import annotations
 
 import warnings
@@ -19,8 +20,24 @@ def videos_48(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("width48")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # sub-token motion at this size
-        assert cli_main(["make-video", "--out", str(out), "--size", "48x48", "--frames", "12", "--num-videos",
-                         "2", "--val-videos", "0"]) == 0
+        assert (
+            cli_main(
+                [
+                    "make-video",
+                    "--out",
+                    str(out),
+                    "--size",
+                    "48x48",
+                    "--frames",
+                    "12",
+                    "--num-videos",
+                    "2",
+                    "--val-videos",
+                    "0",
+                ]
+            )
+            == 0
+        )
     return out / "videos"
 
 
@@ -44,8 +61,9 @@ def test_a_skipped_file_is_summarised_by_its_reason(videos_48: Path) -> None:
     assert "all 2 video files were skipped (too short: 2); delta_t=(15, 30) frames" in message, message
 
 
-@pytest.mark.parametrize("sampling", [{}, {"data.sampling": "window", "data.decoder": "pyav"}],
-                         ids=["defaults", "window+pyav"])
+@pytest.mark.parametrize(
+    "sampling", [{}, {"data.sampling": "window", "data.decoder": "pyav"}], ids=["defaults", "window+pyav"]
+)
 def test_a_48_px_video_trains(videos_48: Path, tmp_path: Path, sampling: dict) -> None:
     from midway_plugin.lightly.pretrain import run_pretraining
     from midway_plugin.lightly.pretrain_config import load_config

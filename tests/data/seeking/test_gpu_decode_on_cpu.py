@@ -1,6 +1,7 @@
 """Everything around the GPU decode path that runs without a GPU: the frame-exactness check against a sequential CPU
 decode (with fake GPU decoders, one right and one a frame off), the scan refusing files it reads wrong, the
 errors when torchcodec or CUDA is missing, and the config checks. The GPU itself: benchmarks/gpu.sh."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -15,11 +16,11 @@ import torch
 import midway_plugin.data.video.frame_decoding as frame_decoding
 import midway_plugin.data.video.seek_check as seek_check
 from midway_plugin.data.video import NoUsableVideoError, VideoPairDataset
-from midway_plugin.data.views import MidwayTransform
-from midway_plugin.data.views.device_augment import PairGeometryTransform
 from midway_plugin.data.video.gpu_decode import CUDAReader, GPUDecodeUnavailable
 from midway_plugin.data.video.pyav_reader import PyAVReader
 from midway_plugin.data.video.seek_check import check_gpu_frames
+from midway_plugin.data.views import MidwayTransform
+from midway_plugin.data.views.device_augment import PairGeometryTransform
 
 
 class FakeGPUReader:
@@ -87,8 +88,9 @@ def test_gpu_decoded_items_keep_tensor_frames_and_are_exact(folder: Path, fake_g
     transform = PairGeometryTransform(MidwayTransform.small(initial_crop_scale=None))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ds = VideoPairDataset(folder, transform=transform, delta_t=(15, 30), repeat=3, decoder="cuda",
-                              sampling="window")
+        ds = VideoPairDataset(
+            folder, transform=transform, delta_t=(15, 30), repeat=3, decoder="cuda", sampling="window"
+        )
     assert len(ds.videos) == 2
     for i in range(4):
         item = ds[i % 2]
@@ -98,8 +100,10 @@ def test_gpu_decoded_items_keep_tensor_frames_and_are_exact(folder: Path, fake_g
         assert shown == item["frame_indices"].tolist()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("torchcodec") is not None and torch.cuda.is_available(),
-                    reason="a GPU with torchcodec is here: the real reader is exercised by benchmarks/gpu.sh")
+@pytest.mark.skipif(
+    importlib.util.find_spec("torchcodec") is not None and torch.cuda.is_available(),
+    reason="a GPU with torchcodec is here: the real reader is exercised by benchmarks/gpu.sh",
+)
 def test_missing_torchcodec_or_gpu_is_a_clear_error(folder: Path) -> None:
     with pytest.raises(GPUDecodeUnavailable, match="decoder='cuda' needs"):
         CUDAReader(folder / "closed.mp4")

@@ -1,4 +1,5 @@
 """The ground truth of ``midway make-video`` is only valid if its videos decode to the frames at their indices."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,21 +9,21 @@ import pytest
 import torch
 from PIL import Image
 
+from midway_plugin.data.synthetic.writer import write_synthetic_dataset
 from midway_plugin.data.video import VideoPairDataset
 from midway_plugin.data.video.readers import OpenCVReader, open_reader
 from midway_plugin.data.video.seek_check import check_random_access
-from midway_plugin.data.synthetic.writer import write_synthetic_dataset
 
 
 # The default (lossless) is compared with the rendered frames themselves; the lossy yuv420p format with its own
 # sequential decode (x264 at crf 12 moves 64 x 48 px texture by ~7 grey levels on average: compression, not seeking).
 @pytest.mark.parametrize(("pix_fmt", "crf", "tolerance"), [("yuv444p", 0, 1.0), ("yuv420p", 12, 2.0)])
-def test_generated_videos_read_exactly_with_random_access(tmp_path: Path, pix_fmt: str, crf: int,
-                                                          tolerance: float) -> None:
+def test_generated_videos_read_exactly_with_random_access(
+    tmp_path: Path, pix_fmt: str, crf: int, tolerance: float
+) -> None:
     # 96 frames at 30 fps: keyframes every 30 frames (write_video's -g), so random access has to seek.
     out = tmp_path / "synth"
-    write_synthetic_dataset(out, num_videos=2, num_frames=96, size=(48, 64), save_frames=True, crf=crf,
-                            pix_fmt=pix_fmt)
+    write_synthetic_dataset(out, num_videos=2, num_frames=96, size=(48, 64), save_frames=True, crf=crf, pix_fmt=pix_fmt)
     truths = {}
     for video in sorted((out / "videos").glob("*.mp4")):
         report = check_random_access(video)

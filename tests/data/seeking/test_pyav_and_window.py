@@ -1,4 +1,5 @@
 """The keyframe-aware PyAV reader and window sampling return the frames asked for on the files decord seeks wrong."""
+
 from __future__ import annotations
 
 import warnings
@@ -9,11 +10,11 @@ import pytest
 import torch
 
 from midway_plugin.data.video import VideoPairDataset
-from midway_plugin.data.views import MidwayTransform
-from midway_plugin.data.views.device_augment import PairGeometryTransform
 from midway_plugin.data.video.pair_sampling import sample_pairs, sample_window_pairs, window_frames
 from midway_plugin.data.video.pyav_reader import PyAVReader
 from midway_plugin.data.video.seek_check import InexactSeekWarning
+from midway_plugin.data.views import MidwayTransform
+from midway_plugin.data.views.device_augment import PairGeometryTransform
 
 ENCODINGS = ("mpeg4_avi_bframes", "h264_open_gop", "h264_vfr", "h264_closed_gop")
 
@@ -87,8 +88,9 @@ def test_window_sampling_through_the_dataset_is_exact(folder: Path, frame_number
     transform = PairGeometryTransform(MidwayTransform.small(initial_crop_scale=None))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InexactSeekWarning)
-        ds = VideoPairDataset(folder, transform=transform, delta_t=(15, 30), repeat=5, sampling="window",
-                              decoder=decoder)
+        ds = VideoPairDataset(
+            folder, transform=transform, delta_t=(15, 30), repeat=5, sampling="window", decoder=decoder
+        )
     wrong = []
     for i in range(12):
         item = ds[i % len(ds)]
@@ -118,13 +120,14 @@ def test_sampling_window_and_decoder_are_checked(folder: Path) -> None:
 
 def test_decoder_pyav_keeps_the_scans_reader_where_the_check_found_pyav_wrong(folder: Path) -> None:
     from midway_plugin.data.video.frame_decoding import open_for_decoding
+    from midway_plugin.data.video.info import VideoInfo
     from midway_plugin.data.video.readers import OpenCVReader
     from midway_plugin.data.video.seek_check import SeekReport
-    from midway_plugin.data.video.info import VideoInfo
 
     path = str(_file(folder, "mpeg4_avi_bframes"))
-    wrong = SeekReport(False, "opencv", "MPEG-4 Part 2", "avi", differences={"decord": 90.0, "pyav": 40.0,
-                                                                            "opencv": 0.0})
+    wrong = SeekReport(
+        False, "opencv", "MPEG-4 Part 2", "avi", differences={"decord": 90.0, "pyav": 40.0, "opencv": 0.0}
+    )
     info = VideoInfo(path, 150, 30.0, 48, 64, reader="opencv", seek=wrong)
     assert isinstance(open_for_decoding(info, False, 1, "pyav"), OpenCVReader)
     unchecked = VideoInfo(path, 150, 30.0, 48, 64)

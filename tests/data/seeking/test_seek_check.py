@@ -1,4 +1,5 @@
 """The seek check against ground truth: frames that carry their own index, in the encodings where readers seek wrong."""
+
 from __future__ import annotations
 
 from pathlib import Path
