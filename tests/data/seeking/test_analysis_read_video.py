@@ -23,13 +23,13 @@ def test_read_video_returns_the_frames_asked_for(tmp_path: Path, index_video, fr
 
 
 def test_read_video_names_a_file_opencv_cannot_check(tmp_path: Path, index_video, monkeypatch) -> None:
-    import midway_plugin.data.video.seek_check as seek_check
+    import midway_plugin.analysis.frames as frames  # read_video's own reference to the seek check
 
     path = index_video(tmp_path / "clip", "h264_closed_gop", 30)
 
     def refuse(path, **kwargs):
         raise ValueError(f"OpenCV (FFmpeg) cannot open video {str(path)!r}")
 
-    monkeypatch.setattr(seek_check, "check_random_access", refuse)
+    monkeypatch.setattr(frames, "check_random_access", refuse)
     with pytest.raises(AnalysisError, match=r"cannot check that video .*clip.mp4.* decodes the frames asked for"):
         read_video(path, 0, 5, 2)
