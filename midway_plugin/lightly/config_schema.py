@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from midway_plugin.lightly.config_types import Mismatch, coerce, describe, signature_hints
+from midway_plugin.lightly.config_types import Mismatch, PretrainConfigError, coerce, describe, signature_hints
 
 #: ``method``/``optim`` keys → the ``Midway`` parameter each one is (printed in this order).
 MIDWAY_KEYS: dict[str, dict[str, str]] = {
@@ -85,10 +85,6 @@ OPEN_SECTIONS = (("model",), ("data", "motion"), ("data", "dino"))
 AUGMENT_CHOICES = ("auto", "cpu", "device")
 
 _MISSING = object()
-
-
-class ConfigTypeError(ValueError):
-    """A config value of the wrong type; the message names the source, key, value and expected type."""
 
 
 def _parameter_defaults(func: Any, names: Mapping[str, str]) -> dict[str, Any]:
@@ -192,7 +188,7 @@ def check_types(
     Unknown keys are kept as they are (:func:`~midway_plugin.lightly.pretrain_config.load_config` names them).
 
     Raises:
-        ConfigTypeError: ``"{source}: config key 'optim.base_lr' = 'a' (str) must be a number"``.
+        PretrainConfigError: ``"{source}: config key 'optim.base_lr' = 'a' (str) must be a number"``.
     """
     defaults = default_config() if defaults is None else defaults
     out: dict[str, Any] = {}
@@ -205,7 +201,7 @@ def check_types(
         try:
             out[key] = coerce(value, annotation)
         except Mismatch:
-            raise ConfigTypeError(
+            raise PretrainConfigError(
                 f"{source}: config key '{'.'.join(where)}' = {value!r} ({type(value).__name__}) must be "
                 f"{describe(annotation)}"
             ) from None
@@ -214,7 +210,6 @@ def check_types(
 
 __all__ = [
     "AUGMENT_CHOICES",
-    "ConfigTypeError",
     "DATASET_KEYS",
     "MIDWAY_KEYS",
     "OPEN_SECTIONS",

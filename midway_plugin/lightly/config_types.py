@@ -20,6 +20,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 
+class PretrainConfigError(ValueError):
+    """A bad pretraining input: config file, key, type or value, or a ``--resume`` target; the message names it.
+
+    The one error of the configuration path (types here, values in :mod:`.config_values`, resume targets in
+    :mod:`.resume`, the file in :mod:`.pretrain_config`): ``midway pretrain`` turns it into exit 2.
+    """
+
+
 class Mismatch(Exception):
     """``value`` does not fit ``annotation`` (raised by :func:`coerce`)."""
 

@@ -20,11 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from midway_plugin.lightly.config_types import PretrainConfigError
+
 _UNSET = object()
-
-
-class ConfigValueError(ValueError):
-    """A config value outside what its key takes; the message names the key, the value and what is valid."""
 
 
 @dataclass(frozen=True)
@@ -255,7 +253,7 @@ def check_values(config: Mapping[str, Any]) -> None:
     """Every key with a rule checked against it (the CLI calls this through ``load_config``).
 
     Raises:
-        ConfigValueError: ``"config key 'optim.base_lr' = -1.0 is not valid (too small): it takes a number > 0"``.
+        PretrainConfigError: ``"config key 'optim.base_lr' = -1.0 is not valid (too small): it takes a number > 0"``.
     """
     for key in rules():
         value: Any = config
@@ -265,7 +263,7 @@ def check_values(config: Mapping[str, Any]) -> None:
             continue
         problem = value_problem(key, value)
         if problem is not None:
-            raise ConfigValueError(
+            raise PretrainConfigError(
                 f"config key '{key}' = {value!r} is not valid ({problem}): it takes {rule_text(key)}"
             )
 
@@ -277,4 +275,4 @@ def rules_table() -> str:
     return "\n".join(lines)
 
 
-__all__ = ["ConfigValueError", "Rule", "check_values", "rule_text", "rules", "rules_table", "value_problem"]
+__all__ = ["Rule", "check_values", "rule_text", "rules", "rules_table", "value_problem"]

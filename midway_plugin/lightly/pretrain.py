@@ -34,7 +34,7 @@ from midway_plugin.lightly.preemption import StopOnSignal
 from midway_plugin.lightly.pretrain_config import PretrainConfigError
 from midway_plugin.lightly.pretrain_plan import PretrainPlan
 from midway_plugin.lightly.reproducible import SeedEveryStep, StepBatchSampler
-from midway_plugin.lightly.resume import ResumeChoice, ResumeError, checkpoint_files, resolve_resume
+from midway_plugin.lightly.resume import ResumeChoice, checkpoint_files, resolve_resume
 from midway_plugin.official.convert import OfficialCheckpointError
 from midway_plugin.output_lock import OutputLock, OutputLockError, is_launching_process
 
@@ -102,10 +102,7 @@ def _run(
     out, ckpt_dir = plan.output_dir, plan.checkpoint_dir
     choice = None
     if resume is not None:
-        try:
-            choice = resolve_resume(resume, out)
-        except ResumeError as err:
-            raise PretrainConfigError(str(err)) from err
+        choice = resolve_resume(resume, out)
         for path, reason in choice.skipped:
             print(f"resume: skipped {path}: {reason}", file=sys.stderr)
     elif ckpt_dir.is_dir() and checkpoint_files(ckpt_dir):

@@ -27,11 +27,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from midway_plugin.lightly import config_values
-from midway_plugin.lightly.config_schema import OPEN_SECTIONS, ConfigTypeError, check_types, default_config
-
-
-class PretrainConfigError(ValueError):
-    """A bad config file, key or value; the message names it."""
+from midway_plugin.lightly.config_schema import OPEN_SECTIONS, check_types, default_config
+from midway_plugin.lightly.config_types import PretrainConfigError
 
 
 def _schema(defaults: Mapping[str, Any]) -> DictConfig:
@@ -44,10 +41,7 @@ def _schema(defaults: Mapping[str, Any]) -> DictConfig:
 
 
 def _merge(config: DictConfig, layer: Mapping[str, Any], source: str, defaults: Mapping[str, Any]) -> DictConfig:
-    try:
-        typed = check_types(layer, source, defaults=defaults)
-    except ConfigTypeError as err:
-        raise PretrainConfigError(str(err)) from None
+    typed = check_types(layer, source, defaults=defaults)
     try:
         return cast(DictConfig, OmegaConf.merge(config, typed))  # a DictConfig merged into one
     except ConfigKeyError as err:
@@ -103,10 +97,7 @@ def load_config(path: str | os.PathLike[str] | None, overrides: Mapping[str, Any
         loaded = cast(dict[str, Any], OmegaConf.to_container(config, resolve=True))
     except OmegaConfBaseException as err:  # an interpolation (${...}) that does not resolve
         raise PretrainConfigError(f"config key '{err.full_key}': {str(err).splitlines()[0]}") from None
-    try:  # ranges, before any model is built (config_values.py: what each key takes)
-        config_values.check_values(loaded)
-    except config_values.ConfigValueError as err:
-        raise PretrainConfigError(str(err)) from None
+    config_values.check_values(loaded)  # ranges, before any model is built (config_values.py: what each key takes)
     return loaded
 
 

@@ -14,12 +14,9 @@ from pathlib import Path
 
 from midway_plugin.lightly.atomic_checkpoint import TEMP_MARKER
 from midway_plugin.lightly.checkpoint import CheckpointError, load_lightning_checkpoint
+from midway_plugin.lightly.config_types import PretrainConfigError
 
 CHECKPOINT_SUBDIR = "checkpoints"
-
-
-class ResumeError(ValueError):
-    """Nothing to resume from; the message names the file or directory and why."""
 
 
 @dataclass
@@ -66,7 +63,7 @@ def resolve_resume(resume: str | os.PathLike[str], output_dir: str | os.PathLike
         output_dir: The config's ``output_dir``.
 
     Raises:
-        ResumeError: The file does not load (naming the reason and any loadable alternative), or the directory
+        PretrainConfigError: The file does not load (naming the reason and any loadable alternative), or the directory
             holds no loadable checkpoint (naming each file and why).
     """
     target = Path(output_dir) if str(resume) == "last" else Path(os.path.expanduser(str(resume)))
@@ -74,12 +71,14 @@ def resolve_resume(resume: str | os.PathLike[str], output_dir: str | os.PathLike
         choice, skipped = newest_loadable(target)
         if choice is None:
             if not skipped:
-                raise ResumeError(f"--resume {resume}: no checkpoint (*.ckpt) in {_checkpoint_dir(target)}")
+                raise PretrainConfigError(f"--resume {resume}: no checkpoint (*.ckpt) in {_checkpoint_dir(target)}")
             reasons = "; ".join(f"{p.name}: {reason}" for p, reason in skipped)
-            raise ResumeError(f"--resume {resume}: no checkpoint in {_checkpoint_dir(target)} loads ({reasons})")
+            raise PretrainConfigError(
+                f"--resume {resume}: no checkpoint in {_checkpoint_dir(target)} loads ({reasons})"
+            )
         return choice
     if not target.exists():
-        raise ResumeError(f"--resume {str(target)!r}: no such checkpoint file or directory")
+        raise PretrainConfigError(f"--resume {str(target)!r}: no such checkpoint file or directory")
     try:
         checkpoint = load_lightning_checkpoint(target)
     except CheckpointError as err:
@@ -90,8 +89,8 @@ def resolve_resume(resume: str | os.PathLike[str], output_dir: str | os.PathLike
             if alternative is not None
             else ""
         )
-        raise ResumeError(f"--resume: {err}{hint}") from err
+        raise PretrainConfigError(f"--resume: {err}{hint}") from err
     return ResumeChoice(target, int(checkpoint.get("global_step", 0)))
 
 
-__all__ = ["ResumeChoice", "ResumeError", "checkpoint_files", "newest_loadable", "resolve_resume"]
+__all__ = ["ResumeChoice", "checkpoint_files", "newest_loadable", "resolve_resume"]

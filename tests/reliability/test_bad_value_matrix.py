@@ -172,7 +172,7 @@ def test_main_validates_through_the_same_entry(monkeypatch, tmp_path, capsys):
     code = main(["pretrain", "--config", str(DEMO), "--output-dir", str(tmp_path / "o"), "--optim.base_lr", "-1"])
     err = capsys.readouterr().err
     assert code == 2 and len(calls) == 1 and calls[0]["optim"]["base_lr"] == -1.0
-    with pytest.raises(config_values.ConfigValueError) as expected:
+    with pytest.raises(PretrainConfigError) as expected:
         original(calls[0])
     assert err.strip() == f"midway pretrain: error: {expected.value}"
     assert not (tmp_path / "o").exists()  # refused before anything was created
