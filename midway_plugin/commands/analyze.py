@@ -10,6 +10,9 @@ from typing import Any
 from midway_plugin.analysis.defaults import DEFAULT_GAP, DEFAULT_REPEATS, DEFAULT_TRACK_FRAMES, TOP_K
 from midway_plugin.commands.errors import CommandError
 
+# Modules of the package are imported inside the functions that use them where they load torch or Lightning
+# (seconds), which `midway --help` and argument errors must not pay for.
+
 DEFAULT_SEED = 0
 _COLOR_NAMES = ("green", "red")  # render.TRACK_COLORS[0], [1]
 

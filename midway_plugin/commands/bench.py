@@ -6,7 +6,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from midway_plugin.commands import make_video
 from midway_plugin.commands.errors import CommandError
+
+# Modules of the package are imported inside the functions that use them where they load torch or Lightning
+# (seconds), which `midway --help` and argument errors must not pay for.
 
 _EPILOG = """\
 examples:
@@ -22,21 +26,15 @@ results: OUT/results.json (every number), OUT/results.md (table), OUT/results.pn
 
 
 def _size(text: str) -> tuple[int, int]:
-    from midway_plugin.commands.make_video import _size as parse
-
-    return parse(text)
+    return make_video._size(text)
 
 
 def _range(text: str) -> tuple[float, float]:
-    from midway_plugin.commands.make_video import _range as parse
-
-    return parse(text)
+    return make_video._range(text)
 
 
 def _int_range(text: str) -> tuple[int, int]:
-    from midway_plugin.commands.make_video import _int_range as parse
-
-    return parse(text)
+    return make_video._int_range(text)
 
 
 def register(subparsers: Any) -> None:

@@ -11,6 +11,9 @@ import yaml
 
 from midway_plugin.commands.errors import CommandError
 
+# Modules of the package are imported inside the functions that use them where they load torch or Lightning
+# (seconds), which `midway --help` and argument errors must not pay for.
+
 _EPILOG = """\
 examples:
   midway bench learnability                                   # the tiny preset at 8x8 tokens (~5 min on 2 cores)

@@ -14,6 +14,9 @@ from pathlib import Path
 
 from midway_plugin.commands.errors import CommandError
 
+# Modules of the package are imported inside the functions that use them where they load torch or Lightning
+# (seconds), which `midway --help` and argument errors must not pay for.
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``midway check-videos``."""

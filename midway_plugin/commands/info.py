@@ -6,6 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+# Modules of the package are imported inside the functions that use them where they load torch or Lightning
+# (seconds), which `midway --help` and argument errors must not pay for.
+
 # Paper Table 9 (parameters in M; training cost in GFLOPs per example).
 PAPER_TABLE9 = {
     "vit_small_patch16_224": {"encoder": 21.7, "dynamics": 36.6, "midway_gflops": 90.8, "dino_gflops": 50.4},

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+# Modules of the package are imported inside the functions that use them where they load torch or Lightning
+# (seconds), which `midway --help` and argument errors must not pay for.
+
 _EPILOG = """\
 overrides: any config key as --section.key VALUE (YAML value), e.g.
   midway pretrain --config configs/pretrain/demo.yaml --trainer.max_steps 50 --data.root my_videos/
