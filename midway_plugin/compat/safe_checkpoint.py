@@ -31,13 +31,14 @@ import functools
 import os
 import os.path as osp
 import pickle
-import pickletools
-import re
 from collections.abc import Callable
 from typing import IO, Any, cast
 
 import numpy as np
 import torch
+
+# The package's one wording of a refused checkpoint (stdlib only; the only module of the package compat uses).
+from midway_plugin.models.refused_pickle import refusal_message
 
 FileLike = str | os.PathLike[str] | IO[bytes]
 
@@ -83,8 +84,6 @@ _NUMPY_DTYPE_CLASS_NAMES = (
 )
 
 _ENV_DISABLING_ALLOW_LIST = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"
-#: The sentence every refusal ends with (as in ``midway_plugin.models.refused_pickle``).
-TRUST_ADVICE = "nothing in it was run. Only load checkpoints from sources you trust"
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
@@ -330,49 +329,6 @@ def allowed_globals() -> list[Any]:
         *_numpy_globals(),
         (restricted_getattr, "builtins.getattr"),
     ]
-
-
-def _opcode_name(code: int) -> str:
-    for opcode in pickletools.opcodes:
-        if ord(opcode.code.encode("latin-1")) == code:
-            return opcode.name
-    return "not a pickle opcode"
-
-
-def refusal_reason(err: BaseException) -> str:
-    """What the restricted unpickler refused, in words, from its own message (torch's advice dropped).
-
-    torch re-raises the unpickler's error with advice to unpickle without restrictions (``from None``); the
-    original, short message is kept in ``__context__``. Worded as ``midway_plugin.models.refused_pickle`` words
-    it (this module may import nothing of the package; tests/compat holds the two together).
-    """
-    original = err.__context__ if isinstance(err.__context__, pickle.UnpicklingError) else err
-    detail = str(original).strip().split("\n", 1)[0] or type(original).__name__
-    found = re.search(r"GLOBAL ([\w.]+(?:\([^)]*\))?)", detail)
-    if found and (
-        "unsupported GLOBAL" in detail
-        or "Unsupported global" in detail
-        or "not an allowed global" in detail
-        or "is blocked" in detail
-        or "is not allow-listed" in detail
-    ):
-        return f"it references the global {found.group(1)}, which is not on the allow-list ({detail})"
-    found = re.search(r"unrecognized function (.+?)(?: which belongs|$)", detail)
-    if found:
-        return f"it calls {found.group(1)}, which is not on the allow-list ({detail})"
-    found = re.fullmatch(r"Unsupported operand (\d+)", detail)
-    if found:
-        code = int(found.group(1))
-        return (
-            f"it uses the pickle opcode {code} (0x{code:02x}, {_opcode_name(code)}), which the restricted "
-            "unpickler does not implement"
-        )
-    return f"the restricted unpickler refused it: {detail}"
-
-
-def refusal_message(source: str, err: BaseException) -> str:
-    """The package's one refusal message (see ``midway_plugin.models.refused_pickle.refusal_message``)."""
-    return f"refused to load checkpoint {source!r}: {refusal_reason(err)}; {TRUST_ADVICE}."
 
 
 def _source_name(source: Any) -> str:
