@@ -9,6 +9,7 @@ from typing import Any
 
 from midway_plugin.analysis.defaults import DEFAULT_GAP, DEFAULT_REPEATS, DEFAULT_TRACK_FRAMES, TOP_K
 from midway_plugin.commands.errors import CommandError
+from midway_plugin.commands.outputs import check_output
 
 # Modules of the package are imported inside the functions that use them where they load torch or Lightning
 # (seconds), which `midway --help` and argument errors must not pay for.
@@ -142,12 +143,7 @@ def _print_help(parser: argparse.ArgumentParser) -> int:
 
 def _check_out(args: argparse.Namespace) -> None:
     """``--out`` is a folder this process can write (checked before the model loads)."""
-    from midway_plugin.output_lock import OutputLockError, check_writable
-
-    try:
-        check_writable(args.out, "--out")
-    except OutputLockError as err:
-        raise CommandError(str(err)) from None
+    check_output(args.out, "--out")
 
 
 def _load(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from midway_plugin.commands import make_video
 from midway_plugin.commands.errors import CommandError
+from midway_plugin.commands.outputs import held_output
 
 # Modules of the package are imported inside the functions that use them where they load torch or Lightning
 # (seconds), which `midway --help` and argument errors must not pay for.
@@ -273,16 +274,8 @@ def _check(s: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Runs the benchmark; exit code 1 when a stage failed (the run goes on with the other variants)."""
     from midway_plugin.evaluation.quality import run_quality
-    from midway_plugin.output_lock import OutputLock, OutputLockError
 
     settings = settings_from_args(args)
-    lock = OutputLock(settings.out, "--out")
-    try:
-        lock.acquire()  # one benchmark per output folder
-    except OutputLockError as err:
-        raise CommandError(str(err)) from None
-    try:
+    with held_output(settings.out, "--out"):  # one benchmark per output folder
         _, code = run_quality(settings)
-    finally:
-        lock.release()
     return code

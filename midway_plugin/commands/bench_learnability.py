@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from midway_plugin.commands.errors import CommandError
+from midway_plugin.commands.outputs import check_output
 
 # Modules of the package are imported inside the functions that use them where they load torch or Lightning
 # (seconds), which `midway --help` and argument errors must not pay for.
@@ -97,12 +98,7 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, TypeError, KeyError) as err:
         raise CommandError(str(err)) from None
     if args.json:
-        from midway_plugin.output_lock import OutputLockError, check_writable
-
-        try:  # before the probe trains, not after
-            check_writable(args.json, "--json", folder=False)
-        except OutputLockError as err:
-            raise CommandError(str(err)) from None
+        check_output(args.json, "--json", folder=False)  # before the probe trains, not after
     result = run_learnability(cfg, settings, log=print)
     print(format_table(result))
     if args.json:

@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from midway_plugin.commands.errors import CommandError
+from midway_plugin.commands.outputs import check_output
 
 # Modules of the package are imported inside the functions that use them where they load torch or Lightning
 # (seconds), which `midway --help` and argument errors must not pay for.
@@ -58,12 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise CommandError(f"--workers must be >= 1, got {args.workers}")
     if args.index_cache is not None:
-        from midway_plugin.output_lock import OutputLockError, check_writable
-
-        try:
-            check_writable(args.index_cache, "--index-cache", folder=False)
-        except OutputLockError as err:
-            raise CommandError(str(err)) from None
+        check_output(args.index_cache, "--index-cache", folder=False)
 
     from midway_plugin.data.video.info import NoUsableVideoError
     from midway_plugin.data.video.pairs import VideoPairDataset

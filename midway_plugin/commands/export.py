@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from midway_plugin.commands.errors import CommandError
+from midway_plugin.commands.outputs import held_output
+
 # Modules of the package are imported inside the functions that use them where they load torch or Lightning
 # (seconds), which `midway --help` and argument errors must not pay for.
 
@@ -31,15 +34,13 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from midway_plugin.commands.errors import CommandError
     from midway_plugin.lightly.checkpoint import CheckpointError, export_checkpoint
-    from midway_plugin.output_lock import OutputLock, OutputLockError
 
-    try:
-        with OutputLock(args.output, "export file", folder=False):  # one writer per export file
+    with held_output(args.output, "export file", folder=False):  # one writer per export file
+        try:
             written, info = export_checkpoint(args.checkpoint, args.output, use_teacher=not args.student)
-    except (CheckpointError, OutputLockError) as err:
-        raise CommandError(str(err)) from err
+        except CheckpointError as err:
+            raise CommandError(str(err)) from err
     print(f"Exported {args.checkpoint} (global step {info['global_step']}, {info['weights']} weights) -> {written}")
     print("  load it with midway_plugin.models.build_from_export / load_timm_vit, or in the mmseg/mmflow configs")
     return 0

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from midway_plugin.commands.errors import CommandError
+from midway_plugin.commands.outputs import held_output
+
 # Modules of the package are imported inside the functions that use them where they load torch or Lightning
 # (seconds), which `midway --help` and argument errors must not pay for.
 
@@ -52,8 +55,6 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     """``["a=1", "b=[1, 2]"]`` → ``{"a": 1, "b": [1, 2]}`` (values parsed as YAML)."""
     import yaml
 
-    from midway_plugin.commands.errors import CommandError
-
     out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -67,19 +68,10 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from midway_plugin.commands.errors import CommandError
-    from midway_plugin.output_lock import OutputLock, OutputLockError
-
     overrides = parse_overrides(args.overrides)
-    lock = OutputLock(args.output, "export file", folder=False)
-    try:
-        lock.acquire()  # one writer per export file; a path that cannot be written fails before the load
-    except OutputLockError as err:
-        raise CommandError(str(err)) from None
-    try:
+    # One writer per export file; a path that cannot be written fails before the load.
+    with held_output(args.output, "export file", folder=False):
         return _convert(args, overrides)
-    finally:
-        lock.release()
 
 
 def _convert(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
@@ -87,7 +79,6 @@ def _convert(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     import dataclasses
     from pathlib import Path
 
-    from midway_plugin.commands.errors import CommandError
     from midway_plugin.models import MidwayConfig, MidwayExportError, MidwayNetwork, save_export
     from midway_plugin.official.convert import (
         OfficialCheckpointError,

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from midway_plugin.commands.errors import CommandError
+from midway_plugin.commands.outputs import held_output
 
 # Modules of the package are imported inside the functions that use them where they load torch or Lightning
 # (seconds), which `midway --help` and argument errors must not pay for.
@@ -217,17 +218,8 @@ def run(args: argparse.Namespace) -> int:
         if not ok:
             raise CommandError(message)
 
-    from midway_plugin.output_lock import OutputLock, OutputLockError
-
-    lock = OutputLock(args.out, "--out")
-    try:
-        lock.acquire()  # one writer per output folder
-    except OutputLockError as err:
-        raise CommandError(str(err)) from None
-    try:
+    with held_output(args.out, "--out"):  # one writer per output folder
         return _write(args, height, width)
-    finally:
-        lock.release()
 
 
 def _write(args: argparse.Namespace, height: int, width: int) -> int:

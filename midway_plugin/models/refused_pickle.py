@@ -4,9 +4,9 @@ torch re-raises its restricted unpickler's error wrapped in paragraphs of advice
 torch.load with weights_only set to False will likely succeed": advice to run the file's code. The unpickler's own
 short error is kept in ``__context__``; this module turns it into what was refused (a global outside the
 allow-list, a pickle opcode the restricted unpickler does not implement, or another rule) and says that nothing in
-the file was run. ``midway export``, ``pretrain --resume``, ``import-official`` and ``--resume-official`` use it, and so does
-``compat/safe_checkpoint.py`` for mmengine checkpoints (``mim test``, ``load_from``): standard library only, so
-the compatibility layer may import it.
+the file was run. ``midway export``, ``pretrain --resume``, ``import-official`` and ``--resume-official`` use it,
+and so does ``compat/safe_checkpoint.py`` for mmengine checkpoints (``mim test``, ``load_from``): standard library
+only, so the compatibility layer may import it.
 """
 
 from __future__ import annotations
