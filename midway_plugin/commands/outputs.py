@@ -1,4 +1,4 @@
-"""The subcommands' output paths, held or checked with :mod:`midway_plugin.output_lock`; refusals as ``CommandError``."""
+"""The subcommands' output paths, held or checked with :mod:`midway_plugin.output_lock` (refusals: CommandError)."""
 
 from __future__ import annotations
 
